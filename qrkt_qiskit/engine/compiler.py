@@ -1,0 +1,324 @@
+"""Compile an `Ansatz` into a batched, exact, differentiable PyTorch program.
+
+The plan, chosen once at compile time:
+
+1. *Product-state prefix.* Every single-qubit gate that acts on a qubit before any
+   multi-qubit gate touches it commutes to the front. Those gates (the input encoding,
+   typically, and the first weight rotations) act on a ``(batch, n, 2)`` product state,
+   grouped by depth and gate type so each group is one batched 2×2 matmul; the full
+   ``(batch, 2^n)`` state is then one Kronecker product.
+2. *Fused runs.* Each maximal run of gates that do not depend on the inputs is fused
+   into one unitary on the qubits it touches, built once per call from the weights
+   (once at compile time if it has no weights) and applied with one matmul, where the
+   fused matrix costs less than the gates one by one.
+3. *Gate by gate* for everything else, on a ``(batch, 2, ..., 2)`` view.
+4. *Expectations* as matmuls with Pauli tables (`observables.PauliTables`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..circuits import Ansatz
+from .gates import PARAMETRIC_GATES
+from .lowering import Op, UnsupportedCircuitError, lower
+from .observables import PauliTables
+
+__all__ = ["CompiledCircuit", "compile"]
+
+# Fuse a run on k qubits when its 2^k × 2^k matmul costs at most this many times its gate
+# count in per-amplitude gate applications (2^k <= FUSE_RATIO * gates); measured in
+# benchmarks/engine.py. Above FUSE_MAX_QUBITS the matrix itself gets too large to build.
+FUSE_RATIO = 8
+FUSE_MAX_QUBITS = 10
+
+
+def compile(ansatz: Ansatz, dtype: torch.dtype = torch.float32, device="cpu", *, fuse: bool | None = None):
+    """Compile ``ansatz`` for the engine.
+
+    Args:
+        ansatz: the circuit, its inputs, weights and observables.
+        dtype: ``torch.float32`` (complex64 state, ~1e-6 accurate) or ``torch.float64``
+            (complex128, ~1e-14).
+        device: where the program runs (``"cpu"``, ``"cuda"``, a ``torch.device``).
+        fuse: ``None`` fuses weight-only runs where it pays; ``True``/``False`` force it
+            (for tests and benchmarks).
+
+    Returns:
+        A `CompiledCircuit`: ``compiled(x, w)`` maps ``x: (..., n_inputs)`` and
+        ``w: (n_weights,)`` to exact expectation values ``(..., n_observables)``.
+
+    Raises:
+        TypeError: if ``ansatz`` is not an `Ansatz`.
+        ValueError: for a dtype other than float32/float64.
+        UnsupportedCircuitError: for an unsupported gate, a non-linear angle, a measurement,
+            reset or conditional, or a state too large for the device's memory.
+    """
+    if not isinstance(ansatz, Ansatz):
+        raise TypeError(f"compile expects an Ansatz (see qrkt_qiskit.make_ansatz), got {type(ansatz).__name__}")
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+    return CompiledCircuit(ansatz, dtype, torch.device(device), fuse)
+
+
+@dataclass
+class _Group:
+    """Gates of one type: one per qubit of a product state, or a single gate on the state."""
+
+    name: str
+    qubits: torch.Tensor | tuple[int, ...]  # per-qubit: a tensor of qubits; single: the gate's wires
+    per_qubit: bool
+    batched: bool  # some angle reads an input, so matrices differ per sample
+    index: torch.Tensor | None = None  # (n_params, k) slots into the value vector
+    scale: torch.Tensor | None = None
+    offset: torch.Tensor | None = None
+    matrix: torch.Tensor | None = None  # constant matrices, (k, d, d) or (d, d)
+
+
+@dataclass
+class _Fused:
+    qubits: tuple[int, ...]
+    gates: list[_Group]
+    matrix: torch.Tensor | None  # precomputed when the run has no weights
+
+
+class CompiledCircuit:
+    """An `Ansatz` compiled into a PyTorch program; call it as ``compiled(x, w)``."""
+
+    strategy = "statevector"
+
+    def __init__(self, ansatz: Ansatz, dtype: torch.dtype, device: torch.device, fuse: bool | None):
+        self.ansatz, self.dtype, self.device = ansatz, dtype, device
+        self.cdtype = torch.complex128 if dtype == torch.float64 else torch.complex64
+        n = self.n_qubits = ansatz.n_qubits
+        _check_width(n, self.cdtype, device)
+        slots = {p: i for i, p in enumerate(ansatz.inputs + ansatz.weights)}
+        self._const_slot = len(slots)  # a zero appended to the value vectors
+        ops = lower(ansatz.circuit, slots)
+        prefix, rest = _split_prefix(ops, n)
+        self._prefix = [self._group(g, per_qubit=True) for g in _prefix_groups(prefix)]
+        self._steps = [self._step(run, fuse) for run in _runs(rest, ansatz.n_inputs)]
+        self._tables = PauliTables(ansatz.observables, n, dtype, device)
+
+    # ------------------------------------------------------------------ compile time
+    def _group(self, ops: list[Op], per_qubit: bool) -> _Group:
+        first = ops[0]
+        batched = _reads_inputs(ops, self.ansatz.n_inputs)
+        qubits = torch.tensor([op.qubits[0] for op in ops], device=self.device) if per_qubit else first.qubits
+        if first.matrix is not None:
+            matrix = torch.as_tensor(np.stack([op.matrix for op in ops]), dtype=self.cdtype, device=self.device)
+            return _Group(first.name, qubits, per_qubit, False, matrix=matrix if per_qubit else matrix[0])
+        n_in = 0 if batched else self.ansatz.n_inputs  # weight-only groups index the weights alone
+        cols = [[a for a in op.angles] for op in ops]
+
+        def table(get, dtype):
+            return torch.tensor([[get(col[p]) for col in cols] for p in range(len(first.angles))], dtype=dtype,
+                                device=self.device)
+
+        index = table(lambda a: self._const_slot - n_in if a.slot is None else a.slot - n_in, torch.long)
+        return _Group(first.name, qubits, per_qubit, batched, index, table(lambda a: a.scale, self.dtype),
+                      table(lambda a: a.offset, self.dtype))
+
+    def _step(self, run: list[Op], fuse: bool | None):
+        batched = _reads_inputs(run, self.ansatz.n_inputs)
+        support = tuple(sorted({q for op in run for q in op.qubits}))
+        worth = len(run) >= 2 and len(support) <= FUSE_MAX_QUBITS and 2 ** len(support) <= FUSE_RATIO * len(run)
+        if batched or not (worth if fuse is None else fuse and len(support) <= FUSE_MAX_QUBITS):
+            return [self._group([op], per_qubit=False) for op in run]
+        local = {q: i for i, q in enumerate(support)}
+        gates = [self._group([Op(op.name, tuple(local[q] for q in op.qubits), op.angles, op.matrix)], per_qubit=False)
+                 for op in run]
+        fused = _Fused(support, gates, None)
+        if not any(op.slots for op in run):
+            fused.matrix = self._unitary(fused, torch.zeros(self._const_slot + 1 - self.ansatz.n_inputs,
+                                                            dtype=self.dtype, device=self.device))
+        return fused
+
+    # ------------------------------------------------------------------ run time
+    def __call__(self, x: torch.Tensor, w: torch.Tensor, *, validate: bool = True) -> torch.Tensor:
+        """Expectation values ``(..., n_observables)`` for ``x: (..., n_inputs)``, ``w: (n_weights,)``.
+
+        ``validate=False`` skips the shape and finiteness checks (one device sync) for
+        callers that made them already; dtype and device are always checked.
+        """
+        self._check_tensors(x, w)
+        if validate:
+            check_inputs(x, self.ansatz)
+            check_weights(w, self.ansatz)
+        lead = x.shape[:-1]
+        x = x.reshape(-1, self.ansatz.n_inputs)
+        batch = x.shape[0]
+        zero = w.new_zeros(1)
+        values_w = torch.cat([w, zero])  # (n_weights + 1,)
+        values_x = torch.cat([x, values_w.expand(batch, -1)], dim=1)  # (batch, n_inputs + n_weights + 1)
+
+        psi = torch.zeros(batch, self.n_qubits, 2, dtype=self.cdtype, device=self.device)
+        psi[:, :, 0] = 1
+        for g in self._prefix:
+            m = self._matrices(g, values_x, values_w)  # (batch|·, k, 2, 2)
+            if len(g.qubits) == self.n_qubits:  # every qubit, in order
+                psi = (m @ psi.unsqueeze(-1)).squeeze(-1)
+            else:
+                psi = psi.index_copy(1, g.qubits, (m @ psi[:, g.qubits].unsqueeze(-1)).squeeze(-1))
+        state = _kron(psi)  # (batch, 2^n)
+        for step in self._steps:
+            if isinstance(step, _Fused):
+                u = step.matrix if step.matrix is not None else self._unitary(step, values_w)
+                state = _apply(state, u, step.qubits, self.n_qubits)
+            else:
+                for g in step:
+                    state = _apply(state, self._matrices(g, values_x, values_w), g.qubits, self.n_qubits)
+        return self._tables(state).reshape(*lead, -1)
+
+    def _matrices(self, g: _Group, values_x, values_w) -> torch.Tensor:
+        if g.matrix is not None:
+            return g.matrix
+        values = values_x if g.batched else values_w
+        angles = [values[..., idx] * s + o for idx, s, o in zip(g.index, g.scale, g.offset)]
+        m = PARAMETRIC_GATES[g.name][1](*angles)  # (batch|·, k, d, d)
+        return m if g.per_qubit else m.squeeze(-3)
+
+    def _unitary(self, fused: _Fused, values_w) -> torch.Tensor:
+        """The run's unitary on its support: the gates applied to each basis state."""
+        k = len(fused.qubits)
+        rows = torch.eye(2**k, dtype=self.cdtype, device=self.device)  # row j = |j>
+        for g in fused.gates:
+            rows = _apply(rows, g.matrix if g.matrix is not None else self._matrices(g, None, values_w), g.qubits, k)
+        return rows.transpose(0, 1)  # rows[j] = U|j>, so U = rows^T
+
+    def _check_tensors(self, x, w) -> None:
+        for name, t in (("inputs", x), ("weights", w)):
+            if not isinstance(t, torch.Tensor):
+                raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+            if t.dtype != self.dtype:
+                raise TypeError(f"{name} have dtype {t.dtype} but the circuit was compiled for {self.dtype}")
+            if t.device.type != self.device.type or (self.device.index is not None and t.device != self.device):
+                raise ValueError(f"{name} are on {t.device} but the circuit was compiled for {self.device}")
+
+    def __repr__(self) -> str:
+        a, parts = self.ansatz, []
+        if self._prefix:
+            parts.append(f"product-state prefix of {len(self._prefix)} gate group(s)")
+        for step in self._steps:
+            if isinstance(step, _Fused):
+                how = "constant" if step.matrix is not None else "built per call"
+                parts.append(f"{len(step.gates)} gates fused on {len(step.qubits)} qubit(s) ({how})")
+            else:
+                parts.append(f"{len(step)} gate(s) one by one")
+        parts.append(self._tables.describe())
+        return (f"CompiledCircuit({a.circuit.name!r}, {a.n_qubits} qubits, {self.cdtype} on {self.device}, "
+                f"strategy={self.strategy!r}: " + "; ".join(parts) + ")")
+
+
+def check_inputs(x: torch.Tensor, ansatz: Ansatz) -> None:
+    """Raise a one-sentence error unless ``x`` is a finite ``(..., n_inputs)`` tensor."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"inputs must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() == 0 or x.shape[-1] != ansatz.n_inputs:
+        raise ValueError(f"inputs must have shape (..., {ansatz.n_inputs}) for this {ansatz.n_qubits}-qubit "
+                         f"circuit, got {tuple(x.shape)}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("inputs contain NaN or infinite values; every angle must be finite")
+
+
+def check_weights(w: torch.Tensor, ansatz: Ansatz) -> None:
+    """Raise a one-sentence error unless ``w`` is a finite ``(n_weights,)`` tensor."""
+    if w.shape != (ansatz.n_weights,):
+        raise ValueError(f"weights must have shape ({ansatz.n_weights},), got {tuple(w.shape)}")
+    if not bool(torch.isfinite(w).all()):
+        raise ValueError("weights contain NaN or infinite values; every angle must be finite")
+
+
+def _split_prefix(ops: list[Op], n: int) -> tuple[list[list[Op]], list[Op]]:
+    """Per-qubit single-qubit gates before the qubit's first multi-qubit gate, and the rest."""
+    prefix: list[list[Op]] = [[] for _ in range(n)]
+    entangled: set[int] = set()
+    rest = []
+    for op in ops:
+        if len(op.qubits) == 1 and op.qubits[0] not in entangled:
+            prefix[op.qubits[0]].append(op)
+        else:
+            entangled.update(op.qubits)
+            rest.append(op)
+    return prefix, rest
+
+
+def _prefix_groups(prefix: list[list[Op]]) -> list[list[Op]]:
+    """Group the prefix by depth, then by gate type, angle source and constness."""
+    groups = []
+    for depth in range(max((len(p) for p in prefix), default=0)):
+        by_kind: dict[tuple, list[Op]] = {}
+        for ops in prefix:
+            if depth < len(ops):
+                op = ops[depth]
+                key = ("const",) if op.matrix is not None else (op.name, bool(op.slots))
+                by_kind.setdefault(key, []).append(op)
+        groups.extend(by_kind.values())
+    return groups
+
+
+def _runs(ops: list[Op], n_inputs: int) -> list[list[Op]]:
+    """Split into maximal runs of input-independent gates and single input-dependent gates."""
+    runs: list[tuple[bool, list[Op]]] = []
+    for op in ops:
+        dependent = _reads_inputs([op], n_inputs)
+        if not dependent and runs and not runs[-1][0]:
+            runs[-1][1].append(op)
+        else:
+            runs.append((dependent, [op]))
+    return [run for _, run in runs]
+
+
+def _reads_inputs(ops: list[Op], n_inputs: int) -> bool:
+    return any(s < n_inputs for op in ops for s in op.slots)
+
+
+def _kron(psi: torch.Tensor) -> torch.Tensor:
+    """``(batch, n, 2)`` product state -> ``(batch, 2^n)``, qubit 0 the lowest bit."""
+    state = psi[:, -1]
+    for q in range(psi.shape[1] - 2, -1, -1):
+        state = (state.unsqueeze(-1) * psi[:, q].unsqueeze(-2)).flatten(1)
+    return state
+
+
+def _apply(state: torch.Tensor, matrix: torch.Tensor, qubits: tuple[int, ...], n: int) -> torch.Tensor:
+    """Apply a ``(d, d)`` or ``(batch, d, d)`` gate on ``qubits`` to ``state: (batch, 2^n)``."""
+    batch, k = state.shape[0], len(qubits)
+    if k == n and qubits == tuple(range(n)):
+        return state @ matrix.transpose(-1, -2) if matrix.dim() == 2 else (matrix @ state.unsqueeze(-1)).squeeze(-1)
+    if k == 1:
+        q = qubits[0]
+        view = state.view(batch, 2 ** (n - 1 - q), 2, 2**q)  # (batch, high bits, qubit, low bits)
+        return ((matrix if matrix.dim() == 2 else matrix[:, None]) @ view).reshape(batch, -1)
+    axes = [n - q for q in reversed(qubits)]  # tensor axis of each local bit, most significant first
+    front = list(range(1, k + 1))
+    t = state.view((batch,) + (2,) * n).movedim(axes, front)
+    shape = t.shape
+    t = matrix @ t.reshape(batch, 2**k, -1)
+    return t.reshape(shape).movedim(front, axes).reshape(batch, -1)
+
+
+def _check_width(n: int, cdtype: torch.dtype, device: torch.device) -> None:
+    """Refuse, before any work, a statevector that cannot fit in the device's memory."""
+    need = 2**n * torch.empty((), dtype=cdtype).element_size()
+    if device.type == "cuda":
+        have = torch.cuda.get_device_properties(device).total_memory
+    else:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if need > have:
+        raise UnsupportedCircuitError(
+            f"a {n}-qubit statevector needs {_bytes(need)} ({cdtype}), more than the {_bytes(have)} of memory "
+            f"on {device}; use fewer qubits per circuit"
+        )
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{n} B"
+        n /= 1024
+    raise AssertionError("unreachable")

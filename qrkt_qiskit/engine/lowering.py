@@ -1,0 +1,142 @@
+"""Lower a Qiskit circuit into a flat list of engine operations, or refuse it.
+
+Gates are lowered as ``qiskit.quantum_info.Statevector`` lowers them: a gate whose angles
+are all bound becomes its own constant matrix (``to_matrix``); a parameterized gate of
+the native set keeps its angles as linear functions of one input or weight; anything
+else is replaced by its ``definition``, recursively; what has neither is refused.
+Global phases are dropped: they cancel in every expectation value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from qiskit.circuit import ControlFlowOp, Instruction, Parameter, ParameterExpression, QuantumCircuit
+from qiskit.circuit.exceptions import CircuitError
+
+from .gates import PARAMETRIC_GATES
+
+__all__ = ["Angle", "Op", "UnsupportedCircuitError", "lower"]
+
+_IGNORED = {"barrier", "delay", "id"}  # identity on the state
+
+
+class UnsupportedCircuitError(ValueError):
+    """The native engine cannot simulate this circuit exactly; the message names why."""
+
+
+@dataclass(frozen=True)
+class Angle:
+    """A gate angle ``scale * v[slot] + offset``; ``slot`` is None for a constant."""
+
+    slot: int | None
+    scale: float
+    offset: float
+
+
+@dataclass(frozen=True)
+class Op:
+    """One engine operation: a parametric gate (``angles``) or a constant ``matrix``."""
+
+    name: str
+    qubits: tuple[int, ...]
+    angles: tuple[Angle, ...] = ()
+    matrix: np.ndarray | None = None
+
+    @property
+    def slots(self) -> set[int]:
+        return {a.slot for a in self.angles if a.slot is not None}
+
+
+def lower(circuit: QuantumCircuit, slots: dict[Parameter, int]) -> list[Op]:
+    """Flatten ``circuit`` into ``Op``s whose angle slots index ``slots``.
+
+    Raises:
+        UnsupportedCircuitError: naming the first instruction that cannot be simulated.
+    """
+    ops: list[Op] = []
+    _lower_into(ops, circuit, tuple(range(circuit.num_qubits)), slots)
+    return ops
+
+
+def _lower_into(ops: list[Op], circuit: QuantumCircuit, wires: tuple[int, ...], slots) -> None:
+    for inst in circuit.data:
+        op = inst.operation
+        qubits = tuple(wires[circuit.find_bit(q).index] for q in inst.qubits)
+        _refuse_non_unitary(op, qubits)
+        if op.name in _IGNORED:
+            continue
+        free = any(isinstance(p, ParameterExpression) and p.parameters for p in op.params)
+        matrix = None if free else _constant_matrix(op)
+        if matrix is not None:
+            ops.append(Op(op.name, qubits, matrix=matrix))
+        elif op.name in PARAMETRIC_GATES:
+            ops.append(Op(op.name, qubits, angles=tuple(_angle(p, op, qubits, slots) for p in op.params)))
+        elif op.definition is None:
+            raise UnsupportedCircuitError(
+                f"gate {op.name!r} on qubits {list(qubits)} is not supported: it has no matrix and no definition"
+            )
+        else:
+            _lower_into(ops, op.definition, qubits, slots)
+
+
+def _refuse_non_unitary(op: Instruction, qubits: tuple[int, ...]) -> None:
+    where = f"on qubits {list(qubits)}"
+    if isinstance(op, ControlFlowOp):
+        raise UnsupportedCircuitError(
+            f"the circuit contains a classically conditioned block ({op.name!r} {where}); "
+            "the engine simulates unitary circuits only"
+        )
+    if op.name == "measure":
+        raise UnsupportedCircuitError(
+            f"the circuit contains a measurement ({where}); the engine computes expectation values, "
+            "so remove it (QuantumCircuit.remove_final_measurements)"
+        )
+    if op.name == "reset":
+        raise UnsupportedCircuitError(
+            f"the circuit contains a reset ({where}); the engine simulates unitary circuits only"
+        )
+    if op.num_clbits:
+        raise UnsupportedCircuitError(
+            f"instruction {op.name!r} {where} uses classical bits; the engine simulates unitary circuits only"
+        )
+
+
+def _constant_matrix(op: Instruction) -> np.ndarray | None:
+    try:
+        return np.asarray(op.to_matrix(), dtype=complex)
+    except (CircuitError, AttributeError, TypeError):
+        return None
+
+
+def _angle(value, op: Instruction, qubits, slots: dict[Parameter, int]) -> Angle:
+    if isinstance(value, Parameter):
+        return Angle(slots[value], 1.0, 0.0)
+    if not isinstance(value, ParameterExpression):
+        return Angle(None, 0.0, _real(value, op, qubits))
+    params = value.parameters
+    if not params:
+        return Angle(None, 0.0, _real(complex(value), op, qubits))
+    if len(params) > 1:
+        names = ", ".join(sorted(p.name for p in params))
+        raise UnsupportedCircuitError(
+            f"gate {op.name!r} on qubits {list(qubits)} has angle {value} in {len(params)} parameters "
+            f"({names}); the engine supports angles linear in one parameter"
+        )
+    (param,) = params
+    slope = value.gradient(param)
+    if isinstance(slope, ParameterExpression) and slope.parameters:
+        raise UnsupportedCircuitError(
+            f"gate {op.name!r} on qubits {list(qubits)} has angle {value}, which is not linear in "
+            f"{param.name}; the engine supports angles of the form a*{param.name} + b"
+        )
+    offset = value.assign(param, 0.0)
+    return Angle(slots[param], _real(complex(slope), op, qubits), _real(complex(offset), op, qubits))
+
+
+def _real(value, op: Instruction, qubits) -> float:
+    value = complex(value)
+    if abs(value.imag) > 1e-12:
+        raise UnsupportedCircuitError(f"gate {op.name!r} on qubits {list(qubits)} has a complex angle {value}")
+    return value.real

@@ -1,0 +1,166 @@
+"""Quantum layers: `torch.nn.Module`s whose map is a variational circuit.
+
+This is the one module that knows both the native engine and Qiskit's EstimatorQNN /
+TorchConnector. A layer owns one `nn.Parameter` named ``weight``; every backend reads
+that same tensor, so switching backends needs no conversion and ``state_dict()`` is the
+same on all of them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from .circuits import Ansatz, make_ansatz
+from .engine import compile as compile_circuit
+from .engine.compiler import check_inputs
+
+__all__ = ["BACKEND_NAMES", "QuantumLayer", "QuantumLinear", "to_backend"]
+
+BACKEND_NAMES = ("native", "estimator")
+
+
+class QuantumLayer(nn.Module):
+    """A variational circuit as a layer: ``(..., n_inputs) -> (..., n_observables)``.
+
+    Args:
+        n_qubits: circuit width (for a shipped ansatz, also its inputs and outputs).
+        ansatz: a shipped ansatz name (``"qrkt"``, ``"basic"``) or your own `Ansatz`.
+        layers: variational layers of a shipped ansatz (ignored for your own `Ansatz`).
+        backend: ``"native"`` (the exact PyTorch engine, CPU or CUDA, follows the layer's
+            dtype and device) or ``"estimator"`` (Qiskit's EstimatorQNN on the exact
+            ``StatevectorEstimator``, wrapped in TorchConnector).
+
+    The weights start uniform in [0, 2π), as PennyLane's ``TorchLayer`` does.
+
+    Raises:
+        ValueError: for an unknown ansatz or backend, ``n_qubits < 1``, or an `Ansatz`
+            whose width is not ``n_qubits``.
+    """
+
+    def __init__(self, n_qubits: int, ansatz: str | Ansatz = "qrkt", layers: int = 1, backend: str = "native"):
+        super().__init__()
+        if isinstance(ansatz, Ansatz):
+            if ansatz.n_qubits != n_qubits:
+                raise ValueError(f"the ansatz acts on {ansatz.n_qubits} qubits but n_qubits={n_qubits}")
+        else:
+            ansatz = make_ansatz(ansatz, n_qubits, layers)
+        self.ansatz = ansatz
+        self.weight = nn.Parameter(torch.empty(ansatz.n_weights))
+        nn.init.uniform_(self.weight, 0.0, 2 * math.pi)
+        self._programs: dict = {}  # compiled engine programs (and the QNN), built on first use
+        self.backend = _check_backend(backend)
+
+    @property
+    def n_inputs(self) -> int:
+        return self.ansatz.n_inputs
+
+    @property
+    def n_outputs(self) -> int:
+        return self.ansatz.n_observables
+
+    def to_backend(self, name: str) -> QuantumLayer:
+        """Run this layer on backend ``name`` from now on, with the same weights; returns self."""
+        self.backend = _check_backend(name)
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_inputs(x, self.ansatz)
+        if self.backend == "native":
+            return self._native()(x, self.weight, validate=False)
+        return self._estimator(x)
+
+    def _native(self):
+        key = (self.weight.dtype, self.weight.device)
+        if key not in self._programs:
+            self._programs[key] = compile_circuit(self.ansatz, dtype=self.weight.dtype, device=self.weight.device)
+        return self._programs[key]
+
+    def _estimator(self, x: torch.Tensor) -> torch.Tensor:
+        # The QNN takes the weights as extra inputs, so TorchConnector's input gradients
+        # flow into this layer's own `weight` and no second parameter exists.
+        if "estimator" not in self._programs:
+            self._programs["estimator"] = _estimator_connector(self.ansatz)
+        lead = x.shape[:-1]
+        flat = x.reshape(-1, self.n_inputs)
+        values = torch.cat([flat, self.weight.to(flat.dtype).expand(flat.shape[0], -1)], dim=1)
+        out = self._programs["estimator"](values.cpu().float())
+        return out.to(device=x.device, dtype=x.dtype).reshape(*lead, self.n_outputs)
+
+    def extra_repr(self) -> str:
+        a = self.ansatz
+        return f"ansatz={a.circuit.name!r}, n_qubits={a.n_qubits}, n_weights={a.n_weights}, backend={self.backend!r}"
+
+
+def _estimator_connector(ansatz: Ansatz) -> nn.Module:
+    from qiskit.primitives import StatevectorEstimator
+    from qiskit_machine_learning.connectors import TorchConnector
+    from qiskit_machine_learning.neural_networks import EstimatorQNN
+
+    qnn = EstimatorQNN(
+        circuit=ansatz.circuit,
+        observables=list(ansatz.observables),
+        input_params=list(ansatz.inputs + ansatz.weights),
+        weight_params=[],
+        estimator=StatevectorEstimator(),
+        input_gradients=True,  # without it the layers before this one get no gradient
+        default_precision=0.0,  # the default adds Gaussian noise to an exact estimator
+    )
+    return TorchConnector(qnn, initial_weights=np.zeros(0))
+
+
+class QuantumLinear(nn.Module):
+    """A map ``(..., d_in) -> (..., d_out)`` by circuits of at most ``n_qubits`` qubits.
+
+    Where ``d_in != d_out`` a classical ``nn.Linear(d_in, d_out)`` projects first. The
+    ``d_out`` features are then split into ``ceil(d_out / n_qubits)`` chunks of nearly
+    equal width, each fed to its own `QuantumLayer` (weights not shared), and the
+    outputs are concatenated.
+
+    Args:
+        d_in: input features.
+        d_out: output features.
+        n_qubits: the widest circuit allowed.
+        ansatz: shipped ansatz name for every circuit.
+        layers: variational layers per circuit.
+        backend: as for `QuantumLayer`.
+    """
+
+    def __init__(self, d_in: int, d_out: int, n_qubits: int, *, ansatz: str = "qrkt", layers: int = 1,
+                 backend: str = "native"):
+        super().__init__()
+        for name, value in (("d_in", d_in), ("d_out", d_out), ("n_qubits", n_qubits)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        self.d_in, self.d_out = d_in, d_out
+        self.proj = nn.Linear(d_in, d_out) if d_in != d_out else nn.Identity()
+        chunks = math.ceil(d_out / n_qubits)
+        self.widths = [d_out // chunks + (1 if i < d_out % chunks else 0) for i in range(chunks)]
+        self.circuits = nn.ModuleList(QuantumLayer(w, ansatz, layers, backend) for w in self.widths)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 0 or x.shape[-1] != self.d_in:
+            raise ValueError(f"QuantumLinear expects inputs of shape (..., {self.d_in}), got {tuple(x.shape)}")
+        parts = self.proj(x).split(self.widths, dim=-1)
+        return torch.cat([circuit(part) for circuit, part in zip(self.circuits, parts)], dim=-1)
+
+    def extra_repr(self) -> str:
+        return f"d_in={self.d_in}, d_out={self.d_out}, circuit_widths={self.widths}"
+
+
+def to_backend(model: nn.Module, name: str) -> nn.Module:
+    """Switch every `QuantumLayer` in ``model`` to backend ``name``, same weights; returns ``model``."""
+    _check_backend(name)
+    for module in model.modules():
+        if isinstance(module, QuantumLayer):
+            module.to_backend(name)
+    return model
+
+
+def _check_backend(name: str) -> str:
+    if name not in BACKEND_NAMES:
+        raise ValueError(f"unknown backend {name!r}; choose one of: {', '.join(BACKEND_NAMES)}")
+    return name
