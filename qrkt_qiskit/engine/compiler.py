@@ -150,8 +150,8 @@ class CompiledCircuit:
             check_inputs(x, self.ansatz)
             check_weights(w, self.ansatz)
         lead = x.shape[:-1]
-        x = x.reshape(-1, self.ansatz.n_inputs)
-        batch = x.shape[0]
+        batch = lead.numel()
+        x = x.reshape(batch, self.ansatz.n_inputs)
         zero = w.new_zeros(1)
         values_w = torch.cat([w, zero])  # (n_weights + 1,)
         values_x = torch.cat([x, values_w.expand(batch, -1)], dim=1)  # (batch, n_inputs + n_weights + 1)

@@ -1,0 +1,32 @@
+"""Shared test helpers: Qiskit's `Statevector` as the independent reference."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import settings
+from qiskit.quantum_info import Statevector
+
+settings.register_profile("ci", deadline=None, max_examples=40, derandomize=True)
+settings.load_profile("ci")
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    """Every engine test body runs on the CPU, and on CUDA where a GPU is present."""
+    return torch.device(request.param)
+
+
+def bindings(ansatz, x_row, w):
+    return dict(zip(ansatz.inputs, np.asarray(x_row, dtype=float))) | dict(zip(ansatz.weights, np.asarray(w, dtype=float)))
+
+
+def reference(ansatz, x, w) -> np.ndarray:
+    """Expectation values by `qiskit.quantum_info.Statevector`, row by row: ``(batch, n_obs)``."""
+    x, w = np.atleast_2d(np.asarray(x, dtype=float)), np.asarray(w, dtype=float)
+    rows = []
+    for row in x:
+        state = Statevector(ansatz.circuit.assign_parameters(bindings(ansatz, row, w)))
+        rows.append([state.expectation_value(obs).real for obs in ansatz.observables])
+    return np.array(rows)

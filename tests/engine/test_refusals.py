@@ -1,0 +1,86 @@
+"""Every refusal of the engine is one sentence naming the culprit, raised before any work."""
+
+import pytest
+import torch
+from qiskit.circuit import Gate, Parameter, QuantumCircuit
+
+from qrkt_qiskit import Ansatz, UnsupportedCircuitError, compile, make_ansatz
+
+
+def ansatz_with(build, n=2):
+    qc = QuantumCircuit(n, n)
+    x, w = Parameter("x"), Parameter("w")
+    qc.ry(x, 0)
+    qc.rx(w, 1)
+    build(qc, x, w)
+    return Ansatz(qc, [x], [w])
+
+
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (lambda qc, x, w: qc.append(Gate("oracle", 1, []), [1]),
+         r"gate 'oracle' on qubits \[1\] is not supported: it has no matrix and no definition"),
+        (lambda qc, x, w: qc.rz(x * w, 0),
+         r"gate 'rz' on qubits \[0\] has angle .* in 2 parameters \(w, x\); the engine supports angles linear in one"),
+        (lambda qc, x, w: qc.rz(x * x, 0),
+         r"gate 'rz' on qubits \[0\] has angle .*, which is not linear in x; the engine supports angles of the form"),
+        (lambda qc, x, w: qc.rz(x.sin(), 1), r"which is not linear in x"),
+        (lambda qc, x, w: qc.measure(0, 0),
+         r"the circuit contains a measurement \(on qubits \[0\]\); .* remove it \(QuantumCircuit.remove_final"),
+        (lambda qc, x, w: qc.reset(1), r"the circuit contains a reset \(on qubits \[1\]\)"),
+    ],
+)
+def test_unsupported_circuits_are_refused_at_compile_time(build, message):
+    with pytest.raises(UnsupportedCircuitError, match=message):
+        compile(ansatz_with(build))
+
+
+def test_conditional_blocks_are_refused():
+    qc = QuantumCircuit(1, 1)
+    with qc.if_test((qc.clbits[0], 1)):
+        qc.x(0)
+    with pytest.raises(UnsupportedCircuitError, match=r"classically conditioned block \('if_else' on qubits \[0\]\)"):
+        compile(Ansatz(qc, [], []))
+
+
+def test_too_wide_a_statevector_is_refused_before_any_work():
+    qc = QuantumCircuit(50)
+    qc.h(range(50))
+    with pytest.raises(UnsupportedCircuitError,
+                       match=r"a 50-qubit statevector needs 8.0 PiB \(torch.complex64\), more than the .* of memory on cpu"):
+        compile(Ansatz(qc, [], []))
+
+
+def test_compile_rejects_what_is_not_an_ansatz_or_a_real_dtype():
+    with pytest.raises(TypeError, match=r"compile expects an Ansatz \(see qrkt_qiskit.make_ansatz\), got QuantumCircuit"):
+        compile(QuantumCircuit(1))
+    with pytest.raises(ValueError, match=r"dtype must be torch.float32 or torch.float64, got torch.float16"):
+        compile(make_ansatz("qrkt", 2), dtype=torch.float16)
+
+
+@pytest.fixture
+def prog():
+    return compile(make_ansatz("qrkt", 3, layers=2))
+
+
+def test_call_errors_name_the_bad_value(prog):
+    x, w = torch.zeros(4, 3), torch.zeros(6)
+    with pytest.raises(ValueError, match=r"inputs must have shape \(\.\.\., 3\) for this 3-qubit circuit, got \(4, 5\)"):
+        prog(torch.zeros(4, 5), w)
+    with pytest.raises(ValueError, match=r"weights must have shape \(6,\), got \(3,\)"):
+        prog(x, torch.zeros(3))
+    with pytest.raises(ValueError, match="inputs contain NaN or infinite values; every angle must be finite"):
+        prog(torch.full((4, 3), float("nan")), w)
+    with pytest.raises(ValueError, match="weights contain NaN or infinite values"):
+        prog(x, torch.full((6,), float("inf")))
+    with pytest.raises(TypeError, match=r"inputs have dtype torch.float64 but the circuit was compiled for torch.float32"):
+        prog(x.double(), w)
+    with pytest.raises(TypeError, match="inputs must be a torch.Tensor, got list"):
+        prog([[0.0, 0.0, 0.0]], w)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_device_mismatch_is_named(prog):
+    with pytest.raises(ValueError, match="inputs are on cuda:0 but the circuit was compiled for cpu"):
+        prog(torch.zeros(4, 3, device="cuda"), torch.zeros(6, device="cuda"))
