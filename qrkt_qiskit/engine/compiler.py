@@ -30,10 +30,11 @@ from .observables import PauliTables
 
 __all__ = ["CompiledCircuit", "compile"]
 
-# Fuse a run on k qubits when its 2^k × 2^k matmul costs at most this many times its gate
-# count in per-amplitude gate applications (2^k <= FUSE_RATIO * gates); measured in
-# benchmarks/engine.py. Above FUSE_MAX_QUBITS the matrix itself gets too large to build.
-FUSE_RATIO = 8
+# Weight-only runs are cut into blocks of at most this many qubits, each one dense GEMM:
+# one pass over the state per block instead of one or more per gate. Six qubits (64×64
+# blocks) measured fastest on 2 CPU cores at 6-12 qubits (docs/benchmarks.md).
+BLOCK_QUBITS = 6
+# `fuse=True` allows blocks up to this width (a 1024×1024 matrix).
 FUSE_MAX_QUBITS = 10
 
 
@@ -80,6 +81,44 @@ class _Group:
 
 
 @dataclass
+class _Permutation:
+    """Constant gates that only permute and phase basis states: ``new[:, i] = phase[i] * old[:, source[i]]``."""
+
+    source: torch.Tensor
+    phase: torch.Tensor | None
+
+    def then(self, other: _Permutation) -> _Permutation:
+        """This permutation followed by ``other``, as one gather."""
+        phase = None if self.phase is None else self.phase[other.source]
+        if other.phase is not None:
+            phase = other.phase if phase is None else phase * other.phase
+        return _Permutation(self.source[other.source], phase)
+
+    def __post_init__(self):
+        self.inverse = torch.argsort(self.source)
+
+    def __call__(self, state: torch.Tensor) -> torch.Tensor:
+        state = _Gather.apply(state, self.source, self.inverse)
+        return state if self.phase is None else state * self.phase
+
+
+class _Gather(torch.autograd.Function):
+    """``state[:, source]`` for a permutation: its backward is a gather too, not a scatter-add."""
+
+    @staticmethod
+    def forward(state, source, inverse):
+        return state[:, source]
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.inverse = inputs[2]
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad[:, ctx.inverse], None, None
+
+
+@dataclass
 class _Fused:
     qubits: tuple[int, ...]
     gates: list[_Group]
@@ -101,7 +140,8 @@ class CompiledCircuit:
         ops = lower(ansatz.circuit, slots)
         prefix, rest = _split_prefix(ops, n)
         self._prefix = [self._group(g, per_qubit=True) for g in _prefix_groups(prefix)]
-        self._steps = [self._step(run, fuse) for run in _runs(rest, ansatz.n_inputs)]
+        self._steps = _merge_permutations([step for run in _runs(rest, ansatz.n_inputs)
+                                           for step in self._steps_for(run, fuse)])
         self._tables = PauliTables(ansatz.observables, n, dtype, device)
 
     # ------------------------------------------------------------------ compile time
@@ -123,20 +163,33 @@ class CompiledCircuit:
         return _Group(first.name, qubits, per_qubit, batched, index, table(lambda a: a.scale, self.dtype),
                       table(lambda a: a.offset, self.dtype))
 
-    def _step(self, run: list[Op], fuse: bool | None):
-        batched = _reads_inputs(run, self.ansatz.n_inputs)
-        support = tuple(sorted({q for op in run for q in op.qubits}))
-        worth = len(run) >= 2 and len(support) <= FUSE_MAX_QUBITS and 2 ** len(support) <= FUSE_RATIO * len(run)
-        if batched or not (worth if fuse is None else fuse and len(support) <= FUSE_MAX_QUBITS):
-            return [self._group([op], per_qubit=False) for op in run]
+    def _steps_for(self, run: list[Op], fuse: bool | None) -> list:
+        """Fused blocks for weight-only runs, gate by gate for the rest."""
+        if _reads_inputs(run, self.ansatz.n_inputs):
+            return self._one_by_one(run)
+        limit = {None: BLOCK_QUBITS, True: FUSE_MAX_QUBITS, False: 0}[fuse]
+        steps = []
+        for block in _blocks(run, limit):
+            monomial = all(op.matrix is not None and _is_monomial(op.matrix) for op in block)
+            steps.extend(self._one_by_one(block) if len(block) == 1 or monomial else [self._fused(block)])
+        return steps
+
+    def _fused(self, block: list[Op]) -> _Fused:
+        support = tuple(sorted({q for op in block for q in op.qubits}))
         local = {q: i for i, q in enumerate(support)}
-        gates = [self._group([Op(op.name, tuple(local[q] for q in op.qubits), op.angles, op.matrix)], per_qubit=False)
-                 for op in run]
+        gates = [self._group([Op(op.name, tuple(local[q] for q in op.qubits), op.angles, op.matrix)],
+                             per_qubit=False) for op in block]
         fused = _Fused(support, gates, None)
-        if not any(op.slots for op in run):
+        if not any(op.slots for op in block):  # constant: build it once, now
             fused.matrix = self._unitary(fused, torch.zeros(self._const_slot + 1 - self.ansatz.n_inputs,
                                                             dtype=self.dtype, device=self.device))
         return fused
+
+    def _one_by_one(self, run: list[Op]) -> list:
+        """Each gate alone: a gather where it only permutes and phases, else its matrix."""
+        return [_permutation(op, self.n_qubits, self.cdtype, self.device)
+                if op.matrix is not None and _is_monomial(op.matrix) else self._group([op], per_qubit=False)
+                for op in run]
 
     # ------------------------------------------------------------------ run time
     def __call__(self, x: torch.Tensor, w: torch.Tensor, *, validate: bool = True) -> torch.Tensor:
@@ -161,17 +214,18 @@ class CompiledCircuit:
         for g in self._prefix:
             m = self._matrices(g, values_x, values_w)  # (batch|·, k, 2, 2)
             if len(g.qubits) == self.n_qubits:  # every qubit, in order
-                psi = (m @ psi.unsqueeze(-1)).squeeze(-1)
+                psi = _rotate(m, psi)
             else:
-                psi = psi.index_copy(1, g.qubits, (m @ psi[:, g.qubits].unsqueeze(-1)).squeeze(-1))
+                psi = psi.index_copy(1, g.qubits, _rotate(m, psi[:, g.qubits]))
         state = _kron(psi)  # (batch, 2^n)
         for step in self._steps:
-            if isinstance(step, _Fused):
+            if isinstance(step, _Permutation):
+                state = step(state)
+            elif isinstance(step, _Fused):
                 u = step.matrix if step.matrix is not None else self._unitary(step, values_w)
                 state = _apply(state, u, step.qubits, self.n_qubits)
             else:
-                for g in step:
-                    state = _apply(state, self._matrices(g, values_x, values_w), g.qubits, self.n_qubits)
+                state = _apply(state, self._matrices(step, values_x, values_w), step.qubits, self.n_qubits)
         return self._tables(state).reshape(*lead, -1)
 
     def _matrices(self, g: _Group, values_x, values_w) -> torch.Tensor:
@@ -207,8 +261,10 @@ class CompiledCircuit:
             if isinstance(step, _Fused):
                 how = "constant" if step.matrix is not None else "built per call"
                 parts.append(f"{len(step.gates)} gates fused on {len(step.qubits)} qubit(s) ({how})")
+            elif isinstance(step, _Permutation):
+                parts.append("a permutation")
             else:
-                parts.append(f"{len(step)} gate(s) one by one")
+                parts.append(f"gate {step.name!r}")
         parts.append(self._tables.describe())
         return (f"CompiledCircuit({a.circuit.name!r}, {a.n_qubits} qubits, {self.cdtype} on {self.device}, "
                 f"strategy={self.strategy!r}: " + "; ".join(parts) + ")")
@@ -273,6 +329,30 @@ def _runs(ops: list[Op], n_inputs: int) -> list[list[Op]]:
     return [run for _, run in runs]
 
 
+def _blocks(run: list[Op], limit: int) -> list[list[Op]]:
+    """Cut a run greedily into consecutive blocks acting on at most ``limit`` qubits."""
+    blocks: list[list[Op]] = []
+    support: set[int] = set()
+    for op in run:
+        if blocks and len(support | set(op.qubits)) <= limit:
+            blocks[-1].append(op)
+            support |= set(op.qubits)
+        else:
+            blocks.append([op])
+            support = set(op.qubits)
+    return blocks
+
+
+def _merge_permutations(steps: list) -> list:
+    merged: list = []
+    for step in steps:
+        if merged and isinstance(step, _Permutation) and isinstance(merged[-1], _Permutation):
+            merged[-1] = merged[-1].then(step)
+        else:
+            merged.append(step)
+    return merged
+
+
 def _reads_inputs(ops: list[Op], n_inputs: int) -> bool:
     return any(s < n_inputs for op in ops for s in op.slots)
 
@@ -285,6 +365,15 @@ def _kron(psi: torch.Tensor) -> torch.Tensor:
     return state
 
 
+def _rotate(m: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
+    """``m @ psi`` for 2×2 matrices ``(..., k, 2, 2)`` on qubit states ``(batch, k, 2)``.
+
+    Written as a sum of two broadcast products: torch's batched matmul is slow on
+    thousands of 2×2 blocks.
+    """
+    return m[..., 0] * psi[..., 0:1] + m[..., 1] * psi[..., 1:2]
+
+
 def _apply(state: torch.Tensor, matrix: torch.Tensor, qubits: tuple[int, ...], n: int) -> torch.Tensor:
     """Apply a ``(d, d)`` or ``(batch, d, d)`` gate on ``qubits`` to ``state: (batch, 2^n)``."""
     batch, k = state.shape[0], len(qubits)
@@ -293,13 +382,34 @@ def _apply(state: torch.Tensor, matrix: torch.Tensor, qubits: tuple[int, ...], n
     if k == 1:
         q = qubits[0]
         view = state.view(batch, 2 ** (n - 1 - q), 2, 2**q)  # (batch, high bits, qubit, low bits)
-        return ((matrix if matrix.dim() == 2 else matrix[:, None]) @ view).reshape(batch, -1)
+        m = matrix.reshape(-1, 1, 2, 2)
+        return (m[..., 0:1] * view[:, :, 0:1] + m[..., 1:2] * view[:, :, 1:2]).reshape(batch, -1)
     axes = [n - q for q in reversed(qubits)]  # tensor axis of each local bit, most significant first
-    front = list(range(1, k + 1))
-    t = state.view((batch,) + (2,) * n).movedim(axes, front)
+    last = list(range(n + 1 - k, n + 1))
+    t = state.view((batch,) + (2,) * n).movedim(axes, last)  # (batch, ..., 2^k), one GEMM below
     shape = t.shape
-    t = matrix @ t.reshape(batch, 2**k, -1)
-    return t.reshape(shape).movedim(front, axes).reshape(batch, -1)
+    t = t.reshape(batch, -1, 2**k) @ matrix.transpose(-1, -2)
+    return t.reshape(shape).movedim(last, axes).reshape(batch, -1)
+
+
+def _is_monomial(matrix: np.ndarray) -> bool:
+    """One non-zero per row and per column: the gate permutes basis states and phases them."""
+    nonzero = np.abs(matrix) > 1e-12
+    return bool((nonzero.sum(axis=1) == 1).all() and (nonzero.sum(axis=0) == 1).all())
+
+
+def _permutation(op: Op, n: int, cdtype, device) -> _Permutation:
+    """A monomial constant gate as a gather with phases over the full ``2^n`` index."""
+    m = op.matrix
+    sigma = (np.abs(m) > 1e-12).argmax(axis=1)  # row l of the gate reads column sigma[l]
+    index = np.arange(2**n, dtype=np.int64)
+    local = sum(((index >> q) & 1) << b for b, q in enumerate(op.qubits))
+    source = index.copy()
+    for b, q in enumerate(op.qubits):
+        source = (source & ~(1 << q)) | (((sigma[local] >> b) & 1) << q)
+    phase = m[local, sigma[local]]
+    keep = None if np.allclose(phase, 1.0) else torch.as_tensor(phase, dtype=cdtype, device=device)
+    return _Permutation(torch.as_tensor(source, device=device), keep)
 
 
 def _check_width(n: int, cdtype: torch.dtype, device: torch.device) -> None:

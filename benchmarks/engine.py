@@ -1,0 +1,426 @@
+"""Throughput of the ``qrkt`` quantum layer: the native engine against other simulators.
+
+What is measured, in one run on one machine, for each width ``n`` (``--qubits``) and
+batch size (``--batches``) of the ``qrkt`` ansatz with one layer:
+
+* **fwd**: one forward pass under ``torch.no_grad()``;
+* **fwd+bwd**: a forward pass on inputs that require grad, ``loss = out.sum()`` and
+  ``loss.backward()`` down to both the inputs and the weights;
+
+each reported as samples per second. Every framework gets the same inputs ``x``
+(uniform in [0, π)) and weights ``w`` (uniform in [0, 2π)), converted to its dtype.
+Timing: one warm-up call on 2 samples, then one call on the full batch; if that call
+took longer than the time budget it is the measurement, otherwise it is discarded as
+warm-up too and the median of up to ``repeats`` further calls (stopping once they
+exceed the budget) is taken. Wall time by ``time.perf_counter``.
+
+Frameworks (``--skip`` takes names or prefixes, e.g. ``--skip qml pl-lightning``):
+
+* ``engine-c64`` / ``engine-c128``: ``qrkt_qiskit.compile`` (complex64 / complex128);
+* ``qml-{sv,aer}-{paramshift,lincomb}``: qiskit-machine-learning ``EstimatorQNN`` in a
+  ``TorchConnector`` on qiskit's ``StatevectorEstimator`` or qiskit-aer's exact
+  ``EstimatorV2``, with parameter-shift or linear-combination gradients. These are
+  slow, so they run on a small batch (``--slow-batch``; 16 for n <= 8, else 4) and
+  their times are extrapolated linearly to the requested batch (the table says so);
+* ``pl-default-backprop``: PennyLane ``default.qubit`` with backprop in a
+  ``qml.qnn.TorchLayer``, fed the whole batch (broadcasting);
+* ``pl-lightning-adjoint``: PennyLane ``lightning.qubit`` with the adjoint method.
+
+Correctness: every framework's outputs and its input and weight gradients are compared
+with the complex128 engine on the same samples. Outputs by max |Δ|; gradients by max |Δ|
+divided by max(1, max |reference gradient|) because the weight gradient is a sum over
+the batch. Tolerance 1e-5 where the framework computes or returns float32 (the complex64
+engine; TorchConnector; lightning.qubit, whose Python-float results PennyLane's torch
+interface turns into float32 tensors), else 1e-10. The script exits with status 1 if
+any framework disagrees or fails. Progress goes to stderr, the report to stdout.
+
+Run from the repository root:
+
+    .venv/bin/python benchmarks/engine.py                 # n = 6, 12; batch 64, 1024
+    .venv/bin/python benchmarks/engine.py --quick         # smoke run, under a minute
+    .venv/bin/python benchmarks/engine.py --qubits 8 --batches 256 --skip qml --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import importlib.metadata
+import importlib.util
+import json
+import os
+import platform
+import shlex
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from qrkt_qiskit import Ansatz, compile, make_ansatz
+
+WARMUP_SAMPLES = 2
+TOL_FLOAT32 = 1e-5
+TOL_FLOAT64 = 1e-10
+
+
+# ---------------------------------------------------------------------------- frameworks
+@dataclass
+class Model:
+    """A quantum layer ready to time: ``run(x)`` maps ``(batch, n)`` to ``(batch, n_obs)``."""
+
+    run: Callable[[torch.Tensor], torch.Tensor]
+    weight: torch.Tensor  # the leaf tensor holding the trainable weights
+    x_dtype: torch.dtype  # the dtype the inputs are fed in
+
+
+def build_engine(ansatz: Ansatz, w: torch.Tensor, dtype: torch.dtype) -> Model:
+    prog = compile(ansatz, dtype=dtype, device="cpu")
+    weight = w.to(dtype).clone().requires_grad_(True)
+    return Model(lambda x: prog(x, weight), weight, dtype)
+
+
+def build_qiskit_ml(ansatz: Ansatz, w: torch.Tensor, simulator: str, gradient: str) -> Model:
+    from qiskit_machine_learning.connectors import TorchConnector
+    from qiskit_machine_learning.gradients import LinCombEstimatorGradient, ParamShiftEstimatorGradient
+    from qiskit_machine_learning.neural_networks import EstimatorQNN
+
+    if simulator == "aer":
+        from qiskit_aer.primitives import EstimatorV2 as AerEstimator
+
+        estimator = AerEstimator()  # exact expectation values when the precision is 0
+    else:
+        from qiskit.primitives import StatevectorEstimator
+
+        estimator = StatevectorEstimator()
+    grad_cls = {"paramshift": ParamShiftEstimatorGradient, "lincomb": LinCombEstimatorGradient}[gradient]
+    qnn = EstimatorQNN(circuit=ansatz.circuit, observables=list(ansatz.observables),
+                       input_params=list(ansatz.inputs), weight_params=list(ansatz.weights),
+                       estimator=estimator, gradient=grad_cls(estimator), input_gradients=True,
+                       default_precision=0.0)  # the default 0.015625 adds shot noise to the forward
+    module = TorchConnector(qnn, initial_weights=w.numpy())  # stores the weights as float32
+    return Model(module, module.weight, torch.float64)
+
+
+def pennylane_qrkt(qml, n: int, layers: int) -> Callable:
+    """The ``qrkt`` circuit in PennyLane; wire j is Qiskit's qubit j."""
+
+    def circuit(inputs, weights):
+        for j in range(n):
+            qml.RY(inputs[..., j], wires=j)
+        for layer in range(layers):
+            for j in range(n):
+                qml.RX(weights[layer * n + j], wires=j)
+                qml.RZ(weights[layer * n + j], wires=j)
+            for j in range(n):
+                qml.Hadamard(wires=j)
+                if n > 2 or (n == 2 and j == 0):
+                    qml.CNOT(wires=[j, (j + 1) % n])
+        return [qml.expval(qml.PauliZ(j)) for j in range(n)]
+
+    return circuit
+
+
+def build_pennylane(ansatz: Ansatz, w: torch.Tensor, device: str, diff_method: str) -> Model:
+    import pennylane as qml
+
+    n = ansatz.n_qubits
+    layers = ansatz.n_weights // n
+    qnode = qml.QNode(pennylane_qrkt(qml, n, layers), qml.device(device, wires=n), interface="torch",
+                      diff_method=diff_method)
+    layer = qml.qnn.TorchLayer(qnode, {"weights": ansatz.n_weights}, init_method={"weights": w.clone()})
+    return Model(layer, layer.qnode_weights["weights"], torch.float64)
+
+
+@dataclass(frozen=True)
+class Framework:
+    name: str
+    build: Callable[[Ansatz, torch.Tensor], Model]
+    requires: str  # the module it needs
+    slow: bool = False  # timed on a small batch and extrapolated
+    float32: str = ""  # why its results are only float32-accurate, if they are
+
+
+TORCH_CONNECTOR_F32 = "TorchConnector returns float32 tensors and keeps its weights in float32"
+LIGHTNING_F32 = ("lightning.qubit returns Python floats, which PennyLane's torch interface turns into "
+                 "float32 tensors (torch's default dtype) before TorchLayer casts them back")
+
+
+FRAMEWORKS = (
+    Framework("engine-c64", functools.partial(build_engine, dtype=torch.float32), "qrkt_qiskit",
+              float32="complex64 state"),
+    Framework("engine-c128", functools.partial(build_engine, dtype=torch.float64), "qrkt_qiskit"),
+    *(Framework(f"qml-{sim}-{grad}", functools.partial(build_qiskit_ml, simulator=sim, gradient=grad),
+                "qiskit_aer" if sim == "aer" else "qiskit_machine_learning", slow=True,
+                float32=TORCH_CONNECTOR_F32)
+      for sim in ("sv", "aer") for grad in ("paramshift", "lincomb")),
+    Framework("pl-default-backprop", functools.partial(build_pennylane, device="default.qubit",
+                                                       diff_method="backprop"), "pennylane"),
+    Framework("pl-lightning-adjoint", functools.partial(build_pennylane, device="lightning.qubit",
+                                                        diff_method="adjoint"), "pennylane_lightning",
+              float32=LIGHTNING_F32),
+)
+
+
+# ---------------------------------------------------------------------------- timing
+def seconds(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def measure(fn: Callable[[], object], warmup: Callable[[], object], repeats: int, budget_s: float):
+    """Median wall time of ``fn()`` and how many calls it is the median of (see module doc)."""
+    warmup()
+    first = seconds(fn)
+    if first >= budget_s:
+        return first, 1
+    times: list[float] = []
+    while len(times) < repeats and sum(times) < budget_s:
+        times.append(seconds(fn))
+    return statistics.median(times), len(times)
+
+
+@dataclass
+class Result:
+    framework: str
+    n_qubits: int
+    batch: int
+    measured_batch: int
+    fwd_samples_per_s: float | None = None
+    fwd_bwd_samples_per_s: float | None = None
+    fwd_runs: int = 0
+    fwd_bwd_runs: int = 0
+    out_err: float | None = None
+    grad_err: float | None = None
+    tolerance: float | None = None
+    ok: bool = False
+    error: str = ""
+
+
+class Reference:
+    """The complex128 engine's outputs and gradients of ``out.sum()`` on ``x[:m]``, cached by ``m``."""
+
+    def __init__(self, ansatz: Ansatz, x: torch.Tensor, w: torch.Tensor):
+        self.prog, self.x, self.w = compile(ansatz, dtype=torch.float64), x, w
+        self._cache: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+    def __call__(self, m: int):
+        if m not in self._cache:
+            x = self.x[:m].clone().requires_grad_(True)
+            w = self.w.clone().requires_grad_(True)
+            out = self.prog(x, w)
+            out.sum().backward()
+            self._cache[m] = (out.detach(), x.grad, w.grad)
+        return self._cache[m]
+
+
+def benchmark(fw: Framework, model: Model, n: int, batch: int, measured: int, x: torch.Tensor,
+              reference: Reference, repeats: int, budget_s: float) -> Result:
+    """Time ``model`` on ``x[:measured]`` and check it against the reference."""
+    xb = x[:measured].to(model.x_dtype)
+    xw = x[:WARMUP_SAMPLES].to(model.x_dtype)
+    last: dict[str, torch.Tensor] = {}
+
+    def forward(inputs=xb):
+        with torch.no_grad():
+            last["fwd"] = model.run(inputs)
+
+    def forward_backward(inputs=xb):
+        model.weight.grad = None
+        xg = inputs.detach().clone().requires_grad_(True)
+        out = model.run(xg)
+        out.sum().backward()
+        last.update(out=out.detach(), gx=xg.grad, gw=model.weight.grad)
+
+    t_fwd, k_fwd = measure(forward, functools.partial(forward, xw), repeats, budget_s)
+    t_bwd, k_bwd = measure(forward_backward, functools.partial(forward_backward, xw), repeats, budget_s)
+
+    ref_out, ref_gx, ref_gw = reference(measured)
+    out_err = max(_max_abs(last["fwd"], ref_out), _max_abs(last["out"], ref_out))
+    scale = max(1.0, ref_gx.abs().max().item(), ref_gw.abs().max().item())
+    grad_err = max(_max_abs(last["gx"], ref_gx), _max_abs(last["gw"], ref_gw)) / scale
+    dtypes = (model.x_dtype, model.weight.dtype, last["fwd"].dtype, last["out"].dtype)
+    tol = TOL_FLOAT32 if fw.float32 or torch.float32 in dtypes else TOL_FLOAT64
+    return Result(fw.name, n, batch, measured, measured / t_fwd, measured / t_bwd, k_fwd, k_bwd, out_err,
+                  grad_err, tol, ok=out_err <= tol and grad_err <= tol)
+
+
+def _max_abs(a: torch.Tensor, b: torch.Tensor) -> float:
+    if a is None or a.shape != b.shape:
+        return float("inf")
+    return (a.double() - b).abs().max().item()
+
+
+# ---------------------------------------------------------------------------- report
+def machine_info() -> dict:
+    cpu = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    versions = {}
+    for pkg in ("torch", "numpy", "qiskit", "qiskit-aer", "qiskit-machine-learning", "pennylane",
+                "pennylane_lightning"):
+        try:
+            versions[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            versions[pkg] = "not installed"
+    return {
+        "command": shlex.join([sys.executable, *sys.argv]),
+        "cpu": cpu,
+        "os_cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "load_average": os.getloadavg(),
+        "python": platform.python_version(),
+        "versions": versions,
+    }
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def table(results: list[Result]) -> str:
+    fastest = {(r.n_qubits, r.batch): r.fwd_bwd_samples_per_s for r in results
+               if r.framework == "engine-c64" and r.fwd_bwd_samples_per_s}
+    lines = ["| framework | n | batch | fwd samples/s | fwd+bwd samples/s | engine-c64 speed-up (fwd+bwd) "
+             "| max |Δ out| | max |Δ grad| (rel) | note |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in results:
+        if r.error:
+            dashes = " | ".join("—" * 6)
+            lines.append(f"| {r.framework} | {r.n_qubits} | {r.batch} | {dashes} | FAILED: {r.error} |")
+            continue
+        base = fastest.get((r.n_qubits, r.batch))
+        speedup = base / r.fwd_bwd_samples_per_s if base else None
+        notes = []
+        if r.measured_batch < r.batch:
+            notes.append(f"EXTRAPOLATED ×{r.batch / r.measured_batch:g} from batch {r.measured_batch}")
+        notes.append(f"median of {r.fwd_runs}/{r.fwd_bwd_runs} runs")
+        if r.tolerance == TOL_FLOAT32:
+            notes.append("float32 results¹")
+        if not r.ok:
+            notes.append(f"MISMATCH (tol {r.tolerance:g})")
+        lines.append(f"| {r.framework} | {r.n_qubits} | {r.batch} | {_fmt(r.fwd_samples_per_s, ',.0f')} "
+                     f"| {_fmt(r.fwd_bwd_samples_per_s, ',.1f')} | {_fmt(speedup, ',.1f')}{'×' if speedup else ''} "
+                     f"| {_fmt(r.out_err, '.1e')} | {_fmt(r.grad_err, '.1e')} | {'; '.join(notes)} |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- main
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--qubits", type=int, nargs="+", help="circuit widths (default 6 12; --quick: 6)")
+    p.add_argument("--batches", type=int, nargs="+", help="batch sizes (default 64 1024; --quick: 64)")
+    p.add_argument("--quick", action="store_true", help="smoke run: n=6, batch 64, few repeats (< 1 min)")
+    p.add_argument("--skip", nargs="+", default=[], metavar="NAME",
+                   help=f"frameworks to skip, by name or prefix: {', '.join(f.name for f in FRAMEWORKS)}")
+    p.add_argument("--slow-batch", type=int, help="batch the slow frameworks are timed on "
+                   "(default 16 for n <= 8, 4 above; --quick: 8)")
+    p.add_argument("--repeats", type=int, help="timed calls per measurement at most (default 10; --quick: 3)")
+    p.add_argument("--budget", type=float, help="seconds per measurement (default 2; --quick: 0.5)")
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    args = p.parse_args(argv)
+    unknown = [s for s in args.skip if not any(f.name.startswith(s) for f in FRAMEWORKS)]
+    if unknown:
+        p.error(f"--skip: no framework is named or starts with {', '.join(unknown)}")
+    args.qubits = args.qubits or ([6] if args.quick else [6, 12])
+    args.batches = args.batches or ([64] if args.quick else [64, 1024])
+    args.repeats = args.repeats or (3 if args.quick else 10)
+    args.budget = args.budget or (0.5 if args.quick else 2.0)
+    if args.quick and args.slow_batch is None:
+        args.slow_batch = 8
+    return args
+
+
+def slow_batch(args, n: int, batch: int) -> int:
+    return min(batch, args.slow_batch or (16 if n <= 8 else 4))
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    info = machine_info()
+    start = time.perf_counter()
+    print(f"# qrkt layer throughput\n\ncommand: `{info['command']}`  ")
+    print(f"machine: {info['cpu']}, os.cpu_count() = {info['os_cpu_count']}, "
+          f"torch threads = {info['torch_threads']}, load average at start = "
+          f"{', '.join(f'{v:.2f}' for v in info['load_average'])}  ")
+    print("versions: python " + info["python"] + ", "
+          + ", ".join(f"{k} {v}" for k, v in info["versions"].items()) + "\n", flush=True)
+
+    frameworks = []
+    for fw in FRAMEWORKS:
+        if any(fw.name.startswith(s) for s in args.skip):
+            continue
+        if importlib.util.find_spec(fw.requires) is None:
+            print(f"note: skipping {fw.name}: {fw.requires} is not installed")
+            continue
+        frameworks.append(fw)
+
+    results: list[Result] = []
+    for n in args.qubits:
+        ansatz = make_ansatz("qrkt", n, layers=1)
+        gen = torch.Generator().manual_seed(args.seed + n)
+        x = torch.rand(max(args.batches), n, generator=gen, dtype=torch.float64) * torch.pi
+        w = torch.rand(ansatz.n_weights, generator=gen, dtype=torch.float64) * 2 * torch.pi
+        reference = Reference(ansatz, x, w)
+        for fw in frameworks:
+            measured_cache: dict[int, Result] = {}
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    model = fw.build(ansatz, w)
+            except Exception as exc:  # a broken framework is reported, the others still run
+                results += [Result(fw.name, n, b, b, error=f"{type(exc).__name__}: {exc}") for b in args.batches]
+                continue
+            for batch in args.batches:
+                measured = slow_batch(args, n, batch) if fw.slow else batch
+                t0 = time.perf_counter()
+                try:
+                    if measured not in measured_cache:
+                        measured_cache[measured] = benchmark(fw, model, n, batch, measured, x, reference,
+                                                             1 if fw.slow else args.repeats, args.budget)
+                    result = Result(**{**asdict(measured_cache[measured]), "batch": batch})
+                except Exception as exc:
+                    result = Result(fw.name, n, batch, measured, error=f"{type(exc).__name__}: {exc}")
+                results.append(result)
+                print(f"  {fw.name:22s} n={n:<3d} batch={batch:<5d} ({time.perf_counter() - t0:5.1f} s)",
+                      file=sys.stderr, flush=True)
+
+    elapsed = time.perf_counter() - start
+    print(table(results))
+    reasons: dict[str, list[str]] = {}
+    for fw in frameworks:
+        if fw.float32:
+            reasons.setdefault(fw.float32, []).append(fw.name)
+    if reasons:
+        print(f"\n¹ compared with tolerance {TOL_FLOAT32:g} (else {TOL_FLOAT64:g}): "
+              + "; ".join(f"{', '.join(names)}: {why}" for why, names in reasons.items()) + ".")
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    print("\nfwd = forward under no_grad; fwd+bwd = forward, out.sum(), backward to inputs and weights. "
+          "Speed-up = engine-c64 fwd+bwd samples/s over the row's. |Δ out| is the max abs difference from "
+          "the complex128 engine; |Δ grad| that of the input and weight gradients over max(1, max |reference "
+          "gradient|). EXTRAPOLATED rows were timed on the batch named and scaled linearly.\n"
+          f"Total {elapsed:.0f} s; load average at the end {load} (other processes on the machine slow every "
+          "framework, OpenMP-threaded ones like lightning.qubit the most).")
+    failed = [r for r in results if not r.ok]
+    if args.json:
+        with open(args.json, "w") as f:
+            meta = {**info, "seconds": elapsed, "load_average_at_end": os.getloadavg()}
+            json.dump({"meta": meta, "results": [asdict(r) for r in results]}, f, indent=2)
+    if failed:
+        print("\nFAILED: " + ", ".join(f"{r.framework} (n={r.n_qubits}, batch={r.batch})" for r in failed))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
