@@ -9,10 +9,11 @@ batch size (``--batches``) of the ``qrkt`` ansatz with one layer:
 
 each reported as samples per second. Every framework gets the same inputs ``x``
 (uniform in [0, π)) and weights ``w`` (uniform in [0, 2π)), converted to its dtype.
-Timing: one warm-up call on 2 samples, then one call on the full batch; if that call
-took longer than the time budget it is the measurement, otherwise it is discarded as
-warm-up too and the median of up to ``repeats`` further calls (stopping once they
-exceed the budget) is taken. Wall time by ``time.perf_counter``.
+Timing: warm-up calls on 2 samples and on the full batch, then the median of at least
+3 and at most ``--repeats`` timed calls, stopping after 3 once they add up to the time
+budget (``--budget``); the median of 3 shrugs off one call slowed by another process.
+The slow frameworks get one warm-up call on 2 samples and a single timed call. Wall
+time by ``time.perf_counter``.
 
 Frameworks (``--skip`` takes names or prefixes, e.g. ``--skip qml pl-lightning``):
 
@@ -64,6 +65,7 @@ import torch
 from qrkt_qiskit import Ansatz, compile, make_ansatz
 
 WARMUP_SAMPLES = 2
+MIN_RUNS = 3
 TOL_FLOAT32 = 1e-5
 TOL_FLOAT64 = 1e-10
 
@@ -173,14 +175,13 @@ def seconds(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def measure(fn: Callable[[], object], warmup: Callable[[], object], repeats: int, budget_s: float):
-    """Median wall time of ``fn()`` and how many calls it is the median of (see module doc)."""
-    warmup()
-    first = seconds(fn)
-    if first >= budget_s:
-        return first, 1
+def measure(fn: Callable[[], object], min_runs: int, max_runs: int, budget_s: float) -> tuple[float, int]:
+    """Median wall time of ``fn()`` over ``min_runs`` to ``max_runs`` calls, and the number of calls.
+
+    Calls beyond ``min_runs`` are made while the calls so far took less than ``budget_s``.
+    """
     times: list[float] = []
-    while len(times) < repeats and sum(times) < budget_s:
+    while len(times) < max_runs and (len(times) < min_runs or sum(times) < budget_s):
         times.append(seconds(fn))
     return statistics.median(times), len(times)
 
@@ -237,8 +238,14 @@ def benchmark(fw: Framework, model: Model, n: int, batch: int, measured: int, x:
         out.sum().backward()
         last.update(out=out.detach(), gx=xg.grad, gw=model.weight.grad)
 
-    t_fwd, k_fwd = measure(forward, functools.partial(forward, xw), repeats, budget_s)
-    t_bwd, k_bwd = measure(forward_backward, functools.partial(forward_backward, xw), repeats, budget_s)
+    runs = (1, 1) if fw.slow else (min(MIN_RUNS, repeats), repeats)
+    timings = []
+    for step in (forward, forward_backward):
+        step(xw)  # warm-up
+        if not fw.slow:
+            step()  # warm-up on the full batch
+        timings.append(measure(step, *runs, budget_s))
+    (t_fwd, k_fwd), (t_bwd, k_bwd) = timings
 
     ref_out, ref_gx, ref_gw = reference(measured)
     out_err = max(_max_abs(last["fwd"], ref_out), _max_abs(last["out"], ref_out))
@@ -387,7 +394,7 @@ def main(argv=None) -> int:
                 try:
                     if measured not in measured_cache:
                         measured_cache[measured] = benchmark(fw, model, n, batch, measured, x, reference,
-                                                             1 if fw.slow else args.repeats, args.budget)
+                                                             args.repeats, args.budget)
                     result = Result(**{**asdict(measured_cache[measured]), "batch": batch})
                 except Exception as exc:
                     result = Result(fw.name, n, batch, measured, error=f"{type(exc).__name__}: {exc}")
