@@ -40,11 +40,13 @@ Run from the repository root:
     .venv/bin/python benchmarks/engine.py                 # n = 6, 12; batch 64, 1024
     .venv/bin/python benchmarks/engine.py --quick         # smoke run, under a minute
     .venv/bin/python benchmarks/engine.py --qubits 8 --batches 256 --skip qml --json out.json
+    python benchmarks/engine.py --device cuda --batches 64 1024 65536   # the engine on a GPU
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import importlib.metadata
 import importlib.util
@@ -78,12 +80,13 @@ class Model:
     run: Callable[[torch.Tensor], torch.Tensor]
     weight: torch.Tensor  # the leaf tensor holding the trainable weights
     x_dtype: torch.dtype  # the dtype the inputs are fed in
+    device: str = "cpu"  # where the inputs are fed
 
 
-def build_engine(ansatz: Ansatz, w: torch.Tensor, dtype: torch.dtype) -> Model:
-    prog = compile(ansatz, dtype=dtype, device="cpu")
-    weight = w.to(dtype).clone().requires_grad_(True)
-    return Model(lambda x: prog(x, weight), weight, dtype)
+def build_engine(ansatz: Ansatz, w: torch.Tensor, dtype: torch.dtype, device: str = "cpu") -> Model:
+    prog = compile(ansatz, dtype=dtype, device=device)
+    weight = w.to(device, dtype).clone().requires_grad_(True)
+    return Model(lambda x: prog(x, weight), weight, dtype, device)
 
 
 def build_qiskit_ml(ansatz: Ansatz, w: torch.Tensor, simulator: str, gradient: str) -> Model:
@@ -170,8 +173,14 @@ FRAMEWORKS = (
 
 # ---------------------------------------------------------------------------- timing
 def seconds(fn: Callable[[], object]) -> float:
+    """Wall time of ``fn()``, waiting for queued CUDA work before and after."""
+    cuda = torch.cuda.is_available()
+    if cuda:
+        torch.cuda.synchronize()
     start = time.perf_counter()
     fn()
+    if cuda:
+        torch.cuda.synchronize()
     return time.perf_counter() - start
 
 
@@ -223,8 +232,8 @@ class Reference:
 def benchmark(fw: Framework, model: Model, n: int, batch: int, measured: int, x: torch.Tensor,
               reference: Reference, repeats: int, budget_s: float) -> Result:
     """Time ``model`` on ``x[:measured]`` and check it against the reference."""
-    xb = x[:measured].to(model.x_dtype)
-    xw = x[:WARMUP_SAMPLES].to(model.x_dtype)
+    xb = x[:measured].to(model.device, model.x_dtype)
+    xw = x[:WARMUP_SAMPLES].to(model.device, model.x_dtype)
     last: dict[str, torch.Tensor] = {}
 
     def forward(inputs=xb):
@@ -260,7 +269,7 @@ def benchmark(fw: Framework, model: Model, n: int, batch: int, measured: int, x:
 def _max_abs(a: torch.Tensor, b: torch.Tensor) -> float:
     if a is None or a.shape != b.shape:
         return float("inf")
-    return (a.double() - b).abs().max().item()
+    return (a.double().cpu() - b).abs().max().item()
 
 
 # ---------------------------------------------------------------------------- report
@@ -335,6 +344,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--budget", type=float, help="seconds per measurement (default 2; --quick: 0.5)")
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    p.add_argument("--device", default="cpu",
+                   help="where the engine runs, e.g. cuda (the other frameworks are CPU-only and are skipped)")
     args = p.parse_args(argv)
     unknown = [s for s in args.skip if not any(f.name.startswith(s) for f in FRAMEWORKS)]
     if unknown:
@@ -357,6 +368,8 @@ def main(argv=None) -> int:
     info = machine_info()
     start = time.perf_counter()
     print(f"# qrkt layer throughput\n\ncommand: `{info['command']}`  ")
+    if args.device != "cpu":
+        print(f"device: {args.device} ({torch.cuda.get_device_name(args.device)}); only the engine runs there  ")
     print(f"machine: {info['cpu']}, os.cpu_count() = {info['os_cpu_count']}, "
           f"torch threads = {info['torch_threads']}, load average at start = "
           f"{', '.join(f'{v:.2f}' for v in info['load_average'])}  ")
@@ -367,6 +380,10 @@ def main(argv=None) -> int:
     for fw in FRAMEWORKS:
         if any(fw.name.startswith(s) for s in args.skip):
             continue
+        if args.device != "cpu":
+            if not fw.name.startswith("engine"):
+                continue
+            fw = dataclasses.replace(fw, build=functools.partial(fw.build, device=args.device))
         if importlib.util.find_spec(fw.requires) is None:
             print(f"note: skipping {fw.name}: {fw.requires} is not installed")
             continue

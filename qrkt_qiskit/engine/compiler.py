@@ -209,15 +209,7 @@ class CompiledCircuit:
         values_w = torch.cat([w, zero])  # (n_weights + 1,)
         values_x = torch.cat([x, values_w.expand(batch, -1)], dim=1)  # (batch, n_inputs + n_weights + 1)
 
-        psi = torch.zeros(batch, self.n_qubits, 2, dtype=self.cdtype, device=self.device)
-        psi[:, :, 0] = 1
-        for g in self._prefix:
-            m = self._matrices(g, values_x, values_w)  # (batch|·, k, 2, 2)
-            if len(g.qubits) == self.n_qubits:  # every qubit, in order
-                psi = _rotate(m, psi)
-            else:
-                psi = psi.index_copy(1, g.qubits, _rotate(m, psi[:, g.qubits]))
-        state = _kron(psi)  # (batch, 2^n)
+        state = _kron(self._product_state(values_x, values_w).expand(batch, -1, -1))  # (batch, 2^n)
         for step in self._steps:
             if isinstance(step, _Permutation):
                 state = step(state)
@@ -227,6 +219,30 @@ class CompiledCircuit:
             else:
                 state = _apply(state, self._matrices(step, values_x, values_w), step.qubits, self.n_qubits)
         return self._tables(state).reshape(*lead, -1)
+
+    def _product_state(self, values_x, values_w) -> torch.Tensor:
+        """The prefix applied to ``|0…0>``: ``(batch|1, n, 2)``.
+
+        Weight-only groups between input-dependent ones are multiplied together on
+        ``(n, 2, 2)`` first, so the batch is touched once per input-dependent group.
+        """
+        n = self.n_qubits
+        eye = torch.eye(2, dtype=self.cdtype, device=self.device).expand(n, 2, 2)
+        psi = eye[..., 0]  # (n, 2): |0> on every qubit
+        pending = None  # the weight-only gates not yet applied, (n, 2, 2)
+        for g in self._prefix:
+            m = self._matrices(g, values_x, values_w)  # (batch|·, k, 2, 2)
+            if not g.batched:
+                full = m if len(g.qubits) == n else eye.index_copy(0, g.qubits, m)
+                pending = full if pending is None else full @ pending
+                continue
+            if pending is not None:
+                psi, pending = _rotate(pending, psi), None
+            if len(g.qubits) == n:  # every qubit, in order
+                psi = _rotate(m, psi)
+            else:
+                psi = psi.expand(m.shape[0], n, 2).index_copy(1, g.qubits, _rotate(m, psi[..., g.qubits, :]))
+        return psi if pending is None else _rotate(pending, psi)
 
     def _matrices(self, g: _Group, values_x, values_w) -> torch.Tensor:
         if g.matrix is not None:
