@@ -61,7 +61,6 @@ import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-import numpy as np
 import torch
 
 from qrkt_qiskit import Ansatz, compile, make_ansatz

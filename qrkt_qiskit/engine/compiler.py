@@ -1,17 +1,14 @@
 """Compile an `Ansatz` into a batched, exact, differentiable PyTorch program.
 
-The plan, chosen once at compile time:
+The plan is chosen once, at compile time (docs/engine.md says why each step exists):
 
-1. *Product-state prefix.* Every single-qubit gate that acts on a qubit before any
-   multi-qubit gate touches it commutes to the front. Those gates (the input encoding,
-   typically, and the first weight rotations) act on a ``(batch, n, 2)`` product state,
-   grouped by depth and gate type so each group is one batched 2×2 matmul; the full
-   ``(batch, 2^n)`` state is then one Kronecker product.
-2. *Fused runs.* Each maximal run of gates that do not depend on the inputs is fused
-   into one unitary on the qubits it touches, built once per call from the weights
-   (once at compile time if it has no weights) and applied with one matmul, where the
-   fused matrix costs less than the gates one by one.
-3. *Gate by gate* for everything else, on a ``(batch, 2, ..., 2)`` view.
+1. *Product-state prefix*: single-qubit gates before a qubit's first multi-qubit gate act
+   on a ``(batch, n, 2)`` product state; one Kronecker product gives the full state.
+2. *Fused blocks*: runs of gates that do not read the inputs are cut into blocks of at
+   most ``BLOCK_QUBITS`` qubits, each one dense unitary (built once per call from the
+   weights, or at compile time if constant) applied with one GEMM; blocks of
+   permutation-and-phase gates become one gather.
+3. *Gate by gate* for the rest (`kernels`).
 4. *Expectations* as matmuls with Pauli tables (`observables.PauliTables`).
 """
 
@@ -25,6 +22,7 @@ import torch
 
 from ..circuits import Ansatz
 from .gates import PARAMETRIC_GATES
+from .kernels import Permutation, apply, is_monomial, kron, permutation, rotate
 from .lowering import Op, UnsupportedCircuitError, lower
 from .observables import PauliTables
 
@@ -46,8 +44,9 @@ def compile(ansatz: Ansatz, dtype: torch.dtype = torch.float32, device="cpu", *,
         dtype: ``torch.float32`` (complex64 state, ~1e-6 accurate) or ``torch.float64``
             (complex128, ~1e-14).
         device: where the program runs (``"cpu"``, ``"cuda"``, a ``torch.device``).
-        fuse: ``None`` fuses weight-only runs where it pays; ``True``/``False`` force it
-            (for tests and benchmarks).
+        fuse: how weight-only runs are fused: ``None`` in blocks of at most
+            ``BLOCK_QUBITS`` qubits, ``True`` up to ``FUSE_MAX_QUBITS``, ``False`` not at
+            all (for tests and benchmarks).
 
     Returns:
         A `CompiledCircuit`: ``compiled(x, w)`` maps ``x: (..., n_inputs)`` and
@@ -78,44 +77,6 @@ class _Group:
     scale: torch.Tensor | None = None
     offset: torch.Tensor | None = None
     matrix: torch.Tensor | None = None  # constant matrices, (k, d, d) or (d, d)
-
-
-@dataclass
-class _Permutation:
-    """Constant gates that only permute and phase basis states: ``new[:, i] = phase[i] * old[:, source[i]]``."""
-
-    source: torch.Tensor
-    phase: torch.Tensor | None
-
-    def then(self, other: _Permutation) -> _Permutation:
-        """This permutation followed by ``other``, as one gather."""
-        phase = None if self.phase is None else self.phase[other.source]
-        if other.phase is not None:
-            phase = other.phase if phase is None else phase * other.phase
-        return _Permutation(self.source[other.source], phase)
-
-    def __post_init__(self):
-        self.inverse = torch.argsort(self.source)
-
-    def __call__(self, state: torch.Tensor) -> torch.Tensor:
-        state = _Gather.apply(state, self.source, self.inverse)
-        return state if self.phase is None else state * self.phase
-
-
-class _Gather(torch.autograd.Function):
-    """``state[:, source]`` for a permutation: its backward is a gather too, not a scatter-add."""
-
-    @staticmethod
-    def forward(state, source, inverse):
-        return state[:, source]
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        ctx.inverse = inputs[2]
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad[:, ctx.inverse], None, None
 
 
 @dataclass
@@ -170,7 +131,7 @@ class CompiledCircuit:
         limit = {None: BLOCK_QUBITS, True: FUSE_MAX_QUBITS, False: 0}[fuse]
         steps = []
         for block in _blocks(run, limit):
-            monomial = all(op.matrix is not None and _is_monomial(op.matrix) for op in block)
+            monomial = all(op.matrix is not None and is_monomial(op.matrix) for op in block)
             steps.extend(self._one_by_one(block) if len(block) == 1 or monomial else [self._fused(block)])
         return steps
 
@@ -187,8 +148,8 @@ class CompiledCircuit:
 
     def _one_by_one(self, run: list[Op]) -> list:
         """Each gate alone: a gather where it only permutes and phases, else its matrix."""
-        return [_permutation(op, self.n_qubits, self.cdtype, self.device)
-                if op.matrix is not None and _is_monomial(op.matrix) else self._group([op], per_qubit=False)
+        return [permutation(op, self.n_qubits, self.cdtype, self.device)
+                if op.matrix is not None and is_monomial(op.matrix) else self._group([op], per_qubit=False)
                 for op in run]
 
     # ------------------------------------------------------------------ run time
@@ -209,15 +170,15 @@ class CompiledCircuit:
         values_w = torch.cat([w, zero])  # (n_weights + 1,)
         values_x = torch.cat([x, values_w.expand(batch, -1)], dim=1)  # (batch, n_inputs + n_weights + 1)
 
-        state = _kron(self._product_state(values_x, values_w).expand(batch, -1, -1))  # (batch, 2^n)
+        state = kron(self._product_state(values_x, values_w).expand(batch, -1, -1))  # (batch, 2^n)
         for step in self._steps:
-            if isinstance(step, _Permutation):
+            if isinstance(step, Permutation):
                 state = step(state)
             elif isinstance(step, _Fused):
                 u = step.matrix if step.matrix is not None else self._unitary(step, values_w)
-                state = _apply(state, u, step.qubits, self.n_qubits)
+                state = apply(state, u, step.qubits, self.n_qubits)
             else:
-                state = _apply(state, self._matrices(step, values_x, values_w), step.qubits, self.n_qubits)
+                state = apply(state, self._matrices(step, values_x, values_w), step.qubits, self.n_qubits)
         return self._tables(state).reshape(*lead, -1)
 
     def _product_state(self, values_x, values_w) -> torch.Tensor:
@@ -237,12 +198,12 @@ class CompiledCircuit:
                 pending = full if pending is None else full @ pending
                 continue
             if pending is not None:
-                psi, pending = _rotate(pending, psi), None
+                psi, pending = rotate(pending, psi), None
             if len(g.qubits) == n:  # every qubit, in order
-                psi = _rotate(m, psi)
+                psi = rotate(m, psi)
             else:
-                psi = psi.expand(m.shape[0], n, 2).index_copy(1, g.qubits, _rotate(m, psi[..., g.qubits, :]))
-        return psi if pending is None else _rotate(pending, psi)
+                psi = psi.expand(m.shape[0], n, 2).index_copy(1, g.qubits, rotate(m, psi[..., g.qubits, :]))
+        return psi if pending is None else rotate(pending, psi)
 
     def _matrices(self, g: _Group, values_x, values_w) -> torch.Tensor:
         if g.matrix is not None:
@@ -257,7 +218,7 @@ class CompiledCircuit:
         k = len(fused.qubits)
         rows = torch.eye(2**k, dtype=self.cdtype, device=self.device)  # row j = |j>
         for g in fused.gates:
-            rows = _apply(rows, g.matrix if g.matrix is not None else self._matrices(g, None, values_w), g.qubits, k)
+            rows = apply(rows, g.matrix if g.matrix is not None else self._matrices(g, None, values_w), g.qubits, k)
         return rows.transpose(0, 1)  # rows[j] = U|j>, so U = rows^T
 
     def _check_tensors(self, x, w) -> None:
@@ -277,7 +238,7 @@ class CompiledCircuit:
             if isinstance(step, _Fused):
                 how = "constant" if step.matrix is not None else "built per call"
                 parts.append(f"{len(step.gates)} gates fused on {len(step.qubits)} qubit(s) ({how})")
-            elif isinstance(step, _Permutation):
+            elif isinstance(step, Permutation):
                 parts.append("a permutation")
             else:
                 parts.append(f"gate {step.name!r}")
@@ -362,7 +323,7 @@ def _blocks(run: list[Op], limit: int) -> list[list[Op]]:
 def _merge_permutations(steps: list) -> list:
     merged: list = []
     for step in steps:
-        if merged and isinstance(step, _Permutation) and isinstance(merged[-1], _Permutation):
+        if merged and isinstance(step, Permutation) and isinstance(merged[-1], Permutation):
             merged[-1] = merged[-1].then(step)
         else:
             merged.append(step)
@@ -371,61 +332,6 @@ def _merge_permutations(steps: list) -> list:
 
 def _reads_inputs(ops: list[Op], n_inputs: int) -> bool:
     return any(s < n_inputs for op in ops for s in op.slots)
-
-
-def _kron(psi: torch.Tensor) -> torch.Tensor:
-    """``(batch, n, 2)`` product state -> ``(batch, 2^n)``, qubit 0 the lowest bit."""
-    state = psi[:, -1]
-    for q in range(psi.shape[1] - 2, -1, -1):
-        state = (state.unsqueeze(-1) * psi[:, q].unsqueeze(-2)).flatten(1)
-    return state
-
-
-def _rotate(m: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
-    """``m @ psi`` for 2×2 matrices ``(..., k, 2, 2)`` on qubit states ``(batch, k, 2)``.
-
-    Written as a sum of two broadcast products: torch's batched matmul is slow on
-    thousands of 2×2 blocks.
-    """
-    return m[..., 0] * psi[..., 0:1] + m[..., 1] * psi[..., 1:2]
-
-
-def _apply(state: torch.Tensor, matrix: torch.Tensor, qubits: tuple[int, ...], n: int) -> torch.Tensor:
-    """Apply a ``(d, d)`` or ``(batch, d, d)`` gate on ``qubits`` to ``state: (batch, 2^n)``."""
-    batch, k = state.shape[0], len(qubits)
-    if k == n and qubits == tuple(range(n)):
-        return state @ matrix.transpose(-1, -2) if matrix.dim() == 2 else (matrix @ state.unsqueeze(-1)).squeeze(-1)
-    if k == 1:
-        q = qubits[0]
-        view = state.view(batch, 2 ** (n - 1 - q), 2, 2**q)  # (batch, high bits, qubit, low bits)
-        m = matrix.reshape(-1, 1, 2, 2)
-        return (m[..., 0:1] * view[:, :, 0:1] + m[..., 1:2] * view[:, :, 1:2]).reshape(batch, -1)
-    axes = [n - q for q in reversed(qubits)]  # tensor axis of each local bit, most significant first
-    last = list(range(n + 1 - k, n + 1))
-    t = state.view((batch,) + (2,) * n).movedim(axes, last)  # (batch, ..., 2^k), one GEMM below
-    shape = t.shape
-    t = t.reshape(batch, -1, 2**k) @ matrix.transpose(-1, -2)
-    return t.reshape(shape).movedim(last, axes).reshape(batch, -1)
-
-
-def _is_monomial(matrix: np.ndarray) -> bool:
-    """One non-zero per row and per column: the gate permutes basis states and phases them."""
-    nonzero = np.abs(matrix) > 1e-12
-    return bool((nonzero.sum(axis=1) == 1).all() and (nonzero.sum(axis=0) == 1).all())
-
-
-def _permutation(op: Op, n: int, cdtype, device) -> _Permutation:
-    """A monomial constant gate as a gather with phases over the full ``2^n`` index."""
-    m = op.matrix
-    sigma = (np.abs(m) > 1e-12).argmax(axis=1)  # row l of the gate reads column sigma[l]
-    index = np.arange(2**n, dtype=np.int64)
-    local = sum(((index >> q) & 1) << b for b, q in enumerate(op.qubits))
-    source = index.copy()
-    for b, q in enumerate(op.qubits):
-        source = (source & ~(1 << q)) | (((sigma[local] >> b) & 1) << q)
-    phase = m[local, sigma[local]]
-    keep = None if np.allclose(phase, 1.0) else torch.as_tensor(phase, dtype=cdtype, device=device)
-    return _Permutation(torch.as_tensor(source, device=device), keep)
 
 
 def _check_width(n: int, cdtype: torch.dtype, device: torch.device) -> None:
