@@ -49,3 +49,34 @@ def random_ansatze(draw, max_qubits: int = 5, max_gates: int = 14, observables: 
     used = set(qc.parameters)
     obs = [draw(pauli_sums(n)) for _ in range(draw(st.integers(1, 3)))] if observables else None
     return Ansatz(qc, [p for p in x if p in used], [p for p in w if p in used], obs)
+
+
+CLIFFORD_1Q = ["h", "x", "y", "z", "s", "sdg", "sx"]
+CLIFFORD_2Q = ["cx", "cy", "cz", "swap"]
+
+
+@st.composite
+def product_then_clifford(draw, max_qubits: int = 6, observables: bool = True) -> Ansatz:
+    """Single-qubit gates of any angle, then a random Clifford tail (rotations by k·π/2 too)."""
+    n = draw(st.integers(1, max_qubits))
+    x, w = ParameterVector("x", 3), ParameterVector("w", 4)
+    qc = QuantumCircuit(n)
+    values = st.sampled_from(list(x) + list(w))
+    for _ in range(draw(st.integers(1, 2 * n))):
+        name = draw(st.sampled_from(ROTATION_1Q + ["u"]))
+        angles = [draw(values) * draw(st.floats(-2, 2).filter(lambda a: abs(a) > 0.1)) + draw(st.floats(-1, 1))
+                  for _ in range(3 if name == "u" else 1)]
+        getattr(qc, name)(*angles, draw(st.integers(0, n - 1)))
+    for _ in range(draw(st.integers(0, 3 * n))):
+        kind = draw(st.sampled_from(["1q", "2q", "rotation"] if n > 1 else ["1q", "rotation"]))
+        if kind == "2q":
+            a, b = draw(st.permutations(range(n)))[:2]
+            getattr(qc, draw(st.sampled_from(CLIFFORD_2Q)))(a, b)
+        elif kind == "1q":
+            getattr(qc, draw(st.sampled_from(CLIFFORD_1Q)))(draw(st.integers(0, n - 1)))
+        else:
+            quarter = draw(st.integers(-4, 4)) * np.pi / 2
+            getattr(qc, draw(st.sampled_from(["rx", "ry", "rz", "p"])))(quarter, draw(st.integers(0, n - 1)))
+    used = set(qc.parameters)
+    obs = [draw(pauli_sums(n)) for _ in range(draw(st.integers(1, 3)))] if observables else None
+    return Ansatz(qc, [p for p in x if p in used], [p for p in w if p in used], obs)

@@ -21,10 +21,11 @@ import numpy as np
 import torch
 
 from ..circuits import Ansatz
+from .clifford import absorb_clifford_tail, is_clifford
 from .gates import PARAMETRIC_GATES
 from .kernels import Permutation, apply, is_monomial, kron, permutation, rotate
 from .lowering import Op, UnsupportedCircuitError, lower
-from .observables import PauliTables
+from .observables import BlochProducts, PauliTables
 
 __all__ = ["CompiledCircuit", "compile"]
 
@@ -34,9 +35,11 @@ __all__ = ["CompiledCircuit", "compile"]
 BLOCK_QUBITS = 6
 # `fuse=True` allows blocks up to this width (a 1024×1024 matrix).
 FUSE_MAX_QUBITS = 10
+STRATEGIES = ("auto", "closed-form", "statevector")
 
 
-def compile(ansatz: Ansatz, dtype: torch.dtype = torch.float32, device="cpu", *, fuse: bool | None = None):
+def compile(ansatz: Ansatz, dtype: torch.dtype = torch.float32, device="cpu", *, strategy: str = "auto",
+            fuse: bool | None = None):
     """Compile ``ansatz`` for the engine.
 
     Args:
@@ -44,6 +47,9 @@ def compile(ansatz: Ansatz, dtype: torch.dtype = torch.float32, device="cpu", *,
         dtype: ``torch.float32`` (complex64 state, ~1e-6 accurate) or ``torch.float64``
             (complex128, ~1e-14).
         device: where the program runs (``"cpu"``, ``"cuda"``, a ``torch.device``).
+        strategy: ``"closed-form"`` (single-qubit gates then a Clifford tail: exact at any
+            width, see `clifford`), ``"statevector"`` (any circuit, width limited by
+            memory), or ``"auto"``: the closed form wherever it applies.
         fuse: how weight-only runs are fused: ``None`` in blocks of at most
             ``BLOCK_QUBITS`` qubits, ``True`` up to ``FUSE_MAX_QUBITS``, ``False`` not at
             all (for tests and benchmarks).
@@ -54,15 +60,18 @@ def compile(ansatz: Ansatz, dtype: torch.dtype = torch.float32, device="cpu", *,
 
     Raises:
         TypeError: if ``ansatz`` is not an `Ansatz`.
-        ValueError: for a dtype other than float32/float64.
+        ValueError: for a dtype other than float32/float64 or an unknown strategy.
         UnsupportedCircuitError: for an unsupported gate, a non-linear angle, a measurement,
-            reset or conditional, or a state too large for the device's memory.
+            reset or conditional, a statevector too large for the device's memory, or
+            ``strategy="closed-form"`` on a circuit it does not apply to.
     """
     if not isinstance(ansatz, Ansatz):
         raise TypeError(f"compile expects an Ansatz (see qrkt_qiskit.make_ansatz), got {type(ansatz).__name__}")
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
-    return CompiledCircuit(ansatz, dtype, torch.device(device), fuse)
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}")
+    return CompiledCircuit(ansatz, dtype, torch.device(device), strategy, fuse)
 
 
 @dataclass
@@ -89,21 +98,23 @@ class _Fused:
 class CompiledCircuit:
     """An `Ansatz` compiled into a PyTorch program; call it as ``compiled(x, w)``."""
 
-    strategy = "statevector"
-
-    def __init__(self, ansatz: Ansatz, dtype: torch.dtype, device: torch.device, fuse: bool | None):
+    def __init__(self, ansatz: Ansatz, dtype: torch.dtype, device: torch.device, strategy: str,
+                 fuse: bool | None):
         self.ansatz, self.dtype, self.device = ansatz, dtype, device
         self.cdtype = torch.complex128 if dtype == torch.float64 else torch.complex64
         n = self.n_qubits = ansatz.n_qubits
-        _check_width(n, self.cdtype, device)
         slots = {p: i for i, p in enumerate(ansatz.inputs + ansatz.weights)}
         self._const_slot = len(slots)  # a zero appended to the value vectors
         ops = lower(ansatz.circuit, slots)
+        self.strategy, ops, observables = _plan_strategy(strategy, ops, ansatz.observables, n)
+        if self.strategy == "statevector":
+            _check_width(n, self.cdtype, device)
         prefix, rest = _split_prefix(ops, n)
         self._prefix = [self._group(g, per_qubit=True) for g in _prefix_groups(prefix)]
         self._steps = _merge_permutations([step for run in _runs(rest, ansatz.n_inputs)
                                            for step in self._steps_for(run, fuse)])
-        self._tables = PauliTables(ansatz.observables, n, dtype, device)
+        evaluator = BlochProducts if self.strategy == "closed-form" else PauliTables
+        self._observables = evaluator(observables, n, dtype, device)
 
     # ------------------------------------------------------------------ compile time
     def _group(self, ops: list[Op], per_qubit: bool) -> _Group:
@@ -170,7 +181,10 @@ class CompiledCircuit:
         values_w = torch.cat([w, zero])  # (n_weights + 1,)
         values_x = torch.cat([x, values_w.expand(batch, -1)], dim=1)  # (batch, n_inputs + n_weights + 1)
 
-        state = kron(self._product_state(values_x, values_w).expand(batch, -1, -1))  # (batch, 2^n)
+        psi = self._product_state(values_x, values_w).expand(batch, -1, -1)  # (batch, n, 2)
+        if self.strategy == "closed-form":
+            return self._observables(psi).reshape(*lead, -1)
+        state = kron(psi)  # (batch, 2^n)
         for step in self._steps:
             if isinstance(step, Permutation):
                 state = step(state)
@@ -179,7 +193,7 @@ class CompiledCircuit:
                 state = apply(state, u, step.qubits, self.n_qubits)
             else:
                 state = apply(state, self._matrices(step, values_x, values_w), step.qubits, self.n_qubits)
-        return self._tables(state).reshape(*lead, -1)
+        return self._observables(state).reshape(*lead, -1)
 
     def _product_state(self, values_x, values_w) -> torch.Tensor:
         """The prefix applied to ``|0…0>``: ``(batch|1, n, 2)``.
@@ -242,7 +256,7 @@ class CompiledCircuit:
                 parts.append("a permutation")
             else:
                 parts.append(f"gate {step.name!r}")
-        parts.append(self._tables.describe())
+        parts.append(self._observables.describe())
         return (f"CompiledCircuit({a.circuit.name!r}, {a.n_qubits} qubits, {self.cdtype} on {self.device}, "
                 f"strategy={self.strategy!r}: " + "; ".join(parts) + ")")
 
@@ -264,6 +278,27 @@ def check_weights(w: torch.Tensor, ansatz: Ansatz) -> None:
         raise ValueError(f"weights must have shape ({ansatz.n_weights},), got {tuple(w.shape)}")
     if not bool(torch.isfinite(w).all()):
         raise ValueError("weights contain NaN or infinite values; every angle must be finite")
+
+
+def _plan_strategy(strategy: str, ops: list[Op], observables, n: int):
+    """The strategy, and the operations and observables it runs on.
+
+    The closed form applies when no multi-qubit gate is left once the Clifford tail has
+    moved into the observables.
+    """
+    if strategy == "statevector":
+        return strategy, ops, observables
+    remaining, conjugated = absorb_clifford_tail(ops, observables, n)
+    entangler = next((op for op in reversed(remaining) if len(op.qubits) > 1), None)
+    if entangler is None:
+        return "closed-form", remaining, conjugated
+    if strategy == "closed-form":
+        why = "is followed by a non-Clifford gate on its qubits" if is_clifford(entangler) else "is not Clifford"
+        raise UnsupportedCircuitError(
+            f"the closed form needs single-qubit gates followed by Clifford gates only, but gate "
+            f"{entangler.name!r} on qubits {list(entangler.qubits)} {why}"
+        )
+    return "statevector", ops, observables
 
 
 def _split_prefix(ops: list[Op], n: int) -> tuple[list[list[Op]], list[Op]]:

@@ -47,6 +47,8 @@ def test_conditional_blocks_are_refused():
 def test_too_wide_a_statevector_is_refused_before_any_work():
     qc = QuantumCircuit(50)
     qc.h(range(50))
+    qc.cx(range(49), range(1, 50))
+    qc.t(range(50))  # non-Clifford after the entangler: only a statevector can simulate this
     with pytest.raises(UnsupportedCircuitError,
                        match=r"a 50-qubit statevector needs 8.0 PiB \(torch.complex64\), more than the .* of memory on cpu"):
         compile(Ansatz(qc, [], []))

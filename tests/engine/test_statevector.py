@@ -29,8 +29,8 @@ def run(ansatz, dtype, device, batch=3, seed=0, **kw):
 @pytest.mark.parametrize("name", ["qrkt", "basic"])
 @pytest.mark.parametrize("n", range(1, 11))
 def test_shipped_ansatze_match_statevector(name, n, dtype, device):
-    for layers in (1, 2):
-        out, ref = run(make_ansatz(name, n, layers), dtype, device)
+    for layers, strategy in [(1, "auto"), (1, "statevector"), (2, "auto")]:
+        out, ref = run(make_ansatz(name, n, layers), dtype, device, strategy=strategy)
         assert np.abs(out - ref).max() <= TOLERANCE[dtype]
 
 

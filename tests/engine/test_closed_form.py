@@ -1,0 +1,150 @@
+"""The closed-form strategy: Clifford tail into the observables, Bloch products on a product state."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import assume, given, settings
+from qiskit.circuit import ParameterVector, QuantumCircuit
+from qiskit.quantum_info import SparsePauliOp
+from qiskit_aer.primitives import EstimatorV2 as AerEstimator
+
+from qrkt_qiskit import Ansatz, UnsupportedCircuitError, compile, make_ansatz
+from qrkt_qiskit.layers import QuantumLayer
+
+from ..conftest import bindings, reference
+from ..strategies import product_then_clifford
+
+
+def samples(ansatz, batch=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(batch, ansatz.n_inputs, generator=g, dtype=torch.float64) * 6 - 3
+    w = torch.rand(ansatz.n_weights, generator=g, dtype=torch.float64) * 6 - 3
+    return x, w
+
+
+def aer_reference(ansatz, x, w, method="statevector"):
+    """Expectation values by Aer's exact estimator, an independent simulator."""
+    estimator = AerEstimator(options={"backend_options": {"method": method}})
+    params = list(ansatz.circuit.parameters)
+    rows = []
+    for row in np.atleast_2d(x):
+        values = bindings(ansatz, row, w)
+        pub = (ansatz.circuit, list(ansatz.observables), [values[p] for p in params])
+        rows.append(estimator.run([pub], precision=0.0).result()[0].data.evs)
+    return np.array(rows)
+
+
+@pytest.mark.parametrize("name, layers, strategy", [
+    ("qrkt", 1, "closed-form"), ("basic", 1, "closed-form"), ("qrkt", 2, "statevector"), ("basic", 3, "statevector"),
+])
+def test_the_strategy_is_chosen_automatically_and_shown(name, layers, strategy):
+    prog = compile(make_ansatz(name, 5, layers))
+    assert prog.strategy == strategy
+    assert f"strategy={strategy!r}" in repr(prog)
+
+
+@pytest.mark.parametrize("name", ["qrkt", "basic"])
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 12])
+def test_shipped_one_layer_ansatze_match_statevector(name, n, device):
+    base = make_ansatz(name, n)
+    rng = np.random.default_rng(n)
+    labels = ["".join(rng.choice(list("IXYZ"), size=n)) for _ in range(3)]
+    observables = list(base.observables) + [SparsePauliOp(labels, rng.normal(size=3))]
+    ansatz = Ansatz(base.circuit, base.inputs, base.weights, observables)
+    x, w = samples(ansatz)
+    prog = compile(ansatz, torch.float64, device, strategy="closed-form")
+    out = prog(x.to(device), w.to(device)).cpu().numpy()
+    assert np.abs(out - reference(ansatz, x.numpy(), w.numpy())).max() <= 1e-10
+
+
+@given(product_then_clifford())
+def test_random_product_circuits_with_clifford_tails_match_statevector(ansatz):
+    prog = compile(ansatz, torch.float64, strategy="closed-form")
+    x, w = samples(ansatz)
+    out = prog(x, w).numpy()
+    assert np.abs(out - reference(ansatz, x.numpy(), w.numpy())).max() <= 1e-10
+
+
+@settings(max_examples=15)
+@given(product_then_clifford(max_qubits=4))
+def test_closed_form_gradients_match_finite_differences(ansatz):
+    assume(ansatz.n_inputs + ansatz.n_weights > 0)
+    x, w = samples(ansatz, batch=2)
+    prog = compile(ansatz, torch.float64, strategy="closed-form")
+    assert torch.autograd.gradcheck(prog, (x.requires_grad_(), w.requires_grad_()), eps=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("n", [16, 20])
+def test_closed_form_matches_aer_statevector_at_20_qubits(n):
+    ansatz = make_ansatz("qrkt", n)
+    x, w = samples(ansatz, batch=2)
+    out = compile(ansatz, torch.float64)(x, w).numpy()
+    assert np.abs(out - aer_reference(ansatz, x.numpy(), w.numpy())).max() <= 1e-10
+
+
+def _entangled_then(build):
+    x, w = ParameterVector("x", 3), ParameterVector("w", 3)
+    qc = QuantumCircuit(3)
+    for j in range(3):
+        qc.ry(x[j], j)
+        qc.rz(w[j], j)
+    qc.h(0)
+    qc.cx(0, 1)
+    build(qc)
+    qc.cx(1, 2)
+    return Ansatz(qc, x, w)
+
+
+@pytest.mark.parametrize("build, culprit", [
+    # a non-Clifford gate after an entangler
+    (lambda qc: qc.t(1), r"gate 'cx' on qubits \[0, 1\] is followed by a non-Clifford gate on its qubits"),
+    # a rotation by an angle that is not a multiple of π/2 inside the tail
+    (lambda qc: qc.rz(0.3, 1), r"gate 'cx' on qubits \[0, 1\] is followed by a non-Clifford gate"),
+    # a non-Clifford entangler
+    (lambda qc: qc.crx(0.5, 0, 2), r"gate 'crx' on qubits \[0, 2\] is not Clifford"),
+])
+def test_where_the_pass_must_not_apply_the_statevector_path_is_taken(build, culprit):
+    ansatz = _entangled_then(build)
+    prog = compile(ansatz, torch.float64)
+    assert prog.strategy == "statevector"
+    x, w = samples(ansatz)
+    assert np.abs(prog(x, w).numpy() - reference(ansatz, x.numpy(), w.numpy())).max() <= 1e-10
+    with pytest.raises(UnsupportedCircuitError, match=r"the closed form needs single-qubit gates followed by "
+                                                      r"Clifford gates only, but " + culprit):
+        compile(ansatz, strategy="closed-form")
+
+
+def test_a_clifford_rotation_inside_the_tail_is_absorbed():
+    ansatz = _entangled_then(lambda qc: qc.rz(np.pi / 2, 1))
+    prog = compile(ansatz, torch.float64)
+    assert prog.strategy == "closed-form"
+    x, w = samples(ansatz)
+    assert np.abs(prog(x, w).numpy() - reference(ansatz, x.numpy(), w.numpy())).max() <= 1e-10
+
+
+def test_both_strategies_agree_when_both_apply():
+    ansatz = make_ansatz("qrkt", 7)
+    x, w = samples(ansatz, batch=5)
+    closed = compile(ansatz, torch.float64, strategy="closed-form")(x, w)
+    statevector = compile(ansatz, torch.float64, strategy="statevector")(x, w)
+    assert torch.allclose(closed, statevector, atol=1e-12)
+
+
+def test_unknown_strategy_is_named():
+    with pytest.raises(ValueError, match="unknown strategy 'mps'; choose one of: auto, closed-form, statevector"):
+        compile(make_ansatz("qrkt", 2), strategy="mps")
+
+
+def test_a_384_qubit_layer_runs_forward_and_backward_and_matches_aer_mps():
+    layer = QuantumLayer(384, "qrkt").double()
+    x = (torch.rand(8, 384, dtype=torch.float64) * 6 - 3).requires_grad_()
+    out = layer(x)
+    out.square().sum().backward()
+    assert out.shape == (8, 384) and torch.isfinite(x.grad).all() and torch.isfinite(layer.weight.grad).all()
+    # An independent simulator: Aer's matrix-product-state method on the full 384-qubit
+    # circuit, for a handful of observables (each costs it a full contraction).
+    picked = [0, 1, 2, 191, 382, 383]
+    ansatz = layer.ansatz
+    subset = Ansatz(ansatz.circuit, ansatz.inputs, ansatz.weights, [ansatz.observables[j] for j in picked])
+    expected = aer_reference(subset, x[:2].detach().numpy(), layer.weight.detach().numpy(), "matrix_product_state")
+    assert np.abs(out[:2, picked].detach().numpy() - expected).max() <= 1e-10
