@@ -25,7 +25,8 @@ from .clifford import absorb_clifford_tail, is_clifford
 from .gates import PARAMETRIC_GATES
 from .kernels import Permutation, apply, is_monomial, kron, permutation, rotate
 from .lowering import Op, UnsupportedCircuitError, lower
-from .observables import BlochProducts, PauliTables
+from .bloch import BlochCircuit
+from .observables import PauliTables
 
 __all__ = ["CompiledCircuit", "compile"]
 
@@ -86,6 +87,7 @@ class _Group:
     scale: torch.Tensor | None = None
     offset: torch.Tensor | None = None
     matrix: torch.Tensor | None = None  # constant matrices, (k, d, d) or (d, d)
+    inputs_only: bool = False  # every angle reads an input: index x itself, no value vector needed
 
 
 @dataclass
@@ -107,14 +109,18 @@ class CompiledCircuit:
         self._const_slot = len(slots)  # a zero appended to the value vectors
         ops = lower(ansatz.circuit, slots)
         self.strategy, ops, observables = _plan_strategy(strategy, ops, ansatz.observables, n)
-        if self.strategy == "statevector":
-            _check_width(n, self.cdtype, device)
+        if self.strategy == "closed-form":
+            self._bloch = BlochCircuit(ops, observables, n, ansatz.n_inputs, dtype, device)
+            return
+        _check_width(n, self.cdtype, device)
         prefix, rest = _split_prefix(ops, n)
         self._prefix = [self._group(g, per_qubit=True) for g in _prefix_groups(prefix)]
         self._steps = _merge_permutations([step for run in _runs(rest, ansatz.n_inputs)
                                            for step in self._steps_for(run, fuse)])
-        evaluator = BlochProducts if self.strategy == "closed-form" else PauliTables
-        self._observables = evaluator(observables, n, dtype, device)
+        # angles that read inputs index `x` itself, unless some also read weights or constants
+        self._inputs_only = all(g.inputs_only for g in self._prefix + self._steps
+                                if isinstance(g, _Group) and g.batched and g.matrix is None)
+        self._observables = PauliTables(observables, n, dtype, device)
 
     # ------------------------------------------------------------------ compile time
     def _group(self, ops: list[Op], per_qubit: bool) -> _Group:
@@ -132,8 +138,11 @@ class CompiledCircuit:
                                 device=self.device)
 
         index = table(lambda a: self._const_slot - n_in if a.slot is None else a.slot - n_in, torch.long)
-        return _Group(first.name, qubits, per_qubit, batched, index, table(lambda a: a.scale, self.dtype),
-                      table(lambda a: a.offset, self.dtype))
+        scale, offset = table(lambda a: a.scale, self.dtype), table(lambda a: a.offset, self.dtype)
+        if bool((scale == 1).all() and (offset == 0).all()):  # plain parameters: skip the affine map
+            scale = offset = None
+        return _Group(first.name, qubits, per_qubit, batched, index, scale, offset,
+                      inputs_only=bool((index < self.ansatz.n_inputs).all()) if batched else False)
 
     def _steps_for(self, run: list[Op], fuse: bool | None) -> list:
         """Fused blocks for weight-only runs, gate by gate for the rest."""
@@ -177,14 +186,13 @@ class CompiledCircuit:
         lead = x.shape[:-1]
         batch = lead.numel()
         x = x.reshape(batch, self.ansatz.n_inputs)
-        zero = w.new_zeros(1)
-        values_w = torch.cat([w, zero])  # (n_weights + 1,)
-        values_x = torch.cat([x, values_w.expand(batch, -1)], dim=1)  # (batch, n_inputs + n_weights + 1)
-
-        psi = self._product_state(values_x, values_w).expand(batch, -1, -1)  # (batch, n, 2)
         if self.strategy == "closed-form":
-            return self._observables(psi).reshape(*lead, -1)
-        state = kron(psi)  # (batch, 2^n)
+            return self._bloch(x, w).reshape(*lead, -1)
+        values_w = torch.cat([w, w.new_zeros(1)])  # (n_weights + 1,)
+        # (batch, n_inputs + n_weights + 1); input slots index x alike, so x serves when they are all there is
+        values_x = x if self._inputs_only else torch.cat([x, values_w.expand(batch, -1)], dim=1)
+
+        state = kron(self._product_state(values_x, values_w).expand(batch, -1, -1))  # (batch, 2^n)
         for step in self._steps:
             if isinstance(step, Permutation):
                 state = step(state)
@@ -223,7 +231,9 @@ class CompiledCircuit:
         if g.matrix is not None:
             return g.matrix
         values = values_x if g.batched else values_w
-        angles = [values[..., idx] * s + o for idx, s, o in zip(g.index, g.scale, g.offset)]
+        angles = [values[..., idx] for idx in g.index]
+        if g.scale is not None:
+            angles = [a * s + o for a, s, o in zip(angles, g.scale, g.offset)]
         m = PARAMETRIC_GATES[g.name][1](*angles)  # (batch|·, k, d, d)
         return m if g.per_qubit else m.squeeze(-3)
 
@@ -245,9 +255,11 @@ class CompiledCircuit:
                 raise ValueError(f"{name} are on {t.device} but the circuit was compiled for {self.device}")
 
     def __repr__(self) -> str:
-        a, parts = self.ansatz, []
-        if self._prefix:
-            parts.append(f"product-state prefix of {len(self._prefix)} gate group(s)")
+        a = self.ansatz
+        head = f"CompiledCircuit({a.circuit.name!r}, {a.n_qubits} qubits, {self.dtype} on {self.device}"
+        if self.strategy == "closed-form":
+            return f"{head}, strategy='closed-form': {self._bloch.describe()})"
+        parts = [f"product-state prefix of {len(self._prefix)} gate group(s)"] if self._prefix else []
         for step in self._steps:
             if isinstance(step, _Fused):
                 how = "constant" if step.matrix is not None else "built per call"
@@ -257,8 +269,7 @@ class CompiledCircuit:
             else:
                 parts.append(f"gate {step.name!r}")
         parts.append(self._observables.describe())
-        return (f"CompiledCircuit({a.circuit.name!r}, {a.n_qubits} qubits, {self.cdtype} on {self.device}, "
-                f"strategy={self.strategy!r}: " + "; ".join(parts) + ")")
+        return f"{head} ({self.cdtype} state), strategy='statevector': " + "; ".join(parts) + ")"
 
 
 def check_inputs(x: torch.Tensor, ansatz: Ansatz) -> None:

@@ -14,9 +14,10 @@ __all__ = ["PARAMETRIC_GATES"]
 
 
 def _matrix(entries: list[list], like: torch.Tensor) -> torch.Tensor:
-    """Stack a square table of scalars/tensors (each broadcast to ``like``) into ``(*S, d, d)``."""
+    """Stack a square table of tensors and the constants 0 and 1 (shaped like ``like``) into ``(*S, d, d)``."""
     d = len(entries)
-    flat = [e if isinstance(e, torch.Tensor) else torch.full_like(like, e) for row in entries for e in row]
+    constants = {c: torch.full_like(like, c) for c in {e for row in entries for e in row if not isinstance(e, torch.Tensor)}}
+    flat = [e if isinstance(e, torch.Tensor) else constants[e] for row in entries for e in row]
     return torch.stack(flat, dim=-1).unflatten(-1, (d, d))
 
 

@@ -1,0 +1,241 @@
+"""The closed form: single-qubit gates on Bloch vectors, Pauli strings as products.
+
+What remains of a circuit once its Clifford tail has moved into the observables acts on
+each qubit alone, so the state stays a product and each qubit is a real Bloch vector
+``b = (<X>, <Y>, <Z>)``. A single-qubit gate rotates it: ``rx``, ``ry``, ``rz`` and ``p`` by
+their angle about a fixed axis, ``u(θ, φ, λ)`` as ``rz(λ)``, ``ry(θ)``, ``rz(φ)``, and a bound
+gate by its constant rotation matrix. A Pauli string's expectation is the product of one
+component per qubit it acts on. Everything is real and ``O(batch · n)``, at any width.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from qiskit.quantum_info import SparsePauliOp
+
+from .lowering import Angle, Op
+
+__all__ = ["BlochCircuit"]
+
+_PAULIS = np.array([[[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [[1, 0], [0, -1]]])
+_AXES = {"rx": (1.0, 0.0, 0.0), "ry": (0.0, 1.0, 0.0), "rz": (0.0, 0.0, 1.0), "p": (0.0, 0.0, 1.0)}
+_CODE = {(False, False): 0, (True, False): 1, (True, True): 2, (False, True): 3}  # I X Y Z: [1, b]
+
+
+@dataclass(frozen=True)
+class _Rotation:
+    """One rotation of one qubit: about ``axis`` by an angle, or by a constant ``matrix``."""
+
+    qubit: int
+    axis: tuple[float, float, float] | None = None
+    angle: Angle | None = None
+    matrix: np.ndarray | None = None  # (3, 3)
+
+
+@dataclass
+class _Layer:
+    """Rotations at one depth: axis rotations ``(k, 3)`` by angles from one source, or constants."""
+
+    qubits: torch.Tensor
+    batched: bool
+    axes: torch.Tensor | None = None
+    index: torch.Tensor | None = None
+    scale: torch.Tensor | None = None
+    offset: torch.Tensor | None = None
+    matrix: torch.Tensor | None = None  # (k, 3, 3)
+    along: torch.Tensor | None = None  # weight layers: a a^T, I - a a^T and [a]_x, each (k, 3, 3)
+    across: torch.Tensor | None = None
+    cross: torch.Tensor | None = None
+
+    def angles(self, values: torch.Tensor) -> torch.Tensor:
+        theta = values[..., self.index]
+        return theta if self.scale is None else theta * self.scale + self.offset
+
+
+class BlochCircuit:
+    """A product-state circuit and its Pauli-sum observables, evaluated in closed form."""
+
+    def __init__(self, ops: list[Op], observables: Sequence[SparsePauliOp], n_qubits: int, n_inputs: int,
+                 dtype: torch.dtype, device):
+        self.n, self.n_inputs, self.dtype, self.device = n_qubits, n_inputs, dtype, device
+        per_qubit: list[list[_Rotation]] = [[] for _ in range(n_qubits)]
+        for op in ops:
+            per_qubit[op.qubits[0]].extend(_rotations(op))
+        self.layers = [layer for depth in range(max(map(len, per_qubit), default=0))
+                       for layer in self._layers([r[depth] for r in per_qubit if depth < len(r)])]
+        self.index, self.table, self.max_weight = _pauli_tables(observables, dtype, device)
+        self.n_terms = self.index.shape[0]
+
+    def _layers(self, rotations: list[_Rotation]) -> list[_Layer]:
+        kinds: dict[str, list[_Rotation]] = {}
+        for r in rotations:
+            kind = "const" if r.matrix is not None else "batched" if _reads_input(r.angle, self.n_inputs) else "weights"
+            kinds.setdefault(kind, []).append(r)
+        layers = []
+        for kind, rs in kinds.items():
+            qubits = torch.tensor([r.qubit for r in rs], device=self.device)
+            if kind == "const":
+                matrix = self._tensor(_embed(np.stack([r.matrix for r in rs])))
+                layers.append(_Layer(qubits, False, matrix=matrix))
+                continue
+            shift = 0 if kind == "batched" else self.n_inputs  # batched layers index x, weight layers w
+            index = [(-1 if r.angle.slot is None else r.angle.slot - shift) for r in rs]  # -1: the zero slot
+            scale, offset = [r.angle.scale for r in rs], [r.angle.offset for r in rs]
+            plain = all(a == 1 for a in scale) and not any(offset)
+            axes = np.zeros((self.n, 4))  # per qubit (0, a): zero outside the layer, where θ = 0 too
+            axes[[r.qubit for r in rs], 1:] = [r.axis for r in rs]
+            layer = _Layer(qubits, kind == "batched", axes=self._tensor(axes),
+                           index=torch.tensor(index, device=self.device),
+                           scale=None if plain else self._tensor(scale), offset=None if plain else self._tensor(offset))
+            if kind == "weights":
+                a = axes[[r.qubit for r in rs], 1:]
+                along = a[:, :, None] * a[:, None, :]
+                cross = np.stack([np.cross(v, np.eye(3)).T for v in a])  # [a]_x v = a × v
+                layer.along, layer.across, layer.cross = (self._tensor(_embed(m, keep=k == 0))
+                                                          for k, m in enumerate((along, np.eye(3) - along, cross)))
+            layers.append(layer)
+        return layers
+
+    def _tensor(self, value) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(value, dtype=float), dtype=self.dtype, device=self.device)
+
+    def __call__(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """``x: (batch, n_inputs)``, ``w: (n_weights,)`` -> ``(batch, n_observables)``.
+
+        Each qubit is carried as ``[1, b]``. After one input-dependent layer it is
+        ``terms[0] + cos θ terms[1] + sin θ terms[2]`` with unbatched terms, so the
+        weight rotations that follow act on three ``(n, 4)`` tensors, not on the batch,
+        and the batch is touched once, at the end.
+        """
+        batch, n = x.shape[0], self.n
+        values_w = torch.cat([w, w.new_zeros(1)])
+        eye = torch.eye(4, dtype=self.dtype, device=self.device).expand(n, 4, 4)
+        terms, theta = [eye[..., 0] + eye[..., 3]], None  # |0> on every qubit: [1, 0, 0, 1]
+        pending = None  # weight and constant rotations not yet applied, (n, 4, 4)
+        for layer in self.layers:
+            if not layer.batched:
+                r = layer.matrix if layer.matrix is not None else _axis_matrices(layer, layer.angles(values_w))
+                full = r if len(layer.qubits) == n else eye.index_copy(0, layer.qubits, r)
+                pending = full if pending is None else full @ pending
+                continue
+            if pending is not None:
+                terms, pending = [_rotate(pending, t) for t in terms], None
+            angles = layer.angles(x)  # (batch, k): a batched layer's angles all read inputs
+            if len(layer.qubits) < n:
+                angles = x.new_zeros(batch, n).index_copy(1, layer.qubits, angles)
+            if theta is None and terms[0].dim() == 2:
+                terms, theta = _rotation_terms(terms[0], layer.axes), angles
+            else:  # a second input-dependent layer: rotate the materialised batch
+                terms, theta = [_combine(_rotation_terms(_combine(terms, theta), layer.axes), angles)], None
+        if pending is not None:
+            terms = [_rotate(pending, t) for t in terms]
+        components = _combine(terms, theta).expand(batch, n, 4).reshape(batch, 4 * n)
+        return _PauliProducts.apply(components, self.index, self.table)
+
+    def describe(self) -> str:
+        return (f"closed form on Bloch vectors: {len(self.layers)} rotation layer(s); "
+                f"{self.table.shape[1]} observable(s) as {self.n_terms} Pauli string(s) of weight <= {self.max_weight}")
+
+
+def _rotations(op: Op) -> list[_Rotation]:
+    q = op.qubits[0]
+    if op.matrix is not None:
+        u = op.matrix
+        r = np.array([[0.5 * np.trace(si @ u @ sj @ u.conj().T).real for sj in _PAULIS] for si in _PAULIS])
+        return [_Rotation(q, matrix=r)]
+    if op.name == "u":  # U(θ, φ, λ) = RZ(φ) RY(θ) RZ(λ) up to a global phase
+        theta, phi, lam = op.angles
+        return [_Rotation(q, _AXES["rz"], lam), _Rotation(q, _AXES["ry"], theta), _Rotation(q, _AXES["rz"], phi)]
+    return [_Rotation(q, _AXES[op.name], op.angles[0])]
+
+
+def _reads_input(angle: Angle, n_inputs: int) -> bool:
+    return angle.slot is not None and angle.slot < n_inputs
+
+
+def _axis_matrices(layer: _Layer, theta: torch.Tensor) -> torch.Tensor:
+    """Rotations ``(k, 4, 4)`` acting on ``[1, b]``: ``1 ⊕ (a a^T + cos θ (I - a a^T) + sin θ [a]_x)``."""
+    theta = theta[:, None, None]
+    return layer.along + torch.cos(theta) * layer.across + torch.sin(theta) * layer.cross
+
+
+def _embed(r: np.ndarray, keep: bool = True) -> np.ndarray:
+    """``(k, 3, 3)`` -> ``(k, 4, 4)`` acting on ``[1, b]``; ``keep`` sets the 1 that keeps the 1."""
+    out = np.zeros(r.shape[:-2] + (4, 4))
+    out[..., 1:, 1:] = r
+    out[..., 0, 0] = 1.0 if keep else 0.0
+    return out
+
+
+def _rotation_terms(b: torch.Tensor, axes: torch.Tensor) -> list[torch.Tensor]:
+    """Rodrigues on ``[1, b]``: the rotation by θ about ``a`` is ``keep + cos θ perp + sin θ across``."""
+    keep = axes * (b * axes).sum(-1, keepdim=True)
+    keep = torch.cat([b[..., :1], keep[..., 1:]], dim=-1)
+    across = torch.linalg.cross(axes[..., 1:].expand_as(b[..., 1:]), b[..., 1:])
+    return [keep, b - keep, torch.cat([torch.zeros_like(b[..., :1]), across], dim=-1)]
+
+
+def _combine(terms: list[torch.Tensor], theta: torch.Tensor | None) -> torch.Tensor:
+    if theta is None:
+        return terms[0]
+    theta = theta.unsqueeze(-1)
+    return terms[0] + torch.cos(theta) * terms[1] + torch.sin(theta) * terms[2]
+
+
+def _rotate(r: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``r (n, 4, 4)`` applied to ``b (batch|·, n, 4)``."""
+    return torch.einsum("nij,...nj->...ni", r, b)
+
+
+def _pauli_tables(observables: Sequence[SparsePauliOp], dtype, device):
+    """Each Pauli string's ``[1, b]`` components (flat indices, padded with an identity) and
+    a ``(terms, observables)`` table of coefficients with the strings' signs."""
+    rows, coeffs = [], []
+    for o, obs in enumerate(observables):
+        for pauli, coeff in zip(obs.paulis, obs.coeffs):
+            support = np.flatnonzero(pauli.x | pauli.z)
+            rows.append([4 * q + _CODE[bool(pauli.x[q]), bool(pauli.z[q])] for q in support])
+            sign = ((-1j) ** int(pauli.phase)).real  # ±1: C† P C of a Hermitian P is Hermitian
+            coeffs.append((o, (coeff * sign).real))
+    width = max(1, max(map(len, rows)))
+    index = np.zeros((len(rows), width), dtype=np.int64)  # padding reads slot 0: qubit 0's identity, 1
+    for t, row in enumerate(rows):
+        index[t, : len(row)] = row
+    table = np.zeros((len(rows), len(observables)))
+    for t, (o, c) in enumerate(coeffs):
+        table[t, o] += c
+    return torch.as_tensor(index, device=device), torch.as_tensor(table, dtype=dtype, device=device), width
+
+
+class _PauliProducts(torch.autograd.Function):
+    """``out = prod_j c[:, index[:, j]] @ table`` with a hand-written backward.
+
+    Autograd's version of gather, product and matmul costs a scatter-add and a
+    zero-safe product rule; here the leave-one-out products are two cumulative
+    products and the gradient is one ``index_add``.
+    """
+
+    @staticmethod
+    def forward(components, index, table):
+        factors = components[:, index]  # (batch, terms, weight)
+        return factors.prod(-1) @ table
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        components, index, table = inputs
+        ctx.save_for_backward(components, index, table)
+
+    @staticmethod
+    def backward(ctx, grad):
+        components, index, table = ctx.saved_tensors
+        factors = components[:, index]
+        ones = torch.ones_like(factors[..., :1])
+        before = torch.cat([ones, factors[..., :-1].cumprod(-1)], dim=-1)
+        after = torch.cat([factors[..., 1:].flip(-1).cumprod(-1).flip(-1), ones], dim=-1)
+        grad_factors = (grad @ table.T).unsqueeze(-1) * before * after  # (batch, terms, weight)
+        grad_components = torch.zeros_like(components).index_add_(1, index.flatten(), grad_factors.flatten(1))
+        return grad_components, None, None
