@@ -17,7 +17,9 @@ time by ``time.perf_counter``.
 
 Frameworks (``--skip`` takes names or prefixes, e.g. ``--skip qml pl-lightning``):
 
-* ``engine-c64`` / ``engine-c128``: ``qrkt_qiskit.compile`` (complex64 / complex128);
+* ``engine-c64`` / ``engine-c128``: ``qrkt_qiskit.compile`` in float32 / float64 with its
+  automatic strategy (the closed form, for this one-layer circuit);
+* ``engine-sv-c64`` / ``engine-sv-c128``: the same, forced onto the statevector path;
 * ``qml-{sv,aer}-{paramshift,lincomb}``: qiskit-machine-learning ``EstimatorQNN`` in a
   ``TorchConnector`` on qiskit's ``StatevectorEstimator`` or qiskit-aer's exact
   ``EstimatorV2``, with parameter-shift or linear-combination gradients. These are
@@ -27,8 +29,11 @@ Frameworks (``--skip`` takes names or prefixes, e.g. ``--skip qml pl-lightning``
   ``qml.qnn.TorchLayer``, fed the whole batch (broadcasting);
 * ``pl-lightning-adjoint``: PennyLane ``lightning.qubit`` with the adjoint method.
 
+Statevector simulators (everything but the closed-form engine) run up to
+``STATEVECTOR_MAX`` qubits; above it only the closed form can.
+
 Correctness: every framework's outputs and its input and weight gradients are compared
-with the complex128 engine on the same samples. Outputs by max |Δ|; gradients by max |Δ|
+with the float64 engine (its automatic strategy) on the same samples. Outputs by max |Δ|; gradients by max |Δ|
 divided by max(1, max |reference gradient|) because the weight gradient is a sum over
 the batch. Tolerance 1e-5 where the framework computes or returns float32 (the complex64
 engine; TorchConnector; lightning.qubit, whose Python-float results PennyLane's torch
@@ -37,7 +42,7 @@ any framework disagrees or fails. Progress goes to stderr, the report to stdout.
 
 Run from the repository root:
 
-    .venv/bin/python benchmarks/engine.py                 # n = 6, 12; batch 64, 1024
+    .venv/bin/python benchmarks/engine.py                 # n = 6, 12, 64, 384; batch 64, 1024
     .venv/bin/python benchmarks/engine.py --quick         # smoke run, under a minute
     .venv/bin/python benchmarks/engine.py --qubits 8 --batches 256 --skip qml --json out.json
     python benchmarks/engine.py --device cuda --batches 64 1024 65536   # the engine on a GPU
@@ -82,8 +87,9 @@ class Model:
     device: str = "cpu"  # where the inputs are fed
 
 
-def build_engine(ansatz: Ansatz, w: torch.Tensor, dtype: torch.dtype, device: str = "cpu") -> Model:
-    prog = compile(ansatz, dtype=dtype, device=device)
+def build_engine(ansatz: Ansatz, w: torch.Tensor, dtype: torch.dtype, device: str = "cpu",
+                 strategy: str = "auto") -> Model:
+    prog = compile(ansatz, dtype=dtype, device=device, strategy=strategy)
     weight = w.to(device, dtype).clone().requires_grad_(True)
     return Model(lambda x: prog(x, weight), weight, dtype, device)
 
@@ -146,6 +152,7 @@ class Framework:
     build: Callable[[Ansatz, torch.Tensor], Model]
     requires: str  # the module it needs
     slow: bool = False  # timed on a small batch and extrapolated
+    max_qubits: int = 1_000_000  # statevector simulators stop where 2^n amplitudes stop fitting
     float32: str = ""  # why its results are only float32-accurate, if they are
 
 
@@ -154,19 +161,25 @@ LIGHTNING_F32 = ("lightning.qubit returns Python floats, which PennyLane's torch
                  "float32 tensors (torch's default dtype) before TorchLayer casts them back")
 
 
+STATEVECTOR_MAX = 16
 FRAMEWORKS = (
     Framework("engine-c64", functools.partial(build_engine, dtype=torch.float32), "qrkt_qiskit",
-              float32="complex64 state"),
+              float32="float32 engine"),
     Framework("engine-c128", functools.partial(build_engine, dtype=torch.float64), "qrkt_qiskit"),
+    Framework("engine-sv-c64", functools.partial(build_engine, dtype=torch.float32, strategy="statevector"),
+              "qrkt_qiskit", float32="float32 engine", max_qubits=STATEVECTOR_MAX),
+    Framework("engine-sv-c128", functools.partial(build_engine, dtype=torch.float64, strategy="statevector"),
+              "qrkt_qiskit", max_qubits=STATEVECTOR_MAX),
     *(Framework(f"qml-{sim}-{grad}", functools.partial(build_qiskit_ml, simulator=sim, gradient=grad),
                 "qiskit_aer" if sim == "aer" else "qiskit_machine_learning", slow=True,
-                float32=TORCH_CONNECTOR_F32)
+                float32=TORCH_CONNECTOR_F32, max_qubits=STATEVECTOR_MAX)
       for sim in ("sv", "aer") for grad in ("paramshift", "lincomb")),
     Framework("pl-default-backprop", functools.partial(build_pennylane, device="default.qubit",
-                                                       diff_method="backprop"), "pennylane"),
+                                                       diff_method="backprop"), "pennylane",
+              max_qubits=STATEVECTOR_MAX),
     Framework("pl-lightning-adjoint", functools.partial(build_pennylane, device="lightning.qubit",
                                                         diff_method="adjoint"), "pennylane_lightning",
-              float32=LIGHTNING_F32),
+              float32=LIGHTNING_F32, max_qubits=STATEVECTOR_MAX),
 )
 
 
@@ -212,7 +225,7 @@ class Result:
 
 
 class Reference:
-    """The complex128 engine's outputs and gradients of ``out.sum()`` on ``x[:m]``, cached by ``m``."""
+    """The float64 engine's outputs and gradients of ``out.sum()`` on ``x[:m]``, cached by ``m``."""
 
     def __init__(self, ansatz: Ansatz, x: torch.Tensor, w: torch.Tensor):
         self.prog, self.x, self.w = compile(ansatz, dtype=torch.float64), x, w
@@ -332,7 +345,7 @@ def table(results: list[Result]) -> str:
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--qubits", type=int, nargs="+", help="circuit widths (default 6 12; --quick: 6)")
+    p.add_argument("--qubits", type=int, nargs="+", help="circuit widths (default 6 12 64 384; --quick: 6)")
     p.add_argument("--batches", type=int, nargs="+", help="batch sizes (default 64 1024; --quick: 64)")
     p.add_argument("--quick", action="store_true", help="smoke run: n=6, batch 64, few repeats (< 1 min)")
     p.add_argument("--skip", nargs="+", default=[], metavar="NAME",
@@ -349,7 +362,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     unknown = [s for s in args.skip if not any(f.name.startswith(s) for f in FRAMEWORKS)]
     if unknown:
         p.error(f"--skip: no framework is named or starts with {', '.join(unknown)}")
-    args.qubits = args.qubits or ([6] if args.quick else [6, 12])
+    args.qubits = args.qubits or ([6] if args.quick else [6, 12, 64, 384])
     args.batches = args.batches or ([64] if args.quick else [64, 1024])
     args.repeats = args.repeats or (3 if args.quick else 10)
     args.budget = args.budget or (0.5 if args.quick else 2.0)
@@ -396,6 +409,8 @@ def main(argv=None) -> int:
         w = torch.rand(ansatz.n_weights, generator=gen, dtype=torch.float64) * 2 * torch.pi
         reference = Reference(ansatz, x, w)
         for fw in frameworks:
+            if n > fw.max_qubits:
+                continue
             measured_cache: dict[int, Result] = {}
             try:
                 with warnings.catch_warnings():
@@ -430,7 +445,7 @@ def main(argv=None) -> int:
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     print("\nfwd = forward under no_grad; fwd+bwd = forward, out.sum(), backward to inputs and weights. "
           "Speed-up = engine-c64 fwd+bwd samples/s over the row's. |Δ out| is the max abs difference from "
-          "the complex128 engine; |Δ grad| that of the input and weight gradients over max(1, max |reference "
+          "the float64 engine; |Δ grad| that of the input and weight gradients over max(1, max |reference "
           "gradient|). EXTRAPOLATED rows were timed on the batch named and scaled linearly.\n"
           f"Total {elapsed:.0f} s; load average at the end {load} (other processes on the machine slow every "
           "framework, OpenMP-threaded ones like lightning.qubit the most).")

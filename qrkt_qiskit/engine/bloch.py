@@ -67,8 +67,8 @@ class BlochCircuit:
             per_qubit[op.qubits[0]].extend(_rotations(op))
         self.layers = [layer for depth in range(max(map(len, per_qubit), default=0))
                        for layer in self._layers([r[depth] for r in per_qubit if depth < len(r)])]
-        self.index, self.table, self.max_weight = _pauli_tables(observables, dtype, device)
-        self.n_terms = self.index.shape[0]
+        self.index, self.real_slots, self.table = _pauli_tables(observables, dtype, device)
+        self.n_terms, self.max_weight = self.index.shape
 
     def _layers(self, rotations: list[_Rotation]) -> list[_Layer]:
         kinds: dict[str, list[_Rotation]] = {}
@@ -134,7 +134,7 @@ class BlochCircuit:
         if pending is not None:
             terms = [_rotate(pending, t) for t in terms]
         components = _combine(terms, theta).expand(batch, n, 4).reshape(batch, 4 * n)
-        return _PauliProducts.apply(components, self.index, self.table)
+        return _PauliProducts.apply(components, self.index, self.table, self.real_slots)
 
     def describe(self) -> str:
         return (f"closed form on Bloch vectors: {len(self.layers)} rotation layer(s); "
@@ -192,8 +192,13 @@ def _rotate(r: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def _pauli_tables(observables: Sequence[SparsePauliOp], dtype, device):
-    """Each Pauli string's ``[1, b]`` components (flat indices, padded with an identity) and
-    a ``(terms, observables)`` table of coefficients with the strings' signs."""
+    """Each Pauli string's ``[1, b]`` components (flat indices, padded with an identity), the
+    flat positions that are not padding, and a ``(terms, observables)`` table of
+    coefficients with the strings' signs.
+
+    The gradient skips padding: on a GPU, thousands of padding slots adding into one
+    address serialise the scatter.
+    """
     rows, coeffs = [], []
     for o, obs in enumerate(observables):
         for pauli, coeff in zip(obs.paulis, obs.coeffs):
@@ -208,7 +213,9 @@ def _pauli_tables(observables: Sequence[SparsePauliOp], dtype, device):
     table = np.zeros((len(rows), len(observables)))
     for t, (o, c) in enumerate(coeffs):
         table[t, o] += c
-    return torch.as_tensor(index, device=device), torch.as_tensor(table, dtype=dtype, device=device), width
+    real = [t * width + j for t, row in enumerate(rows) for j in range(len(row))]
+    return (torch.as_tensor(index, device=device), torch.as_tensor(real, dtype=torch.long, device=device),
+            torch.as_tensor(table, dtype=dtype, device=device))
 
 
 class _PauliProducts(torch.autograd.Function):
@@ -220,22 +227,22 @@ class _PauliProducts(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(components, index, table):
+    def forward(components, index, table, real_slots):
         factors = components[:, index]  # (batch, terms, weight)
         return factors.prod(-1) @ table
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        components, index, table = inputs
-        ctx.save_for_backward(components, index, table)
+        ctx.save_for_backward(*inputs)
 
     @staticmethod
     def backward(ctx, grad):
-        components, index, table = ctx.saved_tensors
+        components, index, table, real_slots = ctx.saved_tensors
         factors = components[:, index]
         ones = torch.ones_like(factors[..., :1])
         before = torch.cat([ones, factors[..., :-1].cumprod(-1)], dim=-1)
         after = torch.cat([factors[..., 1:].flip(-1).cumprod(-1).flip(-1), ones], dim=-1)
         grad_factors = (grad @ table.T).unsqueeze(-1) * before * after  # (batch, terms, weight)
-        grad_components = torch.zeros_like(components).index_add_(1, index.flatten(), grad_factors.flatten(1))
-        return grad_components, None, None
+        grad_components = torch.zeros_like(components).index_add_(
+            1, index.flatten()[real_slots], grad_factors.flatten(1)[:, real_slots])
+        return grad_components, None, None, None
