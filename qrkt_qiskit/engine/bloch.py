@@ -42,7 +42,7 @@ class _Layer:
 
     qubits: torch.Tensor
     batched: bool
-    axes: torch.Tensor | None = None
+    axes: torch.Tensor | None = None  # batched layers: (n, 4) rows (0, a)
     index: torch.Tensor | None = None
     scale: torch.Tensor | None = None
     offset: torch.Tensor | None = None
@@ -86,13 +86,14 @@ class BlochCircuit:
             index = [(-1 if r.angle.slot is None else r.angle.slot - shift) for r in rs]  # -1: the zero slot
             scale, offset = [r.angle.scale for r in rs], [r.angle.offset for r in rs]
             plain = all(a == 1 for a in scale) and not any(offset)
-            axes = np.zeros((self.n, 4))  # per qubit (0, a): zero outside the layer, where θ = 0 too
-            axes[[r.qubit for r in rs], 1:] = [r.axis for r in rs]
-            layer = _Layer(qubits, kind == "batched", axes=self._tensor(axes),
-                           index=torch.tensor(index, device=self.device),
+            layer = _Layer(qubits, kind == "batched", index=torch.tensor(index, device=self.device),
                            scale=None if plain else self._tensor(scale), offset=None if plain else self._tensor(offset))
-            if kind == "weights":
-                a = axes[[r.qubit for r in rs], 1:]
+            if kind == "batched":
+                axes = np.zeros((self.n, 4))  # per qubit (0, a): zero outside the layer, where θ = 0 too
+                axes[[r.qubit for r in rs], 1:] = [r.axis for r in rs]
+                layer.axes = self._tensor(axes)
+            else:
+                a = np.array([r.axis for r in rs])
                 along = a[:, :, None] * a[:, None, :]
                 cross = np.stack([np.cross(v, np.eye(3)).T for v in a])  # [a]_x v = a × v
                 layer.along, layer.across, layer.cross = (self._tensor(_embed(m, keep=k == 0))
@@ -238,7 +239,8 @@ class _PauliProducts(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         components, index, table, real_slots = ctx.saved_tensors
-        factors = components[:, index]
+        factors = components[:, index]  # gathered again rather than saved: (batch, terms, weight) of memory
+
         ones = torch.ones_like(factors[..., :1])
         before = torch.cat([ones, factors[..., :-1].cumprod(-1)], dim=-1)
         after = torch.cat([factors[..., 1:].flip(-1).cumprod(-1).flip(-1), ones], dim=-1)

@@ -21,11 +21,11 @@ import numpy as np
 import torch
 
 from ..circuits import Ansatz
+from .bloch import BlochCircuit
 from .clifford import absorb_clifford_tail, is_clifford
 from .gates import PARAMETRIC_GATES
 from .kernels import Permutation, apply, is_monomial, kron, permutation, rotate
 from .lowering import Op, UnsupportedCircuitError, lower
-from .bloch import BlochCircuit
 from .observables import PauliTables
 
 __all__ = ["CompiledCircuit", "compile"]
