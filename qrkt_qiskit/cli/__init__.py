@@ -1,0 +1,50 @@
+"""The ``qrkt`` command line: one module per subcommand, each with ``add_parser(subparsers)``.
+
+Only this package prints. A subcommand's ``add_parser`` registers its arguments and sets
+``func`` to a callable taking the parsed namespace; errors a user can cause are raised as
+`CommandError`, `QrktError`, ``ValueError`` or ``FileNotFoundError`` and shown as one
+line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ..errors import QrktError
+
+__all__ = ["CommandError", "main"]
+
+# Modules qrkt_qiskit.cli.<name>, in the order `qrkt --help` lists their subcommands.
+SUBCOMMANDS = ("train", "evaluate")
+
+
+class CommandError(Exception):
+    """A mistake on the command line, reported as one sentence."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qrkt",
+        description="Hybrid quantum/classical ODE transformers on Qiskit: train them fast with the "
+        "native engine, then run the same weights on Aer, noisy fake IBM devices or IBM hardware.",
+        epilog="Run `qrkt COMMAND --help` for the manual of one command.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"{__name__}.{name.replace('-', '_')}").add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (CommandError, QrktError, ValueError, FileNotFoundError) as exc:
+        print(f"qrkt {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"qrkt {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,71 @@
+"""``qrkt evaluate`` and ``qrkt results``: a trained run on any backend, and runs side by side."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+from pathlib import Path
+
+EVALUATE = """\
+Evaluate a trained run on one of its data splits, on any backend: `native` (the engine the
+run trained on), or a profile of the backend registry (`qrkt backends` lists them) — Aer,
+a noisy fake IBM device, IBM hardware. The same trained weights run everywhere. Prints
+loss, accuracy, macro F1 and macro ROC-AUC, and appends them to RUN_DIR/evaluations.csv."""
+
+RESULTS = """\
+Print finished runs side by side in the thesis' table: ODE method, training time, test
+accuracy and F1 at the best-validation-AUC epoch, that epoch, parameters, and the thesis-style
+qubit total (circuit widths summed over every circuit run of one forward pass)."""
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("evaluate", help="evaluate a trained run on any backend", description=EVALUATE,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a directory written by `qrkt train`")
+    p.add_argument("--backend", default="native", help="backend profile name (default: native)")
+    p.add_argument("--split", choices=("train", "val", "test"), default="test", help="(default: test)")
+    p.add_argument("--limit", type=int, metavar="N", help="evaluate only the split's first N images (slow backends)")
+    p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="(default: best validation AUC)")
+    p.add_argument("--batch-size", type=int, default=1024, help="images per model call (default: 1024)")
+    p.set_defaults(func=run_evaluate)
+    r = sub.add_parser("results", help="compare finished runs in the thesis' table", description=RESULTS,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    r.add_argument("--output", type=Path, metavar="FILE", help="also write the markdown table to FILE")
+    r.set_defaults(func=run_results)
+
+
+def run_evaluate(args) -> None:
+    from ..data import load_images
+    from ..layers import to_backend
+    from ..training import evaluate, load_model
+
+    config, model = load_model(args.run_dir, args.checkpoint)
+    to_backend(model, args.backend)
+    data = load_images(config.dataset, config.data_root, seed=config.seed)
+    x, y = data.split(args.split)
+    if args.limit is not None:
+        x, y = x[: args.limit], y[: args.limit]
+    start = time.perf_counter()
+    metrics = evaluate(model, x, y, n_classes=data.n_classes, batch_size=args.batch_size, progress=True,
+                       desc=f"{args.backend} {args.split}")
+    row = {"backend": args.backend, "split": args.split, "checkpoint": args.checkpoint, "images": len(y),
+           **{k: round(v, 6) for k, v in metrics.items()}, "seconds": round(time.perf_counter() - start, 2)}
+    path = args.run_dir / "evaluations.csv"
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+    print("  ".join(f"{k}={v}" for k, v in row.items()))
+
+
+def run_results(args) -> None:
+    from ..training import results_table
+
+    table = results_table(args.run_dirs)
+    print(table)
+    if args.output:
+        args.output.write_text(table + "\n")

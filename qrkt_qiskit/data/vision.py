@@ -1,0 +1,129 @@
+"""Image datasets as standardized tensors, split as the thesis splits them.
+
+Every loader returns `ImageSplits`: train/validation/test tensors ``(N, C, H, W)`` float32,
+standardized per channel with the training split's mean and std, and int64 labels. Whole
+datasets fit in memory (MNIST is 190 MB as float32), which makes batching a tensor index,
+exact to resume, and free of DataLoader workers.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = ["IMAGE_DATASETS", "ImageSplits", "load_images"]
+
+IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")
+
+# Validation images carved from each official training set (thesis §5: MNIST 54k/6k/10k,
+# CIFAR-10 45k/5k/10k; Fashion-MNIST as MNIST). Digits has no official split: 70/10/20.
+_VALIDATION = {"mnist": 6000, "fashion-mnist": 6000, "cifar10": 5000}
+
+
+@dataclass(frozen=True)
+class ImageSplits:
+    """Train, validation and test images ``(N, C, H, W)`` with labels ``(N,)``."""
+
+    train: tuple[torch.Tensor, torch.Tensor]
+    val: tuple[torch.Tensor, torch.Tensor]
+    test: tuple[torch.Tensor, torch.Tensor]
+    n_classes: int
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train[0].shape[1:])
+
+    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if name not in ("train", "val", "test"):
+            raise ValueError(f"unknown split {name!r}; choose one of: train, val, test")
+        return getattr(self, name)
+
+
+def load_images(name: str, root: str | Path | None = None, *, seed: int = 0, download: bool = False) -> ImageSplits:
+    """Load dataset ``name`` with the thesis split drawn by ``seed``.
+
+    Args:
+        name: ``"digits"`` (scikit-learn's bundled 8×8 digits, no files needed), ``"mnist"``,
+            ``"fashion-mnist"`` (torchvision's ``MNIST/raw``, ``FashionMNIST/raw`` layouts) or
+            ``"cifar10"`` (the ``cifar-10-batches-py`` folder).
+        root: the folder holding those layouts.
+        seed: draws which official training images become the validation split.
+        download: let torchvision fetch MNIST/Fashion-MNIST/CIFAR-10 into ``root`` when absent.
+
+    Raises:
+        ValueError: for an unknown dataset or a missing ``root``.
+        FileNotFoundError: when the files are not under ``root``; the message names them.
+    """
+    if name not in IMAGE_DATASETS:
+        raise ValueError(f"unknown image dataset {name!r}; choose one of: {', '.join(IMAGE_DATASETS)}")
+    if name == "digits":
+        return _digits(seed)
+    if root is None:
+        raise ValueError(f"dataset {name!r} needs a data root (--data-root) holding its files")
+    root = Path(root)
+    (x_train, y_train), test = _cifar10(root, download) if name == "cifar10" else _mnist_like(name, root, download)
+    perm = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(seed))
+    val_idx, train_idx = perm[: _VALIDATION[name]], perm[_VALIDATION[name]:]
+    return _standardized((x_train[train_idx], y_train[train_idx]), (x_train[val_idx], y_train[val_idx]), test, 10)
+
+
+def _digits(seed: int) -> ImageSplits:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0  # (1797, 1, 8, 8)
+    y = torch.tensor(digits.target, dtype=torch.int64)
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
+    n_test, n_val = round(0.2 * len(y)), round(0.1 * len(y))
+    test, val, train = perm[:n_test], perm[n_test:n_test + n_val], perm[n_test + n_val:]
+    return _standardized((x[train], y[train]), (x[val], y[val]), (x[test], y[test]), 10)
+
+
+def _mnist_like(name: str, root: Path, download: bool):
+    from torchvision import datasets
+
+    cls, folder = (datasets.MNIST, "MNIST") if name == "mnist" else (datasets.FashionMNIST, "FashionMNIST")
+    try:
+        parts = [cls(str(root), train=train, download=download) for train in (True, False)]
+    except RuntimeError as exc:  # torchvision: "Dataset not found. You can use download=True ..."
+        raise FileNotFoundError(
+            f"{name} not found under {root}: expected {root / folder / 'raw'} holding train-images-idx3-ubyte, "
+            "train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte"
+            + ("" if download else " (pass --download to fetch them)")) from exc
+    return [(p.data.unsqueeze(1).float() / 255.0, p.targets.long()) for p in parts]
+
+
+def _cifar10(root: Path, download: bool):
+    folder = root / "cifar-10-batches-py"
+    if download and not folder.is_dir():
+        from torchvision import datasets
+
+        datasets.CIFAR10(str(root), train=True, download=True)
+    names = [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"]
+    missing = [n for group in names for n in group if not (folder / n).is_file()]
+    if missing:
+        raise FileNotFoundError(f"cifar10 not found: {folder} lacks {', '.join(missing)}"
+                                + ("" if download else " (pass --download to fetch them)"))
+    return [_cifar_batches(folder, group) for group in names]
+
+
+def _cifar_batches(folder: Path, names: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    xs, ys = [], []
+    for name in names:
+        with open(folder / name, "rb") as f:
+            batch = pickle.load(f, encoding="bytes")
+        xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+        ys.append(np.asarray(batch[b"labels"], dtype=np.int64))
+    return torch.from_numpy(np.concatenate(xs)).float() / 255.0, torch.from_numpy(np.concatenate(ys))
+
+
+def _standardized(train, val, test, n_classes: int) -> ImageSplits:
+    # Per-channel statistics of the training split only, so validation and test stay unseen.
+    mean = train[0].mean(dim=(0, 2, 3), keepdim=True)
+    std = train[0].std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-8)
+    norm = lambda part: ((part[0] - mean) / std, part[1])  # noqa: E731
+    return ImageSplits(norm(train), norm(val), norm(test), n_classes)

@@ -1,0 +1,10 @@
+"""Models: attention, MLP and ODE blocks shared by the vision, text and GAN transformers."""
+
+from .attention import Attention
+from .blocks import ODE_METHODS, ODEBlock, TransformerLayer
+from .mlp import MLP
+from .quantum import QuantumSpec, feature_map
+from .vit import VIT_PRESETS, ViTConfig, VisionTransformer, vit_config
+
+__all__ = ["MLP", "ODE_METHODS", "VIT_PRESETS", "Attention", "ODEBlock", "QuantumSpec", "TransformerLayer",
+           "ViTConfig", "VisionTransformer", "feature_map", "vit_config"]

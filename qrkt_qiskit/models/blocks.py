@@ -1,0 +1,94 @@
+"""Transformer blocks: the Runge-Kutta ODE block of the thesis and a plain pre-norm layer.
+
+A transformer layer is one Euler step of ``dy/dt = F(y)``; the ODE block takes a higher-order
+Runge-Kutta step instead, with one ``F`` (one set of weights) shared by every stage. Here
+``F(y) = attention(LN(y)) + MLP(LN'(y))`` — attention and MLP in parallel (thesis §3.5.1).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .attention import Attention
+from .mlp import MLP
+from .quantum import QuantumSpec
+
+__all__ = ["ODE_METHODS", "ODEBlock", "TransformerLayer"]
+
+# Butcher tableaux (a: stage inputs as multiples of earlier F's, b: the update's weights).
+# rk4_enh is the thesis' "enhanced" RK4: every stage steps a full F from the last, and the
+# update keeps the first and last (y + F1 + F4); not a textbook method, but what it trained.
+_TABLEAUX = {
+    "rk1": ((), (1.0,)),
+    "rk2": (((1.0,),), (0.5, 0.5)),
+    "rk3": (((0.5,), (0.0, 0.75)), (2 / 9, 3 / 9, 4 / 9)),
+    "rk4": (((0.5,), (0.0, 0.5), (0.0, 0.0, 1.0)), (1 / 6, 2 / 6, 2 / 6, 1 / 6)),
+    "rk4_enh": (((1.0,), (0.0, 1.0), (0.0, 0.0, 1.0)), (1.0, 0.0, 0.0, 1.0)),
+}
+ODE_METHODS = tuple(_TABLEAUX)
+NORMS = ("pre", "entry")
+
+
+class ODEBlock(nn.Module):
+    """One Runge-Kutta step of ``F`` on tokens ``(B, T, dim) -> (B, T, dim)``.
+
+    Args:
+        dim: token width.
+        heads: attention heads.
+        mlp_dim: the MLP's hidden width.
+        method: ``"rk1"``, ``"rk2"``, ``"rk3"``, ``"rk4"`` or ``"rk4_enh"``.
+        norm: ``"pre"`` — ``F`` normalises its input before attention and before the MLP, each
+            with its own LayerNorm; ``"entry"`` — the author's code: one LayerNorm at the block's
+            entry, ``F`` has none, and the step starts from the normalised input.
+        quantum: ``None`` for a classical block, else how its circuits are built.
+        dropout: dropout inside attention and MLP.
+    """
+
+    def __init__(self, dim: int, *, heads: int, mlp_dim: int, method: str = "rk4_enh", norm: str = "pre",
+                 quantum: QuantumSpec | None = None, dropout: float = 0.0):
+        super().__init__()
+        if method not in _TABLEAUX:
+            raise ValueError(f"unknown ODE method {method!r}; choose one of: {', '.join(ODE_METHODS)}")
+        if norm not in NORMS:
+            raise ValueError(f"unknown norm {norm!r}; choose one of: {', '.join(NORMS)}")
+        self.method, self.norm = method, norm
+        self.a, self.b = _TABLEAUX[method]
+        self.attention = Attention(dim, heads, quantum=quantum, dropout=dropout)
+        self.mlp = MLP(dim, mlp_dim, quantum=quantum, dropout=dropout)
+        inner = nn.LayerNorm if norm == "pre" else nn.Identity
+        self.attention_norm, self.mlp_norm = inner(dim), inner(dim)
+        self.entry_norm = nn.LayerNorm(dim) if norm == "entry" else nn.Identity()
+
+    @property
+    def stages(self) -> int:
+        return len(self.b)
+
+    def f(self, y: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The vector field ``F(y)``, shared by every stage."""
+        return self.attention(self.attention_norm(y), padding_mask) + self.mlp(self.mlp_norm(y))
+
+    def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        y = self.entry_norm(x)
+        slopes = [self.f(y, padding_mask)]
+        for row in self.a:
+            slopes.append(self.f(y + sum(c * k for c, k in zip(row, slopes) if c), padding_mask))
+        return y + sum(c * k for c, k in zip(self.b, slopes) if c)
+
+    def extra_repr(self) -> str:
+        return f"method={self.method!r}, norm={self.norm!r}, stages={self.stages}"
+
+
+class TransformerLayer(nn.Module):
+    """A plain pre-norm transformer layer: ``x + attention(LN(x))``, then ``+ MLP(LN(·))``."""
+
+    def __init__(self, dim: int, *, heads: int, mlp_dim: int, quantum: QuantumSpec | None = None,
+                 dropout: float = 0.0):
+        super().__init__()
+        self.attention_norm, self.mlp_norm = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attention = Attention(dim, heads, quantum=quantum, dropout=dropout)
+        self.mlp = MLP(dim, mlp_dim, quantum=quantum, dropout=dropout)
+
+    def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.attention(self.attention_norm(x), padding_mask)
+        return x + self.mlp(self.mlp_norm(x))

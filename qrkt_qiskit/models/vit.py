@@ -1,0 +1,111 @@
+"""The vision transformer classifier, classical or quantum, with ODE blocks.
+
+Configured by one frozen `ViTConfig`; the thesis' configurations are `VIT_PRESETS`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .blocks import NORMS, ODE_METHODS, ODEBlock, TransformerLayer
+from .quantum import QuantumSpec
+
+__all__ = ["VIT_PRESETS", "ViTConfig", "VisionTransformer", "vit_config"]
+
+POOLS = ("cls", "mean")
+
+
+@dataclass(frozen=True)
+class ViTConfig:
+    """A vision transformer. ``quantum=None`` is the classical twin of the same architecture."""
+
+    image_size: int = 28
+    channels: int = 1
+    patch_size: int = 14
+    n_classes: int = 10
+    dim: int = 6  # the thesis' "hidden size": also the width of each Q/K/V/output circuit
+    heads: int = 2
+    mlp_dim: int = 3  # the thesis' "hidden (Q)MLP size": the width of the MLP's circuit
+    blocks: int = 3
+    ode: str = "rk4_enh"  # a Runge-Kutta method, or "none" for plain pre-norm layers
+    norm: str = "pre"
+    pool: str = "cls"
+    dropout: float = 0.0
+    quantum: QuantumSpec | None = None
+
+    def __post_init__(self):
+        if isinstance(self.quantum, dict):  # from a run directory's config.json
+            object.__setattr__(self, "quantum", QuantumSpec(**self.quantum))
+        if self.image_size % self.patch_size:
+            raise ValueError(f"image_size={self.image_size} is not a multiple of patch_size={self.patch_size}")
+        if self.ode not in ODE_METHODS + ("none",):
+            raise ValueError(f"unknown ode {self.ode!r}; choose one of: {', '.join(ODE_METHODS + ('none',))}")
+        if self.norm not in NORMS:
+            raise ValueError(f"unknown norm {self.norm!r}; choose one of: {', '.join(NORMS)}")
+        if self.pool not in POOLS:
+            raise ValueError(f"unknown pool {self.pool!r}; choose one of: {', '.join(POOLS)}")
+        if self.heads < 1 or self.dim % self.heads:
+            raise ValueError(f"dim={self.dim} must be a positive multiple of heads={self.heads}")
+
+    @property
+    def n_patches(self) -> int:
+        return (self.image_size // self.patch_size) ** 2
+
+
+# The thesis' models (chapter 5): MNIST with 1 or 3 blocks, CIFAR-10 with 1; plus the same
+# shape on scikit-learn's 8×8 digits (4 patches of 4×4, like MNIST's 4 patches of 14×14).
+VIT_PRESETS = {
+    "mnist": ViTConfig(image_size=28, channels=1, patch_size=14, dim=6, heads=2, mlp_dim=3, blocks=3),
+    "mnist-1block": ViTConfig(image_size=28, channels=1, patch_size=14, dim=6, heads=2, mlp_dim=3, blocks=1),
+    "cifar10": ViTConfig(image_size=32, channels=3, patch_size=16, dim=12, heads=6, mlp_dim=6, blocks=1),
+    "digits": ViTConfig(image_size=8, channels=1, patch_size=4, dim=6, heads=2, mlp_dim=3, blocks=3),
+}
+
+
+def vit_config(preset: str, *, quantum: QuantumSpec | None = None, **overrides) -> ViTConfig:
+    """A preset by name, made quantum or classical, with any field overridden."""
+    if preset not in VIT_PRESETS:
+        raise ValueError(f"unknown model {preset!r}; choose one of: {', '.join(VIT_PRESETS)}")
+    return dataclasses.replace(VIT_PRESETS[preset], quantum=quantum, **overrides)
+
+
+class VisionTransformer(nn.Module):
+    """Images ``(B, C, H, W)`` to class logits ``(B, n_classes)``."""
+
+    def __init__(self, config: ViTConfig):
+        super().__init__()
+        self.config = c = config
+        self.to_patch_embedding = nn.Linear(c.channels * c.patch_size**2, c.dim)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, c.dim)) if c.pool == "cls" else None
+        self.pos_embedding = nn.Parameter(torch.randn(1, c.n_patches + (c.pool == "cls"), c.dim) * 0.02)
+        self.dropout = nn.Dropout(c.dropout)
+        kw = dict(heads=c.heads, mlp_dim=c.mlp_dim, quantum=c.quantum, dropout=c.dropout)
+        self.blocks = nn.ModuleList(
+            TransformerLayer(c.dim, **kw) if c.ode == "none" else ODEBlock(c.dim, method=c.ode, norm=c.norm, **kw)
+            for _ in range(c.blocks))
+        self.norm = nn.LayerNorm(c.dim)
+        self.head = nn.Linear(c.dim, c.n_classes)
+
+    def patches(self, images: torch.Tensor) -> torch.Tensor:
+        """``(B, C, H, W) -> (B, n_patches, C·p·p)``, patches in row-major order."""
+        c = self.config
+        if images.dim() != 4 or tuple(images.shape[1:]) != (c.channels, c.image_size, c.image_size):
+            raise ValueError(f"expected images of shape (B, {c.channels}, {c.image_size}, {c.image_size}), "
+                             f"got {tuple(images.shape)}")
+        b, p, g = images.shape[0], c.patch_size, c.image_size // c.patch_size
+        x = images.reshape(b, c.channels, g, p, g, p).permute(0, 2, 4, 1, 3, 5)  # (B, g, g, C, p, p)
+        return x.reshape(b, g * g, c.channels * p * p)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = self.to_patch_embedding(self.patches(images))  # (B, N, dim)
+        if self.cls_token is not None:
+            x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
+        x = self.dropout(x + self.pos_embedding)
+        for block in self.blocks:
+            x = block(x)
+        x = self.norm(x)
+        return self.head(x[:, 0] if self.cls_token is not None else x.mean(dim=1))

@@ -1,0 +1,105 @@
+"""What a run directory shows a person: metrics CSV, loss/AUC curves, summary, results table."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+from torch import nn
+
+from ..layers import QuantumLayer
+
+__all__ = ["RESULT_COLUMNS", "read_summary", "results_table", "write_history", "write_summary"]
+
+RESULT_COLUMNS = ("ODE", "Train Time (s)", "Accuracy", "F1 Score", "Best AUC Epoch", "# Parameters", "# Qubits")
+
+
+def write_history(history: list[dict], run_dir: Path) -> None:
+    """Rewrite ``metrics.csv`` (one row per epoch) and ``curves.png``; each replaced atomically."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(history[0]))
+    writer.writeheader()
+    writer.writerows(history)
+    _write_text(run_dir / "metrics.csv", buffer.getvalue())
+    plot_curves(history, run_dir / "curves.png")
+
+
+def plot_curves(history: list[dict], path: Path) -> None:
+    """Loss and ROC-AUC per epoch for train, validation and test, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [row["epoch"] for row in history]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, metric, label in zip(axes, ("loss", "auc"), ("cross-entropy loss", "ROC-AUC (macro)")):
+        for split in ("train", "val", "test"):
+            ax.plot(epochs, [row[f"{split}_{metric}"] for row in history], marker=".", label=split)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def write_summary(config, model: nn.Module, state: dict, run_dir: Path) -> dict:
+    """``summary.json``: the thesis' table columns for this run, taken at the best-AUC epoch."""
+    best = state["history"][state["best_epoch"] - 1]
+    circuits = [m for m in model.modules() if isinstance(m, QuantumLayer)]
+    summary = {
+        "dataset": config.dataset, "model": config.preset, "ode": config.ode, "quantum": config.quantum,
+        "blocks": model.config.blocks, "epochs": state["epoch"], "train_seconds": round(state["train_seconds"], 2),
+        "best_auc_epoch": state["best_epoch"], "val_auc": best["val_auc"],
+        "test_accuracy": best["test_accuracy"], "test_f1": best["test_f1"], "test_auc": best["test_auc"],
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "circuit_weights": sum(m.weight.numel() for m in circuits),
+        "qubits": thesis_qubits(model) if circuits else 0,
+    }
+    _write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
+    return summary
+
+
+def thesis_qubits(model: nn.Module) -> int:
+    """The thesis' qubit total: circuit widths summed over every circuit evaluation of one forward.
+
+    An ODE block's stages share their circuits, yet each stage runs them again; the thesis
+    counts each run (QRK1 → QRK4 grows with the number of stages), so this does too.
+    """
+    stages = {}
+    for block in getattr(model, "blocks", []):
+        for m in block.modules():
+            if isinstance(m, QuantumLayer):
+                stages[id(m)] = getattr(block, "stages", 1)
+    return sum(m.ansatz.n_qubits * stages.get(id(m), 1) for m in model.modules() if isinstance(m, QuantumLayer))
+
+
+def read_summary(run_dir: str | Path) -> dict:
+    path = Path(run_dir) / "summary.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} has no summary.json: the run has not finished (resume it with --resume)")
+    return json.loads(path.read_text())
+
+
+def results_table(run_dirs: list[str | Path]) -> str:
+    """A markdown table of finished runs with the thesis' columns (test metrics at the best-AUC epoch)."""
+    lines = ["| " + " | ".join(RESULT_COLUMNS) + " |", "|" + "---|" * len(RESULT_COLUMNS)]
+    for run_dir in run_dirs:
+        s = read_summary(run_dir)
+        ode = ("Q" if s["quantum"] else "") + s["ode"].upper()
+        lines.append(f"| {ode} | {s['train_seconds']:.1f} | {s['test_accuracy']:.1%} | {s['test_f1']:.1%} | "
+                     f"{s['best_auc_epoch']} | {s['parameters']} | {s['qubits'] or '-'} |")
+    return "\n".join(lines)
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
