@@ -19,9 +19,9 @@ __all__ = ["IMAGE_DATASETS", "ImageSplits", "load_images"]
 
 IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")
 
-# Validation images carved from each official training set (thesis §5: MNIST 54k/6k/10k,
-# CIFAR-10 45k/5k/10k; Fashion-MNIST as MNIST). Digits has no official split: 70/10/20.
-_VALIDATION = {"mnist": 6000, "fashion-mnist": 6000, "cifar10": 5000}
+# A tenth of each official training set becomes validation: the thesis' MNIST 54k/6k/10k and
+# CIFAR-10 45k/5k/10k (Fashion-MNIST as MNIST). Digits has no official split: 70/10/20.
+VALIDATION_FRACTION = 0.1
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,8 @@ def load_images(name: str, root: str | Path | None = None, *, seed: int = 0, dow
     root = Path(root)
     (x_train, y_train), test = _cifar10(root, download) if name == "cifar10" else _mnist_like(name, root, download)
     perm = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(seed))
-    val_idx, train_idx = perm[: _VALIDATION[name]], perm[_VALIDATION[name]:]
+    n_val = round(VALIDATION_FRACTION * len(y_train))
+    val_idx, train_idx = perm[:n_val], perm[n_val:]
     return _standardized((x_train[train_idx], y_train[train_idx]), (x_train[val_idx], y_train[val_idx]), test, 10)
 
 

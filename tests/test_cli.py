@@ -1,0 +1,54 @@
+"""The qrkt command line: a run end to end, and one line for each mistake."""
+
+import csv
+
+import pytest
+
+from qrkt_qiskit.cli import main
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    run = tmp_path_factory.mktemp("cli") / "run"
+    assert main(["train", "--blocks", "1", "--ode", "rk1", "--epochs", "1", "--batch-size", "128",
+                 "--no-progress", "--run-dir", str(run)]) == 0
+    return run
+
+
+def test_train_prints_the_thesis_table(run_dir, capsys):
+    assert main(["results", str(run_dir), "--output", str(run_dir / "table.md")]) == 0
+    out = capsys.readouterr().out
+    assert "| ODE | Train Time (s) | Accuracy | F1 Score | Best AUC Epoch | # Parameters | # Qubits |" in out
+    assert "| QRK1 |" in out and "| 27 |" in out
+    assert (run_dir / "table.md").read_text().strip() == out.strip()
+
+
+def test_evaluate_runs_the_same_weights_through_qiskit(run_dir, capsys):
+    assert main(["evaluate", str(run_dir), "--backend", "native", "--limit", "8"]) == 0
+    assert main(["evaluate", str(run_dir), "--backend", "estimator", "--limit", "8"]) == 0
+    with open(run_dir / "evaluations.csv") as f:
+        native, estimator = list(csv.DictReader(f))
+    assert (native["backend"], estimator["backend"], native["images"]) == ("native", "estimator", "8")
+    assert abs(float(native["loss"]) - float(estimator["loss"])) < 1e-4
+    assert native["accuracy"] == estimator["accuracy"]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["train", "--resume"], "qrkt train: error: --resume needs --run-dir naming the run to continue"),
+    (["evaluate", "/nonexistent/run"], "qrkt evaluate: error: /nonexistent/run is not a run directory: it has no config.json"),
+    (["results", "/nonexistent/run"], "qrkt results: error: /nonexistent/run has no summary.json: the run has not finished"),
+    (["train", "--epochs", "0"], "qrkt train: error: epochs must be at least 1, got 0"),
+    (["train", "--dataset", "mnist"], "qrkt train: error: dataset 'mnist' needs a data root (--data-root) holding its files"),
+])
+def test_mistakes_are_one_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_help_reads_like_a_manual(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    for text in ("Runge-Kutta", "--resume", "torchrun", "examples:", "thesis: 5000"):
+        assert text in out
