@@ -14,13 +14,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import backends
+from .backends import BackendProfile
 from .circuits import Ansatz, make_ansatz
 from .engine import compile as compile_circuit
 from .engine.compiler import check_inputs
 
-__all__ = ["BACKEND_NAMES", "QuantumLayer", "QuantumLinear", "to_backend"]
-
-BACKEND_NAMES = ("native", "estimator")
+__all__ = ["QuantumLayer", "QuantumLinear", "to_backend"]
 
 
 class QuantumLayer(nn.Module):
@@ -31,17 +31,20 @@ class QuantumLayer(nn.Module):
         ansatz: a shipped ansatz name (``"qrkt"``, ``"basic"``) or your own `Ansatz`.
         layers: variational layers of a shipped ansatz (ignored for your own `Ansatz`).
         backend: ``"native"`` (the exact PyTorch engine, CPU or CUDA, follows the layer's
-            dtype and device) or ``"estimator"`` (Qiskit's EstimatorQNN on the exact
-            ``StatevectorEstimator``, wrapped in TorchConnector).
+            dtype and device), or any other backend profile name (``"estimator"``, ``"aer"``,
+            ``"aer-shots"``, ``"fake-manila"``, ``"ibm"``, your own) or `BackendProfile`:
+            Qiskit's EstimatorQNN wrapped in TorchConnector, on that profile's primitive.
 
     The weights start uniform in [0, 2π), as PennyLane's ``TorchLayer`` does.
 
     Raises:
-        ValueError: for an unknown ansatz or backend, ``n_qubits < 1``, or an `Ansatz`
-            whose width is not ``n_qubits``.
+        ValueError: for an unknown ansatz or backend, ``n_qubits < 1``, an `Ansatz` whose
+            width is not ``n_qubits``, or a circuit wider than the backend's device.
+        BackendUnavailableError: if the backend cannot run on this machine.
     """
 
-    def __init__(self, n_qubits: int, ansatz: str | Ansatz = "qrkt", layers: int = 1, backend: str = "native"):
+    def __init__(self, n_qubits: int, ansatz: str | Ansatz = "qrkt", layers: int = 1,
+                 backend: str | BackendProfile = "native"):
         super().__init__()
         if isinstance(ansatz, Ansatz):
             if ansatz.n_qubits != n_qubits:
@@ -52,7 +55,9 @@ class QuantumLayer(nn.Module):
         self.weight = nn.Parameter(torch.empty(ansatz.n_weights))
         nn.init.uniform_(self.weight, 0.0, 2 * math.pi)
         self._programs: dict = {}  # compiled engine programs (and the QNN), built on first use
-        self.backend = _check_backend(backend)
+        self.backend, self.profile = "native", None
+        if backend != "native":
+            self.to_backend(backend)
 
     @property
     def n_inputs(self) -> int:
@@ -62,10 +67,34 @@ class QuantumLayer(nn.Module):
     def n_outputs(self) -> int:
         return self.ansatz.n_observables
 
-    def to_backend(self, name: str) -> QuantumLayer:
-        """Run this layer on backend ``name`` from now on, with the same weights; returns self."""
-        self.backend = _check_backend(name)
+    def to_backend(self, name: str | BackendProfile = "native", *, backends_dir=None, **overrides) -> QuantumLayer:
+        """Run this layer on backend ``name`` from now on, with the same weights; returns self.
+
+        Args:
+            name: a backend profile name or `BackendProfile` (see `qrkt_qiskit.backends`).
+            backends_dir: one more directory of user profiles.
+            **overrides: per-call profile options (``shots=``, ``seed=``,
+                ``optimization_level=``, ``noise_scale=``, ``device=``, …).
+
+        Raises:
+            ValueError: for an unknown backend or option, or a circuit wider than the device.
+            BackendUnavailableError: if the backend cannot run on this machine.
+        """
+        profile = _resolve([self], name, backends_dir, overrides)
+        if profile is not None and profile.kind == "native" and profile.option("device", "auto") != "auto":
+            self.to(profile.option("device"))
+        self._use(profile)
         return self
+
+    def _use(self, profile: BackendProfile | None) -> None:
+        self._programs.pop("backend", None)  # the QNN of the previous backend
+        native = profile is None or profile.kind == "native"
+        self.backend, self.profile = ("native", None) if native else (profile.name, profile)
+
+    def __getstate__(self):
+        # Compiled programs and open backend connections are rebuilt on use, never pickled or
+        # deep-copied: a Runtime session must not travel into a checkpoint.
+        return {**self.__dict__, "_programs": {}}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_inputs(x, self.ansatz)
@@ -81,13 +110,14 @@ class QuantumLayer(nn.Module):
 
     def _estimator(self, x: torch.Tensor) -> torch.Tensor:
         # The QNN takes the weights as extra inputs, so TorchConnector's input gradients
-        # flow into this layer's own `weight` and no second parameter exists.
-        if "estimator" not in self._programs:
-            self._programs["estimator"] = _estimator_connector(self.ansatz)
+        # flow into this layer's own `weight` and no second parameter exists. All samples
+        # go to the backend in one forward call (see qrkt_qiskit.batching).
+        if "backend" not in self._programs:
+            self._programs["backend"] = _estimator_connector(self.ansatz, self.profile)
         lead = x.shape[:-1]
         flat = x.reshape(-1, self.n_inputs)
         values = torch.cat([flat, self.weight.to(flat.dtype).expand(flat.shape[0], -1)], dim=1)
-        out = self._programs["estimator"](values.cpu().float())
+        out = self._programs["backend"](values.cpu().float())
         return out.to(device=x.device, dtype=x.dtype).reshape(*lead, self.n_outputs)
 
     def extra_repr(self) -> str:
@@ -95,19 +125,21 @@ class QuantumLayer(nn.Module):
         return f"ansatz={a.circuit.name!r}, n_qubits={a.n_qubits}, n_weights={a.n_weights}, backend={self.backend!r}"
 
 
-def _estimator_connector(ansatz: Ansatz) -> nn.Module:
-    from qiskit.primitives import StatevectorEstimator
+def _estimator_connector(ansatz: Ansatz, profile: BackendProfile) -> nn.Module:
     from qiskit_machine_learning.connectors import TorchConnector
     from qiskit_machine_learning.neural_networks import EstimatorQNN
 
+    # The registry gives the (ISA) circuit, observables laid out onto it, and an estimator
+    # that decides shots and batching itself.
+    prepared = backends.prepare(profile, ansatz)
     qnn = EstimatorQNN(
-        circuit=ansatz.circuit,
-        observables=list(ansatz.observables),
+        circuit=prepared.circuit,
+        observables=list(prepared.observables),
         input_params=list(ansatz.inputs + ansatz.weights),
         weight_params=[],
-        estimator=StatevectorEstimator(),
+        estimator=prepared.estimator,
         input_gradients=True,  # without it the layers before this one get no gradient
-        default_precision=0.0,  # the default adds Gaussian noise to an exact estimator
+        default_precision=0.0,  # the default would add Gaussian noise to an exact estimator
     )
     return TorchConnector(qnn, initial_weights=np.zeros(0))
 
@@ -151,16 +183,38 @@ class QuantumLinear(nn.Module):
         return f"d_in={self.d_in}, d_out={self.d_out}, circuit_widths={self.widths}"
 
 
-def to_backend(model: nn.Module, name: str) -> nn.Module:
-    """Switch every `QuantumLayer` in ``model`` to backend ``name``, same weights; returns ``model``."""
-    _check_backend(name)
-    for module in model.modules():
-        if isinstance(module, QuantumLayer):
-            module.to_backend(name)
+def to_backend(model: nn.Module, name: str | BackendProfile = "native", *, backends_dir=None,
+               **overrides) -> nn.Module:
+    """Switch every `QuantumLayer` in ``model`` to backend ``name``, same weights; returns ``model``.
+
+    Args:
+        model: any module; its quantum layers switch, nothing else changes (except that a
+            ``native`` profile with ``device="cpu"``/``"cuda"`` moves the whole model there).
+        name: a backend profile name (``"native"``, ``"aer"``, ``"fake-manila"``, ``"ibm"``,
+            your own) or a `BackendProfile`.
+        backends_dir: one more directory of user profiles.
+        **overrides: per-call profile options (``shots=``, ``seed=``, ``optimization_level=``,
+            ``noise_scale=``, ``device=``, …).
+
+    Raises:
+        ValueError: for an unknown backend or option, or a circuit wider than the device.
+        BackendUnavailableError: if the backend cannot run on this machine.
+    """
+    layers = [m for m in model.modules() if isinstance(m, QuantumLayer)]
+    profile = _resolve(layers, name, backends_dir, overrides)
+    if profile is not None and profile.kind == "native" and profile.option("device", "auto") != "auto":
+        model.to(profile.option("device"))
+    for layer in layers:
+        layer._use(profile)
     return model
 
 
-def _check_backend(name: str) -> str:
-    if name not in BACKEND_NAMES:
-        raise ValueError(f"unknown backend {name!r}; choose one of: {', '.join(BACKEND_NAMES)}")
-    return name
+def _resolve(layers, name, backends_dir, overrides) -> BackendProfile | None:
+    """The profile for ``name`` (``None`` for the plain native engine), checked against ``layers``."""
+    if isinstance(name, str) and name == "native" and not overrides and backends_dir is None:
+        return None  # the default needs no registry
+    profile = backends.get_profile(name, backends_dir=backends_dir, **overrides)
+    backends.ensure_available(profile)
+    for layer in layers:
+        backends.check_fits(profile, layer.ansatz.n_qubits)
+    return profile
