@@ -23,6 +23,7 @@ import logging
 import math
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -49,7 +50,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "backends"
+# The source tree's backends/, else the copy an installed package puts under sys.prefix.
+SHIPPED_DIR = next((d for d in (Path(__file__).resolve().parent.parent / "backends",
+                                Path(sys.prefix) / "share" / "qrkt-qiskit" / "backends") if d.is_dir()),
+                   Path(__file__).resolve().parent.parent / "backends")
 ENV_PATH = "QRKT_BACKENDS_PATH"
 KINDS = ("native", "estimator", "aer", "fake", "ibm")
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
