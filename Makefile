@@ -18,7 +18,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
-	$(PY) examples/digits_demo.py
+	$(PY) examples/vit_demo.py
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
