@@ -217,7 +217,7 @@ def profiles(backends_dir: str | os.PathLike | None = None) -> dict[str, Backend
     """
     registry = {}
     for d in search_path(backends_dir):
-        for path in sorted(d.glob("*.toml")):
+        for path in sorted(d.glob("*.toml"), key=lambda p: p.stem):
             profile = load_profile(path)
             if profile.name == "native" and profile.kind != "native":
                 raise ValueError(f"{path}: the name 'native' is reserved for the native engine (kind 'native')")
