@@ -1,0 +1,82 @@
+"""``qrkt resources``: what one inference of a model costs in circuits, qubits, shots and jobs."""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+from torch import nn
+
+from ..layers import QuantumLinear
+from ..resources import ResourceReport, resource_report
+
+DESCRIPTION = """\
+Count the circuits one inference evaluates and what they cost: circuits per inference and per
+token, the widest circuit, the thesis-style qubit total (the sum of circuit widths over every
+quantum-layer call of one forward pass, so an RK4 block calling one layer four times counts it
+four times), the qubits of the distinct layers, quantum weights vs classical parameters.
+With --backend naming a device (fake-<device>, ibm), each distinct circuit is transpiled once
+(ISA, the profile's optimization level) for its depth and 2-qubit gate count, and the report
+adds shots and primitive jobs per inference, and per epoch with --dataset-size.
+
+Nothing is submitted: the forward pass runs on the native engine.
+
+--model mlp builds a small demo: QuantumLinear maps between the --widths, GELU between them,
+circuits of at most --n-qubits qubits; --tokens gives its input a token axis."""
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "resources", help="hardware cost of a model: circuits, qubits, depth, shots, jobs",
+        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="In Python: qrkt_qiskit.resources.resource_report(model, example_input, profile).")
+    parser.add_argument("--model", choices=["mlp"], default="mlp", help="the model to report on (default: mlp)")
+    parser.add_argument("--widths", default="16,8,4", metavar="D0,D1,...",
+                        help="feature widths of the demo MLP (default: 16,8,4)")
+    parser.add_argument("--n-qubits", type=int, default=4, metavar="N", help="widest circuit of the demo (default: 4)")
+    parser.add_argument("--ansatz", default="qrkt", help="shipped ansatz of the demo's circuits (default: qrkt)")
+    parser.add_argument("--layers", type=int, default=1, help="variational layers per circuit (default: 1)")
+    parser.add_argument("--tokens", type=int, metavar="T", help="give the input a token axis of T positions")
+    parser.add_argument("--backend", metavar="NAME", help="a backend profile, e.g. fake-manila or ibm")
+    parser.add_argument("--shots", type=int, metavar="N", help="override the profile's shots")
+    parser.add_argument("--optimization-level", type=int, choices=[0, 1, 2, 3], help="override the transpiler level")
+    parser.add_argument("--dataset-size", type=int, metavar="N", help="samples per epoch, for the epoch estimate")
+    parser.add_argument("--batch-size", type=int, default=64, metavar="B", help="samples per forward (default: 64)")
+    parser.add_argument("--backends-dir", metavar="DIR", help="one more directory of profile TOML files")
+    parser.set_defaults(func=run)
+
+
+def demo_mlp(widths: list[int], n_qubits: int, ansatz: str = "qrkt", layers: int = 1) -> nn.Module:
+    """QuantumLinear maps between consecutive ``widths``, with GELU between them."""
+    if len(widths) < 2:
+        raise ValueError(f"--widths needs at least two widths, got {widths}")
+    maps: list[nn.Module] = []
+    for d_in, d_out in zip(widths, widths[1:]):
+        maps += [QuantumLinear(d_in, d_out, n_qubits, ansatz=ansatz, layers=layers), nn.GELU()]
+    return nn.Sequential(*maps[:-1])
+
+
+def report(model: nn.Module, example_input, args: argparse.Namespace) -> ResourceReport:
+    """Run `resource_report` with the profile options of ``args``, print it as markdown, and return it."""
+    overrides = {k: v for k, v in (("shots", args.shots), ("optimization_level", args.optimization_level))
+                 if v is not None}
+    if overrides and args.backend is None:
+        raise ValueError("--shots and --optimization-level need --backend")
+    if args.backend is not None:
+        from ..backends import get_profile
+
+        args.backend = get_profile(args.backend, backends_dir=args.backends_dir, **overrides)
+    result = resource_report(model, example_input, args.backend, tokens=args.tokens, dataset_size=args.dataset_size,
+                             batch_size=args.batch_size)
+    print(result.to_markdown())
+    return result
+
+
+def run(args: argparse.Namespace) -> None:
+    try:
+        widths = [int(w) for w in args.widths.split(",")]
+    except ValueError:
+        raise ValueError(f"--widths must be comma-separated integers, got {args.widths!r}") from None
+    model = demo_mlp(widths, args.n_qubits, args.ansatz, args.layers)
+    shape = (1, args.tokens, widths[0]) if args.tokens else (1, widths[0])
+    report(model, torch.rand(shape), args)
