@@ -1,0 +1,53 @@
+"""noise_study: one model across backends, shots and noise scales, written as CSV, markdown and a plot."""
+
+import csv
+
+import pytest
+import torch
+from torch import nn
+
+from qrkt_qiskit.layers import QuantumLayer
+from qrkt_qiskit.noise_study import accuracy, noise_study
+
+
+def _model_and_data():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3), QuantumLayer(3), nn.Linear(3, 3))
+    inputs = torch.randn(40, 4)
+    with torch.no_grad():
+        targets = model(inputs).argmax(-1)  # the exact model scores 1.0
+    return model, inputs, targets
+
+
+def test_rows_files_and_the_effect_of_noise(tmp_path):
+    model, inputs, targets = _model_and_data()
+    rows = noise_study(model, inputs, targets, backends=["aer-shots", "fake-manila"], shots=[64, 1024],
+                       noise_scales=[0.0, 1.0, 3.0], out_dir=tmp_path / "study", batch_size=20)
+    assert [(r.backend, r.shots, r.noise_scale) for r in rows] == [
+        ("native", None, None), ("aer-shots", 64, None), ("aer-shots", 1024, None),
+        ("fake-manila", 64, 0.0), ("fake-manila", 64, 1.0), ("fake-manila", 64, 3.0),
+        ("fake-manila", 1024, 0.0), ("fake-manila", 1024, 1.0), ("fake-manila", 1024, 3.0)]
+    assert rows[0].metric == 1.0 and rows[0].output_error == 0.0
+    error = {(r.backend, r.shots, r.noise_scale): r.output_error for r in rows}
+    assert error["aer-shots", 1024, None] < error["aer-shots", 64, None]  # shot noise shrinks with shots
+    assert error["fake-manila", 1024, 0.0] < error["fake-manila", 1024, 1.0] < error["fake-manila", 1024, 3.0]
+    assert all(r.delta == pytest.approx(r.metric - 1.0) for r in rows)
+    with open(tmp_path / "study" / "noise_study.csv") as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == len(rows) and float(table[-1]["accuracy"]) == pytest.approx(rows[-1].metric)
+    assert (tmp_path / "study" / "noise_study.md").read_text().count("\n") == len(rows) + 2
+    assert (tmp_path / "study" / "noise_study.png").read_bytes()[:4] == b"\x89PNG"
+    assert {m.backend for m in model.modules() if isinstance(m, QuantumLayer)} == {"native"}  # restored
+
+
+def test_errors_come_before_any_work(tmp_path):
+    model, inputs, targets = _model_and_data()
+    with pytest.raises(ValueError, match="unknown fake device 'manilla' for backend 'fake-manilla'"):
+        noise_study(model, inputs, targets, backends=["fake-manilla"], out_dir=tmp_path / "x")
+    with pytest.raises(ValueError, match="inputs and targets must have the same length, got 40 and 39"):
+        noise_study(model, inputs, targets[:-1], backends=["aer"], out_dir=tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+
+
+def test_accuracy():
+    assert accuracy(torch.tensor([[0.1, 0.9], [0.8, 0.2]]), torch.tensor([1, 1])) == 0.5
