@@ -10,6 +10,7 @@ component per qubit it acts on. Everything is real and ``O(batch · n)``, at any
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -69,6 +70,9 @@ class BlochCircuit:
                        for layer in self._layers([r[depth] for r in per_qubit if depth < len(r)])]
         self.index, self.real_slots, self.table = _pauli_tables(observables, dtype, device)
         self.n_terms, self.max_weight = self.index.shape
+        batched = [layer for layer in self.layers if layer.batched]
+        self._input_layer = batched[0] if len(batched) == 1 else None
+        self._cache: tuple | None = None  # (weights' weakref, grad mode, their values, terms): _weight_terms
 
     def _layers(self, rotations: list[_Rotation]) -> list[_Layer]:
         kinds: dict[str, list[_Rotation]] = {}
@@ -112,6 +116,40 @@ class BlochCircuit:
         weight rotations that follow act on three ``(n, 4)`` tensors, not on the batch,
         and the batch is touched once, at the end.
         """
+        layer = self._input_layer
+        if layer is None:
+            return self._general(x, w)
+        theta = layer.angles(x)  # (batch, k)
+        if len(layer.qubits) < self.n:
+            theta = x.new_zeros(x.shape[0], self.n).index_copy(1, layer.qubits, theta)
+        return _LazyPauliProducts.apply(theta, *self._weight_terms(w), self.index, self.table, self.real_slots)
+
+    def _weight_terms(self, w: torch.Tensor) -> list[torch.Tensor]:
+        """The three ``(n, 4)`` terms of a one-input-layer circuit, reused while ``w`` is unchanged.
+
+        An ODE block runs each circuit once per Runge-Kutta stage with the same weights, so
+        the weight-only work (most of a small circuit's cost) is done once per forward pass.
+        The cache holds a copy of the weights and is used only while they are equal (whatever
+        changed them: an optimiser step, ``load_state_dict``, an edit of ``.data``), and it is
+        dropped as soon as a backward pass reaches it, since backward frees its graph.
+        """
+        key = (torch.is_grad_enabled(), w.requires_grad)
+        if self._cache is not None:
+            owner, cached_key, values, terms = self._cache
+            if owner() is w and cached_key == key and torch.equal(values, w):
+                return terms
+        terms = self._general(w.new_zeros(1, self.n_inputs), w, terms_only=True)
+        if torch.is_grad_enabled() and any(t.requires_grad for t in terms):
+            for t in terms:
+                t.register_hook(self._forget)
+        self._cache = (weakref.ref(w), key, w.detach().clone(), terms)
+        return terms
+
+    def _forget(self, grad: torch.Tensor) -> None:
+        self._cache = None
+
+    def _general(self, x: torch.Tensor, w: torch.Tensor, *, terms_only: bool = False):
+        """Every layer in order; with ``terms_only``, stop at the weight-only terms of the one input layer."""
         batch, n = x.shape[0], self.n
         values_w = torch.cat([w, w.new_zeros(1)])
         eye = torch.eye(4, dtype=self.dtype, device=self.device).expand(n, 4, 4)
@@ -134,8 +172,8 @@ class BlochCircuit:
                 terms, theta = [_combine(_rotation_terms(_combine(terms, theta), layer.axes), angles)], None
         if pending is not None:
             terms = [_rotate(pending, t) for t in terms]
-        if theta is not None and terms[0].dim() == 2:  # the common case: one input layer, fused
-            return _LazyPauliProducts.apply(theta, *terms, self.index, self.table, self.real_slots)
+        if terms_only:
+            return terms
         components = _combine(terms, theta).expand(batch, n, 4).reshape(batch, 4 * n)
         return _PauliProducts.apply(components, self.index, self.table, self.real_slots)
 

@@ -148,3 +148,53 @@ def test_a_384_qubit_layer_runs_forward_and_backward_and_matches_aer_mps():
     subset = Ansatz(ansatz.circuit, ansatz.inputs, ansatz.weights, [ansatz.observables[j] for j in picked])
     expected = aer_reference(subset, x[:2].detach().numpy(), layer.weight.detach().numpy(), "matrix_product_state")
     assert np.abs(out[:2, picked].detach().numpy() - expected).max() <= 1e-10
+
+
+def _stages(program, x, w, k=4):
+    """What an ODE block does: the same circuit and weights k times in one graph."""
+    out = x
+    for _ in range(k):
+        out = program(out, w)
+    return out
+
+
+@pytest.mark.parametrize("n", [3, 6])
+def test_weight_terms_reused_across_stages_give_the_uncached_gradient(n):
+    ansatz = make_ansatz("qrkt", n, 1)
+    cached = compile(ansatz, dtype=torch.float64, strategy="closed-form")
+    reference = compile(ansatz, dtype=torch.float64, strategy="statevector")
+    torch.manual_seed(0)
+    x = torch.rand(5, n, dtype=torch.float64, requires_grad=True)
+    w = torch.rand(n, dtype=torch.float64, requires_grad=True)
+    for _ in range(2):  # twice: forward, backward, forward, backward without a step between
+        got = torch.autograd.grad(_stages(cached, x, w).sum(), (x, w))
+        want = torch.autograd.grad(_stages(reference, x, w).sum(), (x, w))
+        for a, b in zip(got, want):
+            assert torch.allclose(a, b, atol=1e-10)
+
+
+def test_weight_terms_follow_every_way_the_weights_change():
+    ansatz = make_ansatz("qrkt", 4, 1)
+    program = compile(ansatz, dtype=torch.float64, strategy="closed-form")
+    reference = compile(ansatz, dtype=torch.float64, strategy="statevector")
+    x = torch.rand(3, 4, dtype=torch.float64)
+    w = torch.nn.Parameter(torch.rand(4, dtype=torch.float64))
+    optimizer = torch.optim.SGD([w], lr=0.5)
+    for change in ("step", "data", "no_grad", "new tensor"):
+        before = program(x, w)
+        if change == "step":
+            before.sum().backward()
+            optimizer.step()
+        elif change == "data":
+            w.data.add_(0.3)  # bypasses the version counter
+        elif change == "no_grad":
+            with torch.no_grad():
+                w.mul_(0.7)
+        else:
+            w = torch.nn.Parameter(w.detach().clone())  # equal values, another tensor
+        after = program(x, w)
+        assert torch.allclose(after, reference(x, w), atol=1e-12)
+        if change != "new tensor":
+            assert not torch.allclose(before, after)
+    g = torch.autograd.grad(program(x, w).sum(), w)[0]  # the gradient reaches the new tensor
+    assert torch.allclose(g, torch.autograd.grad(reference(x, w).sum(), w)[0], atol=1e-10)
