@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -50,7 +52,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
         FileExistsError: ``run_dir`` already holds a run and ``resume`` is False.
         ValueError: ``resume`` with a config that differs from the run's.
 
-    On Ctrl-C the position reached is checkpointed before the interrupt propagates.
+    On Ctrl-C or SIGTERM the position reached is checkpointed before the interrupt propagates.
     """
     run_dir = Path(run_dir)
     world = World.from_env(config.device)
@@ -93,6 +95,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
 
     x_train, y_train = data.train
     safe = True  # False while the weights are being updated: an interrupt there is not checkpointed
+    previous_handler = _sigterm_as_interrupt()
     try:
         while state["epoch"] < config.epochs:
             epoch = state["epoch"]
@@ -142,9 +145,23 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
         if safe:
             checkpoint()
         raise
+    finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
     summary = write_summary(config, model, state, run_dir) if world.main else {}
     world.barrier()
     return summary
+
+
+def _sigterm_as_interrupt():
+    """Make SIGTERM (a scheduler's preemption, ``kill``) checkpoint like Ctrl-C; return the old handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    return signal.signal(signal.SIGTERM, interrupt)
 
 
 def _end_epoch(state: dict, model: nn.Module, data: ImageSplits, train_metrics: EpochMetrics, world: World,

@@ -131,3 +131,13 @@ def test_torchrun_two_processes_follow_the_single_process_trajectory(tmp_path, u
     _, got = load_model(tmp_path / "ddp", "last")
     for a, b in zip(want.parameters(), got.parameters()):
         assert torch.allclose(a, b, atol=1e-4)
+
+
+def test_sigterm_checkpoints_like_ctrl_c(tmp_path):
+    code = ("import os, signal; from qrkt_qiskit.training import TrainConfig, train\n"
+            "def on_step(step):\n"
+            "    if step == 3: os.kill(os.getpid(), signal.SIGTERM)\n"
+            f"train(TrainConfig(blocks=1, ode='rk1', epochs=1, batch_size=64), {str(tmp_path)!r}, progress=False, on_step=on_step)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "KeyboardInterrupt" in result.stderr
+    assert load_checkpoint(tmp_path / "last.pt")["state"]["step"] == 3
