@@ -602,12 +602,16 @@ class _Execution:
         return Estimator(mode=mode, options=options), None
 
     def close(self):
+        """Close the Session or Batch; a later `call` (a layer still on this backend) opens a new one."""
         if self.mode is not None:
             self.mode.close()
-            self.mode = None
+            self.mode = self.primitive = None
 
     def call(self, pubs: list) -> Any:
         """Run ``pubs`` as one primitive job and return its result; failures name the job id."""
+        if self.primitive is None:
+            self.primitive, self.precision = getattr(self, f"_open_{self.profile.kind}")()
+            _EXECUTIONS[self.profile] = self
         job = None
         kwargs = {} if self.precision is None else {"precision": self.precision}
         try:

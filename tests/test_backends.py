@@ -117,6 +117,10 @@ def test_ibm_runs_in_runtime_local_testing_mode(execution):
     assert options.twirling.enable_gates and options.simulator.seed_simulator == 7
     backends.close_sessions()
     assert opened.mode is None
+    with torch.no_grad():
+        again = layer(x)  # the layer reopens its Session or Batch, and the seed holds
+    assert torch.equal(again, out) and isinstance(opened.mode, (Session, Batch))
+    backends.close_sessions()
 
 
 def test_state_dict_is_identical_across_backends_and_the_weight_is_the_same_parameter():
