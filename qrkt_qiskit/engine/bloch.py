@@ -72,6 +72,7 @@ class BlochCircuit:
         self.n_terms, self.max_weight = self.index.shape
         batched = [layer for layer in self.layers if layer.batched]
         self._input_layer = batched[0] if len(batched) == 1 else None
+        self._slots = _Slots.build(self.index, self.table, self.real_slots, n_qubits)
         self._cache: tuple | None = None  # (weights' weakref, grad mode, their values, terms): _weight_terms
 
     def _layers(self, rotations: list[_Rotation]) -> list[_Layer]:
@@ -122,7 +123,7 @@ class BlochCircuit:
         theta = layer.angles(x)  # (batch, k)
         if len(layer.qubits) < self.n:
             theta = x.new_zeros(x.shape[0], self.n).index_copy(1, layer.qubits, theta)
-        return _LazyPauliProducts.apply(theta, *self._weight_terms(w), self.index, self.table, self.real_slots)
+        return _LazyPauliProducts.apply(theta, *self._weight_terms(w), self._slots)
 
     def _weight_terms(self, w: torch.Tensor) -> list[torch.Tensor]:
         """The three ``(n, 4)`` terms of a one-input-layer circuit, reused while ``w`` is unchanged.
@@ -284,42 +285,70 @@ class _PauliProducts(torch.autograd.Function):
 class _LazyPauliProducts(torch.autograd.Function):
     """`_PauliProducts` of ``components = a + cos θ u + sin θ v`` (one input layer, lazily kept).
 
-    ``θ: (batch, n)``; ``a``, ``u``, ``v``: ``(n, 4)``, functions of the weights only. One
-    autograd node for everything that touches the batch: the gradients of ``a``, ``u``, ``v``
-    are batch sums and ``θ``'s is a ``(batch, n)`` contraction.
+    ``θ: (batch, n)``; ``a``, ``u``, ``v``: ``(n, 4)``, functions of the weights only. The
+    factors of every Pauli string are one matmul, ``a[slots] + [cos θ, sin θ] @ M`` with ``M``
+    ``(2n, slots)`` holding ``u`` and ``v`` at each slot's qubit, and the whole batch is one
+    autograd node: the backward is matmuls with ``M`` and ``[cos θ, sin θ]``.
     """
 
     @staticmethod
-    def forward(theta, a, u, v, index, table, real_slots):
-        return _gather(_lazy_components(theta, a, u, v), index).prod(-1) @ table
+    def forward(theta, a, u, v, slots):
+        return _lazy_factors(theta, a, u, v, slots)[0].view(theta.shape[0], *slots.index.shape).prod(-1) @ slots.table
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(*inputs)
+        theta, a, u, v, slots = inputs
+        ctx.save_for_backward(theta, a, u, v)
+        ctx.slots = slots
 
     @staticmethod
     def backward(ctx, grad):
-        theta, a, u, v, index, table, real_slots = ctx.saved_tensors
-        cos, sin = torch.cos(theta).unsqueeze(-1), torch.sin(theta).unsqueeze(-1)  # (batch, n, 1)
-        components = torch.addcmul(torch.addcmul(a, cos, u), sin, v)
-        g = _grad_components(components.flatten(1), grad, index, table, real_slots).view_as(components)
+        theta, a, u, v = ctx.saved_tensors
+        slots = ctx.slots
+        factors, cs, m = _lazy_factors(theta, a, u, v, slots)  # recomputed: (batch, slots) not kept
+        g = _grad_factors(factors.view(theta.shape[0], *slots.index.shape), grad, slots.table).flatten(1)
+        n = theta.shape[1]
         grad_theta = grad_a = grad_u = grad_v = None
         if ctx.needs_input_grad[0]:
-            grad_theta = torch.addcmul(cos * (g * v).sum(-1, keepdim=True), sin, (g * u).sum(-1, keepdim=True),
-                                       value=-1).squeeze(-1)
+            g_cs = g @ m.T  # (batch, 2n)
+            grad_theta = cs[:, :n] * g_cs[:, n:] - cs[:, n:] * g_cs[:, :n]
         if ctx.needs_input_grad[1]:
-            grad_a = g.sum(0)
-        if ctx.needs_input_grad[2]:
-            grad_u = (cos * g).sum(0)
-        if ctx.needs_input_grad[3]:
-            grad_v = (sin * g).sum(0)
-        return grad_theta, grad_a, grad_u, grad_v, None, None, None
+            grad_a = slots.scatter(g.sum(0)[slots.real])
+        if ctx.needs_input_grad[2] or ctx.needs_input_grad[3]:
+            g_m = cs.T @ g  # (2n, slots)
+            grad_u = slots.scatter((g_m[:n] * slots.onehot).sum(0)[slots.real])
+            grad_v = slots.scatter((g_m[n:] * slots.onehot).sum(0)[slots.real])
+        return grad_theta, grad_a, grad_u, grad_v, None
 
 
-def _lazy_components(theta: torch.Tensor, a: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """``a + cos θ u + sin θ v``, flattened to ``(batch, 4n)``."""
-    cos, sin = torch.cos(theta).unsqueeze(-1), torch.sin(theta).unsqueeze(-1)
-    return torch.addcmul(torch.addcmul(a, cos, u), sin, v).flatten(1)
+@dataclass(frozen=True)
+class _Slots:
+    """Where each Pauli string's factors come from: flat ``[1, b]`` indices and their qubits."""
+
+    index: torch.Tensor  # (terms, weight) into the flat (4n,) components
+    table: torch.Tensor  # (terms, observables)
+    flat: torch.Tensor  # (slots,)
+    real: torch.Tensor  # the slots that are not padding
+    onehot: torch.Tensor  # (n, slots): 1 at each real slot's qubit
+
+    @classmethod
+    def build(cls, index, table, real, n):
+        flat = index.flatten()
+        onehot = torch.zeros(n, flat.numel(), dtype=table.dtype, device=table.device)
+        onehot[flat[real] // 4, real] = 1.0
+        return cls(index, table, flat, real, onehot)
+
+    def scatter(self, values: torch.Tensor) -> torch.Tensor:
+        """Sum values of the real slots into ``(n, 4)``."""
+        n = self.onehot.shape[0]
+        return values.new_zeros(4 * n).index_add_(0, self.flat[self.real], values).view(n, 4)
+
+
+def _lazy_factors(theta, a, u, v, slots: _Slots):
+    """``(factors (batch, slots), [cos θ, sin θ] (batch, 2n), M (2n, slots))``."""
+    cs = torch.cat([torch.cos(theta), torch.sin(theta)], dim=1)
+    m = torch.cat([slots.onehot * u.flatten()[slots.flat], slots.onehot * v.flatten()[slots.flat]])
+    return torch.addmm(a.flatten()[slots.flat], cs, m), cs, m
 
 
 def _gather(components: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -330,16 +359,22 @@ def _gather(components: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return components.index_select(1, index.flatten()).view(components.shape[0], *index.shape)
 
 
-def _grad_components(components, grad, index, table, real_slots) -> torch.Tensor:
-    """The gradient of ``prod_j c[:, index[:, j]] @ table`` with respect to ``c (batch, 4n)``.
+def _grad_factors(factors: torch.Tensor, grad: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """The gradient of ``prod_j factors[:, :, j] @ table`` with respect to ``factors (batch, terms, weight)``.
 
-    The leave-one-out products are two cumulative products, and the gradient one
-    ``index_add``; the factors are gathered again rather than saved ((batch, terms, weight)
-    of memory).
+    The leave-one-out products are two cumulative products: no division, exact at zeros.
     """
-    factors = _gather(components, index)
     ones = torch.ones_like(factors[..., :1])
     before = torch.cat([ones, factors[..., :-1].cumprod(-1)], dim=-1)
     after = torch.cat([factors[..., 1:].flip(-1).cumprod(-1).flip(-1), ones], dim=-1)
-    grad_factors = (grad @ table.T).unsqueeze(-1) * before * after  # (batch, terms, weight)
+    return (grad @ table.T).unsqueeze(-1) * before * after
+
+
+def _grad_components(components, grad, index, table, real_slots) -> torch.Tensor:
+    """The gradient of ``prod_j c[:, index[:, j]] @ table`` with respect to ``c (batch, 4n)``.
+
+    The factors are gathered again rather than saved ((batch, terms, weight) of memory),
+    and the gradient is one ``index_add`` over the slots that are not padding.
+    """
+    grad_factors = _grad_factors(_gather(components, index), grad, table)
     return torch.zeros_like(components).index_add_(1, index.flatten()[real_slots], grad_factors.flatten(1)[:, real_slots])
