@@ -8,7 +8,7 @@ is called four times — and needs nothing from the model but its modules.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from qiskit.circuit import Gate, ParameterExpression
@@ -71,6 +71,10 @@ class ResourceReport:
         quantum_weights: weights of every `QuantumLayer`; classical_parameters: every other parameter.
         circuits: per distinct circuit.
         backend, device, shots, batch_size, dataset_size: what the cost figures assume.
+        jobs_per_batch: primitive jobs for one forward pass of ``batch_size`` samples.
+        training_circuits_per_inference: circuit evaluations of one sample's forward and
+            parameter-shift backward (1 + 2·k·m per evaluation: k observables, m
+            parameterised gate arguments in the circuit the backend runs).
     """
 
     model: str
@@ -90,8 +94,8 @@ class ResourceReport:
     shots: int | None = None
     batch_size: int = 64
     dataset_size: int | None = None
-    _jobs_per_batch: int = field(default=0, repr=False)
-    _training_circuits: int = field(default=0, repr=False)
+    jobs_per_batch: int = 0
+    training_circuits_per_inference: int = 0
 
     @property
     def circuits_per_token(self) -> float | None:
@@ -116,10 +120,10 @@ class ResourceReport:
         if self.dataset_size is None:
             return None
         batches = math.ceil(self.dataset_size / self.batch_size)
-        per_sample = self._training_circuits if training else self.circuits_per_inference
+        per_sample = self.training_circuits_per_inference if training else self.circuits_per_inference
         circuits = self.dataset_size * per_sample
         return {"circuits": circuits, "shots": None if self.shots is None else circuits * self.shots,
-                "jobs": batches * self._jobs_per_batch * (2 if training else 1)}
+                "jobs": batches * self.jobs_per_batch * (2 if training else 1)}
 
     def rows(self) -> list[tuple[str, str]]:
         """The report as (quantity, value) pairs, in reading order."""
@@ -251,7 +255,8 @@ def _report(model, calls, batch, tokens, profile, dataset_size, batch_size) -> R
         classical_parameters=sum(p.numel() for p in model.parameters() if id(p) not in quantum),
         circuits=tuple(costs), backend=None if profile is None else profile.name, device=device_name,
         shots=None if profile is None else profile.shots, batch_size=batch_size, dataset_size=dataset_size,
-        _jobs_per_batch=jobs_per_batch if profile is not None else len(calls), _training_circuits=training)
+        jobs_per_batch=jobs_per_batch if profile is not None else len(calls),
+        training_circuits_per_inference=training)
 
 
 def _two_qubit_gates(circuit) -> int:

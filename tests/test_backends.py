@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 from qiskit.primitives import StatevectorEstimator
-from qiskit.quantum_info import SparsePauliOp
 from torch import nn
 
 from qrkt_qiskit import backends
