@@ -3,8 +3,8 @@
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .loop import evaluate, train
-from .report import results_table, thesis_qubits
+from .report import results_table
 from .runs import load_model, read_config
 
 __all__ = ["CheckpointError", "TrainConfig", "evaluate", "load_checkpoint", "load_model", "read_config", "results_table", "save_checkpoint",
-           "thesis_qubits", "train"]
+           "train"]

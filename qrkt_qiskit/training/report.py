@@ -8,9 +8,11 @@ import json
 import os
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from ..layers import QuantumLayer
+from ..resources import resource_report
 
 __all__ = ["RESULT_COLUMNS", "read_summary", "results_table", "write_history", "write_summary"]
 
@@ -61,24 +63,16 @@ def write_summary(config, model: nn.Module, state: dict, run_dir: Path) -> dict:
         "test_accuracy": best["test_accuracy"], "test_f1": best["test_f1"], "test_auc": best["test_auc"],
         "parameters": sum(p.numel() for p in model.parameters()),
         "circuit_weights": sum(m.weight.numel() for m in circuits),
-        "qubits": thesis_qubits(model) if circuits else 0,
+        "qubits": _qubit_total(model) if circuits else 0,
     }
     _write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
     return summary
 
 
-def thesis_qubits(model: nn.Module) -> int:
-    """The thesis' qubit total: circuit widths summed over every circuit evaluation of one forward.
-
-    An ODE block's stages share their circuits, yet each stage runs them again; the thesis
-    counts each run (QRK1 → QRK4 grows with the number of stages), so this does too.
-    """
-    stages = {}
-    for block in getattr(model, "blocks", []):
-        for m in block.modules():
-            if isinstance(m, QuantumLayer):
-                stages[id(m)] = getattr(block, "stages", 1)
-    return sum(m.ansatz.n_qubits * stages.get(id(m), 1) for m in model.modules() if isinstance(m, QuantumLayer))
+def _qubit_total(model: nn.Module) -> int:
+    """The thesis' count: circuit widths summed over every circuit run of one forward pass."""
+    c = model.config
+    return resource_report(model, torch.zeros(1, c.channels, c.image_size, c.image_size)).qubit_total
 
 
 def read_summary(run_dir: str | Path) -> dict:

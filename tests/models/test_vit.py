@@ -5,7 +5,7 @@ import torch
 
 from qrkt_qiskit.layers import QuantumLayer
 from qrkt_qiskit.models import ODE_METHODS, QuantumSpec, VisionTransformer, vit_config
-from qrkt_qiskit.training import thesis_qubits
+from qrkt_qiskit.resources import resource_report
 
 VARIANTS = [(ode, q, pool) for ode in ODE_METHODS + ("none",) for q in (None, QuantumSpec()) for pool in ("cls",)]
 VARIANTS += [("rk4_enh", QuantumSpec(ansatz="basic", layers=2, max_qubits=4), "mean"), ("rk2", None, "mean")]
@@ -43,9 +43,12 @@ def test_mnist_parameter_counts_follow_the_architecture(blocks):
 
 def test_thesis_qubit_totals_count_every_stage():
     """27 qubits per field evaluation (4 maps × 6 + QMLP 3), 3 blocks: 81 per stage."""
-    totals = [thesis_qubits(VisionTransformer(vit_config("mnist", quantum=QuantumSpec(), ode=m))) for m in ODE_METHODS]
-    assert totals == [81, 162, 243, 324, 324]
-    assert thesis_qubits(VisionTransformer(vit_config("mnist", quantum=None))) == 0
+    image = torch.zeros(1, 1, 28, 28)
+    reports = [resource_report(VisionTransformer(vit_config("mnist", quantum=QuantumSpec(), ode=m)), image)
+               for m in ODE_METHODS]
+    assert [r.qubit_total for r in reports] == [81, 162, 243, 324, 324]
+    assert {r.distinct_qubits for r in reports} == {81}  # the stages share their circuits
+    assert {r.circuits_per_inference for r in reports[3:]} == {4 * 3 * 5 * 5}  # stages x blocks x maps x tokens
 
 
 def test_cifar_preset_splits_nothing_and_uses_12_qubit_circuits():
