@@ -52,3 +52,14 @@ def test_help_reads_like_a_manual(capsys):
     out = capsys.readouterr().out
     for text in ("Runge-Kutta", "--resume", "torchrun", "examples:", "thesis: 5000"):
         assert text in out
+
+
+def test_noise_study_of_a_run(run_dir, capsys):
+    assert main(["noise-study", str(run_dir), "--backends", "aer", "fake-nairobi", "--shots", "512",
+                 "--noise-scale", "0", "1", "--limit", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "| native | native |" in out and "| fake-nairobi | fake |" in out
+    names = {p.name for p in (run_dir / "noise-study").iterdir()}
+    assert names == {"noise_study.csv", "noise_study.md", "noise_study.png"}
+    assert main(["noise-study", str(run_dir), "--backends", "fake-nowhere"]) == 2
+    assert "fake-nowhere" in capsys.readouterr().err
