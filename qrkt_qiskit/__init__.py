@@ -2,5 +2,7 @@
 
 from .circuits import ANSATZ_NAMES, Ansatz, make_ansatz
 from .engine import UnsupportedCircuitError, compile
+from .layers import QuantumLayer, QuantumLinear, to_backend
 
-__all__ = ["ANSATZ_NAMES", "Ansatz", "UnsupportedCircuitError", "compile", "make_ansatz"]
+__all__ = ["ANSATZ_NAMES", "Ansatz", "QuantumLayer", "QuantumLinear", "UnsupportedCircuitError", "compile", "make_ansatz",
+           "to_backend"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -21,8 +22,14 @@ adds shots and primitive jobs per inference, and per epoch with --dataset-size.
 
 Nothing is submitted: the forward pass runs on the native engine.
 
---model mlp builds a small demo: QuantumLinear maps between the --widths, GELU between them,
-circuits of at most --n-qubits qubits; --tokens gives its input a token axis."""
+The model: RUN_DIR, a directory written by `qrkt train`; or --model NAME, a thesis vision
+transformer (quantum, with --ode's Runge-Kutta blocks), or `mlp`, a small demo of QuantumLinear
+maps between the --widths with GELU between them, circuits of at most --n-qubits qubits
+(--tokens gives its input a token axis).
+
+examples:
+  qrkt resources --model mnist --ode rk4                 # the thesis' 3-block QRK4: 324 qubits
+  qrkt resources runs/demo/quantum --backend fake-nairobi --dataset-size 1258"""
 
 
 def add_parser(subparsers) -> None:
@@ -30,7 +37,12 @@ def add_parser(subparsers) -> None:
         "resources", help="hardware cost of a model: circuits, qubits, depth, shots, jobs",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="In Python: qrkt_qiskit.resources.resource_report(model, example_input, profile).")
-    parser.add_argument("--model", choices=["mlp"], default="mlp", help="the model to report on (default: mlp)")
+    from ..models import ODE_METHODS, VIT_PRESETS
+
+    parser.add_argument("run_dir", nargs="?", type=Path, metavar="RUN_DIR", help="a trained run (overrides --model)")
+    parser.add_argument("--model", choices=["mlp", *VIT_PRESETS], default="mlp",
+                        help="a thesis ViT preset or the demo mlp (default: mlp)")
+    parser.add_argument("--ode", choices=ODE_METHODS, default="rk4_enh", help="RK method of a ViT preset (default: rk4_enh)")
     parser.add_argument("--widths", default="16,8,4", metavar="D0,D1,...",
                         help="feature widths of the demo MLP (default: 16,8,4)")
     parser.add_argument("--n-qubits", type=int, default=4, metavar="N", help="widest circuit of the demo (default: 4)")
@@ -72,7 +84,24 @@ def report(model: nn.Module, example_input, args: argparse.Namespace) -> Resourc
     return result
 
 
+def _vision_transformer(args: argparse.Namespace) -> nn.Module:
+    from ..models import QuantumSpec, VisionTransformer, vit_config
+    from ..training import load_model
+
+    if args.run_dir is not None:
+        config, model = load_model(args.run_dir)
+        if not config.quantum:
+            raise ValueError(f"{args.run_dir} holds a classical model: it runs no circuit")
+        return model
+    return VisionTransformer(vit_config(args.model, quantum=QuantumSpec(args.ansatz, args.layers), ode=args.ode))
+
+
 def run(args: argparse.Namespace) -> None:
+    if args.run_dir is not None or args.model != "mlp":
+        model = _vision_transformer(args)
+        c = model.config
+        report(model, torch.zeros(1, c.channels, c.image_size, c.image_size), args)
+        return
     try:
         widths = [int(w) for w in args.widths.split(",")]
     except ValueError:
