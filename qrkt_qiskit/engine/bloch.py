@@ -285,15 +285,16 @@ class _PauliProducts(torch.autograd.Function):
 class _LazyPauliProducts(torch.autograd.Function):
     """`_PauliProducts` of ``components = a + cos θ u + sin θ v`` (one input layer, lazily kept).
 
-    ``θ: (batch, n)``; ``a``, ``u``, ``v``: ``(n, 4)``, functions of the weights only. The
-    factors of every Pauli string are one matmul, ``a[slots] + [cos θ, sin θ] @ M`` with ``M``
-    ``(2n, slots)`` holding ``u`` and ``v`` at each slot's qubit, and the whole batch is one
-    autograd node: the backward is matmuls with ``M`` and ``[cos θ, sin θ]``.
+    ``θ: (batch, n)``; ``a``, ``u``, ``v``: ``(n, 4)``, functions of the weights only. Every
+    factor of every Pauli string is ``a[s] + cos θ_q u[s] + sin θ_q v[s]`` for its slot ``s``
+    on qubit ``q``: gathered per slot, ``O(batch · slots)`` at any width, and one autograd
+    node for everything that touches the batch.
     """
 
     @staticmethod
     def forward(theta, a, u, v, slots):
-        return _lazy_factors(theta, a, u, v, slots)[0].view(theta.shape[0], *slots.index.shape).prod(-1) @ slots.table
+        factors = _lazy_factors(theta, a, u, v, slots)[0]
+        return factors.view(theta.shape[0], *slots.index.shape).prod(-1) @ slots.table
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -305,19 +306,18 @@ class _LazyPauliProducts(torch.autograd.Function):
     def backward(ctx, grad):
         theta, a, u, v = ctx.saved_tensors
         slots = ctx.slots
-        factors, cs, m = _lazy_factors(theta, a, u, v, slots)  # recomputed: (batch, slots) not kept
+        factors, cos, sin, u_s, v_s = _lazy_factors(theta, a, u, v, slots)  # recomputed, not kept
         g = _grad_factors(factors.view(theta.shape[0], *slots.index.shape), grad, slots.table).flatten(1)
-        n = theta.shape[1]
         grad_theta = grad_a = grad_u = grad_v = None
-        if ctx.needs_input_grad[0]:
-            g_cs = g @ m.T  # (batch, 2n)
-            grad_theta = cs[:, :n] * g_cs[:, n:] - cs[:, n:] * g_cs[:, :n]
+        if ctx.needs_input_grad[0]:  # padding slots have u = v = 0: they add nothing
+            g_theta = g * torch.addcmul(cos * v_s, sin, u_s, value=-1)
+            grad_theta = torch.zeros_like(theta).index_add_(1, slots.qubit, g_theta)
         if ctx.needs_input_grad[1]:
-            grad_a = slots.scatter(g.sum(0)[slots.real])
-        if ctx.needs_input_grad[2] or ctx.needs_input_grad[3]:
-            g_m = cs.T @ g  # (2n, slots)
-            grad_u = slots.scatter((g_m[:n] * slots.onehot).sum(0)[slots.real])
-            grad_v = slots.scatter((g_m[n:] * slots.onehot).sum(0)[slots.real])
+            grad_a = slots.scatter(g.sum(0))
+        if ctx.needs_input_grad[2]:
+            grad_u = slots.scatter((g * cos).sum(0))
+        if ctx.needs_input_grad[3]:
+            grad_v = slots.scatter((g * sin).sum(0))
         return grad_theta, grad_a, grad_u, grad_v, None
 
 
@@ -328,27 +328,26 @@ class _Slots:
     index: torch.Tensor  # (terms, weight) into the flat (4n,) components
     table: torch.Tensor  # (terms, observables)
     flat: torch.Tensor  # (slots,)
+    qubit: torch.Tensor  # (slots,): flat // 4
     real: torch.Tensor  # the slots that are not padding
-    onehot: torch.Tensor  # (n, slots): 1 at each real slot's qubit
+    n: int
 
     @classmethod
     def build(cls, index, table, real, n):
         flat = index.flatten()
-        onehot = torch.zeros(n, flat.numel(), dtype=table.dtype, device=table.device)
-        onehot[flat[real] // 4, real] = 1.0
-        return cls(index, table, flat, real, onehot)
+        return cls(index, table, flat, flat // 4, real, n)
 
     def scatter(self, values: torch.Tensor) -> torch.Tensor:
-        """Sum values of the real slots into ``(n, 4)``."""
-        n = self.onehot.shape[0]
-        return values.new_zeros(4 * n).index_add_(0, self.flat[self.real], values).view(n, 4)
+        """Sum per-slot values ``(slots,)`` of the real slots into ``(n, 4)``."""
+        return values.new_zeros(4 * self.n).index_add_(0, self.flat[self.real], values[self.real]).view(self.n, 4)
 
 
 def _lazy_factors(theta, a, u, v, slots: _Slots):
-    """``(factors (batch, slots), [cos θ, sin θ] (batch, 2n), M (2n, slots))``."""
-    cs = torch.cat([torch.cos(theta), torch.sin(theta)], dim=1)
-    m = torch.cat([slots.onehot * u.flatten()[slots.flat], slots.onehot * v.flatten()[slots.flat]])
-    return torch.addmm(a.flatten()[slots.flat], cs, m), cs, m
+    """The factors ``(batch, slots)``, with ``cos θ``, ``sin θ`` per slot and ``u``, ``v`` per slot."""
+    cos = torch.cos(theta).index_select(1, slots.qubit)  # (batch, slots)
+    sin = torch.sin(theta).index_select(1, slots.qubit)
+    u_s, v_s = u.flatten()[slots.flat], v.flatten()[slots.flat]
+    return torch.addcmul(torch.addcmul(a.flatten()[slots.flat], cos, u_s), sin, v_s), cos, sin, u_s, v_s
 
 
 def _gather(components: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
