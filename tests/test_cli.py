@@ -3,6 +3,7 @@
 import csv
 
 import pytest
+import torch
 
 from qrkt_qiskit.cli import main
 
@@ -39,11 +40,27 @@ def test_evaluate_runs_the_same_weights_through_qiskit(run_dir, capsys):
     (["results", "/nonexistent/run"], "qrkt results: error: /nonexistent/run has no summary.json: the run has not finished"),
     (["train", "--epochs", "0"], "qrkt train: error: epochs must be at least 1, got 0"),
     (["train", "--dataset", "mnist"], "qrkt train: error: dataset 'mnist' needs a data root (--data-root) holding its files"),
+    (["train", "--device", "tpu"], "qrkt train: error: unknown device 'tpu'; use cpu, cuda or cuda:N"),
 ])
 def test_mistakes_are_one_line(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith(message) and err.count("\n") == 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")
+def test_cuda_without_a_gpu_is_one_line(capsys):
+    assert main(["train", "--device", "cuda"]) == 2
+    assert capsys.readouterr().err == ("qrkt train: error: device 'cuda' asked for, but torch sees no CUDA GPU here; "
+                                       "use cpu\n")
+
+
+def test_a_classical_run_has_no_circuits_for_a_backend(tmp_path, capsys):
+    run = tmp_path / "classical"
+    assert main(["train", "--classical", "--blocks", "1", "--epochs", "1", "--batch-size", "256", "--no-progress",
+                 "--run-dir", str(run)]) == 0
+    assert main(["evaluate", str(run), "--backend", "aer", "--limit", "4"]) == 2
+    assert "holds a classical model: it has no circuits to run on 'aer'" in capsys.readouterr().err
 
 
 def test_help_reads_like_a_manual(capsys):

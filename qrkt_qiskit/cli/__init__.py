@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"qrkt {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"qrkt {args.command}: interrupted", file=sys.stderr)
+        print(f"qrkt {args.command}: interrupted"
+              + (" (checkpointed: continue with --resume --run-dir)" if args.command == "train" else ""), file=sys.stderr)
         return 130
     return 0

@@ -42,6 +42,8 @@ def run_evaluate(args) -> None:
     from ..training import evaluate, load_model
 
     config, model = load_model(args.run_dir, args.checkpoint)
+    if not config.quantum and args.backend != "native":
+        raise ValueError(f"{args.run_dir} holds a classical model: it has no circuits to run on {args.backend!r}")
     to_backend(model, args.backend)
     data = load_images(config.dataset, config.data_root, seed=config.seed)
     x, y = data.split(args.split)
