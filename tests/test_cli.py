@@ -27,8 +27,11 @@ def test_train_prints_the_thesis_table(run_dir, capsys):
 def test_evaluate_runs_the_same_weights_through_qiskit(run_dir, capsys):
     assert main(["evaluate", str(run_dir), "--backend", "native", "--limit", "8"]) == 0
     assert main(["evaluate", str(run_dir), "--backend", "estimator", "--limit", "8"]) == 0
+    assert main(["evaluate", str(run_dir), "--backend", "fake-nairobi", "--shots", "128", "--noise-scale", "0",
+                 "--limit", "2"]) == 0
     with open(run_dir / "evaluations.csv") as f:
-        native, estimator = list(csv.DictReader(f))
+        native, estimator, device = list(csv.DictReader(f))
+    assert (device["shots"], device["noise_scale"], native["shots"]) == ("128", "0.0", "")
     assert (native["backend"], estimator["backend"], native["images"]) == ("native", "estimator", "8")
     assert abs(float(native["loss"]) - float(estimator["loss"])) < 1e-4
     assert native["accuracy"] == estimator["accuracy"]

@@ -13,6 +13,8 @@ run trained on), or a profile of the backend registry (`qrkt backends` lists the
 a noisy fake IBM device, IBM hardware. The same trained weights run everywhere. Prints
 loss, accuracy, macro F1 and macro ROC-AUC, and appends them to RUN_DIR/evaluations.csv."""
 
+OVERRIDES = ("shots", "noise_scale", "optimization_level", "seed")
+
 RESULTS = """\
 Print finished runs side by side in the thesis' table: ODE method, training time, test
 accuracy and F1 at the best-validation-AUC epoch, that epoch, parameters, and the thesis-style
@@ -28,6 +30,12 @@ def add_parser(sub) -> None:
     p.add_argument("--limit", type=int, metavar="N", help="evaluate only the split's first N images (slow backends)")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="(default: best validation AUC)")
     p.add_argument("--batch-size", type=int, default=1024, help="images per model call (default: 1024)")
+    over = p.add_argument_group("backend options (override the profile's)")
+    over.add_argument("--shots", type=int, metavar="N", help="shots per circuit")
+    over.add_argument("--noise-scale", type=float, metavar="S", help="fake devices: multiply every error rate by S")
+    over.add_argument("--optimization-level", type=int, choices=(0, 1, 2, 3), help="ISA transpilation level")
+    over.add_argument("--seed", type=int, help="transpiler and simulator seed")
+    over.add_argument("--backends-dir", type=Path, metavar="DIR", help="one more directory of profile TOML files")
     p.set_defaults(func=run_evaluate)
     r = sub.add_parser("results", help="compare finished runs in the thesis' table", description=RESULTS,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -44,7 +52,8 @@ def run_evaluate(args) -> None:
     config, model = load_model(args.run_dir, args.checkpoint)
     if not config.quantum and args.backend != "native":
         raise ValueError(f"{args.run_dir} holds a classical model: it has no circuits to run on {args.backend!r}")
-    to_backend(model, args.backend)
+    overrides = {k: v for k in OVERRIDES if (v := getattr(args, k)) is not None}
+    to_backend(model, args.backend, backends_dir=args.backends_dir, **overrides)
     data = load_images(config.dataset, config.data_root, seed=config.seed)
     x, y = data.split(args.split)
     if args.limit is not None:
@@ -52,7 +61,7 @@ def run_evaluate(args) -> None:
     start = time.perf_counter()
     metrics = evaluate(model, x, y, n_classes=data.n_classes, batch_size=args.batch_size, progress=True,
                        desc=f"{args.backend} {args.split}")
-    row = {"backend": args.backend, "split": args.split, "checkpoint": args.checkpoint, "images": len(y),
+    row = {"backend": args.backend, **{k: overrides.get(k, "") for k in OVERRIDES}, "split": args.split, "checkpoint": args.checkpoint, "images": len(y),
            **{k: round(v, 6) for k, v in metrics.items()}, "seconds": round(time.perf_counter() - start, 2)}
     path = args.run_dir / "evaluations.csv"
     new = not path.exists()
@@ -61,7 +70,7 @@ def run_evaluate(args) -> None:
         if new:
             writer.writeheader()
         writer.writerow(row)
-    print("  ".join(f"{k}={v}" for k, v in row.items()))
+    print("  ".join(f"{k}={v}" for k, v in row.items() if v != ""))
 
 
 def run_results(args) -> None:
