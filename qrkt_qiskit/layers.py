@@ -176,6 +176,8 @@ class QuantumLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 0 or x.shape[-1] != self.d_in:
             raise ValueError(f"QuantumLinear expects inputs of shape (..., {self.d_in}), got {tuple(x.shape)}")
+        if len(self.circuits) == 1:  # one circuit takes every feature: nothing to split or join
+            return self.circuits[0](self.proj(x))
         parts = self.proj(x).split(self.widths, dim=-1)
         return torch.cat([circuit(part) for circuit, part in zip(self.circuits, parts)], dim=-1)
 

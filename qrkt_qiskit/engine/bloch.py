@@ -52,8 +52,10 @@ class _Layer:
     across: torch.Tensor | None = None
     cross: torch.Tensor | None = None
 
+    identity: bool = False  # the angles are the values themselves, in order (RY(x_j) on qubit j): no gather
+
     def angles(self, values: torch.Tensor) -> torch.Tensor:
-        theta = values[..., self.index]
+        theta = values if self.identity else values[..., self.index]
         return theta if self.scale is None else theta * self.scale + self.offset
 
 
@@ -92,6 +94,7 @@ class BlochCircuit:
             scale, offset = [r.angle.scale for r in rs], [r.angle.offset for r in rs]
             plain = all(a == 1 for a in scale) and not any(offset)
             layer = _Layer(qubits, kind == "batched", index=torch.tensor(index, device=self.device),
+                           identity=kind == "batched" and index == list(range(self.n_inputs)),
                            scale=None if plain else self._tensor(scale), offset=None if plain else self._tensor(offset))
             if kind == "batched":
                 axes = np.zeros((self.n, 4))  # per qubit (0, a): zero outside the layer, where θ = 0 too
@@ -329,25 +332,27 @@ class _Slots:
     table: torch.Tensor  # (terms, observables)
     flat: torch.Tensor  # (slots,)
     qubit: torch.Tensor  # (slots,): flat // 4
-    real: torch.Tensor  # the slots that are not padding
+    sink: torch.Tensor  # (slots,): flat, but padding slots point past the end, where gradients are dropped
     n: int
 
     @classmethod
     def build(cls, index, table, real, n):
         flat = index.flatten()
-        return cls(index, table, flat, flat // 4, real, n)
+        sink = torch.full_like(flat, 4 * n)
+        sink[real] = flat[real]
+        return cls(index, table, flat, flat // 4, sink, n)
 
     def scatter(self, values: torch.Tensor) -> torch.Tensor:
         """Sum per-slot values ``(slots,)`` of the real slots into ``(n, 4)``."""
-        return values.new_zeros(4 * self.n).index_add_(0, self.flat[self.real], values[self.real]).view(self.n, 4)
+        return values.new_zeros(4 * self.n + 1).index_add_(0, self.sink, values)[:-1].view(self.n, 4)
 
 
 def _lazy_factors(theta, a, u, v, slots: _Slots):
     """The factors ``(batch, slots)``, with ``cos θ``, ``sin θ`` per slot and ``u``, ``v`` per slot."""
     cos = torch.cos(theta).index_select(1, slots.qubit)  # (batch, slots)
     sin = torch.sin(theta).index_select(1, slots.qubit)
-    u_s, v_s = u.flatten()[slots.flat], v.flatten()[slots.flat]
-    return torch.addcmul(torch.addcmul(a.flatten()[slots.flat], cos, u_s), sin, v_s), cos, sin, u_s, v_s
+    a_s, u_s, v_s = (t.flatten().index_select(0, slots.flat) for t in (a, u, v))
+    return torch.addcmul(torch.addcmul(a_s, cos, u_s), sin, v_s), cos, sin, u_s, v_s
 
 
 def _gather(components: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -363,10 +368,15 @@ def _grad_factors(factors: torch.Tensor, grad: torch.Tensor, table: torch.Tensor
 
     The leave-one-out products are two cumulative products: no division, exact at zeros.
     """
+    grad_terms = (grad @ table.T).unsqueeze(-1)  # (batch, terms, 1)
+    if factors.shape[-1] == 1:
+        return grad_terms.expand_as(factors)
+    if factors.shape[-1] == 2:  # the common case (the qrkt and basic rings): each factor's partner
+        return grad_terms * factors.flip(-1)
     ones = torch.ones_like(factors[..., :1])
     before = torch.cat([ones, factors[..., :-1].cumprod(-1)], dim=-1)
     after = torch.cat([factors[..., 1:].flip(-1).cumprod(-1).flip(-1), ones], dim=-1)
-    return (grad @ table.T).unsqueeze(-1) * before * after
+    return grad_terms * before * after
 
 
 def _grad_components(components, grad, index, table, real_slots) -> torch.Tensor:
