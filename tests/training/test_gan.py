@@ -1,0 +1,229 @@
+"""GAN training: the WGAN-GP-ε objective, the n_critic schedule, DiffAugment, EMA and exact resumption."""
+
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.optim.optimizer import register_optimizer_step_post_hook
+
+from qrkt_qiskit.models import QuantumSpec
+from qrkt_qiskit.models.gan import gan_config
+from qrkt_qiskit.training import augment, gan
+from qrkt_qiskit.training.augment import diff_augment, parse_policy
+from qrkt_qiskit.training.gan import (GANTrainConfig, critic_loss, ema_decay, ema_update, gradient_penalty,
+                                      load_generator, train_gan)
+
+
+def tiny_model(quantum=None, **overrides):
+    """8×8 images from 4×4 tokens: two stages, widths 8 and 2."""
+    return gan_config("small", quantum=quantum, **{**dict(image_size=8, bottom=4, depths=(1, 1), dim=8, heads=2,
+                                                          latent_dim=8, mlp_ratio=1, d_dim=8, d_patch=2), **overrides})
+
+
+def tiny_run(quantum=None, **overrides):
+    return GANTrainConfig(**{**dict(model=tiny_model(quantum), dataset="digits", limit=48, batch_size=8, epochs=2,
+                                    grid=4), **overrides})
+
+
+class LinearCritic(nn.Module):
+    def __init__(self, weight, bias=0.0):
+        super().__init__()
+        self.weight, self.bias = nn.Parameter(weight.flatten()), nn.Parameter(torch.tensor(bias))
+
+    def forward(self, x):
+        return (x.flatten(1) @ self.weight + self.bias).unsqueeze(1)
+
+
+def test_gradient_penalty_of_a_linear_critic_is_the_squared_distance_of_its_norm_to_phi():
+    w = torch.tensor([[[[3.0, 0.0], [0.0, 4.0]]]])  # ‖w‖ = 5 whatever the point: GP = (5 − φ)²
+    critic, real, fake = LinearCritic(w), torch.randn(6, 1, 2, 2), torch.randn(6, 1, 2, 2)
+    assert gradient_penalty(critic, real, fake).item() == pytest.approx(16.0)
+    assert gradient_penalty(critic, real, fake, phi=2.0).item() == pytest.approx(9.0)
+    gradient_penalty(critic, real, fake).backward()  # d/dw (‖w‖ − 1)² = 2(‖w‖ − 1)·w/‖w‖
+    assert torch.allclose(critic.weight.grad, 2 * 4 * w.flatten() / 5)
+
+
+def test_gradient_penalty_is_taken_at_the_interpolate():
+    """D(x) = ½‖x‖²: ∇D(x̂) = x̂, so GP = mean((‖α·real + (1−α)·fake‖ − 1)²), computed by hand."""
+    real, fake, alpha = torch.tensor([[3.0, 0.0], [0.0, 2.0]]), torch.tensor([[0.0, 0.0], [0.0, -2.0]]), torch.tensor([0.5, 0.25])
+    critic = lambda x: 0.5 * x.square().sum(1, keepdim=True)  # noqa: E731
+    by_hand = ((1.5 - 1) ** 2 + (1.0 - 1) ** 2) / 2  # x̂ = (1.5, 0) and (0, −1)
+    assert gradient_penalty(critic, real, fake, alpha=alpha).item() == pytest.approx(by_hand)
+
+
+def test_critic_loss_has_the_drift_term_on_the_squared_mean_real_score():
+    w = torch.tensor([3.0, 4.0])
+    critic = LinearCritic(w, bias=1.0)
+    real, fake = torch.tensor([[1.0, 1.0], [2.0, 0.0]]), torch.tensor([[0.0, 0.0], [1.0, 0.0]])
+    d_real, d_fake = (7 + 1 + 6 + 1) / 2, (0 + 1 + 3 + 1) / 2  # E[D(x)] = 7.5, E[D(G(z))] = 2.5
+    loss, parts = critic_loss(critic, real, fake, gp_weight=10.0, drift=1e-3)
+    assert loss.item() == pytest.approx(d_fake - d_real + 10 * 16 + 1e-3 * d_real**2)
+    assert parts["wasserstein"] == pytest.approx(5.0) and parts["gp"] == pytest.approx(16.0)
+    no_drift, _ = critic_loss(critic, real, fake, gp_weight=10.0, drift=0.0)
+    assert (loss - no_drift).item() == pytest.approx(1e-3 * 7.5**2, rel=1e-3)  # float32 cancellation
+
+
+def test_n_critic_really_alternates_five_critic_steps_per_generator_step(tmp_path):
+    steps = []
+    config = tiny_run(epochs=2, limit=64)  # 8 critic steps per epoch: 16 in all
+
+    first = (16 * 8, 8)  # the generator's first parameter: to_tokens, latent 8 -> 4×4 tokens of width 8
+
+    def count(optimizer, args, kwargs):
+        steps.append("G" if optimizer.param_groups[0]["params"][0].shape == first else "D")
+
+    handle = register_optimizer_step_post_hook(count)
+    try:
+        summary = train_gan(config, tmp_path / "run", progress=False)
+    finally:
+        handle.remove()
+    assert "".join(steps) == "DDDDDG" * 3 + "D"
+    assert (summary["critic_steps"], summary["generator_steps"]) == (16, 3)
+
+
+def test_every_augmentation_keeps_shapes_and_passes_gradients():
+    torch.manual_seed(0)
+    x = torch.randn(5, 3, 8, 8, requires_grad=True)
+    for policy in ("color", "translation", "cutout", "color,translation,cutout"):
+        y = diff_augment(x, policy)
+        assert y.shape == x.shape
+        (grad,) = torch.autograd.grad(y.square().sum(), x)
+        assert torch.isfinite(grad).all() and grad.abs().sum() > 0, policy
+    assert diff_augment(x, "none") is x
+
+
+def test_translation_and_cutout_move_and_blank_pixels():
+    torch.manual_seed(1)
+    x = torch.ones(64, 1, 8, 8)
+    shifted = diff_augment(x, "translation")  # shifts up to 1 pixel, zero-filled
+    assert set(shifted.unique().tolist()) <= {0.0, 1.0} and (shifted == 0).any()
+    assert (shifted.flatten(1).sum(1) >= 49).all()  # at most one row and one column lost
+    cut = diff_augment(x, "cutout")  # a 4×4 square, clipped at the border
+    blanked = (cut == 0).flatten(1).sum(1)
+    assert (blanked <= 16).all() and (blanked >= 4).all()
+
+
+def test_unknown_augmentation_is_refused():
+    with pytest.raises(ValueError, match=r"unknown DiffAugment 'rotate'; choose from: color, translation, cutout"):
+        parse_policy("color,rotate")
+
+
+def test_the_penalty_sees_the_augmented_images_the_loss_saw(tmp_path, monkeypatch):
+    augmented, seen = [], []
+    real_augment, real_penalty = augment.diff_augment, gan.gradient_penalty
+    monkeypatch.setattr(gan, "diff_augment", lambda x, policy: augmented.append(real_augment(x, policy)) or augmented[-1])
+    monkeypatch.setattr(gan, "gradient_penalty",
+                        lambda critic, real, fake, **kw: seen.append((real, fake)) or real_penalty(critic, real, fake, **kw))
+    train_gan(tiny_run(epochs=1, limit=8), tmp_path / "run", progress=False)
+    (real, fake), = seen  # one critic step
+    assert real is augmented[0] and fake is augmented[1]
+
+
+def test_ema_update_follows_its_formula_and_warms_up():
+    torch.manual_seed(0)
+    model, ema = nn.Linear(3, 2), nn.Linear(3, 2)
+    before = [p.detach().clone() for p in ema.parameters()]
+    ema_update(ema, model, 0.9)
+    for e, b, p in zip(ema.parameters(), before, model.parameters()):
+        assert torch.allclose(e, 0.9 * b + 0.1 * p)
+    assert [ema_decay(0.999, s) for s in (1, 10, 10_000)] == [2 / 11, 11 / 20, 0.999]
+
+
+def test_resume_after_an_interrupt_reproduces_the_uninterrupted_run(tmp_path):
+    config = tiny_run(QuantumSpec(), epochs=2, limit=48, checkpoint_every=0)  # 6 steps an epoch
+    train_gan(config, tmp_path / "whole", progress=False)
+
+    def interrupt(step):
+        if step == 4:  # mid-epoch, between two generator steps
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_gan(config, tmp_path / "split", progress=False, on_step=interrupt)
+    train_gan(config, tmp_path / "split", resume=True, progress=False)
+    whole, split = (torch.load(tmp_path / run / "last.pt", weights_only=True) for run in ("whole", "split"))
+    for part in ("generator", "critic", "ema"):
+        for key, value in whole[part].items():
+            assert torch.equal(value, split[part][key]), (part, key)
+    for a, b in zip(whole["state"]["history"], split["state"]["history"]):
+        assert {k: v for k, v in a.items() if k != "train_seconds"} == {k: v for k, v in b.items() if k != "train_seconds"}
+
+
+def test_a_run_directory_holds_config_metrics_curves_samples_and_summary(tmp_path):
+    summary = train_gan(tiny_run(epochs=2, limit=16), tmp_path / "run", progress=False)
+    files = {p.relative_to(tmp_path / "run").as_posix() for p in (tmp_path / "run").rglob("*")}
+    assert {"config.json", "metrics.csv", "curves.png", "last.pt", "summary.json", "samples/epoch_001.png",
+            "samples/epoch_002.png"} <= files
+    assert json.loads((tmp_path / "run" / "summary.json").read_text()) == summary
+    config, generator = load_generator(tmp_path / "run")
+    assert config == tiny_run(epochs=2, limit=16) and not generator.training
+    assert generator.sample(3).shape == (3, 1, 8, 8)
+
+
+def test_learning_rates_decay_linearly_to_zero(tmp_path):
+    train_gan(tiny_run(epochs=2, limit=80), tmp_path / "run", progress=False)  # 10 critic, 2 generator steps per epoch
+    rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
+    lr_g, lr_d = zip(*[(float(r.split(",")[5]), float(r.split(",")[6])) for r in rows[1:]])
+    assert lr_d == pytest.approx((1e-4 * 0.5, 0.0)) and lr_g == pytest.approx((1e-4 * 0.5, 0.0))
+
+
+def test_starting_over_a_run_or_resuming_with_another_config_is_refused(tmp_path):
+    train_gan(tiny_run(epochs=1, limit=8), tmp_path / "run", progress=False)
+    with pytest.raises(FileExistsError, match=r"already holds a run; resume it \(--resume\)"):
+        train_gan(tiny_run(epochs=1, limit=8), tmp_path / "run", progress=False)
+    with pytest.raises(ValueError, match=r"cannot resume .* with a different configuration \(changed: epochs\)"):
+        train_gan(tiny_run(epochs=3, limit=8), tmp_path / "run", resume=True, progress=False)
+
+
+@pytest.mark.parametrize(("overrides", "match"), [
+    (dict(dataset="svhn"), r"unknown dataset 'svhn'; choose one of: digits, mnist"),
+    (dict(n_critic=0), r"n_critic must be at least 1, got 0"),
+    (dict(ema=1.0), r"ema must be in \[0, 1\), got 1.0"),
+    (dict(drift=-1.0), r"gp_weight, drift and checkpoint_every not negative"),
+    (dict(diff_aug="flip"), r"unknown DiffAugment 'flip'"),
+])
+def test_bad_training_options_are_refused(overrides, match):
+    with pytest.raises(ValueError, match=match):
+        tiny_run(**overrides)
+
+
+def test_too_large_a_batch_and_a_channel_mismatch_are_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"batch_size=32 exceeds the 8 training images"):
+        train_gan(tiny_run(limit=8, batch_size=32), tmp_path / "a", progress=False)
+    with pytest.raises(ValueError, match=r"digits has 1 channel\(s\) but the model makes 3"):
+        train_gan(tiny_run(model=tiny_model(channels=3)), tmp_path / "b", progress=False)
+    with pytest.raises(ValueError, match=r"unknown GAN training option\(s\) colour"):
+        GANTrainConfig.from_dict({"colour": 1})
+
+
+def test_critic_loss_with_a_quantum_critic_reaches_every_critic_weight():
+    from qrkt_qiskit.models.gan import discriminator
+
+    torch.manual_seed(0)
+    critic = discriminator(tiny_model(QuantumSpec()))
+    loss, _ = critic_loss(critic, torch.rand(3, 1, 8, 8), torch.rand(3, 1, 8, 8))
+    loss.backward()
+    assert all(p.grad is not None and math.isfinite(p.grad.abs().sum().item()) for p in critic.parameters())
+
+
+def test_a_tiny_gan_on_digits_lowers_its_fid_well_below_the_untrained_generators(tmp_path):
+    """A small random-projection extractor stands in for Inception (same FID code path)."""
+    from qrkt_qiskit.data.gan import load_gan_images
+    from qrkt_qiskit.evaluation import FID, ImageFeatures
+    from qrkt_qiskit.models.gan import Generator
+
+    model = tiny_model(dim=16, d_dim=16, mlp_ratio=2)
+    # No DiffAugment: on 8×8 images its 4×4 cutout would hide a quarter of every digit.
+    config = GANTrainConfig(model=model, dataset="digits", batch_size=32, epochs=10, lr_g=2e-3, lr_d=2e-3,
+                            diff_aug="none", grid=4)
+    torch.manual_seed(0)
+    features = ImageFeatures(nn.Sequential(nn.Flatten(), nn.Linear(64, 16)).requires_grad_(False), num_features=16,
+                             name="random projection")
+    fid = FID(features, load_gan_images("digits")[:512])
+    torch.manual_seed(0)
+    untrained = fid.score_generator(lambda k: Generator(model).eval()(torch.randn(k, 8)), 512).fid
+    train_gan(config, tmp_path / "run", progress=False)
+    _, generator = load_generator(tmp_path / "run")
+    trained = fid.score_generator(lambda k: generator.sample(k), 512).fid
+    assert trained < 0.5 * untrained, (trained, untrained)
