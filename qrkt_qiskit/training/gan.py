@@ -83,6 +83,12 @@ class GANTrainConfig:
         if min(self.lr_g, self.lr_d, self.phi) <= 0 or min(self.gp_weight, self.drift, self.checkpoint_every) < 0:
             raise ValueError("lr_g, lr_d and phi must be positive; gp_weight, drift and checkpoint_every not negative")
         parse_policy(self.diff_aug)
+        try:
+            device = torch.device(self.device)
+        except RuntimeError:
+            raise ValueError(f"unknown device {self.device!r}; use cpu, cuda or cuda:N") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {self.device!r} asked for, but torch sees no CUDA GPU here; use cpu")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -168,25 +174,10 @@ def train_gan(config: GANTrainConfig, run_dir: str | Path, *, resume: bool = Fal
     On Ctrl-C or SIGTERM the position reached is checkpointed before the interrupt propagates.
     """
     run_dir, device = Path(run_dir), torch.device(config.device)
-    torch.manual_seed(config.seed)
-    images = load_gan_images(config.dataset, config.data_root, image_size=config.model.image_size, limit=config.limit)
-    if images.shape[1] != config.model.channels:
-        raise ValueError(f"{config.dataset} has {images.shape[1]} channel(s) but the model makes {config.model.channels}")
-    generator, critic = Generator(config.model).to(device), discriminator(config.model).to(device)
-    ema = copy.deepcopy(generator).eval().requires_grad_(False)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_g, betas=config.betas)
-    opt_d = torch.optim.Adam(critic.parameters(), lr=config.lr_d, betas=config.betas)
-    steps_per_epoch = len(images) // config.batch_size
-    if steps_per_epoch < 1:
-        raise ValueError(f"batch_size={config.batch_size} exceeds the {len(images)} training images")
-    total = config.epochs * steps_per_epoch
-    decay = (lambda n: lambda s: max(0.0, 1.0 - s / n)) if config.lr_decay else (lambda n: lambda s: 1.0)
-    sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, decay(total))
-    sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, decay(max(1, total // config.n_critic)))
+    images, steps_per_epoch, parts = _build(config, device)
+    generator, critic, ema = parts["generator"], parts["critic"], parts["ema"]
     state = {"epoch": 0, "step": 0, "d_steps": 0, "g_steps": 0, "train_seconds": 0.0, "history": [],
              "sums": dict.fromkeys(SUMS, 0.0)}
-    parts = {"generator": generator, "critic": critic, "ema": ema, "opt_g": opt_g, "opt_d": opt_d,
-             "sched_g": sched_g, "sched_d": sched_d}
     if resume:
         ckpt = load_checkpoint(run_dir / "last.pt", map_location=device)
         if ckpt["config"] != config.to_dict():
@@ -217,8 +208,7 @@ def train_gan(config: GANTrainConfig, run_dir: str | Path, *, resume: bool = Fal
             start = time.perf_counter()
             for batch in batches[state["step"]:]:
                 safe = False
-                losses = _step(config, generator, critic, ema, opt_g, opt_d, sched_g, sched_d, images[batch].to(device),
-                               state)
+                losses = _step(config, parts, images[batch].to(device), state)
                 state["step"] += 1
                 safe = True
                 for k, v in losses.items():
@@ -233,7 +223,7 @@ def train_gan(config: GANTrainConfig, run_dir: str | Path, *, resume: bool = Fal
                     on_step(state["d_steps"])
             bar.close()
             state["train_seconds"] += time.perf_counter() - start
-            _end_epoch(config, state, steps_per_epoch, opt_g, opt_d)
+            _end_epoch(state, steps_per_epoch, parts)
             save_sample_grid(ema, config.grid, run_dir / "samples" / f"epoch_{epoch + 1:03d}.png", seed=config.seed)
             checkpoint()
             _write_history(state["history"], run_dir)
@@ -252,8 +242,31 @@ def train_gan(config: GANTrainConfig, run_dir: str | Path, *, resume: bool = Fal
     return summary
 
 
-def _step(config: GANTrainConfig, generator, critic, ema, opt_g, opt_d, sched_g, sched_d, real, state) -> dict:
+def _build(config: GANTrainConfig, device: torch.device) -> tuple[torch.Tensor, int, dict]:
+    """A fresh run's images, critic steps per epoch, and its parts: networks, EMA, optimisers, schedules."""
+    torch.manual_seed(config.seed)
+    images = load_gan_images(config.dataset, config.data_root, image_size=config.model.image_size, limit=config.limit)
+    if images.shape[1] != config.model.channels:
+        raise ValueError(f"{config.dataset} has {images.shape[1]} channel(s) but the model makes {config.model.channels}")
+    generator, critic = Generator(config.model).to(device), discriminator(config.model).to(device)
+    ema = copy.deepcopy(generator).eval().requires_grad_(False)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_g, betas=config.betas)
+    opt_d = torch.optim.Adam(critic.parameters(), lr=config.lr_d, betas=config.betas)
+    steps_per_epoch = len(images) // config.batch_size
+    if steps_per_epoch < 1:
+        raise ValueError(f"batch_size={config.batch_size} exceeds the {len(images)} training images")
+    total = config.epochs * steps_per_epoch
+    decay = (lambda n: lambda s: max(0.0, 1.0 - s / n)) if config.lr_decay else (lambda n: lambda s: 1.0)
+    sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, decay(total))
+    sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, decay(max(1, total // config.n_critic)))
+    return images, steps_per_epoch, {"generator": generator, "critic": critic, "ema": ema, "opt_g": opt_g,
+                                     "opt_d": opt_d, "sched_g": sched_g, "sched_d": sched_d}
+
+
+def _step(config: GANTrainConfig, parts: dict, real: torch.Tensor, state: dict) -> dict:
     """One critic step and, every ``n_critic``-th, one generator step; returns the losses to average."""
+    generator, critic = parts["generator"], parts["critic"]
+    opt_g, opt_d = parts["opt_g"], parts["opt_d"]
     z = torch.randn(real.shape[0], config.model.latent_dim, device=real.device)
     with torch.no_grad():
         fake = generator(z)
@@ -262,7 +275,7 @@ def _step(config: GANTrainConfig, generator, critic, ema, opt_g, opt_d, sched_g,
     opt_d.zero_grad(set_to_none=True)
     d_loss.backward()
     opt_d.step()
-    sched_d.step()
+    parts["sched_d"].step()
     state["d_steps"] += 1
     if state["d_steps"] % config.n_critic == 0:
         critic.requires_grad_(False)  # the generator step needs no critic gradients
@@ -271,19 +284,19 @@ def _step(config: GANTrainConfig, generator, critic, ema, opt_g, opt_d, sched_g,
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
-        sched_g.step()
+        parts["sched_g"].step()
         critic.requires_grad_(True)
         state["g_steps"] += 1
-        ema_update(ema, generator, ema_decay(config.ema, state["g_steps"]))
+        ema_update(parts["ema"], generator, ema_decay(config.ema, state["g_steps"]))
         losses.update(g_loss=g_loss.item(), g_count=1)
     return losses
 
 
-def _end_epoch(config: GANTrainConfig, state: dict, steps: int, opt_g, opt_d) -> None:
+def _end_epoch(state: dict, steps: int, parts: dict) -> None:
     sums = state["sums"]
     row = {"epoch": state["epoch"] + 1, **{k: sums[k] / steps for k in ("d_loss", "wasserstein", "gp")},
            "g_loss": sums["g_loss"] / max(1, sums["g_count"]),
-           "lr_g": opt_g.param_groups[0]["lr"], "lr_d": opt_d.param_groups[0]["lr"],
+           "lr_g": parts["opt_g"].param_groups[0]["lr"], "lr_d": parts["opt_d"].param_groups[0]["lr"],
            "critic_steps": state["d_steps"], "generator_steps": state["g_steps"],
            "train_seconds": round(state["train_seconds"], 3)}
     state["history"].append(row)

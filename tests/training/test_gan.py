@@ -182,6 +182,7 @@ def test_starting_over_a_run_or_resuming_with_another_config_is_refused(tmp_path
     (dict(ema=1.0), r"ema must be in \[0, 1\), got 1.0"),
     (dict(drift=-1.0), r"gp_weight, drift and checkpoint_every not negative"),
     (dict(diff_aug="flip"), r"unknown DiffAugment 'flip'"),
+    (dict(device="tpu9"), r"unknown device 'tpu9'; use cpu, cuda or cuda:N"),
 ])
 def test_bad_training_options_are_refused(overrides, match):
     with pytest.raises(ValueError, match=match):
