@@ -17,7 +17,7 @@ from ..errors import QrktError
 __all__ = ["CommandError", "main"]
 
 # Modules qrkt_qiskit.cli.<name>, in the order `qrkt --help` lists their subcommands.
-SUBCOMMANDS = ("train", "evaluate", "noise_study", "backends", "resources", "gan")
+SUBCOMMANDS = ("train", "search", "evaluate", "noise_study", "backends", "resources", "gan")
 
 
 class CommandError(Exception):

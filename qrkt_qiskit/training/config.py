@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..data import IMAGE_DATASETS
-from ..models import QuantumSpec, ViTConfig, vit_config
+from ..data import IMAGE_DATASETS, TEXT_DATASETS
+from ..models import QuantumSpec, TextConfig, ViTConfig, text_config, vit_config
 
 __all__ = ["TrainConfig"]
 
@@ -20,9 +20,12 @@ class TrainConfig:
     dataset: str = "digits"
     data_root: str | None = None
     download: bool = False
-    model: str | None = None  # a ViT preset; None: the preset named after the dataset
+    model: str | None = None  # a ViT or text preset; None: the preset named after the dataset
     ode: str = "rk4_enh"
-    blocks: int | None = None  # None: the preset's
+    blocks: int | None = None  # None: the preset's (so are dim, heads and mlp_dim)
+    dim: int | None = None
+    heads: int | None = None
+    mlp_dim: int | None = None
     norm: str = "pre"
     quantum: bool = True
     ansatz: str = "qrkt"
@@ -38,10 +41,13 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     checkpoint_every: int = 0  # also checkpoint every this many steps (0: at epoch ends only)
+    max_length: int = 512  # text: token ids per review, [CLS] and [SEP] included
+    vocab_size: int = 20_000  # text: the WordPiece vocabulary trained on the training split
 
     def __post_init__(self):
-        if self.dataset not in IMAGE_DATASETS:
-            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(IMAGE_DATASETS)}")
+        if self.dataset not in IMAGE_DATASETS + TEXT_DATASETS:
+            raise ValueError(f"unknown dataset {self.dataset!r}; "
+                             f"choose one of: {', '.join(IMAGE_DATASETS + TEXT_DATASETS)}")
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -57,12 +63,25 @@ class TrainConfig:
             raise ValueError(f"device {self.device!r} asked for, but torch sees no CUDA GPU here; use cpu")
 
     @property
-    def preset(self) -> str:
-        return self.model or {"fashion-mnist": "mnist"}.get(self.dataset, self.dataset)
+    def is_text(self) -> bool:
+        return self.dataset in TEXT_DATASETS
 
-    def model_config(self) -> ViTConfig:
+    @property
+    def preset(self) -> str:
+        """The model preset: ``model``, else the dataset's (for IMDb, the thesis' quantum or classical one)."""
+        if self.model:
+            return self.model
+        if self.is_text:
+            return f"{self.dataset}-quantum" if self.quantum else self.dataset
+        return {"fashion-mnist": "mnist"}.get(self.dataset, self.dataset)
+
+    def model_config(self) -> ViTConfig | TextConfig:
         quantum = QuantumSpec(self.ansatz, self.circuit_layers, self.max_qubits) if self.quantum else None
-        overrides = {"blocks": self.blocks} if self.blocks is not None else {}
+        overrides = {k: getattr(self, k) for k in ("blocks", "dim", "heads", "mlp_dim") if getattr(self, k) is not None}
+        if self.is_text:
+            overrides.update(vocab_size=self.vocab_size, max_length=self.max_length)
+            return text_config(self.preset, quantum=quantum, ode=self.ode, norm=self.norm, dropout=self.dropout,
+                               **overrides)
         return vit_config(self.preset, quantum=quantum, ode=self.ode, norm=self.norm, dropout=self.dropout, **overrides)
 
     def warmup(self, total_steps: int) -> int:

@@ -21,13 +21,13 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..data import ImageSplits, load_images
-from ..models import VisionTransformer
+from ..data import ImageSplits, TextSplits
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .distributed import World
 from .metrics import EpochMetrics
 from .report import write_history, write_summary
+from .runs import build_model, load_data
 from .schedule import warmup_cosine
 
 __all__ = ["evaluate", "train"]
@@ -36,17 +36,20 @@ EVAL_BATCH = 1024
 
 
 def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, progress: bool = True,
-          on_step: Callable[[int], None] | None = None) -> dict:
+          on_step: Callable[[int], None] | None = None, on_epoch: Callable[[dict], None] | None = None) -> dict:
     """Train ``config`` into ``run_dir`` (created if needed) and return the run's summary.
 
     Args:
         config: the run.
         run_dir: where ``config.json``, ``metrics.csv``, ``curves.png``, ``last.pt``, ``best.pt``
-            (best validation AUC) and ``summary.json`` go.
+            (best validation AUC) and ``summary.json`` go; a text run's ``tokenizer.json``,
+            trained on a fresh run's training split, too.
         resume: continue the run in ``run_dir`` from its ``last.pt``; the result is what an
             uninterrupted run would have given (bit-identical on CPU).
         progress: show tqdm progress bars.
         on_step: called with the global step after each optimiser step.
+        on_epoch: called with the epoch's metrics row (``val_auc``, …) once it is checkpointed;
+            an exception it raises (a search pruning the trial) stops the run there.
 
     Raises:
         FileExistsError: ``run_dir`` already holds a run and ``resume`` is False.
@@ -55,11 +58,13 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
     On Ctrl-C or SIGTERM the position reached is checkpointed before the interrupt propagates.
     """
     run_dir = Path(run_dir)
+    if not resume and (run_dir / "last.pt").exists():
+        raise FileExistsError(f"{run_dir} already holds a run; resume it (--resume) or choose another directory")
     world = World.from_env(config.device)
     device = torch.device(config.device)
     torch.manual_seed(config.seed)
-    data = load_images(config.dataset, config.data_root, seed=config.seed, download=config.download)
-    model = VisionTransformer(config.model_config()).to(device)
+    data = load_data(config, run_dir, fresh=not resume, world=world)
+    model = build_model(config).to(device)
     net = nn.parallel.DistributedDataParallel(model) if world.size > 1 else model
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     n_train = len(data.train[1])
@@ -71,8 +76,9 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
 
     if resume:
         ckpt = load_checkpoint(run_dir / "last.pt", map_location=device)
-        if ckpt["config"] != config.to_dict():
-            changed = sorted(k for k, v in config.to_dict().items() if ckpt["config"].get(k) != v)
+        saved = TrainConfig.from_dict(ckpt["config"]).to_dict()  # options added since it was saved take defaults
+        if saved != config.to_dict():
+            changed = sorted(k for k, v in config.to_dict().items() if saved.get(k) != v)
             raise ValueError(f"cannot resume {run_dir} with a different configuration (changed: {', '.join(changed)})")
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -80,8 +86,6 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
         train_metrics.load_state_dict(ckpt["train_metrics"])
         torch.set_rng_state(ckpt["rng"])
         state = ckpt["state"]
-    elif (run_dir / "last.pt").exists():
-        raise FileExistsError(f"{run_dir} already holds a run; resume it (--resume) or choose another directory")
     if world.main:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(json.dumps({"train": config.to_dict(),
@@ -141,6 +145,8 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
             checkpoint()
             if world.main:
                 write_history(state["history"], run_dir)
+            if on_epoch is not None:
+                on_epoch(state["history"][-1])
     except KeyboardInterrupt:
         if safe:
             checkpoint()
@@ -164,8 +170,8 @@ def _sigterm_as_interrupt():
     return signal.signal(signal.SIGTERM, interrupt)
 
 
-def _end_epoch(state: dict, model: nn.Module, data: ImageSplits, train_metrics: EpochMetrics, world: World,
-               optimizer: torch.optim.Optimizer, progress: bool) -> None:
+def _end_epoch(state: dict, model: nn.Module, data: ImageSplits | TextSplits, train_metrics: EpochMetrics,
+               world: World, optimizer: torch.optim.Optimizer, progress: bool) -> None:
     row = {"epoch": state["epoch"] + 1, "lr": optimizer.param_groups[0]["lr"],
            "train_seconds": round(state["train_seconds"], 3)}
     row.update({f"train_{k}": v for k, v in train_metrics.compute().items()})

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ..layers import QuantumLayer
+from ..models import TextConfig
 from ..resources import resource_report
 
 __all__ = ["RESULT_COLUMNS", "read_summary", "results_table", "write_history", "write_summary"]
@@ -72,6 +73,8 @@ def write_summary(config, model: nn.Module, state: dict, run_dir: Path) -> dict:
 def _qubit_total(model: nn.Module) -> int:
     """The thesis' count: circuit widths summed over every circuit run of one forward pass."""
     c = model.config
+    if isinstance(c, TextConfig):  # one review of max_length real tokens ([UNK], id 1)
+        return resource_report(model, torch.ones(1, c.max_length, dtype=torch.int64)).qubit_total
     return resource_report(model, torch.zeros(1, c.channels, c.image_size, c.image_size)).qubit_total
 
 

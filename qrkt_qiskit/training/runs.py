@@ -1,17 +1,59 @@
-"""Reading a run directory back: its configuration and its trained model."""
+"""A run's parts from its configuration, and a run directory read back: data, model, tokenizer."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
-from ..models import VisionTransformer
+from torch import nn
+
+from ..data import ImageSplits, TextSplits, load_images, load_text, load_tokenizer
+from ..models import TextTransformer, VisionTransformer
 from .checkpoint import load_checkpoint
 from .config import TrainConfig
+from .distributed import World
 
-__all__ = ["load_model", "read_config"]
+__all__ = ["TOKENIZER", "build_model", "load_data", "load_model", "read_config"]
 
 CHECKPOINTS = ("best", "last")
+TOKENIZER = "tokenizer.json"  # a text run's tokenizer, in its run directory
+
+
+def build_model(config: TrainConfig) -> nn.Module:
+    """The untrained model of ``config``: a `TextTransformer` for a text dataset, else a `VisionTransformer`."""
+    return (TextTransformer if config.is_text else VisionTransformer)(config.model_config())
+
+
+def load_data(config: TrainConfig, run_dir: str | Path | None = None, *, fresh: bool = False,
+              world: World = World()) -> ImageSplits | TextSplits:
+    """The data of ``config``: images, or token ids encoded by the run's tokenizer.
+
+    Args:
+        config: the run.
+        run_dir: a text run keeps its tokenizer there as ``tokenizer.json``.
+        fresh: a new text run: train the tokenizer on the training split and save it into
+            ``run_dir`` (replacing any left there); otherwise load the one saved there. Under
+            torchrun the main process trains it and the others load it.
+        world: this process's place among torchrun's processes.
+    """
+    if not config.is_text:
+        return load_images(config.dataset, config.data_root, seed=config.seed, download=config.download)
+    if run_dir is None:
+        raise ValueError(f"a {config.dataset} run needs its run directory for the tokenizer")
+    path = Path(run_dir) / TOKENIZER
+    kw = dict(seed=config.seed, max_length=config.max_length, vocab_size=config.vocab_size)
+    if fresh and world.main:
+        data = load_text(config.dataset, config.data_root, **kw)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        data.tokenizer.save(str(tmp))
+        os.replace(tmp, path)
+    if fresh:
+        world.barrier()
+    if not (fresh and world.main):
+        data = load_text(config.dataset, config.data_root, tokenizer=load_tokenizer(path), **kw)
+    return data
 
 
 def read_config(run_dir: str | Path) -> TrainConfig:
@@ -22,12 +64,12 @@ def read_config(run_dir: str | Path) -> TrainConfig:
     return TrainConfig.from_dict(json.loads(path.read_text())["train"])
 
 
-def load_model(run_dir: str | Path, checkpoint: str = "best") -> tuple[TrainConfig, VisionTransformer]:
+def load_model(run_dir: str | Path, checkpoint: str = "best") -> tuple[TrainConfig, nn.Module]:
     """The run's model with the weights of its ``"best"`` (validation AUC) or ``"last"`` checkpoint, in eval mode."""
     if checkpoint not in CHECKPOINTS:
         raise ValueError(f"unknown checkpoint {checkpoint!r}; choose one of: {', '.join(CHECKPOINTS)}")
     config = read_config(run_dir)
     state = load_checkpoint(Path(run_dir) / f"{checkpoint}.pt")
-    model = VisionTransformer(config.model_config())
+    model = build_model(config)
     model.load_state_dict(state["model"])
     return config, model.eval()

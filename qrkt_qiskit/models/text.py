@@ -1,0 +1,94 @@
+"""The text transformer for sentiment, classical or quantum, with ODE blocks and a padding mask.
+
+Configured by one frozen `TextConfig`; the thesis' IMDb configurations are `TEXT_PRESETS`.
+Padding (id ``pad_id``) changes nothing: no token attends to it and the pooling skips it, so a
+review gives the same logits padded to any length.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .blocks import NORMS, ODE_METHODS, ODEBlock, TransformerLayer
+from .quantum import QuantumSpec
+
+__all__ = ["TEXT_PRESETS", "TextConfig", "TextTransformer", "text_config"]
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    """A text transformer. ``quantum=None`` is the classical model."""
+
+    vocab_size: int = 20_000  # the tokenizer's; the thesis' IMDb vocabulary is ~20k WordPieces
+    max_length: int = 512  # positions with a learned embedding: the longest sequence it reads
+    n_classes: int = 2
+    dim: int = 12
+    heads: int = 6
+    mlp_dim: int = 6
+    blocks: int = 1
+    ode: str = "rk4_enh"  # a Runge-Kutta method, or "none" for plain pre-norm layers
+    norm: str = "pre"
+    dropout: float = 0.0
+    pad_id: int = 0
+    quantum: QuantumSpec | None = None
+
+    def __post_init__(self):
+        if isinstance(self.quantum, dict):  # from a run directory's config.json
+            object.__setattr__(self, "quantum", QuantumSpec(**self.quantum))
+        if self.ode not in ODE_METHODS + ("none",):
+            raise ValueError(f"unknown ode {self.ode!r}; choose one of: {', '.join(ODE_METHODS + ('none',))}")
+        if self.norm not in NORMS:
+            raise ValueError(f"unknown norm {self.norm!r}; choose one of: {', '.join(NORMS)}")
+        if self.heads < 1 or self.dim % self.heads:
+            raise ValueError(f"dim={self.dim} must be a positive multiple of heads={self.heads}")
+        if not 0 <= self.pad_id < self.vocab_size:
+            raise ValueError(f"pad_id={self.pad_id} is not a token id of a vocabulary of {self.vocab_size}")
+
+
+# The thesis' IMDb models (chapter 5.3): the classical RK4_ENH baseline and its quantum twin,
+# which the thesis trained smaller (hidden 6, 2 heads, a 4-qubit QMLP); one block each.
+TEXT_PRESETS = {
+    "imdb": TextConfig(dim=12, heads=6, mlp_dim=6, blocks=1),
+    "imdb-quantum": TextConfig(dim=6, heads=2, mlp_dim=4, blocks=1),
+}
+
+
+def text_config(preset: str, *, quantum: QuantumSpec | None = None, **overrides) -> TextConfig:
+    """A preset by name, made quantum or classical, with any field overridden."""
+    if preset not in TEXT_PRESETS:
+        raise ValueError(f"unknown model {preset!r}; choose one of: {', '.join(TEXT_PRESETS)}")
+    return dataclasses.replace(TEXT_PRESETS[preset], quantum=quantum, **overrides)
+
+
+class TextTransformer(nn.Module):
+    """Token ids ``(B, T)`` (``T <= max_length``, right-padded with ``pad_id``) to class logits ``(B, n_classes)``."""
+
+    def __init__(self, config: TextConfig):
+        super().__init__()
+        self.config = c = config
+        self.token_embedding = nn.Embedding(c.vocab_size, c.dim)
+        self.pos_embedding = nn.Parameter(torch.randn(1, c.max_length, c.dim) * 0.02)
+        self.dropout = nn.Dropout(c.dropout)
+        kw = dict(heads=c.heads, mlp_dim=c.mlp_dim, quantum=c.quantum, dropout=c.dropout)
+        self.blocks = nn.ModuleList(
+            TransformerLayer(c.dim, **kw) if c.ode == "none" else ODEBlock(c.dim, method=c.ode, norm=c.norm, **kw)
+            for _ in range(c.blocks))
+        self.norm = nn.LayerNorm(c.dim)
+        self.head = nn.Linear(c.dim, c.n_classes)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        if ids.dim() != 2 or ids.shape[1] > c.max_length:
+            raise ValueError(f"expected token ids of shape (B, T) with T <= {c.max_length}, got {tuple(ids.shape)}")
+        padding = ids == c.pad_id  # (B, T): True at padding
+        x = self.dropout(self.token_embedding(ids) + self.pos_embedding[:, : ids.shape[1]])  # (B, T, dim)
+        for block in self.blocks:
+            x = block(x, padding)
+        x = self.norm(x)
+        x = x.masked_fill(padding.unsqueeze(-1), 0.0)
+        pooled = x.sum(dim=1) / (~padding).sum(dim=1, keepdim=True).clamp_min(1)  # (B, dim): mean over real tokens
+        return self.head(pooled)
