@@ -76,3 +76,24 @@ def test_learns_synthetic_sentiment_well_above_chance(tmp_path):
     summary = train(config, tmp_path / "run", progress=False)
     assert summary["test_accuracy"] > 0.85 and summary["test_auc"] > 0.9  # chance: 0.5
     assert (tmp_path / "run" / "tokenizer.json").is_file()
+
+
+def test_a_text_run_resumes_and_loads_with_its_saved_tokenizer(tmp_path):
+    from qrkt_qiskit.training import load_model
+    from qrkt_qiskit.training.runs import load_data
+
+    config = TrainConfig(dataset="imdb", data_root=str(write_csv(tmp_path / "data", 100, 20)), quantum=True,
+                         epochs=2, batch_size=32, max_length=24, vocab_size=300)
+
+    def stop(step):
+        if step == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "run", progress=False, on_step=stop)
+    saved = (tmp_path / "run" / "tokenizer.json").read_text()
+    train(config, tmp_path / "run", resume=True, progress=False)
+    assert (tmp_path / "run" / "tokenizer.json").read_text() == saved  # reloaded, not retrained
+    _, model = load_model(tmp_path / "run")
+    x, y = load_data(config, tmp_path / "run").test
+    assert model(x).shape == (20, 2) and len(y) == 20
