@@ -27,7 +27,7 @@ from pathlib import Path
 
 from .training import TrainConfig, train
 
-__all__ = ["SearchSpace", "best_config", "search", "trials_table"]
+__all__ = ["SearchSpace", "best_config", "read_search", "search", "trials_table"]
 
 logger = logging.getLogger(__name__)
 
@@ -107,10 +107,8 @@ def search(base: TrainConfig, study_dir: str | Path, *, n_trials: int, space: Se
     spec = json.loads(json.dumps({"base": base.to_dict(), "space": dataclasses.asdict(space)}))  # as read back
     path = study_dir / "search.json"
     if resume:
-        saved = json.loads(path.read_text()) if path.is_file() else None
-        if saved is None:
-            raise FileNotFoundError(f"{study_dir} holds no search to resume: it has no search.json")
-        if saved != spec:
+        read_search(study_dir)  # one sentence if there is none
+        if json.loads(path.read_text()) != spec:
             raise ValueError(f"cannot resume the search in {study_dir} with a different base configuration or space")
     elif path.exists():
         raise FileExistsError(f"{study_dir} already holds a search; resume it (--resume) or choose another directory")
@@ -125,6 +123,15 @@ def search(base: TrainConfig, study_dir: str | Path, *, n_trials: int, space: Se
                                   lambda study, trial: write_reports(study, study_dir)])
     write_reports(study, study_dir)
     return study
+
+
+def read_search(study_dir: str | Path) -> tuple[TrainConfig, SearchSpace]:
+    """The base configuration and the space of the search in ``study_dir``."""
+    path = Path(study_dir) / "search.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{study_dir} holds no search to resume: it has no search.json")
+    saved = json.loads(path.read_text())
+    return TrainConfig.from_dict(saved["base"]), SearchSpace(**saved["space"])
 
 
 def _open_study(study_dir: Path, storage: str | None, seed: int, prune: bool):
@@ -201,7 +208,7 @@ def write_reports(study, study_dir: Path) -> None:
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if complete:
         best = max(complete, key=lambda t: t.value)
-        base = TrainConfig.from_dict(json.loads((study_dir / "search.json").read_text())["base"])
+        base, _ = read_search(study_dir)
         config = dataclasses.replace(base, **{k: best.params[k] for k in SEARCHED})
         (study_dir / "best.json").write_text(json.dumps({"trial": best.number, "val_auc": best.value,
                                                          "config": config.to_dict()}, indent=2))

@@ -53,19 +53,13 @@ def add_parser(sub) -> None:
 
 
 def run_search(args) -> None:
-    from ..search import SearchSpace, search
+    from ..search import SearchSpace, read_search, search
     from ..training import TrainConfig
 
     if args.trials < 1:
         raise CommandError(f"--trials must be at least 1, got {args.trials}")
     if args.resume:
-        import json
-
-        path = args.study_dir / "search.json"
-        if not path.is_file():
-            raise CommandError(f"{args.study_dir} holds no search to resume: it has no search.json")
-        saved = json.loads(path.read_text())
-        base, space = TrainConfig.from_dict(saved["base"]), SearchSpace(**saved["space"])
+        base, space = read_search(args.study_dir)
     else:
         base = TrainConfig(dataset=args.dataset, data_root=args.data_root, quantum=False, ode=args.ode,
                            epochs=args.epochs, seed=args.seed, device=args.device, max_length=args.max_length,

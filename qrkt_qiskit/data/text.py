@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
@@ -26,6 +27,7 @@ SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]")  # ids 0-3, in this order
 PAD_ID = 0
 # A tenth of IMDb's 25k training reviews become validation: the thesis' 22.5k/2.5k/25k.
 VALIDATION_FRACTION = 0.1
+ENCODE_CHUNK = 2048
 
 
 @dataclass(frozen=True)
@@ -93,8 +95,12 @@ def encode(tokenizer: Tokenizer, texts: Sequence[str], max_length: int = 512) ->
     tokenizer = Tokenizer.from_str(tokenizer.to_str())  # a copy: padding settings stay off the caller's tokenizer
     tokenizer.enable_truncation(max_length)
     tokenizer.enable_padding(pad_id=PAD_ID, pad_token="[PAD]", length=max_length)
-    encodings = tokenizer.encode_batch(list(texts))
-    return torch.tensor([e.ids for e in encodings], dtype=torch.int64).reshape(len(encodings), max_length)
+    texts = list(texts)
+    ids = torch.empty(len(texts), max_length, dtype=torch.int64)
+    for start in range(0, len(texts), ENCODE_CHUNK):  # chunks bound the Python lists of ids in memory
+        encodings = tokenizer.encode_batch(texts[start:start + ENCODE_CHUNK])
+        ids[start:start + len(encodings)] = torch.from_numpy(np.array([e.ids for e in encodings], dtype=np.int64))
+    return ids
 
 
 def read_imdb(root: str | Path) -> tuple[tuple[list[str], torch.Tensor], tuple[list[str], torch.Tensor]]:

@@ -63,8 +63,8 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
     world = World.from_env(config.device)
     device = torch.device(config.device)
     torch.manual_seed(config.seed)
+    model = build_model(config).to(device)  # first: a bad model configuration fails before any data work
     data = load_data(config, run_dir, fresh=not resume, world=world)
-    model = build_model(config).to(device)
     net = nn.parallel.DistributedDataParallel(model) if world.size > 1 else model
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     n_train = len(data.train[1])
