@@ -91,3 +91,16 @@ def test_resources_of_a_thesis_preset_and_of_a_run(run_dir, capsys):
     assert main(["resources", str(run_dir), "--backend", "fake-nairobi"]) == 0
     out = capsys.readouterr().out
     assert "| qubit total (thesis: Σ width over calls) | 27 |" in out and "device depth" in out
+
+
+def test_a_text_run_is_evaluated_studied_and_costed_with_its_own_tokenizer(tmp_path, capsys):
+    from .text_data import write_csv
+
+    root = write_csv(tmp_path / "data", n_train=120, n_test=40)
+    run = tmp_path / "text"
+    assert main(["train", "--dataset", "imdb", "--data-root", str(root), "--quantum", "--max-length", "24",
+                 "--vocab-size", "100", "--epochs", "1", "--batch-size", "32", "--no-progress", "--run-dir", str(run)]) == 0
+    assert main(["evaluate", str(run), "--backend", "aer", "--limit", "4"]) == 0
+    assert main(["noise-study", str(run), "--backends", "aer", "--limit", "4"]) == 0
+    assert main(["resources", str(run)]) == 0
+    assert "| tokens | 24 |" in capsys.readouterr().out

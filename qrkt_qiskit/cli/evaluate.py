@@ -45,16 +45,16 @@ def add_parser(sub) -> None:
 
 
 def run_evaluate(args) -> None:
-    from ..data import load_images
     from ..layers import to_backend
     from ..training import evaluate, load_model
+    from ..training.runs import load_data
 
     config, model = load_model(args.run_dir, args.checkpoint)
     if not config.quantum and args.backend != "native":
         raise ValueError(f"{args.run_dir} holds a classical model: it has no circuits to run on {args.backend!r}")
     overrides = {k: v for k in OVERRIDES if (v := getattr(args, k)) is not None}
     to_backend(model, args.backend, backends_dir=args.backends_dir, **overrides)
-    data = load_images(config.dataset, config.data_root, seed=config.seed)
+    data = load_data(config, args.run_dir)
     x, y = data.split(args.split)
     if args.limit is not None:
         x, y = x[: args.limit], y[: args.limit]

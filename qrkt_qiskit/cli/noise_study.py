@@ -38,12 +38,12 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> None:
-    from ..data import load_images
     from ..noise_study import noise_study
     from ..training import load_model
+    from ..training.runs import load_data
 
     config, model = load_model(args.run_dir, args.checkpoint)
-    x, y = load_images(config.dataset, config.data_root, seed=config.seed).split(args.split)
+    x, y = load_data(config, args.run_dir).split(args.split)
     out = args.out or args.run_dir / "noise-study"
     noise_study(model, x[: args.limit], y[: args.limit], backends=args.backends, shots=args.shots,
                 noise_scales=args.noise_scale, out_dir=out, seed=args.seed, backends_dir=args.backends_dir)

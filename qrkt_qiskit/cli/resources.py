@@ -84,7 +84,7 @@ def report(model: nn.Module, example_input, args: argparse.Namespace) -> Resourc
     return result
 
 
-def _vision_transformer(args: argparse.Namespace) -> nn.Module:
+def _model(args: argparse.Namespace) -> nn.Module:
     from ..models import QuantumSpec, VisionTransformer, vit_config
     from ..training import load_model
 
@@ -98,9 +98,10 @@ def _vision_transformer(args: argparse.Namespace) -> nn.Module:
 
 def run(args: argparse.Namespace) -> None:
     if args.run_dir is not None or args.model != "mlp":
-        model = _vision_transformer(args)
-        c = model.config
-        report(model, torch.zeros(1, c.channels, c.image_size, c.image_size), args)
+        from ..training.runs import example_input
+
+        model = _model(args)
+        report(model, example_input(model), args)
         return
     try:
         widths = [int(w) for w in args.widths.split(",")]

@@ -8,12 +8,11 @@ import json
 import os
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from ..layers import QuantumLayer
-from ..models import TextConfig
 from ..resources import resource_report
+from .runs import example_input
 
 __all__ = ["RESULT_COLUMNS", "read_summary", "results_table", "write_history", "write_summary"]
 
@@ -72,10 +71,7 @@ def write_summary(config, model: nn.Module, state: dict, run_dir: Path) -> dict:
 
 def _qubit_total(model: nn.Module) -> int:
     """The thesis' count: circuit widths summed over every circuit run of one forward pass."""
-    c = model.config
-    if isinstance(c, TextConfig):  # one review of max_length real tokens ([UNK], id 1)
-        return resource_report(model, torch.ones(1, c.max_length, dtype=torch.int64)).qubit_total
-    return resource_report(model, torch.zeros(1, c.channels, c.image_size, c.image_size)).qubit_total
+    return resource_report(model, example_input(model)).qubit_total
 
 
 def read_summary(run_dir: str | Path) -> dict:

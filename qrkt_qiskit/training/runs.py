@@ -6,15 +6,16 @@ import json
 import os
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from ..data import ImageSplits, TextSplits, load_images, load_text, load_tokenizer
-from ..models import TextTransformer, VisionTransformer
+from ..models import TextConfig, TextTransformer, VisionTransformer
 from .checkpoint import load_checkpoint
 from .config import TrainConfig
 from .distributed import World
 
-__all__ = ["TOKENIZER", "build_model", "load_data", "load_model", "read_config"]
+__all__ = ["TOKENIZER", "build_model", "example_input", "load_data", "load_model", "read_config"]
 
 CHECKPOINTS = ("best", "last")
 TOKENIZER = "tokenizer.json"  # a text run's tokenizer, in its run directory
@@ -73,3 +74,11 @@ def load_model(run_dir: str | Path, checkpoint: str = "best") -> tuple[TrainConf
     model = build_model(config)
     model.load_state_dict(state["model"])
     return config, model.eval()
+
+
+def example_input(model: nn.Module) -> torch.Tensor:
+    """One sample for a model `build_model` makes: a blank image, or a review of ``max_length`` real tokens."""
+    c = model.config
+    if isinstance(c, TextConfig):  # [UNK] (id 1) everywhere: no padding, every position runs its circuits
+        return torch.ones(1, c.max_length, dtype=torch.int64)
+    return torch.zeros(1, c.channels, c.image_size, c.image_size)

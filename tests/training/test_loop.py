@@ -141,3 +141,13 @@ def test_sigterm_checkpoints_like_ctrl_c(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "KeyboardInterrupt" in result.stderr
     assert load_checkpoint(tmp_path / "last.pt")["state"]["step"] == 3
+
+
+def test_random_bytes_are_always_a_checkpoint_error(tmp_path):
+    """Garbage fails anywhere in torch's unpickler; every failure must be the same one sentence."""
+    rng = torch.Generator().manual_seed(0)
+    path = tmp_path / "garbage.pt"
+    for size in [0, 1, 16, 256, 4096] * 20:
+        path.write_bytes(bytes(torch.randint(0, 256, (size,), generator=rng, dtype=torch.uint8).tolist()))
+        with pytest.raises(CheckpointError, match="is not a readable checkpoint"):
+            load_checkpoint(path)
