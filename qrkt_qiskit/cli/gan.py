@@ -99,6 +99,7 @@ def _add_train(actions) -> None:
     opt.add_argument("--batch-size", type=int, default=32, help="images per critic and generator step (default: 32)")
     opt.add_argument("--lr-g", type=float, default=1e-4, help="generator learning rate (default: 1e-4)")
     opt.add_argument("--lr-d", type=float, default=1e-4, help="critic learning rate (default: 1e-4)")
+    opt.add_argument("--weight-decay", type=float, default=1e-3, help="Adam's L2 penalty, the thesis' (default: 1e-3)")
     opt.add_argument("--no-lr-decay", dest="lr_decay", action="store_false", help="keep the learning rates constant")
     opt.add_argument("--n-critic", type=int, default=5, help="critic steps per generator step (default: 5)")
     opt.add_argument("--gp-weight", type=float, default=10.0, help="λ, the gradient penalty's weight (default: 10)")
@@ -160,7 +161,7 @@ def run_train(args) -> None:
         config = GANTrainConfig(
             model=_model(args, 3 if args.dataset == "cifar10" else 1), dataset=args.dataset, data_root=args.data_root,
             limit=args.limit, epochs=args.epochs, batch_size=args.batch_size, lr_g=args.lr_g, lr_d=args.lr_d,
-            lr_decay=args.lr_decay, n_critic=args.n_critic, gp_weight=args.gp_weight, drift=args.drift,
+            weight_decay=args.weight_decay, lr_decay=args.lr_decay, n_critic=args.n_critic, gp_weight=args.gp_weight, drift=args.drift,
             diff_aug=args.diff_aug, ema=args.ema, seed=args.seed, device=args.device,
             checkpoint_every=args.checkpoint_every)
     kind = "qrkt" if config.model.quantum is not None else "transgan"

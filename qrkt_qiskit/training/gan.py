@@ -37,7 +37,7 @@ from ..data.gan import GAN_DATASETS, load_gan_images
 from ..models.gan import GAN_PRESETS, GANConfig, Generator, discriminator, gan_summary
 from .augment import diff_augment, parse_policy
 from .checkpoint import load_checkpoint, save_checkpoint
-from .loop import _sigterm_as_interrupt
+from .loop import sigterm_as_interrupt
 
 __all__ = ["GANTrainConfig", "critic_loss", "ema_decay", "ema_update", "gradient_penalty", "load_generator", "train_gan"]
 
@@ -57,6 +57,7 @@ class GANTrainConfig:
     lr_g: float = 1e-4  # TransGAN's
     lr_d: float = 1e-4
     betas: tuple[float, float] = (0.0, 0.99)  # the thesis' Adam(0, 0.99)
+    weight_decay: float = 1e-3  # the thesis' list; Adam's L2 penalty on generator and critic
     lr_decay: bool = True  # linear decay to 0 over the run, as TransGAN
     n_critic: int = 5
     gp_weight: float = 10.0  # λ
@@ -196,7 +197,7 @@ def train_gan(config: GANTrainConfig, run_dir: str | Path, *, resume: bool = Fal
         save_checkpoint({"config": config.to_dict(), "rng": torch.get_rng_state(), "state": state,
                          **{name: part.state_dict() for name, part in parts.items()}}, run_dir / "last.pt")
 
-    safe, previous_handler = True, _sigterm_as_interrupt()
+    safe, previous_handler = True, sigterm_as_interrupt()
     try:
         while state["epoch"] < config.epochs:
             epoch = state["epoch"]
@@ -250,8 +251,8 @@ def _build(config: GANTrainConfig, device: torch.device) -> tuple[torch.Tensor, 
         raise ValueError(f"{config.dataset} has {images.shape[1]} channel(s) but the model makes {config.model.channels}")
     generator, critic = Generator(config.model).to(device), discriminator(config.model).to(device)
     ema = copy.deepcopy(generator).eval().requires_grad_(False)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_g, betas=config.betas)
-    opt_d = torch.optim.Adam(critic.parameters(), lr=config.lr_d, betas=config.betas)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_g, betas=config.betas, weight_decay=config.weight_decay)
+    opt_d = torch.optim.Adam(critic.parameters(), lr=config.lr_d, betas=config.betas, weight_decay=config.weight_decay)
     steps_per_epoch = len(images) // config.batch_size
     if steps_per_epoch < 1:
         raise ValueError(f"batch_size={config.batch_size} exceeds the {len(images)} training images")

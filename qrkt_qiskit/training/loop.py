@@ -30,7 +30,7 @@ from .report import write_history, write_summary
 from .runs import build_model, load_data
 from .schedule import warmup_cosine
 
-__all__ = ["evaluate", "train"]
+__all__ = ["evaluate", "sigterm_as_interrupt", "train"]
 
 EVAL_BATCH = 1024
 
@@ -99,7 +99,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
 
     x_train, y_train = data.train
     safe = True  # False while the weights are being updated: an interrupt there is not checkpointed
-    previous_handler = _sigterm_as_interrupt()
+    previous_handler = sigterm_as_interrupt()
     try:
         while state["epoch"] < config.epochs:
             epoch = state["epoch"]
@@ -159,7 +159,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
     return summary
 
 
-def _sigterm_as_interrupt():
+def sigterm_as_interrupt():
     """Make SIGTERM (a scheduler's preemption, ``kill``) checkpoint like Ctrl-C; return the old handler."""
     if threading.current_thread() is not threading.main_thread():
         return None

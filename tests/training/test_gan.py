@@ -228,3 +228,12 @@ def test_a_tiny_gan_on_digits_lowers_its_fid_well_below_the_untrained_generators
     _, generator = load_generator(tmp_path / "run")
     trained = fid.score_generator(lambda k: generator.sample(k), 512).fid
     assert trained < 0.5 * untrained, (trained, untrained)
+
+
+def test_adam_carries_the_thesis_weight_decay():
+    from qrkt_qiskit.training.gan import GANTrainConfig, _build
+
+    _, _, parts = _build(GANTrainConfig(limit=64, weight_decay=1e-3), torch.device("cpu"))
+    for name in ("opt_g", "opt_d"):
+        group = parts[name].param_groups[0]
+        assert (group["weight_decay"], group["betas"]) == (1e-3, (0.0, 0.99)), name
