@@ -198,3 +198,13 @@ def test_weight_terms_follow_every_way_the_weights_change():
             assert not torch.allclose(before, after)
     g = torch.autograd.grad(program(x, w).sum(), w)[0]  # the gradient reaches the new tensor
     assert torch.allclose(g, torch.autograd.grad(reference(x, w).sum(), w)[0], atol=1e-10)
+
+
+@pytest.mark.parametrize("strategy", ["closed-form", "statevector"])
+@pytest.mark.parametrize("n", [1, 3, 5])
+def test_second_derivatives_for_gradient_penalties(strategy, n):
+    """A WGAN-GP critic differentiates its gradient: the hand-written backwards must be differentiable."""
+    program = compile(make_ansatz("qrkt", n, 1), dtype=torch.float64, strategy=strategy)
+    x = torch.rand(3, n, dtype=torch.float64, requires_grad=True)
+    w = torch.rand(n, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(lambda x, w: program(x, w), (x, w))
