@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-import torch
 
 from ..data import IMAGE_DATASETS, TEXT_DATASETS
 from ..models import QuantumSpec, TextConfig, ViTConfig, text_config, vit_config
+from .distributed import check_device
 
 __all__ = ["TrainConfig"]
 
@@ -55,12 +55,7 @@ class TrainConfig:
             raise ValueError(f"lr and clip_norm must be positive, got lr={self.lr}, clip_norm={self.clip_norm}")
         if self.checkpoint_every < 0 or (self.warmup_steps is not None and self.warmup_steps < 0):
             raise ValueError("checkpoint_every and warmup_steps must not be negative")
-        try:
-            device = torch.device(self.device)
-        except RuntimeError:
-            raise ValueError(f"unknown device {self.device!r}; use cpu, cuda or cuda:N") from None
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {self.device!r} asked for, but torch sees no CUDA GPU here; use cpu")
+        check_device(self.device)
 
     @property
     def is_text(self) -> bool:

@@ -17,9 +17,7 @@ both optimisers and schedules, torch's RNG and the position reached.
 from __future__ import annotations
 
 import copy
-import csv
 import dataclasses
-import io
 import json
 import os
 import signal
@@ -37,7 +35,9 @@ from ..data.gan import GAN_DATASETS, load_gan_images
 from ..models.gan import GAN_PRESETS, GANConfig, Generator, discriminator, gan_summary
 from .augment import diff_augment, parse_policy
 from .checkpoint import load_checkpoint, save_checkpoint
+from .distributed import check_device
 from .loop import sigterm_as_interrupt
+from .report import write_csv, write_text
 
 __all__ = ["GANTrainConfig", "critic_loss", "ema_decay", "ema_update", "gradient_penalty", "load_generator", "train_gan"]
 
@@ -84,12 +84,7 @@ class GANTrainConfig:
         if min(self.lr_g, self.lr_d, self.phi) <= 0 or min(self.gp_weight, self.drift, self.checkpoint_every) < 0:
             raise ValueError("lr_g, lr_d and phi must be positive; gp_weight, drift and checkpoint_every not negative")
         parse_policy(self.diff_aug)
-        try:
-            device = torch.device(self.device)
-        except RuntimeError:
-            raise ValueError(f"unknown device {self.device!r}; use cpu, cuda or cuda:N") from None
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {self.device!r} asked for, but torch sees no CUDA GPU here; use cpu")
+        check_device(self.device)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -239,7 +234,7 @@ def train_gan(config: GANTrainConfig, run_dir: str | Path, *, resume: bool = Fal
                "critic_steps": state["d_steps"], "generator_steps": state["g_steps"],
                "train_seconds": round(state["train_seconds"], 2),
                "seconds_per_critic_step": round(state["train_seconds"] / max(1, state["d_steps"]), 4)}
-    _write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
+    write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
     return summary
 
 
@@ -321,11 +316,7 @@ def save_sample_grid(generator: Generator, n: int, path: Path, *, seed: int = 0)
 
 
 def _write_history(history: list[dict], run_dir: Path) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(history[0]))
-    writer.writeheader()
-    writer.writerows(history)
-    _write_text(run_dir / "metrics.csv", buffer.getvalue())
+    write_csv(history, run_dir / "metrics.csv")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -344,11 +335,6 @@ def _write_history(history: list[dict], run_dir: Path) -> None:
     plt.close(fig)
     os.replace(tmp, run_dir / "curves.png")
 
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def load_generator(run_dir: str | Path, *, ema: bool = True) -> tuple[GANTrainConfig, Generator]:

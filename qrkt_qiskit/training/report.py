@@ -14,19 +14,24 @@ from ..layers import QuantumLayer
 from ..resources import resource_report
 from .runs import example_input
 
-__all__ = ["RESULT_COLUMNS", "read_summary", "results_table", "write_history", "write_summary"]
+__all__ = ["RESULT_COLUMNS", "read_summary", "results_table", "write_csv", "write_history", "write_summary", "write_text"]
 
 RESULT_COLUMNS = ("ODE", "Train Time (s)", "Accuracy", "F1 Score", "Best AUC Epoch", "# Parameters", "# Qubits")
 
 
 def write_history(history: list[dict], run_dir: Path) -> None:
     """Rewrite ``metrics.csv`` (one row per epoch) and ``curves.png``; each replaced atomically."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(history[0]))
-    writer.writeheader()
-    writer.writerows(history)
-    _write_text(run_dir / "metrics.csv", buffer.getvalue())
+    write_csv(history, run_dir / "metrics.csv")
     plot_curves(history, run_dir / "curves.png")
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    """``rows`` as CSV with the first row's keys as header, replacing ``path`` atomically."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, buffer.getvalue())
 
 
 def plot_curves(history: list[dict], path: Path) -> None:
@@ -65,7 +70,7 @@ def write_summary(config, model: nn.Module, state: dict, run_dir: Path) -> dict:
         "circuit_weights": sum(m.weight.numel() for m in circuits),
         "qubits": _qubit_total(model) if circuits else 0,
     }
-    _write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
+    write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
     return summary
 
 
@@ -92,7 +97,8 @@ def results_table(run_dirs: list[str | Path]) -> str:
     return "\n".join(lines)
 
 
-def _write_text(path: Path, text: str) -> None:
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace``: never half a file."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
