@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-
 from ..data import IMAGE_DATASETS, TEXT_DATASETS
 from ..models import QuantumSpec, TextConfig, ViTConfig, text_config, vit_config
 from .distributed import check_device
