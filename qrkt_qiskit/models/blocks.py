@@ -14,7 +14,7 @@ from .attention import Attention
 from .mlp import MLP
 from .quantum import QuantumSpec
 
-__all__ = ["ODE_METHODS", "ODEBlock", "TransformerLayer"]
+__all__ = ["ODE_METHODS", "ODEBlock", "TransformerLayer", "make_block"]
 
 # Butcher tableaux (a: stage inputs as multiples of earlier F's, b: the update's weights).
 # rk4_enh is the thesis' "enhanced" RK4: every stage steps a full F from the last, and the
@@ -92,3 +92,10 @@ class TransformerLayer(nn.Module):
     def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         x = x + self.attention(self.attention_norm(x), padding_mask)
         return x + self.mlp(self.mlp_norm(x))
+
+
+def make_block(dim: int, *, ode: str, heads: int, mlp_dim: int, norm: str = "pre", quantum: QuantumSpec | None = None,
+               dropout: float = 0.0) -> nn.Module:
+    """An `ODEBlock` taking one ``ode`` step, or for ``ode="none"`` a plain `TransformerLayer`."""
+    kw = dict(heads=heads, mlp_dim=mlp_dim, quantum=quantum, dropout=dropout)
+    return TransformerLayer(dim, **kw) if ode == "none" else ODEBlock(dim, method=ode, norm=norm, **kw)

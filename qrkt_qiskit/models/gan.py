@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import ODE_METHODS, ODEBlock, TransformerLayer
+from .blocks import ODE_METHODS, make_block
 from .quantum import QuantumSpec
 from .vit import ViTConfig, VisionTransformer
 
@@ -128,8 +128,8 @@ class Generator(nn.Module):
 
     def _block(self, width: int, *, ode: str) -> nn.Module:
         c = self.config
-        kw = dict(heads=c.heads, mlp_dim=c.mlp_ratio * width, quantum=c.quantum, dropout=c.dropout)
-        return TransformerLayer(width, **kw) if ode == "none" else ODEBlock(width, method=ode, **kw)
+        return make_block(width, ode=ode, heads=c.heads, mlp_dim=c.mlp_ratio * width, quantum=c.quantum,
+                          dropout=c.dropout)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         c = self.config

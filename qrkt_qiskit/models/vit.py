@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .blocks import NORMS, ODE_METHODS, ODEBlock, TransformerLayer
+from .blocks import NORMS, ODE_METHODS, make_block
 from .quantum import QuantumSpec
 
 __all__ = ["VIT_PRESETS", "ViTConfig", "VisionTransformer", "vit_config"]
@@ -83,9 +83,9 @@ class VisionTransformer(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, c.dim)) if c.pool == "cls" else None
         self.pos_embedding = nn.Parameter(torch.randn(1, c.n_patches + (c.pool == "cls"), c.dim) * 0.02)
         self.dropout = nn.Dropout(c.dropout)
-        kw = dict(heads=c.heads, mlp_dim=c.mlp_dim, quantum=c.quantum, dropout=c.dropout)
         self.blocks = nn.ModuleList(
-            TransformerLayer(c.dim, **kw) if c.ode == "none" else ODEBlock(c.dim, method=c.ode, norm=c.norm, **kw)
+            make_block(c.dim, ode=c.ode, heads=c.heads, mlp_dim=c.mlp_dim, norm=c.norm, quantum=c.quantum,
+                       dropout=c.dropout)
             for _ in range(c.blocks))
         self.norm = nn.LayerNorm(c.dim)
         self.head = nn.Linear(c.dim, c.n_classes)
