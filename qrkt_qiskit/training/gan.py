@@ -20,7 +20,6 @@ import copy
 import dataclasses
 import json
 import os
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -192,44 +191,42 @@ def train_gan(config: GANTrainConfig, run_dir: str | Path, *, resume: bool = Fal
         save_checkpoint({"config": config.to_dict(), "rng": torch.get_rng_state(), "state": state,
                          **{name: part.state_dict() for name, part in parts.items()}}, run_dir / "last.pt")
 
-    safe, previous_handler = True, sigterm_as_interrupt()
-    try:
-        while state["epoch"] < config.epochs:
-            epoch = state["epoch"]
-            order = torch.randperm(len(images), generator=torch.Generator().manual_seed(config.seed + epoch))
-            batches = order[:steps_per_epoch * config.batch_size].split(config.batch_size)
-            generator.train(), critic.train()
-            bar = tqdm(total=steps_per_epoch, initial=state["step"], desc=f"epoch {epoch + 1}/{config.epochs}",
-                       disable=not progress, leave=False)
-            start = time.perf_counter()
-            for batch in batches[state["step"]:]:
-                safe = False
-                losses = _step(config, parts, images[batch].to(device), state)
-                state["step"] += 1
-                safe = True
-                for k, v in losses.items():
-                    state["sums"][k] += v
-                bar.update()
-                bar.set_postfix(d=f"{losses['d_loss']:.3f}", w=f"{losses['wasserstein']:.3f}")
-                if config.checkpoint_every and state["d_steps"] % config.checkpoint_every == 0:
-                    state["train_seconds"] += time.perf_counter() - start
-                    start = time.perf_counter()
-                    checkpoint()
-                if on_step is not None:
-                    on_step(state["d_steps"])
-            bar.close()
-            state["train_seconds"] += time.perf_counter() - start
-            _end_epoch(state, steps_per_epoch, parts)
-            save_sample_grid(ema, config.grid, run_dir / "samples" / f"epoch_{epoch + 1:03d}.png", seed=config.seed)
-            checkpoint()
-            _write_history(state["history"], run_dir)
-    except KeyboardInterrupt:
-        if safe:
-            checkpoint()
-        raise
-    finally:
-        if previous_handler is not None:
-            signal.signal(signal.SIGTERM, previous_handler)
+    safe = True
+    with sigterm_as_interrupt():
+        try:
+            while state["epoch"] < config.epochs:
+                epoch = state["epoch"]
+                order = torch.randperm(len(images), generator=torch.Generator().manual_seed(config.seed + epoch))
+                batches = order[:steps_per_epoch * config.batch_size].split(config.batch_size)
+                generator.train(), critic.train()
+                bar = tqdm(total=steps_per_epoch, initial=state["step"], desc=f"epoch {epoch + 1}/{config.epochs}",
+                           disable=not progress, leave=False)
+                start = time.perf_counter()
+                for batch in batches[state["step"]:]:
+                    safe = False
+                    losses = _step(config, parts, images[batch].to(device), state)
+                    state["step"] += 1
+                    safe = True
+                    for k, v in losses.items():
+                        state["sums"][k] += v
+                    bar.update()
+                    bar.set_postfix(d=f"{losses['d_loss']:.3f}", w=f"{losses['wasserstein']:.3f}")
+                    if config.checkpoint_every and state["d_steps"] % config.checkpoint_every == 0:
+                        state["train_seconds"] += time.perf_counter() - start
+                        start = time.perf_counter()
+                        checkpoint()
+                    if on_step is not None:
+                        on_step(state["d_steps"])
+                bar.close()
+                state["train_seconds"] += time.perf_counter() - start
+                _end_epoch(state, steps_per_epoch, parts)
+                save_sample_grid(ema, config.grid, run_dir / "samples" / f"epoch_{epoch + 1:03d}.png", seed=config.seed)
+                checkpoint()
+                _write_history(state["history"], run_dir)
+        except KeyboardInterrupt:
+            if safe:
+                checkpoint()
+            raise
     summary = {**gan_summary(config.model), "dataset": config.dataset, "images": len(images), "epochs": state["epoch"],
                "critic_steps": state["d_steps"], "generator_steps": state["g_steps"],
                "train_seconds": round(state["train_seconds"], 2),

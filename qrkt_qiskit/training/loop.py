@@ -7,6 +7,7 @@ model, optimiser, scheduler, RNG and the epoch's metrics so far, and nothing els
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -99,75 +100,81 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
 
     x_train, y_train = data.train
     safe = True  # False while the weights are being updated: an interrupt there is not checkpointed
-    previous_handler = sigterm_as_interrupt()
-    try:
-        while state["epoch"] < config.epochs:
-            epoch = state["epoch"]
-            order = torch.randperm(n_train, generator=torch.Generator().manual_seed(config.seed + epoch))
-            batches = order.split(config.batch_size)
-            net.train()
-            bar = tqdm(total=len(batches), initial=state["step"], desc=f"epoch {epoch + 1}/{config.epochs}",
-                       disable=not (progress and world.main), leave=False)
-            start = time.perf_counter()
-            for batch in batches[state["step"]:]:
-                idx = world.shard(batch)
-                x, y = x_train[idx].to(device), y_train[idx].to(device)
-                safe = False
-                logits = net(x)
-                # Sum over this process's share / global batch size, times the world size that DDP's
-                # gradient averaging divides by: every process count gives the same gradient.
-                loss = F.cross_entropy(logits, y, reduction="sum") * (world.size / len(batch))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
-                optimizer.step()
-                scheduler.step()
-                state["step"] += 1
-                safe = True
-                train_metrics.update(logits, y, loss / world.size * len(batch) / max(1, len(idx)))
-                bar.update()
-                bar.set_postfix(loss=f"{loss.item() / world.size:.4f}")
-                global_step = epoch * steps_per_epoch + state["step"]
-                if config.checkpoint_every and global_step % config.checkpoint_every == 0:
-                    state["train_seconds"] += time.perf_counter() - start
-                    start = time.perf_counter()
-                    checkpoint()
-                if on_step is not None:
-                    on_step(global_step)
-            bar.close()
-            state["train_seconds"] += time.perf_counter() - start
-            _end_epoch(state, model, data, train_metrics, world, optimizer, progress)
-            train_metrics = EpochMetrics(data.n_classes, device)
-            if world.main and state["history"][-1]["val_auc"] > state["best_auc"]:
-                state["best_auc"], state["best_epoch"] = state["history"][-1]["val_auc"], epoch + 1
-                save_checkpoint({"config": config.to_dict(), "model": model.state_dict(), "epoch": epoch + 1},
-                                run_dir / "best.pt")
-            checkpoint()
-            if world.main:
-                write_history(state["history"], run_dir)
-            if on_epoch is not None:
-                on_epoch(state["history"][-1])
-    except KeyboardInterrupt:
-        if safe:
-            checkpoint()
-        raise
-    finally:
-        if previous_handler is not None:
-            signal.signal(signal.SIGTERM, previous_handler)
+    with sigterm_as_interrupt():
+        try:
+            while state["epoch"] < config.epochs:
+                epoch = state["epoch"]
+                order = torch.randperm(n_train, generator=torch.Generator().manual_seed(config.seed + epoch))
+                batches = order.split(config.batch_size)
+                net.train()
+                bar = tqdm(total=len(batches), initial=state["step"], desc=f"epoch {epoch + 1}/{config.epochs}",
+                           disable=not (progress and world.main), leave=False)
+                start = time.perf_counter()
+                for batch in batches[state["step"]:]:
+                    idx = world.shard(batch)
+                    x, y = x_train[idx].to(device), y_train[idx].to(device)
+                    safe = False
+                    logits = net(x)
+                    # Sum over this process's share / global batch size, times the world size that DDP's
+                    # gradient averaging divides by: every process count gives the same gradient.
+                    loss = F.cross_entropy(logits, y, reduction="sum") * (world.size / len(batch))
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
+                    optimizer.step()
+                    scheduler.step()
+                    state["step"] += 1
+                    safe = True
+                    train_metrics.update(logits, y, loss / world.size * len(batch) / max(1, len(idx)))
+                    bar.update()
+                    bar.set_postfix(loss=f"{loss.item() / world.size:.4f}")
+                    global_step = epoch * steps_per_epoch + state["step"]
+                    if config.checkpoint_every and global_step % config.checkpoint_every == 0:
+                        state["train_seconds"] += time.perf_counter() - start
+                        start = time.perf_counter()
+                        checkpoint()
+                    if on_step is not None:
+                        on_step(global_step)
+                bar.close()
+                state["train_seconds"] += time.perf_counter() - start
+                _end_epoch(state, model, data, train_metrics, world, optimizer, progress)
+                train_metrics = EpochMetrics(data.n_classes, device)
+                if world.main and state["history"][-1]["val_auc"] > state["best_auc"]:
+                    state["best_auc"], state["best_epoch"] = state["history"][-1]["val_auc"], epoch + 1
+                    save_checkpoint({"config": config.to_dict(), "model": model.state_dict(), "epoch": epoch + 1},
+                                    run_dir / "best.pt")
+                checkpoint()
+                if world.main:
+                    write_history(state["history"], run_dir)
+                if on_epoch is not None:
+                    on_epoch(state["history"][-1])
+        except KeyboardInterrupt:
+            if safe:
+                checkpoint()
+            raise
     summary = write_summary(config, model, state, run_dir) if world.main else {}
     world.barrier()
     return summary
 
 
+@contextlib.contextmanager
 def sigterm_as_interrupt():
-    """Make SIGTERM (a scheduler's preemption, ``kill``) checkpoint like Ctrl-C; return the old handler."""
+    """Inside, SIGTERM (a scheduler's preemption, ``kill``) raises KeyboardInterrupt, so it checkpoints like Ctrl-C.
+
+    Signal handlers belong to the main thread; elsewhere this does nothing.
+    """
     if threading.current_thread() is not threading.main_thread():
-        return None
+        yield
+        return
 
     def interrupt(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
 
-    return signal.signal(signal.SIGTERM, interrupt)
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _end_epoch(state: dict, model: nn.Module, data: ImageSplits | TextSplits, train_metrics: EpochMetrics,
