@@ -208,3 +208,37 @@ def test_second_derivatives_for_gradient_penalties(strategy, n):
     x = torch.rand(3, n, dtype=torch.float64, requires_grad=True)
     w = torch.rand(n, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradgradcheck(lambda x, w: program(x, w), (x, w))
+
+
+@settings(max_examples=10, deadline=None)
+@given(product_then_clifford(max_qubits=3))
+def test_closed_form_second_derivatives_on_random_product_circuits(ansatz):
+    """Weight rotations before and after the input layer, scaled and offset angles: gradgrad by hand-written backwards."""
+    assume(ansatz.n_inputs > 0 and ansatz.n_weights > 0)
+    x, w = samples(ansatz, batch=2)
+    prog = compile(ansatz, torch.float64, strategy="closed-form")
+    assert torch.autograd.gradgradcheck(prog, (x.requires_grad_(), w.requires_grad_()), eps=1e-6, atol=1e-6)
+
+
+def test_constant_gates_between_weight_rotations():
+    """Bound non-Clifford gates (T, RX(0.3)) on either side of the input layer, on some qubits only."""
+    x, w = ParameterVector("x", 2), ParameterVector("w", 3)
+    qc = QuantumCircuit(3)
+    qc.rx(0.3, 0)
+    qc.ry(w[0], 0)
+    qc.t(2)
+    qc.rz(w[2], 2)
+    qc.ry(x[0], 0)  # both inputs at the same depth: one input layer, the weight chain's path
+    qc.rx(2 * x[1] + 0.5, 2)
+    qc.t(0)
+    qc.rz(w[1], 0)
+    qc.u(w[2], 0.2, w[0], 2)
+    qc.cx(0, 1)
+    qc.cx(1, 2)
+    ansatz = Ansatz(qc, list(x), list(w), [SparsePauliOp(["ZZI", "XIY", "IZX"], [1.0, 0.5, -0.25])])
+    prog = compile(ansatz, torch.float64, strategy="closed-form")
+    assert prog._bloch._input_layer is not None
+    xs, ws = samples(ansatz, batch=4)
+    assert np.abs(prog(xs, ws).numpy() - reference(ansatz, xs.numpy(), ws.numpy())).max() <= 1e-10
+    assert torch.autograd.gradcheck(prog, (xs.requires_grad_(), ws.requires_grad_()), eps=1e-6, atol=1e-7)
+    assert torch.autograd.gradgradcheck(prog, (xs, ws), eps=1e-6, atol=1e-6)
