@@ -22,6 +22,8 @@ from .lowering import Angle, Op
 
 __all__ = ["BlochCircuit"]
 
+DENSE_MAX_QUBITS = 16  # up to this width the batch part is two small matrix products (see _LazyPauliProducts)
+
 _PAULIS = np.array([[[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [[1, 0], [0, -1]]])
 _AXES = {"rx": (1.0, 0.0, 0.0), "ry": (0.0, 1.0, 0.0), "rz": (0.0, 0.0, 1.0), "p": (0.0, 0.0, 1.0)}
 _CODE = {(False, False): 0, (True, False): 1, (True, True): 2, (False, True): 3}  # I X Y Z: [1, b]
@@ -288,39 +290,57 @@ class _LazyPauliProducts(torch.autograd.Function):
 
     ``θ: (batch, n)``; ``terms: (n, 4, 3)``, a function of the weights only. Every factor of
     every Pauli string is ``a + cos θ_q u + sin θ_q v`` with ``[a, u, v] = terms[s]`` for its
-    slot ``s`` on qubit ``q``: gathered per slot, ``O(batch · slots)`` at any width, and one
-    autograd node for everything that touches the batch.
+    slot ``s`` on qubit ``q``, and one autograd node does everything that touches the batch.
+    Narrow circuits compute all factors as one product ``[1, cos θ, sin θ] @ coef`` with a
+    sparse ``(2n + 1, slots)`` matrix (a few large operations); wide ones gather per slot,
+    ``O(batch · slots)`` at any width.
     """
 
     @staticmethod
     def forward(ctx, theta, terms, slots):
-        cos, sin, coef, factors = _lazy_factors(theta, terms, slots)
-        ctx.save_for_backward(theta, terms, cos, sin, coef, factors)
+        parts = _lazy_factors(theta, terms, slots)
+        ctx.save_for_backward(theta, terms, *parts)
         ctx.slots = slots
-        return factors.view(theta.shape[0], *slots.index.shape).prod(-1) @ slots.table
+        return parts[-1].view(theta.shape[0], *slots.index.shape).prod(-1) @ slots.table
 
     @staticmethod
     def backward(ctx, grad):
-        theta, terms, cos, sin, coef, factors = ctx.saved_tensors
+        theta, terms, *parts = ctx.saved_tensors
         slots = ctx.slots
         if torch.is_grad_enabled():  # a double backward: rebuild what it differentiates from the inputs
-            cos, sin, coef, factors = _lazy_factors(theta, terms, slots)
-        g = _grad_factors(factors, grad, slots)  # (batch, slots)
-        a, u, v = coef.unbind(-1)
-        grad_theta = grad_terms = None
-        if ctx.needs_input_grad[0]:  # padding slots have u = v = 0: they add nothing
-            slope = torch.addcmul(cos * v, sin, u, value=-1)
-            grad_theta = torch.zeros_like(theta).index_add_(1, slots.qubit, g * slope)
-        if ctx.needs_input_grad[1]:
-            grad_terms = slots.scatter(torch.stack((g.sum(0), (g * cos).sum(0), (g * sin).sum(0)), -1))
-        return grad_theta, grad_terms, None
+            parts = _lazy_factors(theta, terms, slots)
+        g = _grad_factors(parts[-1], grad, slots)  # (batch, slots)
+        n, grad_theta, grad_coef = slots.n, None, None
+        if slots.dense:
+            basis, coef, _ = parts  # (batch, 2n + 1), (2n + 1, slots)
+            if ctx.needs_input_grad[0]:
+                g_basis = g @ coef.T
+                grad_theta = torch.addcmul(g_basis[:, n + 1:] * basis[:, 1:n + 1], g_basis[:, 1:n + 1], basis[:, n + 1:],
+                                           value=-1)
+            if ctx.needs_input_grad[1]:
+                grad_coef = (basis.T @ g).flatten().index_select(0, slots.dense_at).view(-1, 3)
+        else:
+            cos, sin, coef, _ = parts  # (batch, slots) twice, (slots, 3)
+            a, u, v = coef.unbind(-1)
+            if ctx.needs_input_grad[0]:  # padding slots have u = v = 0: they add nothing
+                slope = torch.addcmul(cos * v, sin, u, value=-1)
+                grad_theta = torch.zeros_like(theta).index_add_(1, slots.qubit, g * slope)
+            if ctx.needs_input_grad[1]:
+                grad_coef = torch.stack((g.sum(0), (g * cos).sum(0), (g * sin).sum(0)), -1)
+        return grad_theta, None if grad_coef is None else slots.scatter(grad_coef), None
 
 
 def _lazy_factors(theta, terms, slots: "_Slots"):
-    """``cos θ`` and ``sin θ`` per slot ``(batch, slots)``, the slots' terms ``(slots, 3)`` and the factors."""
+    """The factors ``(batch, slots)``, last, after what their backward needs (see `_LazyPauliProducts`)."""
+    coef = terms.reshape(-1, 3).index_select(0, slots.flat)  # (slots, 3): a, u, v per slot
+    if slots.dense:
+        basis = torch.cat([theta.new_ones(theta.shape[0], 1), torch.cos(theta), torch.sin(theta)], 1)
+        n_basis = 2 * slots.n + 1
+        coef = coef.new_zeros(n_basis * len(slots.flat)).index_add_(0, slots.dense_at, coef.flatten())
+        coef = coef.view(n_basis, -1)
+        return basis, coef, basis @ coef
     cos = torch.cos(theta).index_select(1, slots.qubit)
     sin = torch.sin(theta).index_select(1, slots.qubit)
-    coef = terms.reshape(-1, 3).index_select(0, slots.flat)
     a, u, v = coef.unbind(-1)
     return cos, sin, coef, torch.addcmul(torch.addcmul(a, cos, u), sin, v)
 
@@ -455,7 +475,12 @@ class _Slots:
     real: torch.Tensor  # the slots that are not padding
     sink: torch.Tensor  # (slots,): flat, but padding slots point past the end, where gradients are dropped
     partner: torch.Tensor | None  # strings of weight 2: each slot's other slot
+    dense_at: torch.Tensor | None  # narrow circuits: where slot s's a, u, v sit in the flat (2n + 1, slots) matrix
     n: int
+
+    @property
+    def dense(self) -> bool:
+        return self.dense_at is not None
 
     @classmethod
     def build(cls, index, table, real, n):
@@ -464,7 +489,11 @@ class _Slots:
         sink[real] = flat[real]
         slots = torch.arange(len(flat), device=flat.device)
         partner = slots.view(index.shape).flip(-1).flatten() if index.shape[1] == 2 else None
-        return cls(index, table, flat, flat // 4, real, sink, partner, n)
+        dense_at = None
+        if n <= DENSE_MAX_QUBITS:  # rows 0, 1 + q and 1 + n + q of column s: a, u and v of slot s on qubit q
+            rows = torch.stack([torch.zeros_like(flat), 1 + flat // 4, 1 + n + flat // 4], -1)
+            dense_at = (rows * len(flat) + slots[:, None]).flatten()
+        return cls(index, table, flat, flat // 4, real, sink, partner, dense_at, n)
 
     def scatter(self, values: torch.Tensor) -> torch.Tensor:
         """Sum per-slot rows ``(slots, k)`` of the real slots into ``(n, 4, k)``."""

@@ -242,3 +242,26 @@ def test_constant_gates_between_weight_rotations():
     assert np.abs(prog(xs, ws).numpy() - reference(ansatz, xs.numpy(), ws.numpy())).max() <= 1e-10
     assert torch.autograd.gradcheck(prog, (xs.requires_grad_(), ws.requires_grad_()), eps=1e-6, atol=1e-7)
     assert torch.autograd.gradgradcheck(prog, (xs, ws), eps=1e-6, atol=1e-6)
+
+
+@settings(max_examples=10, deadline=None)
+@given(product_then_clifford(max_qubits=4))
+def test_narrow_and_wide_batch_routes_agree(ansatz):
+    """Up to DENSE_MAX_QUBITS the factors are one matrix product; wider, a gather per slot: same values and gradients."""
+    from qrkt_qiskit.engine import bloch
+
+    x, w = samples(ansatz, batch=3)
+    dense = compile(ansatz, torch.float64, strategy="closed-form")
+    limit, bloch.DENSE_MAX_QUBITS = bloch.DENSE_MAX_QUBITS, 0
+    try:
+        gather = compile(ansatz, torch.float64, strategy="closed-form")
+    finally:
+        bloch.DENSE_MAX_QUBITS = limit
+    assert dense._bloch._slots.dense and not gather._bloch._slots.dense
+    outs = []
+    for prog in (dense, gather):
+        xg, wg = x.clone().requires_grad_(), w.clone().requires_grad_()
+        out = prog(xg, wg)
+        outs.append((out, *torch.autograd.grad(out.sum(), (xg, wg), allow_unused=True)))
+    for a, b in zip(*outs):
+        assert (a is None and b is None) or torch.allclose(a, b, atol=1e-12)
