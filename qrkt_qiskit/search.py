@@ -220,6 +220,7 @@ def _plot(study, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, (curves, best) = plt.subplots(1, 2, figsize=(11, 4))
     values = []
@@ -238,6 +239,7 @@ def _plot(study, path: Path) -> None:
     best.set(xlabel="trial", ylabel="validation ROC-AUC", title="random search")
     for ax in (curves, best):
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs and trial numbers
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

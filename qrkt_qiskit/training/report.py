@@ -40,6 +40,7 @@ def plot_curves(history: list[dict], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [row["epoch"] for row in history]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -47,6 +48,7 @@ def plot_curves(history: list[dict], path: Path) -> None:
         for split in ("train", "val", "test"):
             ax.plot(epochs, [row[f"{split}_{metric}"] for row in history], marker=".", label=split)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend()
