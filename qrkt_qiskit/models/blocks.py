@@ -14,7 +14,7 @@ from .attention import Attention
 from .mlp import MLP
 from .quantum import QuantumSpec
 
-__all__ = ["ODE_METHODS", "ODEBlock", "TransformerLayer", "make_block"]
+__all__ = ["ODE_METHODS", "ODEBlock", "TransformerLayer", "check_block", "make_block"]
 
 # Butcher tableaux (a: stage inputs as multiples of earlier F's, b: the update's weights).
 # rk4_enh is the thesis' "enhanced" RK4: every stage steps a full F from the last, and the
@@ -92,6 +92,14 @@ class TransformerLayer(nn.Module):
     def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         x = x + self.attention(self.attention_norm(x), padding_mask)
         return x + self.mlp(self.mlp_norm(x))
+
+
+def check_block(ode: str, norm: str = "pre") -> None:
+    """One sentence for a model config whose ``ode`` or ``norm`` `make_block` would not accept."""
+    if ode not in ODE_METHODS + ("none",):
+        raise ValueError(f"unknown ode {ode!r}; choose one of: {', '.join(ODE_METHODS + ('none',))}")
+    if norm not in NORMS:
+        raise ValueError(f"unknown norm {norm!r}; choose one of: {', '.join(NORMS)}")
 
 
 def make_block(dim: int, *, ode: str, heads: int, mlp_dim: int, norm: str = "pre", quantum: QuantumSpec | None = None,

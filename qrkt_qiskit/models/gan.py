@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import ODE_METHODS, make_block
+from .blocks import check_block, make_block
 from .quantum import QuantumSpec
 from .vit import ViTConfig, VisionTransformer
 
@@ -61,8 +61,7 @@ class GANConfig:
         if self.dim % (4 ** (stages - 1) * self.heads):
             raise ValueError(f"dim={self.dim} must be a multiple of 4^(stages-1)·heads = {4 ** (stages - 1) * self.heads}, "
                              "so that every PixelShuffle stage keeps a whole number of channels per head")
-        if self.ode not in ODE_METHODS + ("none",):
-            raise ValueError(f"unknown ode {self.ode!r}; choose one of: {', '.join(ODE_METHODS + ('none',))}")
+        check_block(self.ode)
         if self.channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {self.channels!r}")
         if self.image_size % self.d_patch:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .blocks import NORMS, ODE_METHODS, make_block
+from .blocks import check_block, make_block
 from .quantum import QuantumSpec
 
 __all__ = ["TEXT_PRESETS", "TextConfig", "TextTransformer", "text_config"]
@@ -39,10 +39,7 @@ class TextConfig:
     def __post_init__(self):
         if isinstance(self.quantum, dict):  # from a run directory's config.json
             object.__setattr__(self, "quantum", QuantumSpec(**self.quantum))
-        if self.ode not in ODE_METHODS + ("none",):
-            raise ValueError(f"unknown ode {self.ode!r}; choose one of: {', '.join(ODE_METHODS + ('none',))}")
-        if self.norm not in NORMS:
-            raise ValueError(f"unknown norm {self.norm!r}; choose one of: {', '.join(NORMS)}")
+        check_block(self.ode, self.norm)
         if self.heads < 1 or self.dim % self.heads:
             raise ValueError(f"dim={self.dim} must be a positive multiple of heads={self.heads}")
         if not 0 <= self.pad_id < self.vocab_size:

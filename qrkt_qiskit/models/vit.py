@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .blocks import NORMS, ODE_METHODS, make_block
+from .blocks import check_block, make_block
 from .quantum import QuantumSpec
 
 __all__ = ["VIT_PRESETS", "ViTConfig", "VisionTransformer", "vit_config"]
@@ -42,10 +42,7 @@ class ViTConfig:
             object.__setattr__(self, "quantum", QuantumSpec(**self.quantum))
         if self.image_size % self.patch_size:
             raise ValueError(f"image_size={self.image_size} is not a multiple of patch_size={self.patch_size}")
-        if self.ode not in ODE_METHODS + ("none",):
-            raise ValueError(f"unknown ode {self.ode!r}; choose one of: {', '.join(ODE_METHODS + ('none',))}")
-        if self.norm not in NORMS:
-            raise ValueError(f"unknown norm {self.norm!r}; choose one of: {', '.join(NORMS)}")
+        check_block(self.ode, self.norm)
         if self.pool not in POOLS:
             raise ValueError(f"unknown pool {self.pool!r}; choose one of: {', '.join(POOLS)}")
         if self.heads < 1 or self.dim % self.heads:
