@@ -321,7 +321,7 @@ class _LazyPauliProducts(torch.autograd.Function):
                 grad_coef = (basis.T @ g).flatten().index_select(0, slots.dense_at).view(-1, 3)
         else:
             cos, sin, coef, _ = parts  # (batch, slots) twice, (slots, 3)
-            a, u, v = coef.unbind(-1)
+            _, u, v = coef.unbind(-1)
             if ctx.needs_input_grad[0]:  # padding slots have u = v = 0: they add nothing
                 slope = torch.addcmul(cos * v, sin, u, value=-1)
                 grad_theta = torch.zeros_like(theta).index_add_(1, slots.qubit, g * slope)
@@ -373,7 +373,7 @@ class _Chain:
         eye = torch.eye(4, dtype=dtype, device=device)
         A = eye.repeat(len(rest), n, 1, 1)
         B, C = torch.zeros_like(A), torch.zeros_like(A)
-        index = torch.full((len(rest), n), -1, dtype=torch.long, device=device)
+        index = torch.zeros(len(rest), n, dtype=torch.long, device=device)  # 0: the zero slot
         scale, offset = torch.ones(len(rest), n, dtype=dtype, device=device), torch.zeros(len(rest), n, dtype=dtype, device=device)
         for i, layer in enumerate(rest):
             q = layer.qubits
@@ -381,7 +381,7 @@ class _Chain:
                 A[i, q] = layer.matrix
                 continue
             A[i, q], B[i, q], C[i, q] = layer.along, layer.across, layer.cross
-            index[i, q] = layer.index
+            index[i, q] = layer.index + 1  # a layer's -1 (no parameter) becomes the zero slot
             if layer.scale is not None:
                 scale[i, q], offset[i, q] = layer.scale, layer.offset
         plain = bool((scale == 1).all() and (offset == 0).all())
@@ -395,7 +395,7 @@ class _Chain:
         zero = (eye[0] + eye[3]).repeat(n, 1).unsqueeze(-1)  # (n, 4, 1): [1, 0, 0, 1]
         pre = next(i for i, layer in enumerate(layers) if layer is input_layer)
         start = (split @ zero).view(n, 4, 3) if pre == 0 else zero
-        return cls(A, B, C, index.flatten() + 1, None if plain else scale, None if plain else offset, pre, split, start)
+        return cls(A, B, C, index.flatten(), None if plain else scale, None if plain else offset, pre, split, start)
 
     def matrices(self, w: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Each layer's rotation ``(layers, n, 4, 4)``, with ``cos θ`` and ``sin θ`` ``(layers, n, 1, 1)``."""
