@@ -17,7 +17,8 @@ from qiskit.circuit.exceptions import CircuitError
 
 from .gates import PARAMETRIC_GATES
 
-__all__ = ["Angle", "Op", "UnsupportedCircuitError", "lower"]
+__all__ = ["Angle", "Op", "UnsupportedCircuitError", "constant_matrix", "lower", "parse_angle",
+           "refuse_non_unitary"]
 
 _IGNORED = {"barrier", "delay", "id"}  # identity on the state
 
@@ -64,15 +65,15 @@ def _lower_into(ops: list[Op], circuit: QuantumCircuit, wires: tuple[int, ...], 
     for inst in circuit.data:
         op = inst.operation
         qubits = tuple(wires[circuit.find_bit(q).index] for q in inst.qubits)
-        _refuse_non_unitary(op, qubits)
+        refuse_non_unitary(op, qubits)
         if op.name in _IGNORED:
             continue
         free = any(isinstance(p, ParameterExpression) and p.parameters for p in op.params)
-        matrix = None if free else _constant_matrix(op)
+        matrix = None if free else constant_matrix(op)
         if matrix is not None:
             ops.append(Op(op.name, qubits, matrix=matrix))
         elif op.name in PARAMETRIC_GATES:
-            ops.append(Op(op.name, qubits, angles=tuple(_angle(p, op, qubits, slots) for p in op.params)))
+            ops.append(Op(op.name, qubits, angles=tuple(parse_angle(p, op, qubits, slots) for p in op.params)))
         elif op.definition is None:
             raise UnsupportedCircuitError(
                 f"gate {op.name!r} on qubits {list(qubits)} is not supported: it has no matrix and no definition"
@@ -81,7 +82,8 @@ def _lower_into(ops: list[Op], circuit: QuantumCircuit, wires: tuple[int, ...], 
             _lower_into(ops, op.definition, qubits, slots)
 
 
-def _refuse_non_unitary(op: Instruction, qubits: tuple[int, ...]) -> None:
+def refuse_non_unitary(op: Instruction, qubits: tuple[int, ...]) -> None:
+    """Refuse, in one sentence, control flow, measurements, resets and classical bits."""
     where = f"on qubits {list(qubits)}"
     if isinstance(op, ControlFlowOp):
         raise UnsupportedCircuitError(
@@ -103,14 +105,16 @@ def _refuse_non_unitary(op: Instruction, qubits: tuple[int, ...]) -> None:
         )
 
 
-def _constant_matrix(op: Instruction) -> np.ndarray | None:
+def constant_matrix(op: Instruction) -> np.ndarray | None:
+    """The gate's matrix if all its angles are bound, else ``None``."""
     try:
         return np.asarray(op.to_matrix(), dtype=complex)
     except (CircuitError, AttributeError, TypeError):
         return None
 
 
-def _angle(value, op: Instruction, qubits, slots: dict[Parameter, int]) -> Angle:
+def parse_angle(value, op: Instruction, qubits, slots: dict[Parameter, int]) -> Angle:
+    """A gate parameter as ``scale * v[slot] + offset``, or a one-sentence refusal naming the gate."""
     if isinstance(value, Parameter):
         return Angle(slots[value], 1.0, 0.0)
     if not isinstance(value, ParameterExpression):

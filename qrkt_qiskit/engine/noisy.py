@@ -1,0 +1,447 @@
+"""A device's noise in the engine: ISA circuits with their noise model, as exact batched PyTorch programs.
+
+The density matrix of the circuit's *active* qubits (those a gate or an observable touches;
+idle physical qubits stay in |0> and are dropped) is held in the Pauli basis: a real vector
+``r_P = Tr(ρ P)`` over the ``4^k`` Pauli strings, qubit q being digit q (I, X, Y, Z = 0..3).
+Every instruction is one real Pauli transfer matrix ``R = R_error · R_gate`` (the gate, then
+the channel Aer applies after it), so gates and noise cost the same and fuse freely.
+
+The program is split where the inputs stop mattering (docs/noise.md):
+
+1. *Product prefix*: each qubit's single-qubit gates before its first multi-qubit gate act
+   on its own Bloch 4-vector (noise on one qubit keeps a product state a product state).
+2. *Schrödinger middle* (only when an input is read after an entangler): the batched
+   ``(batch, 4^k)`` state, gate by gate.
+3. *Heisenberg tail*: everything after the last input-dependent gate is applied, transposed,
+   to the observables instead, once per call whatever the batch (``(terms, 4^k)``).
+4. The two meet in one matmul. Single-qubit gates are multiplied into the next multi-qubit
+   gate on their qubit, so the big tensors are touched once per entangler.
+
+Readout error is an observable transformation: a bit flips with probability ``P(m|b)``, so
+a measured Pauli parity on support S has expectation ``Σ_{T⊆S} Π_{S∖T} α_q Π_T β_q <P_T>``
+with ``α = P(0|1) − P(1|0)``, ``β = 1 − P(0|1) − P(1|0)``; `readout_observables` writes it
+as a ``SparsePauliOp`` that any exact estimator (Aer's too) can evaluate. Finite shots are
+binomial samples of each measured term around its exact value.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from qiskit.circuit import ParameterExpression, QuantumCircuit
+from qiskit.quantum_info import SparsePauliOp
+
+from ..circuits import Ansatz
+from .compiler import check_inputs, check_weights
+from .gates import PARAMETRIC_GATES
+from .kernels import apply, kron
+from .lowering import Angle, UnsupportedCircuitError, constant_matrix, parse_angle, refuse_non_unitary
+
+__all__ = ["DeviceNoise", "MAX_ACTIVE_QUBITS", "NoisyCircuit", "readout_observables"]
+
+# A density matrix over k qubits is 4^k numbers per sample: 1 M at k = 10.
+MAX_ACTIVE_QUBITS = 10
+# Samples per chunk are capped so that one chunk's (chunk, 4^k) state stays this small.
+_CHUNK_ELEMENTS = 2**24
+
+_PAULI_1Q = np.array([[[1, 0], [0, 1]], [[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [[1, 0], [0, -1]]], dtype=complex)
+_DIGIT = {(False, False): 0, (True, False): 1, (True, True): 2, (False, True): 3}  # (x, z) -> I, X, Y, Z
+
+
+def pauli_basis(m: int) -> np.ndarray:
+    """``(4^m, 2^m, 2^m)``: Pauli string ``Σ d_q 4^q`` on qubits 0..m-1 (qubit q = bit q of the matrix index)."""
+    basis = _PAULI_1Q
+    for _ in range(m - 1):
+        basis = np.einsum("aij,rkl->arikjl", _PAULI_1Q, basis).reshape(4 * len(basis), 2 * basis.shape[1], -1)
+    return basis
+
+
+def superop_ptm(superop: np.ndarray) -> np.ndarray:
+    """The Pauli transfer matrix ``R[P, Q] = Tr(P E(Q)) / d`` of a column-stacking superoperator (Qiskit's)."""
+    d = int(round(np.sqrt(superop.shape[0])))
+    basis = pauli_basis(int(np.log2(d)))
+    vec = basis.transpose(0, 2, 1).reshape(len(basis), -1)  # row Q = vec(Q), columns stacked
+    images = (vec @ superop.T).reshape(len(basis), d, d).transpose(0, 2, 1)  # E(Q)
+    return np.einsum("pij,qji->pq", basis, images).real / d
+
+
+def unitary_ptm(u: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+    """``(..., d, d)`` unitaries -> ``(..., d², d²)`` real Pauli transfer matrices, differentiably."""
+    conjugated = torch.einsum("...jk,qkl,...il->...qji", u, basis, u.conj())  # U Q U† per Q
+    return torch.einsum("pij,...qji->...pq", basis, conjugated).real / u.shape[-1]
+
+
+@dataclass(frozen=True)
+class DeviceNoise:
+    """A device's noise as the engine applies it.
+
+    Attributes:
+        errors: ``(instruction name, physical qubits) -> superoperator`` (Qiskit's
+            column-stacking convention) of the channel applied after that instruction.
+        readout: ``physical qubit -> (2, 2)`` assignment matrix, row = prepared bit,
+            column = measured bit (Qiskit's ``ReadoutError.probabilities``).
+    """
+
+    errors: Mapping[tuple[str, tuple[int, ...]], np.ndarray]
+    readout: Mapping[int, np.ndarray]
+
+    @classmethod
+    def from_noise_model(cls, noise_model, circuit: QuantumCircuit) -> DeviceNoise:
+        """The errors Aer's ``noise_model`` applies to the instructions of ``circuit``.
+
+        Aer looks up an error by instruction name and qubits, else the name's all-qubit
+        error; readout errors likewise. Only what ``circuit`` uses is converted.
+
+        Raises:
+            UnsupportedCircuitError: for noise the engine does not model (non-local errors,
+                correlated readout, errors on measurements).
+        """
+        from qiskit.quantum_info import SuperOp
+
+        local, default = noise_model._local_quantum_errors, noise_model._default_quantum_errors
+        if "measure" in local or "measure" in default:
+            raise UnsupportedCircuitError("the noise model has quantum errors on measurements, which the noisy "
+                                          "engine does not model; use simulator='aer'")
+        if any(len(q) > 1 for q in noise_model._local_readout_errors):
+            raise UnsupportedCircuitError("the noise model has correlated multi-qubit readout errors, which the "
+                                          "noisy engine does not model; use simulator='aer'")
+        errors = {}
+        for inst in circuit.data:
+            name = inst.operation.name
+            qubits = tuple(circuit.find_bit(q).index for q in inst.qubits)
+            error = local.get(name, {}).get(qubits, default.get(name))
+            if error is not None and (name, qubits) not in errors:
+                errors[name, qubits] = np.asarray(SuperOp(error).data)
+        readout = {}
+        for q in range(circuit.num_qubits):
+            error = noise_model._local_readout_errors.get((q,), noise_model._default_readout_error)
+            if error is not None:
+                readout[q] = np.asarray(error.probabilities, dtype=float)
+        return cls(errors, readout)
+
+
+def readout_observables(observables: Sequence[SparsePauliOp], readout: Mapping[int, np.ndarray]) -> list[SparsePauliOp]:
+    """The observables whose exact values are what a device with ``readout`` error measures.
+
+    Each Pauli term on support S becomes ``Σ_{T⊆S} Π_{S∖T} α_q Π_T β_q P_T`` (the module
+    docstring); qubits without an entry in ``readout`` read perfectly.
+    """
+    dressed = []
+    for obs in observables:
+        labels, coeffs = [], []
+        for pauli, coeff in zip(obs.paulis, obs.coeffs):
+            for label, c in _dressed_term(pauli, readout):
+                labels.append(label)
+                coeffs.append(coeff * c)
+        dressed.append(SparsePauliOp(labels, np.array(coeffs)).simplify(atol=0.0))
+    return dressed
+
+
+def _dressed_term(pauli, readout: Mapping[int, np.ndarray]):
+    """``(label, coefficient)`` pairs of one Pauli term under readout error."""
+    support = [q for q in range(pauli.num_qubits) if pauli.x[q] or pauli.z[q]]
+    label = pauli.to_label().lstrip("-i")
+    factors = []
+    for q in support:
+        p = readout.get(q)
+        if p is None:
+            factors.append((0.0, 1.0))
+            continue
+        f0, f1 = p[0, 0] - p[0, 1], p[1, 0] - p[1, 1]  # E[(-1)^m | prepared b]
+        factors.append(((f0 + f1) / 2, (f0 - f1) / 2))
+    phase = (-1j) ** pauli.phase
+    for keep in itertools.product((False, True), repeat=len(support)):
+        c = phase * np.prod([beta if k else alpha for k, (alpha, beta) in zip(keep, factors)])
+        if c != 0:
+            chars = list(label)
+            for q, k in zip(support, keep):
+                if not k:
+                    chars[len(chars) - 1 - q] = "I"
+            yield "".join(chars), c
+
+
+@dataclass
+class _Instr:
+    """One ISA instruction on active qubits: a constant PTM, or a parametric gate and its error's PTM."""
+
+    name: str
+    qubits: tuple[int, ...]
+    ptm: np.ndarray | None = None  # constant: error · gate
+    angles: tuple[Angle, ...] = ()
+    error: np.ndarray | None = None  # parametric: the error's PTM, applied after the gate
+    batched: bool = False  # an angle reads an input
+
+
+@dataclass
+class _Step:
+    """A multi-qubit instruction (or none) preceded by the single-qubit chains on its qubits."""
+
+    qubits: tuple[int, ...]
+    chains: tuple[tuple[int, ...], ...]  # per qubit, instruction ids applied first, in order
+    main: int | None  # the multi-qubit instruction's id
+
+
+class NoisyCircuit:
+    """An ansatz as a device runs it, noise and readout included; call it as ``program(x, w)``.
+
+    Args:
+        ansatz: the logical circuit: its inputs, weights and output count.
+        circuit: the ISA circuit the device runs (the ansatz transpiled; same parameters).
+        observables: the ansatz's observables laid out onto ``circuit``.
+        noise: the device's noise (``None``: ideal gates and readout).
+        readout_error: measure through the readout assignment matrices.
+        shots: ``None`` for exact expectation values (the infinite-shot limit), else binomial
+            samples of each measured term; gradients are then those of the exact values.
+        seed: seeds the shot sampler.
+        dtype, device: ``torch.float32``/``float64``; CPU or CUDA.
+
+    Raises:
+        UnsupportedCircuitError: for an instruction the engine cannot express, or more than
+            `MAX_ACTIVE_QUBITS` active qubits.
+    """
+
+    def __init__(self, ansatz: Ansatz, circuit: QuantumCircuit, observables: Sequence[SparsePauliOp],
+                 noise: DeviceNoise | None, *, readout_error: bool = True, shots: int | None = None,
+                 seed: int | None = None, dtype: torch.dtype = torch.float32, device="cpu", name: str = "device"):
+        if dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+        self.ansatz, self.dtype, self.device, self.shots = ansatz, dtype, torch.device(device), shots
+        self.cdtype = torch.complex128 if dtype == torch.float64 else torch.complex64
+        noise = noise or DeviceNoise({}, {})
+        support = {q for obs in observables for p in obs.paulis for q in np.flatnonzero(p.x | p.z)}
+        touched = {circuit.find_bit(q).index for inst in circuit.data if inst.operation.name != "barrier"
+                   for q in inst.qubits}
+        self.physical = tuple(sorted(touched | {int(q) for q in support}))
+        k = self.k = len(self.physical)
+        if k > MAX_ACTIVE_QUBITS:
+            raise UnsupportedCircuitError(
+                f"the circuit uses {k} qubits of {name} after transpilation, more than the {MAX_ACTIVE_QUBITS} "
+                f"the noisy engine simulates (a density matrix of 4^{k} entries per sample); use simulator='aer' "
+                "or narrower circuits (QuantumLinear(..., n_qubits=...))")
+        slots = {p: i for i, p in enumerate(ansatz.inputs + ansatz.weights)}
+        self._const_slot = len(slots)
+        self._instrs = self._lower(circuit, slots, noise, name)
+        self._plan()
+        readout = {self.physical.index(q): m for q, m in noise.readout.items() if q in self.physical}
+        self._terms, self._coeffs, self._offset = self._measured_terms(observables, readout if readout_error else {})
+        self._generator = None
+        if shots is not None:
+            self._generator = torch.Generator(device=self.device)
+            self._generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
+        self._basis = {m: torch.as_tensor(pauli_basis(m), dtype=self.cdtype, device=self.device) for m in (1, 2)}
+
+    # ------------------------------------------------------------------ compile time
+    def _lower(self, circuit: QuantumCircuit, slots, noise: DeviceNoise, name: str) -> list[_Instr]:
+        local = {q: i for i, q in enumerate(self.physical)}
+        instrs = []
+        for inst in circuit.data:
+            op = inst.operation
+            physical = tuple(circuit.find_bit(q).index for q in inst.qubits)
+            if op.name == "barrier":
+                continue
+            if op.name == "delay":
+                raise UnsupportedCircuitError(
+                    f"the circuit has a delay on qubits {list(physical)}; the noisy engine does not model scheduled "
+                    "idle time, so transpile without scheduling or use simulator='aer'")
+            refuse_non_unitary(op, physical)
+            error = noise.errors.get((op.name, physical))
+            error = None if error is None else superop_ptm(error)
+            qubits = tuple(local[q] for q in physical)
+            free = any(isinstance(p, ParameterExpression) and p.parameters for p in op.params)
+            matrix = None if free else constant_matrix(op)
+            if matrix is not None:
+                ptm = superop_ptm(np.kron(matrix.conj(), matrix))  # column stacking: vec(UρU†) = (Ū⊗U) vec(ρ)
+                instrs.append(_Instr(op.name, qubits, ptm=ptm if error is None else error @ ptm))
+            elif op.name in PARAMETRIC_GATES:
+                angles = tuple(parse_angle(p, op, physical, slots) for p in op.params)
+                batched = any(a.slot is not None and a.slot < self.ansatz.n_inputs for a in angles)
+                instrs.append(_Instr(op.name, qubits, angles=angles, error=error, batched=batched))
+            else:
+                raise UnsupportedCircuitError(
+                    f"instruction {op.name!r} on qubits {list(physical)} of {name} has free parameters and no "
+                    "matrix the noisy engine can build; transpile to the device's basis gates")
+        return instrs
+
+    def _plan(self) -> None:
+        """Prefix chains per qubit, then Schrödinger steps up to the last input read, Heisenberg steps after."""
+        prefix: list[list[int]] = [[] for _ in range(self.k)]
+        entangled: set[int] = set()
+        rest = []
+        for i, ins in enumerate(self._instrs):
+            if len(ins.qubits) == 1 and ins.qubits[0] not in entangled:
+                prefix[ins.qubits[0]].append(i)
+            else:
+                entangled.update(ins.qubits)
+                rest.append(i)
+        last_read = max((j for j, i in enumerate(rest) if self._instrs[i].batched), default=-1)
+        self._prefix = prefix
+        self._middle = self._steps(rest[: last_read + 1])
+        self._tail = self._steps(rest[last_read + 1:])
+        self._batched_prefix = any(self._instrs[i].batched for chain in prefix for i in chain)
+
+    def _steps(self, ids: list[int]) -> list[_Step]:
+        pending: dict[int, list[int]] = {}
+        steps = []
+        for i in ids:
+            qubits = self._instrs[i].qubits
+            if len(qubits) == 1:
+                pending.setdefault(qubits[0], []).append(i)
+            else:
+                steps.append(_Step(qubits, tuple(tuple(pending.pop(q, ())) for q in qubits), i))
+        steps.extend(_Step((q,), (tuple(chain),), None) for q, chain in sorted(pending.items()))
+        return steps
+
+    def _measured_terms(self, observables, readout):
+        """Measured Pauli terms as ``(terms, 4^k)`` Pauli-basis rows, ``(n_obs, terms)`` coefficients, offsets."""
+        rows: dict[tuple, int] = {}
+        vectors, coeffs, offset = [], [], np.zeros(len(observables))
+        entries = []
+        for o, obs in enumerate(observables):
+            for pauli, coeff in zip(obs.paulis, obs.coeffs):
+                digits = tuple(_DIGIT[bool(pauli.x[q]), bool(pauli.z[q])] for q in self.physical)
+                c = complex(coeff * (-1j) ** pauli.phase)
+                if not any(digits):
+                    offset[o] += c.real
+                    continue
+                if digits not in rows:
+                    rows[digits] = len(rows)
+                    local = SparsePauliOp(_label(digits))
+                    (dressed,) = readout_observables([local], readout)
+                    vec = np.zeros(4**self.k)
+                    for p, dc in zip(dressed.paulis, dressed.coeffs):
+                        vec[sum(_DIGIT[bool(p.x[q]), bool(p.z[q])] * 4**q for q in range(self.k))] += dc.real
+                    vectors.append(vec)
+                entries.append((o, rows[digits], c.real))
+        for o, t, c in entries:
+            coeffs.append((o, t, c))
+        matrix = np.zeros((len(observables), len(rows)))
+        for o, t, c in coeffs:
+            matrix[o, t] += c
+        as_t = lambda a: torch.as_tensor(np.asarray(a), dtype=self.dtype, device=self.device)  # noqa: E731
+        terms = np.stack(vectors) if vectors else np.zeros((0, 4**self.k))
+        return as_t(terms), as_t(matrix), as_t(offset)
+
+    # ------------------------------------------------------------------ run time
+    def __call__(self, x: torch.Tensor, w: torch.Tensor, *, validate: bool = True) -> torch.Tensor:
+        """What the device measures, ``(..., n_observables)``, for ``x: (..., n_inputs)``, ``w: (n_weights,)``."""
+        for what, t in (("inputs", x), ("weights", w)):
+            if t.dtype != self.dtype:
+                raise TypeError(f"{what} have dtype {t.dtype} but the noisy program was built for {self.dtype}")
+            if t.device.type != self.device.type:
+                raise ValueError(f"{what} are on {t.device} but the noisy program was built for {self.device}")
+        if validate:
+            check_inputs(x, self.ansatz)
+            check_weights(w, self.ansatz)
+        lead = x.shape[:-1]
+        x = x.reshape(-1, self.ansatz.n_inputs)
+        values_w = torch.cat([w, w.new_zeros(1)])
+        fixed = self._ptms(values_w, batched=False)
+        heisenberg = self._terms
+        for step in reversed(self._tail):
+            heisenberg = apply(heisenberg, self._step_matrix(step, fixed).transpose(-1, -2), _wires(step.qubits),
+                               2 * self.k)
+        chunk = max(1, _CHUNK_ELEMENTS // 4**self.k)
+        parts = [self._meet(part, values_w, fixed, heisenberg) for part in x.split(chunk)] if x.shape[0] else []
+        expectations = torch.cat(parts) if parts else x.new_zeros(0, len(self._terms))
+        if self.shots is not None:
+            expectations = expectations + (self._sample(expectations.detach()) - expectations.detach())
+        return (expectations @ self._coeffs.T + self._offset).reshape(*lead, -1)
+
+    def _meet(self, x, values_w, fixed, heisenberg) -> torch.Tensor:
+        """``(batch, terms)``: the Schrödinger state of ``x`` against the Heisenberg-evolved terms."""
+        batch = x.shape[0]
+        values_x = torch.cat([x, values_w.expand(batch, -1)], dim=1)
+        ptms = {**fixed, **self._ptms(values_x, batched=True)}
+        bloch = []
+        for q, chain in enumerate(self._prefix):
+            r = torch.tensor([1.0, 0.0, 0.0, 1.0], dtype=self.dtype, device=self.device)  # |0>
+            for i in chain:
+                r = (ptms[i] @ r.unsqueeze(-1)).squeeze(-1)
+            bloch.append(r.expand(batch, 4) if r.dim() == 1 else r)
+        state = kron(torch.stack(bloch, dim=1))  # (batch, 4^k)
+        for step in self._middle:
+            state = apply(state, self._step_matrix(step, ptms), _wires(step.qubits), 2 * self.k)
+        return state @ heisenberg.T
+
+    def _ptms(self, values: torch.Tensor, *, batched: bool) -> dict[int, torch.Tensor]:
+        """PTMs of the parametric instructions that read (``batched``) or do not read the inputs, plus constants."""
+        out: dict[int, torch.Tensor] = {}
+        offset = 0 if batched else self.ansatz.n_inputs
+        groups: dict[str, list[int]] = {}
+        for i, ins in enumerate(self._instrs):
+            if ins.ptm is not None and not batched:
+                out[i] = self._constant(i)
+            elif ins.ptm is None and ins.batched == batched:
+                groups.setdefault(ins.name, []).append(i)
+        for name, ids in groups.items():
+            angles = []
+            for p in range(len(self._instrs[ids[0]].angles)):
+                index = [self._slot(self._instrs[i].angles[p]) - offset for i in ids]
+                scale = torch.tensor([self._instrs[i].angles[p].scale for i in ids], dtype=self.dtype, device=self.device)
+                shift = torch.tensor([self._instrs[i].angles[p].offset for i in ids], dtype=self.dtype, device=self.device)
+                angles.append(values[..., index] * scale + shift)
+            d = 2 ** len(self._instrs[ids[0]].qubits)
+            ptm = unitary_ptm(PARAMETRIC_GATES[name][1](*angles), self._basis[d.bit_length() - 1])
+            for g, i in enumerate(ids):
+                r = ptm[..., g, :, :]
+                error = self._instrs[i].error
+                out[i] = r if error is None else torch.as_tensor(error, dtype=self.dtype, device=self.device) @ r
+        return out
+
+    def _slot(self, angle: Angle) -> int:
+        return self._const_slot if angle.slot is None else angle.slot
+
+    def _constant(self, i: int) -> torch.Tensor:
+        ins = self._instrs[i]
+        if not isinstance(ins.ptm, torch.Tensor):
+            ins.ptm = torch.as_tensor(ins.ptm, dtype=self.dtype, device=self.device)
+        return ins.ptm
+
+    def _step_matrix(self, step: _Step, ptms: Mapping[int, torch.Tensor]) -> torch.Tensor:
+        """The step's PTM: each qubit's chain, then the multi-qubit instruction."""
+        chains = []
+        for chain in step.chains:
+            m = None
+            for i in chain:
+                m = ptms[i] if m is None else ptms[i] @ m
+            chains.append(m if m is not None else torch.eye(4, dtype=self.dtype, device=self.device))
+        if step.main is None:
+            return chains[0]
+        before = chains[-1]
+        for m in reversed(chains[:-1]):  # qubit j of the step is digit j: the last qubit is the highest
+            before = _kron(before, m)
+        return ptms[step.main] @ before
+
+    def _sample(self, expectations: torch.Tensor) -> torch.Tensor:
+        p = ((1 - expectations) / 2).clamp(0, 1)  # probability of an odd parity
+        counts = torch.binomial(torch.full_like(p, float(self.shots)), p, generator=self._generator)
+        return 1 - 2 * counts / self.shots
+
+    def describe(self) -> str:
+        return (f"{self.k} active qubit(s) {list(self.physical)}, {len(self._instrs)} noisy instructions: "
+                f"{sum(map(len, self._prefix))} in the product prefix, {len(self._middle)} Schrödinger step(s), "
+                f"{len(self._tail)} Heisenberg step(s); {len(self._terms)} measured term(s)"
+                + ("" if self.shots is None else f", {self.shots} shots"))
+
+    def __repr__(self) -> str:
+        return f"NoisyCircuit({self.ansatz.circuit.name!r}, {self.dtype} on {self.device}: {self.describe()})"
+
+
+def _wires(qubits: tuple[int, ...]) -> tuple[int, ...]:
+    """The two bits of each qubit's Pauli digit in the ``4^k`` index."""
+    return tuple(b for q in qubits for b in (2 * q, 2 * q + 1))
+
+
+def _kron(high: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
+    """Kronecker product of (possibly batched) square matrices, ``low`` on the low digits."""
+    a, b = high.shape[-1], low.shape[-1]
+    return (high[..., :, None, :, None] * low[..., None, :, None, :]).reshape(*torch.broadcast_shapes(
+        high.shape[:-2], low.shape[:-2]), a * b, a * b)
+
+
+def _label(digits: tuple[int, ...]) -> str:
+    return "".join("IXYZ"[d] for d in reversed(digits))
