@@ -40,12 +40,14 @@ import torch
 
 from .batching import BatchingEstimator
 from .circuits import Ansatz
+from .engine.noisy import DeviceNoise, NoisyCircuit, readout_observables
 from .errors import QrktError
 
 __all__ = [
-    "BackendJobError", "BackendProfile", "BackendUnavailableError", "KINDS", "Prepared",
+    "BackendJobError", "BackendProfile", "BackendUnavailableError", "KINDS", "Prepared", "SIMULATORS",
     "close_sessions", "check_fits", "ensure_available", "fake_devices", "get_profile", "isa_circuit",
-    "load_profile", "prepare", "profiles", "search_path", "unavailable_reason",
+    "load_profile", "noisy_program", "prepare", "profiles", "search_path", "simulator",
+    "unavailable_reason",
 ]
 
 logger = logging.getLogger(__name__)
@@ -58,7 +60,11 @@ ENV_PATH = "QRKT_BACKENDS_PATH"
 KINDS = ("native", "estimator", "aer", "fake", "ibm")
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 _CREDENTIAL_KEYS = {"token", "api_key", "apikey", "password", "secret", "key"}
+TRANSPILER_SEED = 1234  # a profile without a seed still transpiles reproducibly
 _AER_METHODS = ("statevector", "density_matrix", "matrix_product_state", "automatic")
+# Who simulates a device's noise: the native noisy engine, Aer, or (ibm) the device itself
+# through Qiskit Runtime. "auto" is the native engine wherever the circuit fits it, else Aer.
+SIMULATORS = {"fake": ("auto", "native", "aer"), "ibm": ("runtime", "native")}
 
 
 class BackendUnavailableError(QrktError):
@@ -95,13 +101,17 @@ _OPTIONS = {
             "seed": _int_at_least(0), "batch_size": _int_at_least(1)},
     "fake": {**_SHOTS, "device": _STRING, "seed": _int_at_least(0), "optimization_level": _choice(0, 1, 2, 3),
              "noise_scale": _number(positive=False), "method": _choice(*_AER_METHODS),
-             "batch_size": _int_at_least(1)},
+             "batch_size": _int_at_least(1), "simulator": _choice(*SIMULATORS["fake"]),
+             "readout_error": _choice(True, False)},
     "ibm": {**_SHOTS, "device": _STRING, "channel": _STRING, "instance": _STRING, "account": _STRING,
             "execution": _choice("session", "batch", "job"),
             # Runtime's local testing mode silently ignores seed 0, so it is refused.
             "seed": _int_at_least(1), "optimization_level": _choice(0, 1, 2, 3),
             "resilience_level": _choice(0, 1, 2), "dynamical_decoupling": _choice("off", "XX", "XpXm", "XY4"),
-            "twirling": _choice(True, False), "timeout": _number(positive=True), "batch_size": _int_at_least(1)},
+            "twirling": _choice(True, False), "timeout": _number(positive=True), "batch_size": _int_at_least(1),
+            # simulator = "native" trains and evaluates against the device's calibration, on this machine
+            "simulator": _choice(*SIMULATORS["ibm"]), "noise_scale": _number(positive=False),
+            "readout_error": _choice(True, False)},
 }
 
 
@@ -334,6 +344,15 @@ def check_fits(profile: BackendProfile, n_qubits: int) -> None:
                          f"(QuantumLinear(..., n_qubits={profile.max_qubits})) or a larger device")
 
 
+def simulator(profile: BackendProfile) -> str | None:
+    """Who simulates a device profile's noise (`SIMULATORS`); ``None`` for kinds without a device."""
+    if profile.kind == "fake":
+        return profile.option("simulator", "auto")
+    if profile.kind == "ibm":
+        return profile.option("simulator", "runtime")
+    return None
+
+
 def _has_ibm_credentials(profile: BackendProfile) -> bool:
     if os.environ.get("QISKIT_IBM_TOKEN"):
         return True
@@ -418,16 +437,96 @@ def prepare(profile: BackendProfile, ansatz: Ansatz) -> Prepared:
     if execution is None:
         execution = _EXECUTIONS[profile] = _Execution(profile)
     circuit, observables = ansatz.circuit, tuple(ansatz.observables)
-    if execution.pass_manager is not None:
-        check_fits(dataclasses.replace(profile, max_qubits=execution.device.num_qubits), ansatz.n_qubits)
-        circuit = _transpile(profile, execution.pass_manager, circuit, execution.device)
-        observables = tuple(obs.apply_layout(circuit.layout) for obs in observables)
-        lost = set(ansatz.inputs + ansatz.weights) - set(circuit.parameters)
-        if lost:
-            raise ValueError(f"transpiling for backend {profile.name!r} removed parameters "
-                             f"{', '.join(sorted(p.name for p in lost))}; use optimization_level=1")
+    if profile.kind in ("fake", "ibm"):
+        setup = _setup(profile)
+        circuit, observables = _fit(profile, setup, ansatz)
+        if profile.kind == "fake" and profile.shots is None and profile.option("readout_error", True):
+            # Aer's exact estimator measures nothing: read the readout error into the observables
+            noise = setup.noise_model()
+            if noise is not None:
+                readout = DeviceNoise.from_noise_model(noise, circuit).readout
+                observables = tuple(readout_observables(observables, readout))
     estimator = BatchingEstimator(execution.call, profile.option("batch_size"), profile.name)
     return Prepared(circuit, observables, estimator, execution.primitive, execution.precision)
+
+
+def noisy_program(profile: BackendProfile, ansatz: Ansatz, *, dtype: torch.dtype = torch.float32,
+                  device: str | torch.device = "cpu") -> NoisyCircuit:
+    """``ansatz`` as the profile's device runs it, in the native noisy engine.
+
+    The same ISA circuit, layout and observables as the Aer path (same pass manager, level
+    and seed), with the noise model Aer is given, scaled by ``noise_scale``; exact values
+    (readout error included unless ``readout_error = false``) or ``shots`` samples.
+
+    Raises:
+        ValueError: if the circuit is wider than the device, or the device has no calibration.
+        UnsupportedCircuitError: if the transpiled circuit uses more active qubits than the
+            engine simulates (`MAX_ACTIVE_QUBITS`) or an instruction it cannot express.
+        QrktError: if Qiskit's transpiler fails on the circuit.
+    """
+    check_fits(profile, ansatz.n_qubits)
+    setup = _setup(profile)
+    circuit, observables = _fit(profile, setup, ansatz)
+    model = setup.noise_model(require_calibration=True)
+    noise = None if model is None else DeviceNoise.from_noise_model(model, circuit)
+    return NoisyCircuit(ansatz, circuit, observables, noise, readout_error=profile.option("readout_error", True),
+                        shots=profile.shots, seed=profile.option("seed"), dtype=dtype, device=device,
+                        name=f"{setup.device.name} (backend {profile.name!r})")
+
+
+class _Setup:
+    """A device profile's device, pass manager and (built on first use) scaled noise model."""
+
+    def __init__(self, profile: BackendProfile):
+        self.profile = profile
+        self.device = _device(profile)
+        self.pass_manager = _pass_manager(profile, self.device)
+        self._noise = None
+
+    def noise_model(self, *, require_calibration: bool = False):
+        """Aer's noise model of the device at the profile's ``noise_scale`` (``None`` at scale 0)."""
+        scale = self.profile.option("noise_scale", 1.0)
+        if require_calibration and not _calibrated(self.device):
+            raise ValueError(f"backend {self.profile.name!r}: device {self.device.name} carries no calibration "
+                             "(no gate errors, readout errors or T1/T2 in its Target), so it has no noise to "
+                             "simulate; use the 'aer' backend for ideal simulation")
+        if scale == 0:
+            return None
+        if self._noise is None:
+            self._noise = _scaled_noise_model(self.device, scale)
+        return self._noise
+
+
+_SETUPS: dict[tuple, _Setup] = {}
+
+
+def _setup(profile: BackendProfile) -> _Setup:
+    """Shared by every profile that differs only in how it simulates or samples (same device and ISA circuits)."""
+    key = (profile.kind,) + tuple(profile.option(k) for k in ("device", "channel", "instance", "account",
+                                                                "optimization_level", "seed", "noise_scale"))
+    if key not in _SETUPS:
+        _SETUPS[key] = _Setup(profile)
+    return _SETUPS[key]
+
+
+def _fit(profile: BackendProfile, setup: _Setup, ansatz: Ansatz):
+    """The ansatz's ISA circuit for the profile's device, and its observables laid out onto it."""
+    check_fits(dataclasses.replace(profile, max_qubits=setup.device.num_qubits), ansatz.n_qubits)
+    circuit = _transpile(profile, setup.pass_manager, ansatz.circuit, setup.device)
+    lost = set(ansatz.inputs + ansatz.weights) - set(circuit.parameters)
+    if lost:
+        raise ValueError(f"transpiling for backend {profile.name!r} removed parameters "
+                         f"{', '.join(sorted(p.name for p in lost))}; use optimization_level=1")
+    return circuit, tuple(obs.apply_layout(circuit.layout) for obs in ansatz.observables)
+
+
+def _calibrated(device) -> bool:
+    """Whether the device's Target carries any error rate or coherence time."""
+    target = device.target
+    if any(props is not None and props.error for name in target.operation_names
+           for props in (target[name] or {}).values()):
+        return True
+    return any(q is not None and (q.t1 or q.t2) for q in (target.qubit_properties or []))
 
 
 _EXECUTIONS: dict[BackendProfile, _Execution] = {}
@@ -501,8 +600,11 @@ def _device(profile: BackendProfile):
 def _pass_manager(profile: BackendProfile, device):
     from qiskit.transpiler import generate_preset_pass_manager
 
+    # Without a seed the layout would be drawn anew each time: a noise study and its Aer check
+    # must run one ISA circuit, so the transpiler always has a seed.
+    seed = profile.option("seed")
     return generate_preset_pass_manager(backend=device, optimization_level=profile.option("optimization_level", 1),
-                                        seed_transpiler=profile.option("seed"))
+                                        seed_transpiler=TRANSPILER_SEED if seed is None else seed)
 
 
 def isa_circuit(profile: BackendProfile, circuit):
@@ -516,9 +618,9 @@ def isa_circuit(profile: BackendProfile, circuit):
     """
     if profile.kind not in ("fake", "ibm"):
         return circuit
-    device = _device(profile)
-    check_fits(dataclasses.replace(profile, max_qubits=device.num_qubits), circuit.num_qubits)
-    return _transpile(profile, _pass_manager(profile, device), circuit, device)
+    setup = _setup(profile)
+    check_fits(dataclasses.replace(profile, max_qubits=setup.device.num_qubits), circuit.num_qubits)
+    return _transpile(profile, setup.pass_manager, circuit, setup.device)
 
 
 def _transpile(profile: BackendProfile, pass_manager, circuit, device):
@@ -553,10 +655,9 @@ class _Execution:
         from qiskit_aer import AerSimulator
 
         p = self.profile
-        self.device = _device(p)
-        self.pass_manager = _pass_manager(p, self.device)
-        scale = p.option("noise_scale", 1.0)
-        noise = None if scale == 0 else _scaled_noise_model(self.device, scale)
+        setup = _setup(p)
+        self.device, self.pass_manager = setup.device, setup.pass_manager
+        noise = setup.noise_model()
         # Exact noisy values need the density matrix; sampling lets Aer choose.
         method = p.option("method", "density_matrix" if p.shots is None else "automatic")
         return self._aer(AerSimulator.from_backend(self.device, noise_model=noise, method=method), None)
@@ -584,8 +685,8 @@ class _Execution:
         device = p.option("device")
         local = _is_fake(device)
         # A fake device as the mode is Runtime's local testing mode: the same client code as hardware.
-        self.device = _device(p)
-        self.pass_manager = _pass_manager(p, self.device)
+        setup = _setup(p)
+        self.device, self.pass_manager = setup.device, setup.pass_manager
         execution = p.option("execution", "batch")
         mode = self.device if execution == "job" else {"session": Session, "batch": Batch}[execution](backend=self.device)
         self.mode = None if execution == "job" else mode

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from . import backends
@@ -19,6 +20,7 @@ from .backends import BackendProfile
 from .circuits import Ansatz, make_ansatz
 from .engine import compile as compile_circuit
 from .engine.compiler import check_inputs
+from .engine.lowering import UnsupportedCircuitError
 
 __all__ = ["QuantumLayer", "QuantumLinear", "to_backend"]
 
@@ -33,7 +35,13 @@ class QuantumLayer(nn.Module):
         backend: ``"native"`` (the exact PyTorch engine, CPU or CUDA, follows the layer's
             dtype and device), or any other backend profile name (``"estimator"``, ``"aer"``,
             ``"aer-shots"``, ``"fake-manila"``, ``"ibm"``, your own) or `BackendProfile`:
-            Qiskit's EstimatorQNN wrapped in TorchConnector, on that profile's primitive.
+            Qiskit's EstimatorQNN wrapped in TorchConnector, on that profile's primitive; a
+            device profile whose ``simulator`` is ``"native"`` (``fake-*`` by default, where
+            the circuit fits) runs the device's noise in the native noisy engine instead,
+            differentiably, so a model can be trained for the device.
+        post_norm: normalise each output over the call's samples (all leading dimensions)
+            to zero mean and unit variance, as QuantumNAT's post-measurement normalisation:
+            a device's noise mostly shrinks and shifts expectation values, which this undoes.
 
     The weights start uniform in [0, 2π), as PennyLane's ``TorchLayer`` does.
 
@@ -44,7 +52,7 @@ class QuantumLayer(nn.Module):
     """
 
     def __init__(self, n_qubits: int, ansatz: str | Ansatz = "qrkt", layers: int = 1,
-                 backend: str | BackendProfile = "native"):
+                 backend: str | BackendProfile = "native", *, post_norm: bool = False):
         super().__init__()
         if isinstance(ansatz, Ansatz):
             if ansatz.n_qubits != n_qubits:
@@ -54,8 +62,9 @@ class QuantumLayer(nn.Module):
         self.ansatz = ansatz
         self.weight = nn.Parameter(torch.empty(ansatz.n_weights))
         nn.init.uniform_(self.weight, 0.0, 2 * math.pi)
+        self.post_norm = post_norm
         self._programs: dict = {}  # compiled engine programs (and the QNN), built on first use
-        self.backend, self.profile = "native", None
+        self.backend, self.profile, self.simulator = "native", None, None
         if backend != "native":
             self.to_backend(backend)
 
@@ -74,7 +83,7 @@ class QuantumLayer(nn.Module):
             name: a backend profile name or `BackendProfile` (see `qrkt_qiskit.backends`).
             backends_dir: one more directory of user profiles.
             **overrides: per-call profile options (``shots=``, ``seed=``,
-                ``optimization_level=``, ``noise_scale=``, ``device=``, …).
+                ``optimization_level=``, ``noise_scale=``, ``simulator=``, ``device=``, …).
 
         Raises:
             ValueError: for an unknown backend or option, or a circuit wider than the device.
@@ -87,9 +96,19 @@ class QuantumLayer(nn.Module):
         return self
 
     def _use(self, profile: BackendProfile | None) -> None:
-        self._programs.pop("backend", None)  # the QNN of the previous backend
+        for key in [k for k in self._programs if k == "backend" or k[0] == "noisy"]:
+            del self._programs[key]  # the previous backend's QNN or noisy programs
         native = profile is None or profile.kind == "native"
         self.backend, self.profile = ("native", None) if native else (profile.name, profile)
+        self.simulator = None if native else backends.simulator(profile)
+        if self.simulator in ("native", "auto"):
+            try:  # built now, so that a circuit the engine cannot run is reported here
+                self._noisy()
+                self.simulator = "native"
+            except UnsupportedCircuitError:
+                if self.simulator == "native":
+                    raise
+                self.simulator = "aer"  # "auto": too wide (or a delay) for the noisy engine
 
     def __getstate__(self):
         # Compiled programs and open backend connections are rebuilt on use, never pickled or
@@ -99,13 +118,24 @@ class QuantumLayer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_inputs(x, self.ansatz)
         if self.backend == "native":
-            return self._native()(x, self.weight, validate=False)
-        return self._estimator(x)
+            out = self._native()(x, self.weight, validate=False)
+        elif self.simulator == "native":
+            out = self._noisy()(x, self.weight, validate=False)
+        else:
+            out = self._estimator(x)
+        return _post_norm(out) if self.post_norm else out
 
     def _native(self):
-        key = (self.weight.dtype, self.weight.device)
+        key = ("exact", self.weight.dtype, self.weight.device)
         if key not in self._programs:
             self._programs[key] = compile_circuit(self.ansatz, dtype=self.weight.dtype, device=self.weight.device)
+        return self._programs[key]
+
+    def _noisy(self):
+        key = ("noisy", self.weight.dtype, self.weight.device)
+        if key not in self._programs:
+            self._programs[key] = backends.noisy_program(self.profile, self.ansatz, dtype=self.weight.dtype,
+                                                         device=self.weight.device)
         return self._programs[key]
 
     def _estimator(self, x: torch.Tensor) -> torch.Tensor:
@@ -122,7 +152,19 @@ class QuantumLayer(nn.Module):
 
     def extra_repr(self) -> str:
         a = self.ansatz
-        return f"ansatz={a.circuit.name!r}, n_qubits={a.n_qubits}, n_weights={a.n_weights}, backend={self.backend!r}"
+        text = f"ansatz={a.circuit.name!r}, n_qubits={a.n_qubits}, n_weights={a.n_weights}, backend={self.backend!r}"
+        if self.simulator is not None:
+            text += f", simulator={self.simulator!r}"
+        return text + (", post_norm=True" if self.post_norm else "")
+
+
+def _post_norm(out: torch.Tensor) -> torch.Tensor:
+    """Each output over every sample of the call: zero mean, unit variance (QuantumNAT's normalisation)."""
+    flat = out.reshape(-1, out.shape[-1])
+    if flat.shape[0] < 2:
+        raise ValueError("post-measurement normalisation uses the statistics of the samples in one call, so it "
+                         f"needs at least 2 of them, got {flat.shape[0]}; evaluate in batches")
+    return F.batch_norm(flat, None, None, training=True, eps=1e-5).reshape(out.shape)
 
 
 def _estimator_connector(ansatz: Ansatz, profile: BackendProfile) -> nn.Module:
@@ -158,11 +200,11 @@ class QuantumLinear(nn.Module):
         n_qubits: the widest circuit allowed.
         ansatz: shipped ansatz name for every circuit.
         layers: variational layers per circuit.
-        backend: as for `QuantumLayer`.
+        backend, post_norm: as for `QuantumLayer`.
     """
 
     def __init__(self, d_in: int, d_out: int, n_qubits: int, *, ansatz: str = "qrkt", layers: int = 1,
-                 backend: str = "native"):
+                 backend: str = "native", post_norm: bool = False):
         super().__init__()
         for name, value in (("d_in", d_in), ("d_out", d_out), ("n_qubits", n_qubits)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -171,7 +213,8 @@ class QuantumLinear(nn.Module):
         self.proj = nn.Linear(d_in, d_out) if d_in != d_out else nn.Identity()
         chunks = math.ceil(d_out / n_qubits)
         self.widths = [d_out // chunks + (1 if i < d_out % chunks else 0) for i in range(chunks)]
-        self.circuits = nn.ModuleList(QuantumLayer(w, ansatz, layers, backend) for w in self.widths)
+        self.circuits = nn.ModuleList(QuantumLayer(w, ansatz, layers, backend, post_norm=post_norm)
+                                     for w in self.widths)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 0 or x.shape[-1] != self.d_in:

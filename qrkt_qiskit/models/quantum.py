@@ -25,11 +25,14 @@ class QuantumSpec:
         layers: variational layers per circuit; 1 is the thesis' choice (and runs in closed form).
         max_qubits: the widest circuit; wider maps are split into several circuits
             (`QuantumLinear`). ``None`` means one circuit per map, as wide as the map.
+        post_norm: QuantumNAT's post-measurement normalisation of every circuit's outputs
+            (see `QuantumLayer`).
     """
 
     ansatz: str = "qrkt"
     layers: int = 1
     max_qubits: int | None = None
+    post_norm: bool = False
 
     def __post_init__(self):
         if self.ansatz not in ANSATZ_NAMES:
@@ -44,11 +47,13 @@ def feature_map(d_in: int, d_out: int, quantum: QuantumSpec | None, *, bias: boo
     """A learned map ``(..., d_in) -> (..., d_out)``: ``nn.Linear`` or, with ``quantum``, circuits."""
     if quantum is None:
         return nn.Linear(d_in, d_out, bias=bias)
-    return QuantumLinear(d_in, d_out, quantum.max_qubits or d_out, ansatz=quantum.ansatz, layers=quantum.layers)
+    return QuantumLinear(d_in, d_out, quantum.max_qubits or d_out, ansatz=quantum.ansatz, layers=quantum.layers,
+                         post_norm=quantum.post_norm)
 
 
 def vqc(width: int, quantum: QuantumSpec) -> nn.Module:
     """A circuit ``(..., width) -> (..., width)`` with no classical projection (the QMLP's middle)."""
     if quantum.max_qubits is None or width <= quantum.max_qubits:
-        return QuantumLayer(width, quantum.ansatz, quantum.layers)
-    return QuantumLinear(width, width, quantum.max_qubits, ansatz=quantum.ansatz, layers=quantum.layers)
+        return QuantumLayer(width, quantum.ansatz, quantum.layers, post_norm=quantum.post_norm)
+    return QuantumLinear(width, width, quantum.max_qubits, ansatz=quantum.ansatz, layers=quantum.layers,
+                         post_norm=quantum.post_norm)
