@@ -177,7 +177,7 @@ def _build(name: str, data: Mapping[str, Any], where: str, source: str | None) -
         raise ValueError(f"{where}: key 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
     for key, value in data.items():
         _check_key(kind, key, value, where)
-    if kind == "ibm" and data.get("shots") is None:
+    if kind == "ibm" and data.get("shots") is None and data.get("simulator", "runtime") == "runtime":
         raise ValueError(f"{where}: key 'shots' is required for an 'ibm' profile, since hardware always samples")
     options = {k: v for k, v in data.items() if k not in ("kind", "description", "max_qubits", "shots")}
     return BackendProfile(name, kind, data.get("description", ""), data.get("max_qubits"), data.get("shots"),

@@ -26,6 +26,7 @@ examples:
   qrkt train --classical --run-dir runs/c      # its classical twin
   qrkt train --dataset mnist --data-root ../shared/data --epochs 65 --warmup-steps 5000
   qrkt train --resume --run-dir runs/c         # continue an interrupted run
+  qrkt train --noise fake-nairobi --post-norm  # noise-aware: trained through the device's noise
   qrkt train --dataset imdb --data-root ../shared/data --classical   # thesis RK4_ENH IMDb baseline
   qrkt train --from-search runs/search --quantum --epochs 20        # best searched config, quantum
   torchrun --nproc_per_node 2 -m qrkt_qiskit train --epochs 5
@@ -67,6 +68,15 @@ def add_parser(sub) -> None:
     model.add_argument("--circuit-layers", type=int, default=1, metavar="L", help="variational layers per circuit (default: 1)")
     model.add_argument("--max-qubits", type=int, metavar="Q", help="split maps wider than Q qubits into several circuits")
     model.add_argument("--dropout", type=float, default=0.0, help="dropout in attention and MLP (default: 0)")
+    noise = p.add_argument_group("noise-aware training (docs/noise.md)")
+    noise.add_argument("--noise", metavar="DEVICE",
+                       help="train (and validate) through this device's noise: a fake-<device> profile, or ibm for "
+                       "an IBM device's calibration; exact noisy expectation values in the native noisy engine")
+    noise.add_argument("--noise-scale", type=float, default=1.0, metavar="S",
+                       help="the device's error rates times S (default: 1)")
+    noise.add_argument("--post-norm", action="store_true",
+                       help="normalise every circuit's outputs over the batch (QuantumNAT's post-measurement "
+                       "normalisation), which undoes most of the shrinking and shifting noise causes")
     opt = p.add_argument_group("optimisation (AdamW, gradient clipping, linear warmup then cosine decay)")
     opt.add_argument("--epochs", type=int, default=10, help="(default: 10)")
     opt.add_argument("--batch-size", type=int, default=65, help="global batch, split across torchrun processes (default: 65)")
@@ -107,7 +117,8 @@ def run_train(args) -> None:
             dataset=args.dataset, data_root=args.data_root, download=args.download, model=args.model, ode=args.ode,
             blocks=args.blocks, dim=args.dim, heads=args.heads, mlp_dim=args.mlp_dim, norm=args.norm,
             quantum=args.quantum, ansatz=args.ansatz, max_length=args.max_length, vocab_size=args.vocab_size,
-            circuit_layers=args.circuit_layers, max_qubits=args.max_qubits, dropout=args.dropout, epochs=args.epochs,
+            circuit_layers=args.circuit_layers, max_qubits=args.max_qubits, noise=args.noise,
+            noise_scale=args.noise_scale, post_norm=args.post_norm, dropout=args.dropout, epochs=args.epochs,
             batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, warmup_steps=args.warmup_steps,
             clip_norm=args.clip_norm, seed=args.seed, device=args.device, checkpoint_every=args.checkpoint_every)
     run_dir = args.run_dir or Path("runs") / f"{config.dataset}-{'q' if config.quantum else 'c'}{config.ode}-{time.strftime('%Y%m%d-%H%M%S')}"

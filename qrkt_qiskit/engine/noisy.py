@@ -66,7 +66,9 @@ def superop_ptm(superop: np.ndarray) -> np.ndarray:
     basis = pauli_basis(int(np.log2(d)))
     vec = basis.transpose(0, 2, 1).reshape(len(basis), -1)  # row Q = vec(Q), columns stacked
     images = (vec @ superop.T).reshape(len(basis), d, d).transpose(0, 2, 1)  # E(Q)
-    return np.einsum("pij,qji->pq", basis, images).real / d
+    ptm = np.einsum("pij,qji->pq", basis, images).real / d
+    ptm[np.abs(ptm) < 1e-14] = 0.0  # round-off of the change of basis, not physics
+    return ptm
 
 
 def unitary_ptm(u: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
@@ -183,6 +185,7 @@ class _Step:
     qubits: tuple[int, ...]
     chains: tuple[tuple[int, ...], ...]  # per qubit, instruction ids applied first, in order
     main: int | None  # the multi-qubit instruction's id
+    matrix: torch.Tensor | None = None  # the whole step, when every instruction in it is constant
 
 
 class NoisyCircuit:
@@ -228,11 +231,12 @@ class NoisyCircuit:
         self._plan()
         readout = {self.physical.index(q): m for q, m in noise.readout.items() if q in self.physical}
         self._terms, self._coeffs, self._offset = self._measured_terms(observables, readout if readout_error else {})
+        self._basis = {m: torch.as_tensor(pauli_basis(m), dtype=self.cdtype, device=self.device) for m in (1, 2)}
+        self._support = None if self._middle else self._tail_support()
         self._generator = None
         if shots is not None:
             self._generator = torch.Generator(device=self.device)
             self._generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
-        self._basis = {m: torch.as_tensor(pauli_basis(m), dtype=self.cdtype, device=self.device) for m in (1, 2)}
 
     # ------------------------------------------------------------------ compile time
     def _lower(self, circuit: QuantumCircuit, slots, noise: DeviceNoise, name: str) -> list[_Instr]:
@@ -272,6 +276,10 @@ class NoisyCircuit:
         entangled: set[int] = set()
         rest = []
         for i, ins in enumerate(self._instrs):
+            if ins.ptm is not None:
+                ins.ptm = torch.as_tensor(ins.ptm, dtype=self.dtype, device=self.device)
+            if ins.error is not None:
+                ins.error = torch.as_tensor(ins.error, dtype=self.dtype, device=self.device)
             if len(ins.qubits) == 1 and ins.qubits[0] not in entangled:
                 prefix[ins.qubits[0]].append(i)
             else:
@@ -279,9 +287,74 @@ class NoisyCircuit:
                 rest.append(i)
         last_read = max((j for j, i in enumerate(rest) if self._instrs[i].batched), default=-1)
         self._prefix = prefix
+        self._columns = self._prefix_columns(prefix)
         self._middle = self._steps(rest[: last_read + 1])
         self._tail = self._steps(rest[last_read + 1:])
-        self._batched_prefix = any(self._instrs[i].batched for chain in prefix for i in chain)
+        self._groups = {flag: self._parametric_groups(flag) for flag in (False, True)}
+        self._tail_cache = None  # the Heisenberg-evolved terms, when the tail has no weights
+
+    def _tail_support(self) -> torch.Tensor | None:
+        """The Pauli strings the evolved terms can reach, if few: the meet then gathers them from the Bloch vectors.
+
+        Clifford gates map Pauli strings to Pauli strings and device noise mixes few, so a
+        one-layer circuit reaches a handful of the 4^k. The support is read off the terms
+        evolved with random weights (a string reached for some weights is reached for almost
+        all); ``None`` where it is too large to pay off.
+        """
+        g = torch.Generator(device="cpu").manual_seed(0)
+        w = torch.rand(self.ansatz.n_weights, generator=g, dtype=self.dtype).to(self.device) * 2 * np.pi + 0.1
+        fixed = self._ptms(torch.cat([w, w.new_zeros(1)]), batched=False)
+        reach = self._terms.abs()  # magnitudes through |R|: sums of non-negative terms never cancel to a false zero
+        for step in reversed(self._tail):
+            reach = apply(reach, self._step_matrix(step, fixed).abs().transpose(-1, -2), _wires(step.qubits), 2 * self.k)
+        support = torch.nonzero((reach > 0).any(dim=0)).flatten()
+        if len(support) * self.k > 4**self.k // 4:
+            return None
+        digits = (support.unsqueeze(1) // 4 ** torch.arange(self.k, device=self.device)) % 4  # (strings, k)
+        self._digits = digits
+        return support
+
+    def _prefix_columns(self, prefix: list[list[int]]) -> list[tuple[tuple[int, ...], list[tuple[bool, list]]]]:
+        """Qubits whose chains have one shape, with their chains cut into runs: weight-only, or one input gate.
+
+        Each run is ``(batched, positions)``, a position holding one instruction id per qubit,
+        so that a run costs a few ``(qubits, 4, 4)`` products whatever the number of qubits.
+        """
+        shapes: dict[tuple, list[int]] = {}
+        runs_of = {}
+        for q, chain in enumerate(prefix):
+            runs: list[tuple[bool, list[int]]] = []
+            for i in chain:
+                batched = self._instrs[i].batched
+                if runs and not batched and not runs[-1][0]:
+                    runs[-1][1].append(i)
+                else:
+                    runs.append((batched, [i]))
+            runs_of[q] = runs
+            shape = tuple((b, tuple(self._instrs[i].name for i in ids)) for b, ids in runs)
+            shapes.setdefault(shape, []).append(q)
+        columns = []
+        for qubits in shapes.values():
+            runs = [(batched, [tuple(runs_of[q][r][1][p] for q in qubits) for p in range(len(ids))])
+                    for r, (batched, ids) in enumerate(runs_of[qubits[0]])]
+            columns.append((tuple(qubits), runs))
+        return columns
+
+    def _parametric_groups(self, batched: bool) -> list[tuple[str, list[int], torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Parametric instructions by gate: ``(name, ids, index, scale, offset)``, each table ``(params, gates)``."""
+        by_name: dict[str, list[int]] = {}
+        for i, ins in enumerate(self._instrs):
+            if ins.ptm is None and ins.batched == batched:
+                by_name.setdefault(ins.name, []).append(i)
+        shift = 0 if batched else self.ansatz.n_inputs  # weight-only angles index [w, 0]
+        groups = []
+        for name, ids in by_name.items():
+            table = lambda get, dtype: torch.tensor(  # noqa: E731
+                [[get(self._instrs[i].angles[p]) for i in ids] for p in range(len(self._instrs[ids[0]].angles))],
+                dtype=dtype, device=self.device)
+            index = table(lambda a: (self._const_slot if a.slot is None else a.slot) - shift, torch.long)
+            groups.append((name, ids, index, table(lambda a: a.scale, self.dtype), table(lambda a: a.offset, self.dtype)))
+        return groups
 
     def _steps(self, ids: list[int]) -> list[_Step]:
         pending: dict[int, list[int]] = {}
@@ -293,6 +366,10 @@ class NoisyCircuit:
             else:
                 steps.append(_Step(qubits, tuple(tuple(pending.pop(q, ())) for q in qubits), i))
         steps.extend(_Step((q,), (tuple(chain),), None) for q, chain in sorted(pending.items()))
+        for step in steps:  # steps of constant instructions only are multiplied out once, here
+            ids = [i for chain in step.chains for i in chain] + ([] if step.main is None else [step.main])
+            if all(self._instrs[i].ptm is not None for i in ids):
+                step.matrix = self._step_matrix(step, {i: self._instrs[i].ptm for i in ids})
         return steps
 
     def _measured_terms(self, observables, readout):
@@ -340,10 +417,7 @@ class NoisyCircuit:
         x = x.reshape(-1, self.ansatz.n_inputs)
         values_w = torch.cat([w, w.new_zeros(1)])
         fixed = self._ptms(values_w, batched=False)
-        heisenberg = self._terms
-        for step in reversed(self._tail):
-            heisenberg = apply(heisenberg, self._step_matrix(step, fixed).transpose(-1, -2), _wires(step.qubits),
-                               2 * self.k)
+        heisenberg = self._heisenberg(fixed)
         chunk = max(1, _CHUNK_ELEMENTS // 4**self.k)
         parts = [self._meet(part, values_w, fixed, heisenberg) for part in x.split(chunk)] if x.shape[0] else []
         expectations = torch.cat(parts) if parts else x.new_zeros(0, len(self._terms))
@@ -351,58 +425,71 @@ class NoisyCircuit:
             expectations = expectations + (self._sample(expectations.detach()) - expectations.detach())
         return (expectations @ self._coeffs.T + self._offset).reshape(*lead, -1)
 
+    def _heisenberg(self, fixed: Mapping[int, torch.Tensor]) -> torch.Tensor:
+        """The measured terms evolved backwards through the tail: ``(terms, 4^k)``."""
+        if self._tail_cache is not None:
+            return self._tail_cache
+        h = self._terms
+        for step in reversed(self._tail):
+            h = apply(h, self._step_matrix(step, fixed).transpose(-1, -2), _wires(step.qubits), 2 * self.k)
+        if all(step.matrix is not None for step in self._tail):
+            self._tail_cache = h  # no weight in the tail: the same every call
+        return h
+
     def _meet(self, x, values_w, fixed, heisenberg) -> torch.Tensor:
         """``(batch, terms)``: the Schrödinger state of ``x`` against the Heisenberg-evolved terms."""
         batch = x.shape[0]
         values_x = torch.cat([x, values_w.expand(batch, -1)], dim=1)
         ptms = {**fixed, **self._ptms(values_x, batched=True)}
-        bloch = []
-        for q, chain in enumerate(self._prefix):
-            r = torch.tensor([1.0, 0.0, 0.0, 1.0], dtype=self.dtype, device=self.device)  # |0>
-            for i in chain:
-                r = (ptms[i] @ r.unsqueeze(-1)).squeeze(-1)
-            bloch.append(r.expand(batch, 4) if r.dim() == 1 else r)
-        state = kron(torch.stack(bloch, dim=1))  # (batch, 4^k)
+        zero = torch.tensor([1.0, 0.0, 0.0, 1.0], dtype=self.dtype, device=self.device)  # |0>
+        columns, order = [], []
+        for qubits, runs in self._columns:
+            r = zero.expand(len(qubits), 4)  # (qubits, 4), then (batch, qubits, 4) from the first input gate
+            for batched, positions in runs:
+                m = None
+                for ids in positions:
+                    stack = torch.stack([ptms[i] for i in ids], dim=-3)  # (batch?, qubits, 4, 4)
+                    m = stack if m is None else stack @ m
+                r = (m @ r.unsqueeze(-1)).squeeze(-1)
+            columns.append(r.expand(batch, len(qubits), 4) if r.dim() == 2 else r)
+            order.extend(qubits)
+        bloch = torch.cat(columns, dim=1)
+        if order != sorted(order):
+            bloch = bloch[:, torch.argsort(torch.tensor(order))]
+        if self._support is not None:  # r_P of a product state is the product of its qubits' entries
+            factors = bloch[:, torch.arange(self.k, device=self.device), self._digits]  # (batch, strings, k)
+            r = factors[..., 0]
+            for q in range(1, self.k):
+                r = r * factors[..., q]
+            return r @ heisenberg[:, self._support].T
+        state = kron(bloch)  # (batch, 4^k)
         for step in self._middle:
             state = apply(state, self._step_matrix(step, ptms), _wires(step.qubits), 2 * self.k)
         return state @ heisenberg.T
 
     def _ptms(self, values: torch.Tensor, *, batched: bool) -> dict[int, torch.Tensor]:
-        """PTMs of the parametric instructions that read (``batched``) or do not read the inputs, plus constants."""
+        """PTMs of the parametric instructions that read (``batched``) or do not read the inputs."""
         out: dict[int, torch.Tensor] = {}
-        offset = 0 if batched else self.ansatz.n_inputs
-        groups: dict[str, list[int]] = {}
-        for i, ins in enumerate(self._instrs):
-            if ins.ptm is not None and not batched:
-                out[i] = self._constant(i)
-            elif ins.ptm is None and ins.batched == batched:
-                groups.setdefault(ins.name, []).append(i)
-        for name, ids in groups.items():
-            angles = []
-            for p in range(len(self._instrs[ids[0]].angles)):
-                index = [self._slot(self._instrs[i].angles[p]) - offset for i in ids]
-                scale = torch.tensor([self._instrs[i].angles[p].scale for i in ids], dtype=self.dtype, device=self.device)
-                shift = torch.tensor([self._instrs[i].angles[p].offset for i in ids], dtype=self.dtype, device=self.device)
-                angles.append(values[..., index] * scale + shift)
-            d = 2 ** len(self._instrs[ids[0]].qubits)
-            ptm = unitary_ptm(PARAMETRIC_GATES[name][1](*angles), self._basis[d.bit_length() - 1])
+        for name, ids, index, scale, offset in self._groups[batched]:
+            angles = [values[..., index[p]] * scale[p] + offset[p] for p in range(len(index))]  # (batch?, gates)
+            if name in _ROTATION_PLANES:
+                ptm = _rotation_ptm(name, angles[0])
+            else:
+                d = 2 ** len(self._instrs[ids[0]].qubits)
+                ptm = unitary_ptm(PARAMETRIC_GATES[name][1](*angles), self._basis[d.bit_length() - 1])
             for g, i in enumerate(ids):
                 r = ptm[..., g, :, :]
                 error = self._instrs[i].error
-                out[i] = r if error is None else torch.as_tensor(error, dtype=self.dtype, device=self.device) @ r
-        return out
-
-    def _slot(self, angle: Angle) -> int:
-        return self._const_slot if angle.slot is None else angle.slot
-
-    def _constant(self, i: int) -> torch.Tensor:
-        ins = self._instrs[i]
-        if not isinstance(ins.ptm, torch.Tensor):
-            ins.ptm = torch.as_tensor(ins.ptm, dtype=self.dtype, device=self.device)
-        return ins.ptm
+                out[i] = r if error is None else error @ r
+        for i, ins in enumerate(self._instrs):
+            if ins.ptm is not None:
+                out[i] = ins.ptm
+        return out if not batched else {i: m for i, m in out.items() if self._instrs[i].batched}
 
     def _step_matrix(self, step: _Step, ptms: Mapping[int, torch.Tensor]) -> torch.Tensor:
         """The step's PTM: each qubit's chain, then the multi-qubit instruction."""
+        if step.matrix is not None:
+            return step.matrix
         chains = []
         for chain in step.chains:
             m = None
@@ -429,6 +516,21 @@ class NoisyCircuit:
 
     def __repr__(self) -> str:
         return f"NoisyCircuit({self.ansatz.circuit.name!r}, {self.dtype} on {self.device}: {self.describe()})"
+
+
+# Rotations whose PTM turns one plane of the Bloch vector, (b, c) as Pauli digits: R[c, b] = sin θ.
+_ROTATION_PLANES = {"rx": (2, 3), "ry": (3, 1), "rz": (1, 2), "p": (1, 2)}
+
+
+def _rotation_ptm(name: str, theta: torch.Tensor) -> torch.Tensor:
+    """``(..., 4, 4)`` PTMs of RX/RY/RZ/P(θ) from cos and sin alone (P is RZ up to a global phase)."""
+    b, c = _ROTATION_PLANES[name]
+    cos, sin = torch.cos(theta), torch.sin(theta)
+    one, zero = torch.ones_like(theta), torch.zeros_like(theta)
+    rows = [[one if i == j else zero for j in range(4)] for i in range(4)]
+    rows[b][b] = rows[c][c] = cos
+    rows[c][b], rows[b][c] = sin, -sin
+    return torch.stack([torch.stack(row, dim=-1) for row in rows], dim=-2)
 
 
 def _wires(qubits: tuple[int, ...]) -> tuple[int, ...]:

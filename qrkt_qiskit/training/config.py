@@ -30,6 +30,9 @@ class TrainConfig:
     ansatz: str = "qrkt"
     circuit_layers: int = 1
     max_qubits: int | None = None
+    noise: str | None = None  # train through this device profile's noise (the native noisy engine)
+    noise_scale: float = 1.0  # its error rates times this
+    post_norm: bool = False  # QuantumNAT's post-measurement normalisation of every circuit's outputs
     dropout: float = 0.0
     epochs: int = 10
     batch_size: int = 65  # the thesis'
@@ -55,6 +58,10 @@ class TrainConfig:
         if self.checkpoint_every < 0 or (self.warmup_steps is not None and self.warmup_steps < 0):
             raise ValueError("checkpoint_every and warmup_steps must not be negative")
         check_device(self.device)
+        if self.noise is not None and not self.quantum:
+            raise ValueError("noise-aware training needs a quantum model; drop --noise or --classical")
+        if not (self.noise_scale >= 0 and self.noise_scale != float("inf")):
+            raise ValueError(f"noise_scale must be a finite number >= 0, got {self.noise_scale}")
 
     @property
     def is_text(self) -> bool:
@@ -70,7 +77,7 @@ class TrainConfig:
         return {"fashion-mnist": "mnist"}.get(self.dataset, self.dataset)
 
     def model_config(self) -> ViTConfig | TextConfig:
-        quantum = QuantumSpec(self.ansatz, self.circuit_layers, self.max_qubits) if self.quantum else None
+        quantum = QuantumSpec(self.ansatz, self.circuit_layers, self.max_qubits, self.post_norm) if self.quantum else None
         overrides = {k: getattr(self, k) for k in ("blocks", "dim", "heads", "mlp_dim") if getattr(self, k) is not None}
         if self.is_text:
             overrides.update(vocab_size=self.vocab_size, max_length=self.max_length)

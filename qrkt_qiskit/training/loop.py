@@ -28,7 +28,7 @@ from .config import TrainConfig
 from .distributed import World
 from .metrics import EpochMetrics
 from .report import write_history, write_summary
-from .runs import build_model, load_data
+from .runs import build_model, load_data, use_training_noise
 from .schedule import warmup_cosine
 
 __all__ = ["evaluate", "sigterm_as_interrupt", "train"]
@@ -65,6 +65,8 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
     device = torch.device(config.device)
     torch.manual_seed(config.seed)
     model = build_model(config).to(device)  # first: a bad model configuration fails before any data work
+    if config.noise is not None:  # noise-aware: every step and every evaluation through the device's noise
+        use_training_noise(model, config)
     data = load_data(config, run_dir, fresh=not resume, world=world)
     net = nn.parallel.DistributedDataParallel(model) if world.size > 1 else model
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)

@@ -70,12 +70,33 @@ def isa_values(ansatz, isa, x, w):
 
 
 def estimate(estimator, isa, observables, values):
-    """``(batch, n_obs)`` expectation values from a V2 estimator, one broadcast PUB."""
-    if isa.num_parameters:
-        pub = (isa, [[obs] for obs in observables], values)
-        return estimator.run([pub]).result()[0].data.evs.T
-    evs = estimator.run([(isa, [[obs] for obs in observables])]).result()[0].data.evs.T
-    return np.broadcast_to(evs, (len(values), len(observables)))
+    """``(batch, n_obs)`` expectation values from a V2 estimator, one broadcast PUB.
+
+    Aer refuses an observable that simplifies to nothing (``0 * I``); its value is 0.
+    """
+    out = np.zeros((len(values), len(observables)))
+    kept = [i for i, obs in enumerate(observables) if len(obs.simplify(atol=0.0).paulis) and obs.simplify().coeffs.any()]
+    if not kept:
+        return out
+    pub = (isa, [[observables[i]] for i in kept]) + ((values,) if isa.num_parameters else ())
+    out[:, kept] = estimator.run([pub]).result()[0].data.evs.T
+    return out
+
+
+@functools.cache
+def device_noise(name):
+    """`DeviceNoise` of every noisy instruction of a fake device, converted once and shared by its ISA circuits.
+
+    ``from_noise_model`` converts what the circuit it is given uses; one circuit holding each
+    instruction of the target once makes that the whole device.
+    """
+    dev = fake(name)
+    covering = QuantumCircuit(dev.num_qubits)
+    for op_name in ("x", "sx", "cx", "ecr", "cz"):
+        if op_name in dev.operation_names:
+            for qargs in dev.target[op_name]:
+                covering.append(dev.target.operation_from_name(op_name), list(qargs))
+    return DeviceNoise.from_noise_model(noise_model(name), covering)
 
 
 def aer_exact(dev, nm, isa, observables, values):
@@ -154,7 +175,8 @@ def test_shipped_ansatze_match_aer_density_matrix(fake_name, n, name, device):
         ansatz = make_ansatz(name, n, layers)
         isa, observables = transpile(ansatz, dev)
         x, w = random_xw(ansatz, seed=n + layers)
-        prog = program(ansatz, isa, observables, nm, readout_error=False, device=device)
+        prog = NoisyCircuit(ansatz, isa, observables, device_noise(fake_name), readout_error=False, dtype=F64,
+                            device=device)
         ref = aer_exact(dev, nm, isa, observables, isa_values(ansatz, isa, x, w))
         assert np.abs(native(prog, x, w, device) - ref).max() <= 1e-6
 
@@ -444,6 +466,32 @@ def test_leading_batch_dimensions_and_empty_batches(shots):
     assert prog()(torch.zeros(0, 3, dtype=F64), w).shape == (0, 3)
 
 
+def test_an_ansatz_without_inputs_broadcasts_over_the_batch():
+    w = ParameterVector("w", 2)
+    qc = QuantumCircuit(2)
+    qc.ry(w[0], 0)
+    qc.cx(0, 1)
+    qc.rx(w[1], 1)
+    ansatz = Ansatz(qc, [], w)
+    isa, observables = transpile(ansatz, fake("manila"))
+    x, w = np.zeros((3, 0)), np.array([0.4, -1.1])
+    out = native(program(ansatz, isa, observables, noise_model("manila"), readout_error=False), x, w)
+    ref = aer_exact(fake("manila"), noise_model("manila"), isa, observables, isa_values(ansatz, isa, x, w))
+    assert out.shape == (3, 2)
+    assert np.abs(out - ref).max() <= 1e-6
+
+
+@pytest.mark.parametrize("fake_name", ["manila", "lagos"])
+def test_observables_of_identity_terms_only_are_their_constants(fake_name):
+    base = make_ansatz("qrkt", 3, 1)  # weights after the inputs: a Heisenberg tail
+    observables = [SparsePauliOp("III", 0.5), SparsePauliOp("III", 0.0), SparsePauliOp(["III", "III"], [1.0, -0.25])]
+    ansatz = Ansatz(base.circuit, base.inputs, base.weights, observables)
+    isa, laid_out = transpile(ansatz, fake(fake_name))
+    x, w = random_xw(ansatz, seed=3)
+    out = native(program(ansatz, isa, laid_out, noise_model(fake_name)), x, w)
+    assert np.abs(out - np.array([0.5, 0.0, 0.75])).max() <= 1e-12
+
+
 def test_chunked_batches_equal_one_chunk(monkeypatch):
     ansatz = reuploading()
     isa, observables = transpile(ansatz, fake("nairobi"))
@@ -456,12 +504,14 @@ def test_chunked_batches_equal_one_chunk(monkeypatch):
 
 # ---------------------------------------------------------------------------------- refusals
 def test_refuses_more_active_qubits_than_it_simulates():
-    n = MAX_ACTIVE_QUBITS + 1
-    ansatz = make_ansatz("basic", n, 1)
+    ansatz = make_ansatz("basic", MAX_ACTIVE_QUBITS + 1, 1)
     isa, observables = transpile(ansatz, fake("guadalupe"))
+    used = {isa.find_bit(q).index for inst in isa.data if inst.operation.name != "barrier" for q in inst.qubits}
+    assert len(used) > MAX_ACTIVE_QUBITS  # routing may borrow ancillas too: all of them count
     with pytest.raises(UnsupportedCircuitError,
-                       match=rf"^the circuit uses {n} qubits of fake_guadalupe after transpilation, more than the "
-                             rf"{MAX_ACTIVE_QUBITS} the noisy engine simulates"):
+                       match=rf"^the circuit uses {len(used)} qubits of fake_guadalupe after transpilation, more than "
+                             rf"the {MAX_ACTIVE_QUBITS} the noisy engine simulates \(a density matrix of "
+                             rf"4\^{len(used)} entries per sample\)"):
         NoisyCircuit(ansatz, isa, observables, None, readout_error=False, name="fake_guadalupe")
 
 
