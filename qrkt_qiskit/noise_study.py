@@ -8,6 +8,7 @@ table goes to a CSV and a markdown file, the curves to a PNG, all in ``out_dir``
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -35,28 +36,37 @@ class NoiseStudyRow:
 
     Attributes:
         backend, kind: the profile evaluated (``native`` is the exact reference).
+        simulator: who ran a device profile (``native``, ``aer``, ``runtime``; ``None`` otherwise).
         shots: samples per expectation value (``None``: exact).
         noise_scale: the fake device's error-rate factor (``None`` where the kind has none).
+        resilience: an ``ibm`` profile's error-mitigation level (``None`` elsewhere).
         metric: the metric on all samples; delta: metric minus the native reference's.
         output_error: mean absolute difference of the model's outputs from the native ones.
         samples, seconds: how many samples, and the wall time of their evaluation.
+        aer_check: for a row the native noisy engine ran, the largest difference of the
+            model's outputs from Aer's (same profile, ``simulator="aer"``, exact values) on a
+            random subset of the samples; ``None`` where not checked.
     """
 
     backend: str
     kind: str
+    simulator: str | None
     shots: int | None
     noise_scale: float | None
+    resilience: int | None
     metric: float
     delta: float
     output_error: float
     samples: int
     seconds: float
+    aer_check: float | None = None
 
 
 def noise_study(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *, backends: Sequence[str],
                 shots: Sequence[int | None] = (1024,), noise_scales: Sequence[float] = (1.0,),
                 out_dir: str | Path, metric: Callable[[torch.Tensor, torch.Tensor], float] = accuracy,
                 metric_name: str = "accuracy", batch_size: int = 256, seed: int | None = 1234,
+                resilience_levels: Sequence[int] | None = None, aer_check: int = 0,
                 backends_dir: str | Path | None = None) -> list[NoiseStudyRow]:
     """Evaluate ``model`` natively and on every backend × shots × noise scale; write the results.
 
@@ -72,6 +82,11 @@ def noise_study(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *
         batch_size: samples per forward pass (one primitive job per quantum layer call).
         seed: transpiler and simulator seed for every backend, so that noise scales differ
             only in noise (``None``: fresh randomness per row).
+        resilience_levels: Runtime error-mitigation levels tried on ``ibm`` profiles (``None``:
+            the profile's own); the table shows mitigated rows beside the raw level 0.
+        aer_check: for every row the native noisy engine runs, this many random samples are
+            also run through Aer (exact values, same device, noise scale and ISA circuits) and
+            the largest output difference is recorded (0: no check).
         backends_dir: one more directory of user profiles.
 
     Returns:
@@ -83,7 +98,7 @@ def noise_study(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *
     """
     if len(inputs) != len(targets):
         raise ValueError(f"inputs and targets must have the same length, got {len(inputs)} and {len(targets)}")
-    plan = _plan(backends, shots, noise_scales, seed, backends_dir)
+    plan = _plan(backends, shots, noise_scales, seed, resilience_levels, backends_dir)
     layers = [m for m in model.modules() if isinstance(m, QuantumLayer)]
     saved = [(m, m.profile or "native") for m in layers]
     was_training = model.training
@@ -93,13 +108,23 @@ def noise_study(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *
         to_backend(model, "native")
         reference, seconds = _evaluate(model, inputs, batch_size, "native")
         ref_metric = metric(reference, targets)
-        rows.append(NoiseStudyRow("native", "native", None, None, ref_metric, 0.0, 0.0, len(inputs), seconds))
+        rows.append(NoiseStudyRow("native", "native", None, None, None, None, ref_metric, 0.0, 0.0, len(inputs),
+                                  seconds))
+        subset = torch.randperm(len(inputs), generator=torch.Generator().manual_seed(seed or 0))[:aer_check]
         for profile, noise_scale in plan:
             to_backend(model, profile)
-            outputs, seconds = _evaluate(model, inputs, batch_size, profile.name)
+            label = f"{profile.name} ({_describe(profile)})"
+            outputs, seconds = _evaluate(model, inputs, batch_size, label)
             value = metric(outputs, targets)
-            rows.append(NoiseStudyRow(profile.name, profile.kind, profile.shots, noise_scale, value, value - ref_metric,
-                                      (outputs - reference).abs().mean().item(), len(inputs), seconds))
+            simulators = {m.simulator for m in layers}
+            check = None
+            if aer_check and simulators == {"native"}:
+                check = _aer_check(model, profile, inputs[subset], batch_size, label)
+            rows.append(NoiseStudyRow(profile.name, profile.kind, "/".join(sorted(map(str, simulators)))
+                                      if registry.simulator(profile) else None, profile.shots, noise_scale,
+                                      profile.option("resilience_level") if profile.kind == "ibm" else None,
+                                      value, value - ref_metric, (outputs - reference).abs().mean().item(),
+                                      len(inputs), seconds, check))
     finally:
         for layer, profile in saved:
             layer.to_backend(profile)
@@ -108,31 +133,54 @@ def noise_study(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *
     return rows
 
 
-def _plan(names, shots, noise_scales, seed, backends_dir):
+def _plan(names, shots, noise_scales, seed, resilience_levels, backends_dir):
     """Every (profile, noise scale) to evaluate, resolved up front so a typo fails before any work."""
     plan = []
-    for name in names:
-        base = registry.get_profile(name, backends_dir=backends_dir)
+    bases = [registry.get_profile(name, backends_dir=backends_dir) for name in names]
+    if resilience_levels and not any(b.kind == "ibm" for b in bases):
+        raise ValueError("resilience levels apply to ibm profiles only (Qiskit Runtime's error mitigation); "
+                         "add one, e.g. --backends ibm with device = \"fake-lagos\" for local testing")
+    for base in bases:
         samples = shots if base.kind in ("aer", "fake", "ibm") else [base.shots]
         scales = noise_scales if base.kind == "fake" else [None]
-        for s in samples:
-            for scale in scales:
-                overrides = {"shots": s} if base.kind in ("aer", "fake", "ibm") else {}
-                if scale is not None:
-                    overrides["noise_scale"] = scale
-                if seed is not None and base.kind in ("aer", "fake", "ibm"):
-                    overrides["seed"] = seed
-                profile = registry.get_profile(base, **overrides)
-                registry.ensure_available(profile)
-                plan.append((profile, scale))
+        levels = resilience_levels if base.kind == "ibm" and resilience_levels else [None]
+        for s, scale, level in itertools.product(samples, scales, levels):
+            overrides = {"shots": s} if base.kind in ("aer", "fake", "ibm") else {}
+            if scale is not None:
+                overrides["noise_scale"] = scale
+            if level is not None:
+                overrides["resilience_level"] = level
+            if seed is not None and base.kind in ("aer", "fake", "ibm"):
+                overrides["seed"] = seed if base.kind != "ibm" else max(seed, 1)  # Runtime ignores seed 0
+            profile = registry.get_profile(base, **overrides)
+            registry.ensure_available(profile)
+            plan.append((profile, scale))
     return plan
+
+
+def _describe(profile) -> str:
+    parts = ["exact" if profile.shots is None else f"{profile.shots} shots"]
+    if profile.option("noise_scale") is not None:
+        parts.append(f"noise ×{profile.option('noise_scale'):g}")
+    if profile.kind == "ibm":
+        parts.append(f"resilience {profile.option('resilience_level', 1)}")
+    return ", ".join(parts)
+
+
+def _aer_check(model, profile, inputs, batch_size, label) -> float:
+    """The largest output difference between the native noisy engine and Aer, both exact, on ``inputs``."""
+    to_backend(model, profile, shots=None)
+    native, _ = _evaluate(model, inputs, batch_size, f"{label}: native, exact")
+    to_backend(model, profile, shots=None, simulator="aer")
+    aer, _ = _evaluate(model, inputs, batch_size, f"{label}: Aer check on {len(inputs)} samples")
+    to_backend(model, profile)
+    return (native - aer).abs().max().item()
 
 
 def _evaluate(model, inputs, batch_size, label):
     start, outputs = time.perf_counter(), []
     with torch.no_grad():
-        for batch in tqdm(inputs.split(batch_size), desc=label, unit="batch", leave=False,
-                          disable=len(inputs) <= batch_size):
+        for batch in tqdm(inputs.split(batch_size), desc=label, unit="batch", leave=False):
             outputs.append(model(batch))
     return torch.cat(outputs), time.perf_counter() - start
 
@@ -145,13 +193,15 @@ def _write(rows: list[NoiseStudyRow], out_dir: Path, metric_name: str) -> None:
         writer.writeheader()
         for row in rows:
             writer.writerow({(k if k != "metric" else metric_name): v for k, v in asdict(row).items()})
-    head = ["backend", "kind", "shots", "noise scale", metric_name, f"Δ {metric_name}", "mean |Δ output|",
-            "samples", "seconds"]
-    lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
+    head = ["backend", "kind", "simulator", "shots", "noise scale", "resilience", metric_name, f"Δ {metric_name}",
+            "mean |Δ output|", "samples", "seconds", "max |native − Aer|"]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|---|" + "---:|" * (len(head) - 3)]
+    dash = "—"
     for r in rows:
-        cells = [r.backend, r.kind, "exact" if r.shots is None else r.shots,
-                 "—" if r.noise_scale is None else f"{r.noise_scale:g}", f"{r.metric:.4f}", f"{r.delta:+.4f}",
-                 f"{r.output_error:.2e}", r.samples, f"{r.seconds:.2f}"]
+        cells = [r.backend, r.kind, r.simulator or dash, "exact" if r.shots is None else r.shots,
+                 dash if r.noise_scale is None else f"{r.noise_scale:g}", dash if r.resilience is None else r.resilience,
+                 f"{r.metric:.4f}", f"{r.delta:+.4f}", f"{r.output_error:.2e}", r.samples, f"{r.seconds:.2f}",
+                 dash if r.aer_check is None else f"{r.aer_check:.1e}"]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     (out_dir / "noise_study.md").write_text("\n".join(lines) + "\n")
     _plot(rows, out_dir / "noise_study.png", metric_name)
@@ -165,8 +215,9 @@ def _plot(rows: list[NoiseStudyRow], path: Path, metric_name: str) -> None:
     fig = Figure(figsize=(10, 4), layout="constrained")
     by_scale, by_shots = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     reference = rows[0].metric
-    for name in dict.fromkeys(r.backend for r in rows[1:]):
-        mine = [r for r in rows if r.backend == name]
+    for backend, level in dict.fromkeys((r.backend, r.resilience) for r in rows[1:]):
+        mine = [r for r in rows[1:] if (r.backend, r.resilience) == (backend, level)]
+        name = backend if level is None else f"{backend}, resilience {level}"
         scaled = [r for r in mine if r.noise_scale is not None]
         if scaled:
             top = max((r.shots for r in scaled), key=lambda s: math.inf if s is None else s)

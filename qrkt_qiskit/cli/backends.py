@@ -9,7 +9,9 @@ from .. import backends
 DESCRIPTION = """\
 List the backend profiles: the shipped ones in backends/, then those in every directory of
 QRKT_BACKENDS_PATH, then --backends-dir (a later file shadows an earlier one of the same
-name). For each: its kind, its shots (exact = expectation values without sampling), whether
+name). For each: its kind, who simulates a device's noise (auto = the native noisy engine
+wherever the circuit fits, else Aer; native; aer; runtime = the device itself), its shots
+(exact = expectation values without sampling), whether
 it can run on this machine and, if not, why (no GPU, a package missing, no IBM Quantum
 account). Nothing is submitted and no network is used: an IBM account is only looked for.
 
@@ -30,17 +32,19 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    rows = [("NAME", "KIND", "SHOTS", "AVAILABLE", "DESCRIPTION")]
+    rows = [("NAME", "KIND", "SIMULATOR", "SHOTS", "AVAILABLE", "DESCRIPTION")]
     for profile in backends.profiles(args.backends_dir).values():
         reason = backends.unavailable_reason(profile)
         name = f"{profile.name}-<device>" if profile.is_template else profile.name
         shots = "exact" if profile.shots is None else str(profile.shots)
         if profile.is_template:
             shots += f" ({len(backends.fake_devices())} devices)"
-        rows.append((name, profile.kind, shots, "yes" if reason is None else "no", reason or profile.description))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        simulator = backends.simulator(profile) or "-"
+        rows.append((name, profile.kind, simulator, shots, "yes" if reason is None else "no",
+                     reason or profile.description))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
     for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4])
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[5])
     if args.devices:
         print()
         for device in backends.fake_devices():

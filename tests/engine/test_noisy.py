@@ -75,7 +75,7 @@ def estimate(estimator, isa, observables, values):
     Aer refuses an observable that simplifies to nothing (``0 * I``); its value is 0.
     """
     out = np.zeros((len(values), len(observables)))
-    kept = [i for i, obs in enumerate(observables) if len(obs.simplify(atol=0.0).paulis) and obs.simplify().coeffs.any()]
+    kept = [i for i, obs in enumerate(observables) if np.abs(obs.simplify().coeffs).max() > 0]
     if not kept:
         return out
     pub = (isa, [[observables[i]] for i in kept]) + ((values,) if isa.num_parameters else ())
@@ -144,21 +144,26 @@ def parity_expectation(probs, bits):
     return float((probs * sign).sum())
 
 
-def scaled_noise_model(dev, factor, cap=0.75, readout_cap=0.5):
-    """``NoiseModel.from_backend`` of ``dev`` with every error scaled by ``factor`` and T1, T2 divided by it."""
+@functools.cache
+def scaled_noise_model(name, factor, cap=0.75, readout_cap=0.5):
+    """``NoiseModel.from_backend`` of a fake device with every error scaled by ``factor`` and T1, T2 divided by it.
+
+    Errors are capped (gates at ``cap``, readout at ``readout_cap``: a bit read at random).
+    """
+    dev = fake(name)
     target = copy.deepcopy(dev.target)
-    for name in target.operation_names:
-        for qargs, props in (target[name] or {}).items():
+    for op in target.operation_names:
+        for qargs, props in (target[op] or {}).items():
             if props is not None and props.error is not None:
-                props.error = min(readout_cap if name == "measure" else cap, props.error * factor)
-                target.update_instruction_properties(name, qargs, props)
+                props.error = min(readout_cap if op == "measure" else cap, props.error * factor)
+                target.update_instruction_properties(op, qargs, props)
     target.qubit_properties = [QubitProperties(t1=p.t1 / factor, t2=p.t2 / factor, frequency=p.frequency)
                                for p in target.qubit_properties]
     nm = NoiseModel(basis_gates=dev.operation_names)
     for qubits, error in basic_device_readout_errors(target=target):
         nm.add_readout_error(error, qubits)
-    for name, qubits, error in basic_device_gate_errors(target=target):
-        nm.add_quantum_error(error, name, qubits)
+    for op, qubits, error in basic_device_gate_errors(target=target):
+        nm.add_quantum_error(error, op, qubits)
     return nm
 
 
@@ -181,20 +186,16 @@ def test_shipped_ansatze_match_aer_density_matrix(fake_name, n, name, device):
         assert np.abs(native(prog, x, w, device) - ref).max() <= 1e-6
 
 
-REFUSED = {"examples": 0, "refused": 0}
-
-
 @settings(max_examples=12, deadline=None)
 @given(random_ansatze(), st.sampled_from(["manila", "lagos", "nairobi"]), st.integers(0, 2**16))
 def test_random_circuits_match_aer_density_matrix(ansatz, fake_name, seed):
     dev, nm = fake(fake_name), noise_model(fake_name)
     isa, observables = transpile(ansatz, dev, seed)
-    REFUSED["examples"] += 1
     try:
         prog = program(ansatz, isa, observables, nm, readout_error=False)
-    except UnsupportedCircuitError:  # an angle in more than one parameter after transpilation: rare
-        REFUSED["refused"] += 1
-        assume(False)
+    except UnsupportedCircuitError as error:  # an angle in several parameters after transpilation (0 in 300 seen)
+        assume(not re.search(r"has angle .* in \d+ parameters", str(error)))
+        raise
     x, w = random_xw(ansatz, seed=seed)
     ref = aer_exact(dev, nm, isa, observables, isa_values(ansatz, isa, x, w))
     scale = max(1.0, sum(np.abs(o.coeffs).sum() for o in ansatz.observables))
@@ -240,10 +241,11 @@ def test_readout_error_matches_aer_probabilities_through_the_assignment_matrices
                 total += c.real * parity_expectation(probs, [measured.index(q) for q in np.flatnonzero(p.z)])
             row.append(total)
         ref.append(row)
-    prog = program(ansatz, isa, observables, nm, readout_error=True)
+    prog = NoisyCircuit(ansatz, isa, observables, device_noise(fake_name), readout_error=True, dtype=F64)
     assert np.abs(native(prog, x, w) - np.array(ref)).max() <= 1e-6
     # and the readout error is really there: without it the values differ
-    assert np.abs(native(program(ansatz, isa, observables, nm, readout_error=False), x, w) - ref).max() > 1e-3
+    ideal = NoisyCircuit(ansatz, isa, observables, device_noise(fake_name), readout_error=False, dtype=F64)
+    assert np.abs(native(ideal, x, w) - ref).max() > 1e-3
 
 
 @functools.cache
@@ -370,32 +372,44 @@ def test_without_noise_it_is_the_exact_engine(fake_name, name, n, layers):
             assert np.abs(native(prog, x, w) - exact).max() <= 1e-6
 
 
+def test_device_wide_noise_holds_what_each_circuit_uses():
+    ansatz = make_ansatz("basic", 3, 2)
+    isa, _ = transpile(ansatz, fake("nairobi"))
+    mine, per_circuit = device_noise("nairobi"), DeviceNoise.from_noise_model(noise_model("nairobi"), isa)
+    assert per_circuit.errors and set(per_circuit.errors) <= set(mine.errors)
+    assert all(np.array_equal(mine.errors[k], v) for k, v in per_circuit.errors.items())
+    assert all(np.array_equal(mine.readout[q], v) for q, v in per_circuit.readout.items())
+
+
 def test_scaled_noise_model_at_one_is_the_backends():
     dev = fake("lagos")
     ansatz = make_ansatz("qrkt", 4, 1)
     isa, _ = transpile(ansatz, dev)
-    mine, aers = (DeviceNoise.from_noise_model(nm, isa) for nm in (scaled_noise_model(dev, 1.0), noise_model("lagos")))
+    mine = DeviceNoise.from_noise_model(scaled_noise_model("lagos", 1.0), isa)
+    aers = DeviceNoise.from_noise_model(noise_model("lagos"), isa)
     assert mine.errors.keys() == aers.errors.keys() and mine.readout.keys() == aers.readout.keys()
     assert all(np.allclose(mine.errors[k], aers.errors[k], atol=1e-12) for k in aers.errors)
     assert all(np.allclose(mine.readout[q], aers.readout[q]) for q in aers.readout)
 
 
-@pytest.mark.parametrize("readout_error", [False, True])
-def test_error_grows_with_noise_strength(readout_error):
+def test_error_grows_with_noise_strength():
     dev = fake("manila")
     ansatz = make_ansatz("qrkt", 4, 2)
     isa, observables = transpile(ansatz, dev)
     x, w = random_xw(ansatz, batch=8, seed=6)
     exact = compile(ansatz, dtype=F64)(torch.tensor(x), torch.tensor(w)).numpy()
-    errors = []
+    errors = {False: [], True: []}
     for factor in (0.25, 0.5, 1.0, 2.0):
-        nm = scaled_noise_model(dev, factor)
-        out = native(program(ansatz, isa, observables, nm, readout_error=readout_error), x, w)
-        errors.append(np.abs(out - exact).mean())
-        if factor == 2.0 and not readout_error:  # the scaled model is still simulated exactly
-            ref = aer_exact(dev, nm, isa, observables, isa_values(ansatz, isa, x, w))
-            assert np.abs(out - ref).max() <= 1e-6
-    assert all(a < b for a, b in zip(errors, errors[1:])), errors
+        nm = scaled_noise_model("manila", factor)
+        noise = DeviceNoise.from_noise_model(nm, isa)
+        for readout_error, found in errors.items():
+            out = native(NoisyCircuit(ansatz, isa, observables, noise, readout_error=readout_error, dtype=F64), x, w)
+            found.append(np.abs(out - exact).mean())
+            if factor == 2.0 and not readout_error:  # the scaled model is still simulated exactly
+                ref = aer_exact(dev, nm, isa, observables, isa_values(ansatz, isa, x, w))
+                assert np.abs(out - ref).max() <= 1e-6
+    for found in errors.values():
+        assert all(a < b for a, b in zip(found, found[1:])), errors
 
 
 # ---------------------------------------------------------------------------------- gradients
@@ -456,8 +470,10 @@ def test_leading_batch_dimensions_and_empty_batches(shots):
     x = torch.rand(2, 3, 3, dtype=F64, generator=torch.Generator().manual_seed(0))
     w = torch.rand(3, dtype=F64, generator=torch.Generator().manual_seed(1))
 
+    noise = DeviceNoise.from_noise_model(noise_model("manila"), isa)
+
     def prog():
-        return program(ansatz, isa, observables, noise_model("manila"), shots=shots, seed=5)
+        return NoisyCircuit(ansatz, isa, observables, noise, shots=shots, seed=5, dtype=F64)
 
     out = prog()(x, w)
     assert out.shape == (2, 3, 3)

@@ -1,0 +1,112 @@
+"""The device's noise, natively vs Aer: samples/s of the demo model's circuits, and a whole digits test set.
+
+Part 1, one QuantumLayer at a time (the digits ViT's circuits: ``qrkt`` at 6 and 3 qubits,
+one layer; ``--layers 2`` adds a two-layer 6-qubit circuit, whose weights sit after the
+entangler), on ``--device`` (default ``fake-nairobi``), same ISA circuit and noise model:
+  * native noisy engine, exact (readout error included), float32: forward and
+    forward+backward samples/s at batch 64 and 1024 (median of ``--repeats``);
+  * Aer, density matrix, exact (Aer's EstimatorV2 through EstimatorQNN, readout read into
+    the observables): forward samples/s on ``--aer-samples`` samples;
+  * Aer, 4096 shots (BackendEstimatorV2 on the noisy AerSimulator): the same.
+The ratio native / Aer is printed for forward, exact vs exact.
+
+Part 2: seconds to evaluate the digits ViT (the demo's model, untrained weights: the cost
+does not depend on them) on all 359 test images on the device, native noisy (4096 shots);
+Aer on ``--aer-images`` images, extrapolated to 359 and marked so.
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/noise.py
+    .venv/bin/python benchmarks/noise.py --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shlex
+import statistics
+import sys
+import time
+import warnings
+
+import torch
+
+from qrkt_qiskit.layers import QuantumLayer, to_backend
+
+
+def per_second(fn, samples: int, repeats: int) -> float:
+    fn()  # warm-up: programs built, caches filled
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return samples / statistics.median(times)
+
+
+def layer_rates(device: str, n: int, layers: int, args) -> dict:
+    layer = QuantumLayer(n, layers=layers, backend=device)
+    out = {}
+    for simulator, shots in (("native", None), ("aer", None), ("aer", 4096)):
+        layer.to_backend(device, simulator=simulator, shots=shots, seed=7)
+        if simulator == "native":
+            for batch in (64, 1024):
+                x = torch.rand(batch, n) * 3
+                with torch.no_grad():
+                    out[f"native fwd b{batch}"] = per_second(lambda: layer(x), batch, args.repeats)
+                xg = x.clone().requires_grad_()
+                out[f"native fwd+bwd b{batch}"] = per_second(lambda: layer(xg).sum().backward(), batch, args.repeats)
+        else:
+            x = torch.rand(args.aer_samples, n) * 3
+            with torch.no_grad():
+                out[f"aer {'exact' if shots is None else shots} fwd"] = per_second(lambda: layer(x), len(x), 1)
+    return out
+
+
+def test_set_seconds(device: str, args) -> tuple[float, float, int]:
+    from qrkt_qiskit.data import load_images
+    from qrkt_qiskit.training import TrainConfig, evaluate
+    from qrkt_qiskit.training.runs import build_model
+
+    warnings.filterwarnings("ignore", message="No positive samples in targets")
+    model = build_model(TrainConfig(dataset="digits")).eval()
+    x, y = load_images("digits", seed=0).test
+    timings = {}
+    for simulator, images in (("native", len(y)), ("aer", args.aer_images)):
+        to_backend(model, device, simulator=simulator, seed=7)
+        start = time.perf_counter()
+        evaluate(model, x[:images], y[:images], n_classes=10, batch_size=256)
+        timings[simulator] = (time.perf_counter() - start) * len(y) / images
+    return timings["native"], timings["aer"], len(y)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="fake-nairobi")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--aer-samples", type=int, default=64, help="samples per Aer layer measurement")
+    parser.add_argument("--aer-images", type=int, default=4, help="test images evaluated through Aer (extrapolated)")
+    parser.add_argument("--layers", action="store_true", help="also a two-layer 6-qubit circuit")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and samples (a smoke run)")
+    args = parser.parse_args()
+    if args.quick:
+        args.repeats, args.aer_samples, args.aer_images = 1, 8, 1
+    warnings.simplefilter("ignore")  # fake devices' deprecation notes
+    print(f"# {' '.join(shlex.quote(a) for a in sys.argv)}")
+    print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, python {platform.python_version()}")
+    circuits = [(6, 1), (3, 1)] + ([(6, 2)] if args.layers else [])
+    print(f"\n| circuit on {args.device} | native fwd b64 | native fwd b1024 | native fwd+bwd b64 | "
+          "native fwd+bwd b1024 | Aer exact fwd | Aer 4096 shots fwd | native / Aer exact (fwd, b1024) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for n, layers in circuits:
+        r = layer_rates(args.device, n, layers, args)
+        print(f"| qrkt {n}q × {layers} | {r['native fwd b64']:,.0f} | {r['native fwd b1024']:,.0f} | "
+              f"{r['native fwd+bwd b64']:,.0f} | {r['native fwd+bwd b1024']:,.0f} | {r['aer exact fwd']:,.1f} | "
+              f"{r['aer 4096 fwd']:,.1f} | {r['native fwd b1024'] / r['aer exact fwd']:,.0f}× |")
+    native, aer, images = test_set_seconds(args.device, args)
+    print(f"\nwhole digits test set ({images} images) on {args.device}, 4096 shots: native noisy {native:.1f} s, "
+          f"Aer {aer:.0f} s (extrapolated from {args.aer_images} images), ratio {aer / native:,.0f}×")
+
+
+if __name__ == "__main__":
+    main()
