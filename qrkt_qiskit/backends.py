@@ -468,7 +468,7 @@ def noisy_program(profile: BackendProfile, ansatz: Ansatz, *, dtype: torch.dtype
     setup = _setup(profile)
     circuit, observables = _fit(profile, setup, ansatz)
     model = setup.noise_model(require_calibration=True)
-    noise = None if model is None else DeviceNoise.from_noise_model(model, circuit)
+    noise = None if model is None else DeviceNoise.from_noise_model(model, circuit, setup.superops)
     return NoisyCircuit(ansatz, circuit, observables, noise, readout_error=profile.option("readout_error", True),
                         shots=profile.shots, seed=profile.option("seed"), dtype=dtype, device=device,
                         name=f"{setup.device.name} (backend {profile.name!r})")
@@ -482,6 +482,7 @@ class _Setup:
         self.device = _device(profile)
         self.pass_manager = _pass_manager(profile, self.device)
         self._noise = None
+        self.superops: dict = {}  # the noise model's errors as superoperators, converted once
 
     def noise_model(self, *, require_calibration: bool = False):
         """Aer's noise model of the device at the profile's ``noise_scale`` (``None`` at scale 0)."""

@@ -92,11 +92,12 @@ class DeviceNoise:
     readout: Mapping[int, np.ndarray]
 
     @classmethod
-    def from_noise_model(cls, noise_model, circuit: QuantumCircuit) -> DeviceNoise:
+    def from_noise_model(cls, noise_model, circuit: QuantumCircuit, cache: dict | None = None) -> DeviceNoise:
         """The errors Aer's ``noise_model`` applies to the instructions of ``circuit``.
 
         Aer looks up an error by instruction name and qubits, else the name's all-qubit
-        error; readout errors likewise. Only what ``circuit`` uses is converted.
+        error; readout errors likewise. Only what ``circuit`` uses is converted, and
+        ``cache`` (a dict kept beside ``noise_model``) keeps conversions for the next circuit.
 
         Raises:
             UnsupportedCircuitError: for noise the engine does not model (non-local errors,
@@ -116,8 +117,11 @@ class DeviceNoise:
             name = inst.operation.name
             qubits = tuple(circuit.find_bit(q).index for q in inst.qubits)
             error = local.get(name, {}).get(qubits, default.get(name))
-            if error is not None and (name, qubits) not in errors:
-                errors[name, qubits] = np.asarray(SuperOp(error).data)
+            key = (name, qubits)
+            if error is not None and key not in errors:
+                errors[key] = cache[key] if cache is not None and key in cache else np.asarray(SuperOp(error).data)
+                if cache is not None:
+                    cache[key] = errors[key]
         readout = {}
         for q in range(circuit.num_qubits):
             error = noise_model._local_readout_errors.get((q,), noise_model._default_readout_error)
@@ -232,7 +236,7 @@ class NoisyCircuit:
         readout = {self.physical.index(q): m for q, m in noise.readout.items() if q in self.physical}
         self._terms, self._coeffs, self._offset = self._measured_terms(observables, readout if readout_error else {})
         self._basis = {m: torch.as_tensor(pauli_basis(m), dtype=self.cdtype, device=self.device) for m in (1, 2)}
-        self._support = None if self._middle else self._tail_support()
+        self._support = None if self._middle or not len(self._terms) else self._tail_support()
         self._generator = None
         if shots is not None:
             self._generator = torch.Generator(device=self.device)
@@ -414,7 +418,7 @@ class NoisyCircuit:
             check_inputs(x, self.ansatz)
             check_weights(w, self.ansatz)
         lead = x.shape[:-1]
-        x = x.reshape(-1, self.ansatz.n_inputs)
+        x = x.reshape(lead.numel(), self.ansatz.n_inputs)
         values_w = torch.cat([w, w.new_zeros(1)])
         fixed = self._ptms(values_w, batched=False)
         heisenberg = self._heisenberg(fixed)
@@ -423,12 +427,12 @@ class NoisyCircuit:
         expectations = torch.cat(parts) if parts else x.new_zeros(0, len(self._terms))
         if self.shots is not None:
             expectations = expectations + (self._sample(expectations.detach()) - expectations.detach())
-        return (expectations @ self._coeffs.T + self._offset).reshape(*lead, -1)
+        return (expectations @ self._coeffs.T + self._offset).reshape(*lead, len(self._offset))
 
     def _heisenberg(self, fixed: Mapping[int, torch.Tensor]) -> torch.Tensor:
         """The measured terms evolved backwards through the tail: ``(terms, 4^k)``."""
-        if self._tail_cache is not None:
-            return self._tail_cache
+        if self._tail_cache is not None or not len(self._terms):  # identity terms only: nothing to evolve
+            return self._terms if self._tail_cache is None else self._tail_cache
         h = self._terms
         for step in reversed(self._tail):
             h = apply(h, self._step_matrix(step, fixed).transpose(-1, -2), _wires(step.qubits), 2 * self.k)
