@@ -291,10 +291,14 @@ class NoisyCircuit:
                 rest.append(i)
         last_read = max((j for j, i in enumerate(rest) if self._instrs[i].batched), default=-1)
         self._prefix = prefix
+        self._place: dict[int, tuple[bool, str, int]] = {}  # parametric instruction -> (batched, gate, index)
+        self._groups = {flag: self._parametric_groups(flag) for flag in (False, True)}
         self._columns = self._prefix_columns(prefix)
         self._middle = self._steps(rest[: last_read + 1])
         self._tail = self._steps(rest[last_read + 1:])
-        self._groups = {flag: self._parametric_groups(flag) for flag in (False, True)}
+        self._one_by_one = {i for _, factors in self._columns for f in factors if f[0] == "ids" for i in f[1]}
+        self._one_by_one |= {i for step in self._middle + self._tail if step.matrix is None
+                             for i in [*(j for chain in step.chains for j in chain), step.main] if i is not None}
         self._tail_cache = None  # the Heisenberg-evolved terms, when the tail has no weights
 
     def _tail_support(self) -> torch.Tensor | None:
@@ -315,33 +319,37 @@ class NoisyCircuit:
         if len(support) * self.k > 4**self.k // 4:
             return None
         digits = (support.unsqueeze(1) // 4 ** torch.arange(self.k, device=self.device)) % 4  # (strings, k)
-        self._digits = digits
+        self._gather = (torch.arange(self.k, device=self.device) * 4 + digits).flatten()  # into (batch, 4k) Bloch
         return support
 
-    def _prefix_columns(self, prefix: list[list[int]]) -> list[tuple[tuple[int, ...], list[tuple[bool, list]]]]:
-        """Qubits whose chains have one shape, with their chains cut into runs: weight-only, or one input gate.
+    def _prefix_columns(self, prefix: list[list[int]]) -> list[tuple[tuple[int, ...], list[tuple]]]:
+        """Qubits whose chains have one shape, each chain as factors applied to all of them at once.
 
-        Each run is ``(batched, positions)``, a position holding one instruction id per qubit,
-        so that a run costs a few ``(qubits, 4, 4)`` products whatever the number of qubits.
+        A factor is ``("const", (qubits, 4, 4))`` (consecutive constant gates, multiplied
+        out now), ``("group", batched, name, index)`` (one parametric gate per qubit, taken
+        from its group's PTMs in one gather) or ``("ids", ids)``.
         """
         shapes: dict[tuple, list[int]] = {}
-        runs_of = {}
         for q, chain in enumerate(prefix):
-            runs: list[tuple[bool, list[int]]] = []
-            for i in chain:
-                batched = self._instrs[i].batched
-                if runs and not batched and not runs[-1][0]:
-                    runs[-1][1].append(i)
-                else:
-                    runs.append((batched, [i]))
-            runs_of[q] = runs
-            shape = tuple((b, tuple(self._instrs[i].name for i in ids)) for b, ids in runs)
-            shapes.setdefault(shape, []).append(q)
+            shapes.setdefault(tuple((self._instrs[i].name, self._instrs[i].batched) for i in chain), []).append(q)
         columns = []
         for qubits in shapes.values():
-            runs = [(batched, [tuple(runs_of[q][r][1][p] for q in qubits) for p in range(len(ids))])
-                    for r, (batched, ids) in enumerate(runs_of[qubits[0]])]
-            columns.append((tuple(qubits), runs))
+            factors: list[tuple] = []
+            for position in zip(*(prefix[q] for q in qubits)):
+                instrs = [self._instrs[i] for i in position]
+                if all(ins.ptm is not None for ins in instrs):
+                    m = torch.stack([ins.ptm for ins in instrs])
+                    if factors and factors[-1][0] == "const":
+                        m = m @ factors.pop()[1]
+                    factors.append(("const", m))
+                else:
+                    place = [self._place.get(i) for i in position]
+                    if all(p is not None and p[:2] == place[0][:2] for p in place):
+                        index = torch.tensor([p[2] for p in place], device=self.device)
+                        factors.append(("group", place[0][0], place[0][1], index))
+                    else:
+                        factors.append(("ids", position))
+            columns.append((tuple(qubits), factors))
         return columns
 
     def _parametric_groups(self, batched: bool) -> list[tuple[str, list[int], torch.Tensor, torch.Tensor, torch.Tensor]]:
@@ -357,7 +365,14 @@ class NoisyCircuit:
                 [[get(self._instrs[i].angles[p]) for i in ids] for p in range(len(self._instrs[ids[0]].angles))],
                 dtype=dtype, device=self.device)
             index = table(lambda a: (self._const_slot if a.slot is None else a.slot) - shift, torch.long)
-            groups.append((name, ids, index, table(lambda a: a.scale, self.dtype), table(lambda a: a.offset, self.dtype)))
+            errors = None
+            if any(self._instrs[i].error is not None for i in ids):
+                eye = torch.eye(4 ** len(self._instrs[ids[0]].qubits), dtype=self.dtype, device=self.device)
+                errors = torch.stack([eye if self._instrs[i].error is None else self._instrs[i].error for i in ids])
+            for g, i in enumerate(ids):
+                self._place[i] = (batched, name, g)
+            groups.append((name, ids, index, table(lambda a: a.scale, self.dtype), table(lambda a: a.offset, self.dtype),
+                           errors))
         return groups
 
     def _steps(self, ids: list[int]) -> list[_Step]:
@@ -449,19 +464,34 @@ class NoisyCircuit:
         columns, order = [], []
         for qubits, runs in self._columns:
             r = zero.expand(len(qubits), 4)  # (qubits, 4), then (batch, qubits, 4) from the first input gate
-            for batched, positions in runs:
-                m = None
-                for ids in positions:
-                    stack = torch.stack([ptms[i] for i in ids], dim=-3)  # (batch?, qubits, 4, 4)
-                    m = stack if m is None else stack @ m
+            pending = None  # weight-only factors not applied yet: multiplied together first, (qubits, 4, 4)
+            for factor in runs:
+                if factor[0] == "const":
+                    m = factor[1]
+                elif factor[0] == "group" and ("angles", factor[2]) in ptms and factor[1]:
+                    if pending is not None:
+                        r, pending = (pending @ r.unsqueeze(-1)).squeeze(-1), None
+                    r = _rotate(r, factor[2], ptms["angles", factor[2]].index_select(-1, factor[3]))
+                    continue
+                elif factor[0] == "group":
+                    m = ptms["group", factor[1], factor[2]].index_select(-3, factor[3])
+                else:
+                    m = torch.stack([ptms[i] for i in factor[1]], dim=-3)
+                if m.dim() == 3:
+                    pending = m if pending is None else m @ pending
+                    continue
+                if pending is not None:
+                    r, pending = (pending @ r.unsqueeze(-1)).squeeze(-1), None
                 r = (m @ r.unsqueeze(-1)).squeeze(-1)
+            if pending is not None:
+                r = (pending @ r.unsqueeze(-1)).squeeze(-1)
             columns.append(r.expand(batch, len(qubits), 4) if r.dim() == 2 else r)
             order.extend(qubits)
         bloch = torch.cat(columns, dim=1)
         if order != sorted(order):
             bloch = bloch[:, torch.argsort(torch.tensor(order))]
         if self._support is not None:  # r_P of a product state is the product of its qubits' entries
-            factors = bloch[:, torch.arange(self.k, device=self.device), self._digits]  # (batch, strings, k)
+            factors = bloch.reshape(batch, 4 * self.k).index_select(1, self._gather).view(batch, -1, self.k)
             r = factors[..., 0]
             for q in range(1, self.k):
                 r = r * factors[..., q]
@@ -471,24 +501,36 @@ class NoisyCircuit:
             state = apply(state, self._step_matrix(step, ptms), _wires(step.qubits), 2 * self.k)
         return state @ heisenberg.T
 
-    def _ptms(self, values: torch.Tensor, *, batched: bool) -> dict[int, torch.Tensor]:
-        """PTMs of the parametric instructions that read (``batched``) or do not read the inputs."""
-        out: dict[int, torch.Tensor] = {}
-        for name, ids, index, scale, offset in self._groups[batched]:
-            angles = [values[..., index[p]] * scale[p] + offset[p] for p in range(len(index))]  # (batch?, gates)
+    def _ptms(self, values: torch.Tensor, *, batched: bool) -> dict:
+        """PTMs of the parametric gates that read (``batched``) or do not read the inputs.
+
+        Keys ``("group", batched, gate)`` hold a whole group, ``(..., gates, d², d²)``; an
+        instruction id holds one PTM, for the instructions the steps take one at a time
+        (constants among them, with ``batched=False``).
+        """
+        out: dict = {}
+        for name, ids, index, scale, offset, errors in self._groups[batched]:
+            angles = [values.index_select(-1, index[p]) * scale[p] + offset[p] for p in range(len(index))]
+            if batched and name in _ROTATION_PLANES and errors is None:
+                out["angles", name] = angles[0]  # (batch, gates): turned on the Bloch vectors directly, no matrix
+                for g, i in enumerate(ids):
+                    if i in self._one_by_one:
+                        out[i] = _rotation_ptm(name, angles[0][:, g])
+                continue
             if name in _ROTATION_PLANES:
                 ptm = _rotation_ptm(name, angles[0])
             else:
                 d = 2 ** len(self._instrs[ids[0]].qubits)
                 ptm = unitary_ptm(PARAMETRIC_GATES[name][1](*angles), self._basis[d.bit_length() - 1])
+            if errors is not None:
+                ptm = errors @ ptm
+            out["group", batched, name] = ptm
             for g, i in enumerate(ids):
-                r = ptm[..., g, :, :]
-                error = self._instrs[i].error
-                out[i] = r if error is None else error @ r
-        for i, ins in enumerate(self._instrs):
-            if ins.ptm is not None:
-                out[i] = ins.ptm
-        return out if not batched else {i: m for i, m in out.items() if self._instrs[i].batched}
+                if i in self._one_by_one:
+                    out[i] = ptm[..., g, :, :]
+        if not batched:
+            out.update({i: self._instrs[i].ptm for i in self._one_by_one if self._instrs[i].ptm is not None})
+        return out
 
     def _step_matrix(self, step: _Step, ptms: Mapping[int, torch.Tensor]) -> torch.Tensor:
         """The step's PTM: each qubit's chain, then the multi-qubit instruction."""
@@ -535,6 +577,17 @@ def _rotation_ptm(name: str, theta: torch.Tensor) -> torch.Tensor:
     rows[b][b] = rows[c][c] = cos
     rows[c][b], rows[b][c] = sin, -sin
     return torch.stack([torch.stack(row, dim=-1) for row in rows], dim=-2)
+
+
+def _rotate(r: torch.Tensor, name: str, theta: torch.Tensor) -> torch.Tensor:
+    """``R(θ) r`` for Bloch 4-vectors ``r: (..., k, 4)`` and angles ``θ: (batch, k)``, without building R."""
+    b, c = _ROTATION_PLANES[name]
+    cos, sin = torch.cos(theta), torch.sin(theta)
+    r = r.expand(theta.shape[0], *r.shape[-2:])
+    rb, rc = r[..., b], r[..., c]
+    parts = list(r.unbind(-1))
+    parts[b], parts[c] = cos * rb - sin * rc, sin * rb + cos * rc
+    return torch.stack(parts, dim=-1)
 
 
 def _wires(qubits: tuple[int, ...]) -> tuple[int, ...]:
