@@ -29,9 +29,16 @@ def test_evaluate_runs_the_same_weights_through_qiskit(run_dir, capsys):
     assert main(["evaluate", str(run_dir), "--backend", "estimator", "--limit", "8"]) == 0
     assert main(["evaluate", str(run_dir), "--backend", "fake-nairobi", "--shots", "128", "--noise-scale", "0",
                  "--limit", "2"]) == 0
+    # the same device exactly, in the native noisy engine and on Aer: the same numbers
+    for simulator in ("native", "aer"):
+        assert main(["evaluate", str(run_dir), "--backend", "fake-nairobi", "--exact", "--simulator", simulator,
+                     "--limit", "2"]) == 0
     with open(run_dir / "evaluations.csv") as f:
-        native, estimator, device = list(csv.DictReader(f))
+        native, estimator, device, noisy_native, noisy_aer = list(csv.DictReader(f))
     assert (device["shots"], device["noise_scale"], native["shots"]) == ("128", "0.0", "")
+    assert (noisy_native["backend"], noisy_aer["backend"], noisy_aer["shots"]) == (
+        "fake-nairobi (native)", "fake-nairobi (aer)", "exact")
+    assert abs(float(noisy_native["loss"]) - float(noisy_aer["loss"])) < 1e-4
     assert (native["backend"], estimator["backend"], native["images"]) == ("native", "estimator", "8")
     assert abs(float(native["loss"]) - float(estimator["loss"])) < 1e-4
     assert native["accuracy"] == estimator["accuracy"]

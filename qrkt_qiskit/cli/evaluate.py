@@ -10,8 +10,10 @@ from pathlib import Path
 EVALUATE = """\
 Evaluate a trained run on one of its data splits, on any backend: `native` (the engine the
 run trained on), or a profile of the backend registry (`qrkt backends` lists them) — Aer,
-a noisy fake IBM device, IBM hardware. The same trained weights run everywhere. Prints
-loss, accuracy, macro F1 and macro ROC-AUC, and appends them to RUN_DIR/evaluations.csv."""
+a noisy fake IBM device, IBM hardware. The same trained weights run everywhere. A
+fake-<device> profile runs in the native noisy engine where its circuits fit (seconds for a
+whole test set), else on Aer; --simulator aer asks for Aer, the reference. Prints loss,
+accuracy, macro F1 and macro ROC-AUC, and appends them to RUN_DIR/evaluations.csv."""
 
 OVERRIDES = ("shots", "noise_scale", "optimization_level", "seed")
 
@@ -35,6 +37,10 @@ def add_parser(sub) -> None:
     over.add_argument("--noise-scale", type=float, metavar="S", help="fake devices: multiply every error rate by S")
     over.add_argument("--optimization-level", type=int, choices=(0, 1, 2, 3), help="ISA transpilation level")
     over.add_argument("--seed", type=int, help="transpiler and simulator seed")
+    over.add_argument("--simulator", choices=("auto", "native", "aer", "runtime"),
+                      help="who simulates a device profile's noise: the native noisy engine or Aer (fake-<device>), "
+                      "runtime or native (ibm)")
+    over.add_argument("--exact", action="store_true", help="exact expectation values instead of shots")
     over.add_argument("--backends-dir", type=Path, metavar="DIR", help="one more directory of profile TOML files")
     p.set_defaults(func=run_evaluate)
     r = sub.add_parser("results", help="compare finished runs in the thesis' table", description=RESULTS,
@@ -53,7 +59,12 @@ def run_evaluate(args) -> None:
     if not config.quantum and args.backend != "native":
         raise ValueError(f"{args.run_dir} holds a classical model: it has no circuits to run on {args.backend!r}")
     overrides = {k: v for k in OVERRIDES if (v := getattr(args, k)) is not None}
-    to_backend(model, args.backend, backends_dir=args.backends_dir, **overrides)
+    if args.exact:
+        if args.shots is not None:
+            raise ValueError("--exact and --shots contradict each other; give one")
+        overrides["shots"] = None
+    extra = {} if args.simulator is None else {"simulator": args.simulator}
+    to_backend(model, args.backend, backends_dir=args.backends_dir, **overrides, **extra)
     data = load_data(config, args.run_dir)
     x, y = data.split(args.split)
     if args.limit is not None:
@@ -61,7 +72,8 @@ def run_evaluate(args) -> None:
     start = time.perf_counter()
     metrics = evaluate(model, x, y, n_classes=data.n_classes, batch_size=args.batch_size, progress=True,
                        desc=f"{args.backend} {args.split}")
-    row = {"backend": args.backend, **{k: overrides.get(k, "") for k in OVERRIDES}, "split": args.split, "checkpoint": args.checkpoint, "images": len(y),
+    label = args.backend if args.simulator is None else f"{args.backend} ({args.simulator})"
+    row = {"backend": label, **{k: "exact" if k == "shots" and args.exact else overrides.get(k, "") for k in OVERRIDES}, "split": args.split, "checkpoint": args.checkpoint, "images": len(y),
            **{k: round(v, 6) for k, v in metrics.items()}, "seconds": round(time.perf_counter() - start, 2)}
     path = args.run_dir / "evaluations.csv"
     new = not path.exists()
