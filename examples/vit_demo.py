@@ -8,7 +8,7 @@ beside a third model, trained with the same recipe *through* the device's noise
 (``--noise``). Both are checked on a few random test images against Aer, the independent
 simulator.
 
-    python examples/vit_demo.py [--epochs 30] [--device-backend fake-nairobi] [--aer-images 16]
+    python examples/vit_demo.py [--epochs 30] [--device-backend fake-nairobi] [--aer-images 4]
 """
 
 import argparse
@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--runs", type=Path, default=Path("runs/demo"), help="replaced on every demo run")
     parser.add_argument("--device-backend", default="fake-nairobi", help="a fake-<device> profile of ≥ 6 qubits")
-    parser.add_argument("--aer-images", type=int, default=16, help="random test images also run through Aer")
+    parser.add_argument("--aer-images", type=int, default=4, help="random test images also run through Aer")
     args = parser.parse_args()
     # A few images rarely hold all ten classes; ROC-AUC then warns for the absent ones.
     warnings.filterwarnings("ignore", message="No positive samples in targets")

@@ -85,8 +85,9 @@ def noise_study(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *
         resilience_levels: Runtime error-mitigation levels tried on ``ibm`` profiles (``None``:
             the profile's own); the table shows mitigated rows beside the raw level 0.
         aer_check: for every row the native noisy engine runs, this many random samples are
-            also run through Aer (exact values, same device, noise scale and ISA circuits) and
-            the largest output difference is recorded (0: no check).
+            also run through Aer (exact values, same device, noise scale and ISA circuits; once
+            per device and noise scale, whatever the shots) and the largest output difference
+            is recorded (0: no check).
         backends_dir: one more directory of user profiles.
 
     Returns:
@@ -111,6 +112,7 @@ def noise_study(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *
         rows.append(NoiseStudyRow("native", "native", None, None, None, None, ref_metric, 0.0, 0.0, len(inputs),
                                   seconds))
         subset = torch.randperm(len(inputs), generator=torch.Generator().manual_seed(seed or 0))[:aer_check]
+        checked: dict = {}
         for profile, noise_scale in plan:
             to_backend(model, profile)
             label = f"{profile.name} ({_describe(profile)})"
@@ -118,8 +120,11 @@ def noise_study(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *
             value = metric(outputs, targets)
             simulators = {m.simulator for m in layers}
             check = None
-            if aer_check and simulators == {"native"}:
-                check = _aer_check(model, profile, inputs[subset], batch_size, label)
+            if aer_check and simulators == {"native"}:  # exact vs exact: once per device and noise scale
+                key = registry.get_profile(profile, shots=None)
+                if key not in checked:
+                    checked[key] = _aer_check(model, profile, inputs[subset], batch_size, label)
+                check = checked[key]
             rows.append(NoiseStudyRow(profile.name, profile.kind, "/".join(sorted(map(str, simulators)))
                                       if registry.simulator(profile) else None, profile.shots, noise_scale,
                                       profile.option("resilience_level") if profile.kind == "ibm" else None,

@@ -172,3 +172,12 @@ def test_qrkt_backends_lists_the_simulator(capsys):
     header, *rows = capsys.readouterr().out.splitlines()
     assert header.split()[:4] == ["NAME", "KIND", "SIMULATOR", "SHOTS"]
     assert any(r.split()[:3] == ["fake-<device>", "fake", "auto"] for r in rows)
+
+
+def test_an_ibm_profile_can_be_simulated_from_its_devices_calibration():
+    torch.manual_seed(2)
+    layer = QuantumLayer(3, backend=get_profile("fake-manila", shots=None))
+    x = torch.rand(4, 3)
+    fake = layer(x)
+    layer.to_backend("ibm", device="fake-manila", simulator="native", shots=None)
+    assert layer.simulator == "native" and (layer(x) - fake).abs().max() < 1e-6

@@ -27,6 +27,7 @@ binomial samples of each measured term around its exact value.
 from __future__ import annotations
 
 import itertools
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -176,9 +177,9 @@ class _Instr:
 
     name: str
     qubits: tuple[int, ...]
-    ptm: np.ndarray | None = None  # constant: error · gate
+    ptm: np.ndarray | torch.Tensor | None = None  # constant: error · gate (a tensor once planned)
     angles: tuple[Angle, ...] = ()
-    error: np.ndarray | None = None  # parametric: the error's PTM, applied after the gate
+    error: np.ndarray | torch.Tensor | None = None  # parametric: the error's PTM, applied after the gate
     batched: bool = False  # an angle reads an input
 
 
@@ -240,7 +241,7 @@ class NoisyCircuit:
         self._generator = None
         if shots is not None:
             self._generator = torch.Generator(device=self.device)
-            self._generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
+            self._generator.manual_seed(seed if seed is not None else secrets.randbits(63))  # not torch's global RNG
 
     # ------------------------------------------------------------------ compile time
     def _lower(self, circuit: QuantumCircuit, slots, noise: DeviceNoise, name: str) -> list[_Instr]:
@@ -392,34 +393,33 @@ class NoisyCircuit:
         return steps
 
     def _measured_terms(self, observables, readout):
-        """Measured Pauli terms as ``(terms, 4^k)`` Pauli-basis rows, ``(n_obs, terms)`` coefficients, offsets."""
+        """Measured Pauli terms as ``(terms, 4^k)`` Pauli-basis rows, ``(n_obs, terms)`` coefficients, offsets.
+
+        A term is measured once however many observables share it; its row is the term as
+        the device reads it (`readout_observables`), so a sampled term is one parity.
+        """
         rows: dict[tuple, int] = {}
-        vectors, coeffs, offset = [], [], np.zeros(len(observables))
-        entries = []
+        vectors, entries, offset = [], [], np.zeros(len(observables))
         for o, obs in enumerate(observables):
             for pauli, coeff in zip(obs.paulis, obs.coeffs):
                 digits = tuple(_DIGIT[bool(pauli.x[q]), bool(pauli.z[q])] for q in self.physical)
-                c = complex(coeff * (-1j) ** pauli.phase)
-                if not any(digits):
-                    offset[o] += c.real
+                c = complex(coeff * (-1j) ** pauli.phase).real
+                if not any(digits):  # the identity: a constant
+                    offset[o] += c
                     continue
                 if digits not in rows:
                     rows[digits] = len(rows)
-                    local = SparsePauliOp(_label(digits))
-                    (dressed,) = readout_observables([local], readout)
+                    (dressed,) = readout_observables([SparsePauliOp(_label(digits))], readout)
                     vec = np.zeros(4**self.k)
                     for p, dc in zip(dressed.paulis, dressed.coeffs):
                         vec[sum(_DIGIT[bool(p.x[q]), bool(p.z[q])] * 4**q for q in range(self.k))] += dc.real
                     vectors.append(vec)
-                entries.append((o, rows[digits], c.real))
-        for o, t, c in entries:
-            coeffs.append((o, t, c))
+                entries.append((o, rows[digits], c))
         matrix = np.zeros((len(observables), len(rows)))
-        for o, t, c in coeffs:
+        for o, t, c in entries:
             matrix[o, t] += c
-        as_t = lambda a: torch.as_tensor(np.asarray(a), dtype=self.dtype, device=self.device)  # noqa: E731
-        terms = np.stack(vectors) if vectors else np.zeros((0, 4**self.k))
-        return as_t(terms), as_t(matrix), as_t(offset)
+        as_t = lambda a: torch.as_tensor(a, dtype=self.dtype, device=self.device)  # noqa: E731
+        return as_t(np.stack(vectors) if vectors else np.zeros((0, 4**self.k))), as_t(matrix), as_t(offset)
 
     # ------------------------------------------------------------------ run time
     def __call__(self, x: torch.Tensor, w: torch.Tensor, *, validate: bool = True) -> torch.Tensor:
@@ -458,6 +458,8 @@ class NoisyCircuit:
     def _meet(self, x, values_w, fixed, heisenberg) -> torch.Tensor:
         """``(batch, terms)``: the Schrödinger state of ``x`` against the Heisenberg-evolved terms."""
         batch = x.shape[0]
+        if not len(self._terms):  # identity terms only (no active qubit at all, maybe): constants
+            return x.new_zeros(batch, 0)
         values_x = torch.cat([x, values_w.expand(batch, -1)], dim=1)
         ptms = {**fixed, **self._ptms(values_x, batched=True)}
         zero = torch.tensor([1.0, 0.0, 0.0, 1.0], dtype=self.dtype, device=self.device)  # |0>
@@ -489,7 +491,7 @@ class NoisyCircuit:
             order.extend(qubits)
         bloch = torch.cat(columns, dim=1)
         if order != sorted(order):
-            bloch = bloch[:, torch.argsort(torch.tensor(order))]
+            bloch = bloch[:, torch.argsort(torch.tensor(order, device=self.device))]
         if self._support is not None:  # r_P of a product state is the product of its qubits' entries
             factors = bloch.reshape(batch, 4 * self.k).index_select(1, self._gather).view(batch, -1, self.k)
             r = factors[..., 0]
