@@ -83,8 +83,14 @@ def estimate(estimator, isa, observables, values):
     kept = [i for i in range(len(observables)) if i not in constant]
     if not kept:
         return out
-    pub = (isa, [[observables[i]] for i in kept]) + ((values,) if isa.num_parameters else ())
-    out[:, kept] = estimator.run([pub]).result()[0].data.evs.T
+    if not isa.num_parameters:
+        out[:, kept] = estimator.run([(isa, [[observables[i]] for i in kept])]).result()[0].data.evs.T
+        return out
+    # bound here, one circuit per row: Aer's own binding fails on some transpiled expressions
+    # ("OverflowError: can't convert negative int to unsigned" in AerBackend._convert_binds)
+    pubs = [(isa.assign_parameters(row), [observables[i] for i in kept]) for row in values]
+    for r, result in enumerate(estimator.run(pubs).result()):
+        out[r, kept] = result.data.evs
     return out
 
 
