@@ -96,8 +96,8 @@ class QuantumLayer(nn.Module):
         return self
 
     def _use(self, profile: BackendProfile | None) -> None:
-        for key in [k for k in self._programs if k == "backend" or k[0] == "noisy"]:
-            del self._programs[key]  # the previous backend's QNN or noisy programs
+        for key in [k for k in self._programs if k == "backend" or k[0] == "noisy"]:  # keys: "backend", (kind, dtype, device)
+            del self._programs[key]  # the previous backend's QNN or noisy programs; the exact ones stay
         native = profile is None or profile.kind == "native"
         self.backend, self.profile = ("native", None) if native else (profile.name, profile)
         self.simulator = None if native else backends.simulator(profile)
