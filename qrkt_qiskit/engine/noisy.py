@@ -295,6 +295,8 @@ class NoisyCircuit:
         self._place: dict[int, tuple[bool, str, int]] = {}  # parametric instruction -> (batched, gate, index)
         self._groups = {flag: self._parametric_groups(flag) for flag in (False, True)}
         self._columns = self._prefix_columns(prefix)
+        order = [q for qubits, _ in self._columns for q in qubits]
+        self._unsort = None if order == sorted(order) else torch.argsort(torch.tensor(order, device=self.device))
         self._middle = self._steps(rest[: last_read + 1])
         self._tail = self._steps(rest[last_read + 1:])
         self._one_by_one = {i for _, factors in self._columns for f in factors if f[0] == "ids" for i in f[1]}
@@ -463,7 +465,7 @@ class NoisyCircuit:
         values_x = torch.cat([x, values_w.expand(batch, -1)], dim=1)
         ptms = {**fixed, **self._ptms(values_x, batched=True)}
         zero = torch.tensor([1.0, 0.0, 0.0, 1.0], dtype=self.dtype, device=self.device)  # |0>
-        columns, order = [], []
+        columns = []
         for qubits, runs in self._columns:
             r = zero.expand(len(qubits), 4)  # (qubits, 4), then (batch, qubits, 4) from the first input gate
             pending = None  # weight-only factors not applied yet: multiplied together first, (qubits, 4, 4)
@@ -488,10 +490,9 @@ class NoisyCircuit:
             if pending is not None:
                 r = (pending @ r.unsqueeze(-1)).squeeze(-1)
             columns.append(r.expand(batch, len(qubits), 4) if r.dim() == 2 else r)
-            order.extend(qubits)
         bloch = torch.cat(columns, dim=1)
-        if order != sorted(order):
-            bloch = bloch[:, torch.argsort(torch.tensor(order, device=self.device))]
+        if self._unsort is not None:  # columns group qubits by chain shape: back to qubit order
+            bloch = bloch.index_select(1, self._unsort)
         if self._support is not None:  # r_P of a product state is the product of its qubits' entries
             factors = bloch.reshape(batch, 4 * self.k).index_select(1, self._gather).view(batch, -1, self.k)
             r = factors[..., 0]
