@@ -179,7 +179,7 @@ class CompiledCircuit:
         ``validate=False`` skips the shape and finiteness checks (one device sync) for
         callers that made them already; dtype and device are always checked.
         """
-        self._check_tensors(x, w)
+        check_tensors(x, w, self.dtype, self.device, "the circuit was compiled")
         if validate:
             check_inputs(x, self.ansatz)
             check_weights(w, self.ansatz)
@@ -245,15 +245,6 @@ class CompiledCircuit:
             rows = apply(rows, g.matrix if g.matrix is not None else self._matrices(g, None, values_w), g.qubits, k)
         return rows.transpose(0, 1)  # rows[j] = U|j>, so U = rows^T
 
-    def _check_tensors(self, x, w) -> None:
-        for name, t in (("inputs", x), ("weights", w)):
-            if not isinstance(t, torch.Tensor):
-                raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-            if t.dtype != self.dtype:
-                raise TypeError(f"{name} have dtype {t.dtype} but the circuit was compiled for {self.dtype}")
-            if t.device.type != self.device.type or (self.device.index is not None and t.device != self.device):
-                raise ValueError(f"{name} are on {t.device} but the circuit was compiled for {self.device}")
-
     def __repr__(self) -> str:
         a = self.ansatz
         head = f"CompiledCircuit({a.circuit.name!r}, {a.n_qubits} qubits, {self.dtype} on {self.device}"
@@ -270,6 +261,20 @@ class CompiledCircuit:
                 parts.append(f"gate {step.name!r}")
         parts.append(self._observables.describe())
         return f"{head} ({self.cdtype} state), strategy='statevector': " + "; ".join(parts) + ")"
+
+
+def check_tensors(x, w, dtype: torch.dtype, device: torch.device, program: str) -> None:
+    """Raise a one-sentence error unless ``x`` and ``w`` are tensors of ``dtype`` on ``device``.
+
+    ``program`` names what was built for them ("the circuit was compiled", …).
+    """
+    for name, t in (("inputs", x), ("weights", w)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if t.dtype != dtype:
+            raise TypeError(f"{name} have dtype {t.dtype} but {program} for {dtype}")
+        if t.device.type != device.type or (device.index is not None and t.device != device):
+            raise ValueError(f"{name} are on {t.device} but {program} for {device}")
 
 
 def check_inputs(x: torch.Tensor, ansatz: Ansatz) -> None:

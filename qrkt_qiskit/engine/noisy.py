@@ -26,6 +26,7 @@ binomial samples of each measured term around its exact value.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import secrets
 from collections.abc import Mapping, Sequence
@@ -37,7 +38,7 @@ from qiskit.circuit import ParameterExpression, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 
 from ..circuits import Ansatz
-from .compiler import check_inputs, check_weights
+from .compiler import check_inputs, check_tensors, check_weights
 from .gates import PARAMETRIC_GATES
 from .kernels import apply, kron
 from .lowering import Angle, UnsupportedCircuitError, constant_matrix, parse_angle, refuse_non_unitary
@@ -53,11 +54,13 @@ _PAULI_1Q = np.array([[[1, 0], [0, 1]], [[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [
 _DIGIT = {(False, False): 0, (True, False): 1, (True, True): 2, (False, True): 3}  # (x, z) -> I, X, Y, Z
 
 
+@functools.cache
 def pauli_basis(m: int) -> np.ndarray:
     """``(4^m, 2^m, 2^m)``: Pauli string ``Σ d_q 4^q`` on qubits 0..m-1 (qubit q = bit q of the matrix index)."""
     basis = _PAULI_1Q
     for _ in range(m - 1):
         basis = np.einsum("aij,rkl->arikjl", _PAULI_1Q, basis).reshape(4 * len(basis), 2 * basis.shape[1], -1)
+    basis.flags.writeable = False  # shared by every caller
     return basis
 
 
@@ -236,7 +239,7 @@ class NoisyCircuit:
         self._plan()
         readout = {self.physical.index(q): m for q, m in noise.readout.items() if q in self.physical}
         self._terms, self._coeffs, self._offset = self._measured_terms(observables, readout if readout_error else {})
-        self._basis = {m: torch.as_tensor(pauli_basis(m), dtype=self.cdtype, device=self.device) for m in (1, 2)}
+        self._basis = {m: torch.tensor(pauli_basis(m), dtype=self.cdtype, device=self.device) for m in (1, 2)}
         self._support = None if self._middle or not len(self._terms) else self._tail_support()
         self._generator = None
         if shots is not None:
@@ -246,6 +249,7 @@ class NoisyCircuit:
     # ------------------------------------------------------------------ compile time
     def _lower(self, circuit: QuantumCircuit, slots, noise: DeviceNoise, name: str) -> list[_Instr]:
         local = {q: i for i, q in enumerate(self.physical)}
+        error_ptms: dict[tuple, np.ndarray] = {}  # one conversion per (instruction, qubits), however often it occurs
         instrs = []
         for inst in circuit.data:
             op = inst.operation
@@ -258,7 +262,10 @@ class NoisyCircuit:
                     "idle time, so transpile without scheduling or use simulator='aer'")
             refuse_non_unitary(op, physical)
             error = noise.errors.get((op.name, physical))
-            error = None if error is None else superop_ptm(error)
+            if error is not None:
+                if (op.name, physical) not in error_ptms:
+                    error_ptms[op.name, physical] = superop_ptm(error)
+                error = error_ptms[op.name, physical]
             qubits = tuple(local[q] for q in physical)
             free = any(isinstance(p, ParameterExpression) and p.parameters for p in op.params)
             matrix = None if free else constant_matrix(op)
@@ -302,6 +309,7 @@ class NoisyCircuit:
         self._one_by_one = {i for _, factors in self._columns for f in factors if f[0] == "ids" for i in f[1]}
         self._one_by_one |= {i for step in self._middle + self._tail if step.matrix is None
                              for i in [*(j for chain in step.chains for j in chain), step.main] if i is not None}
+        self._constants = {i: self._instrs[i].ptm for i in self._one_by_one if self._instrs[i].ptm is not None}
         self._tail_cache = None  # the Heisenberg-evolved terms, when the tail has no weights
 
     def _tail_support(self) -> torch.Tensor | None:
@@ -426,11 +434,7 @@ class NoisyCircuit:
     # ------------------------------------------------------------------ run time
     def __call__(self, x: torch.Tensor, w: torch.Tensor, *, validate: bool = True) -> torch.Tensor:
         """What the device measures, ``(..., n_observables)``, for ``x: (..., n_inputs)``, ``w: (n_weights,)``."""
-        for what, t in (("inputs", x), ("weights", w)):
-            if t.dtype != self.dtype:
-                raise TypeError(f"{what} have dtype {t.dtype} but the noisy program was built for {self.dtype}")
-            if t.device.type != self.device.type:
-                raise ValueError(f"{what} are on {t.device} but the noisy program was built for {self.device}")
+        check_tensors(x, w, self.dtype, self.device, "the noisy program was built")
         if validate:
             check_inputs(x, self.ansatz)
             check_weights(w, self.ansatz)
@@ -532,7 +536,7 @@ class NoisyCircuit:
                 if i in self._one_by_one:
                     out[i] = ptm[..., g, :, :]
         if not batched:
-            out.update({i: self._instrs[i].ptm for i in self._one_by_one if self._instrs[i].ptm is not None})
+            out.update(self._constants)
         return out
 
     def _step_matrix(self, step: _Step, ptms: Mapping[int, torch.Tensor]) -> torch.Tensor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from ..data import IMAGE_DATASETS, TEXT_DATASETS
@@ -60,7 +61,7 @@ class TrainConfig:
         check_device(self.device)
         if self.noise is not None and not self.quantum:
             raise ValueError("noise-aware training needs a quantum model; drop --noise or --classical")
-        if not (self.noise_scale >= 0 and self.noise_scale != float("inf")):
+        if not (math.isfinite(self.noise_scale) and self.noise_scale >= 0):
             raise ValueError(f"noise_scale must be a finite number >= 0, got {self.noise_scale}")
 
     @property
