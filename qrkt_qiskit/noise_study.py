@@ -120,7 +120,8 @@ def noise_study(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *
             value = metric(outputs, targets)
             simulators = {m.simulator for m in layers}
             check = None
-            if aer_check and simulators == {"native"}:  # exact vs exact: once per device and noise scale
+            # exact vs exact, once per device and noise scale; Aer models fake devices only
+            if aer_check and simulators == {"native"} and profile.kind == "fake":
                 key = registry.get_profile(profile, shots=None)
                 if key not in checked:
                     checked[key] = _aer_check(model, profile, inputs[subset], batch_size, label)
