@@ -15,7 +15,7 @@ import torch
 
 from qrkt_qiskit.models import QuantumSpec
 from qrkt_qiskit.models.gan import gan_config
-from qrkt_qiskit.training.gan import GANTrainConfig, _build, _step
+from qrkt_qiskit.training.gan import GANState, GANTrainConfig, build_gan, gan_step
 
 
 def main() -> None:
@@ -28,14 +28,14 @@ def main() -> None:
     runs = {}
     for name, quantum in (("TransGAN-small", None), ("QRKT-GAN-small", QuantumSpec())):
         config = GANTrainConfig(model=gan_config("small", quantum=quantum), dataset="digits", limit=64)
-        _, _, parts = _build(config, torch.device("cpu"))
-        runs[name] = (config, parts, {"d_steps": 0, "g_steps": 0})
+        _, parts = build_gan(config, torch.device("cpu"))
+        runs[name] = (config, parts, GANState())
     times = {name: [] for name in runs}
     for i in range(args.iterations + 1):
         for name, (config, parts, state) in runs.items():
             start = time.perf_counter()
             for _ in range(config.n_critic):  # n_critic calls: n_critic critic steps and one generator step
-                _step(config, parts, real, state)
+                gan_step(config, parts, real, state)
             if i:  # the first iteration warms up
                 times[name].append(time.perf_counter() - start)
     print(f"torch {torch.__version__}, {args.threads} thread(s); small presets, batch 32, 32x32x1")

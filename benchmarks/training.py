@@ -21,9 +21,8 @@ import tempfile
 import time
 
 import torch
-import torch.nn.functional as F
 
-from qrkt_qiskit.training import TrainConfig, train
+from qrkt_qiskit.training import TrainConfig, train, train_step
 from qrkt_qiskit.training.runs import build_model
 from qrkt_qiskit.training.schedule import warmup_cosine
 
@@ -43,12 +42,7 @@ def step_timer(config: TrainConfig):
 
     def step() -> float:
         start = time.perf_counter()
-        loss = F.cross_entropy(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
+        train_step(model, optimizer, scheduler, x, y, clip_norm=config.clip_norm)
         return time.perf_counter() - start
 
     return step

@@ -7,7 +7,6 @@ table goes to a CSV and a markdown file, the curves to a PNG, all in ``out_dir``
 
 from __future__ import annotations
 
-import csv
 import itertools
 import math
 import time
@@ -21,6 +20,7 @@ from tqdm import tqdm
 
 from . import backends as registry
 from .layers import QuantumLayer, to_backend
+from .output import figure, markdown_table, save_figure, write_csv, write_text
 
 __all__ = ["NoiseStudyRow", "accuracy", "noise_study"]
 
@@ -193,33 +193,23 @@ def _evaluate(model, inputs, batch_size, label):
 
 def _write(rows: list[NoiseStudyRow], out_dir: Path, metric_name: str) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    names = [f.name for f in fields(NoiseStudyRow)]
-    with open(out_dir / "noise_study.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=[n if n != "metric" else metric_name for n in names])
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({(k if k != "metric" else metric_name): v for k, v in asdict(row).items()})
+    names = [n if n != "metric" else metric_name for n in (f.name for f in fields(NoiseStudyRow))]
+    write_csv([dict(zip(names, asdict(row).values())) for row in rows], out_dir / "noise_study.csv", names)
     head = ["backend", "kind", "simulator", "shots", "noise scale", "resilience", metric_name, f"Δ {metric_name}",
             "mean |Δ output|", "samples", "seconds", "max |native − Aer|"]
-    lines = ["| " + " | ".join(head) + " |", "|---|---|---|" + "---:|" * (len(head) - 3)]
     dash = "—"
-    for r in rows:
-        cells = [r.backend, r.kind, r.simulator or dash, "exact" if r.shots is None else r.shots,
-                 dash if r.noise_scale is None else f"{r.noise_scale:g}", dash if r.resilience is None else r.resilience,
-                 f"{r.metric:.4f}", f"{r.delta:+.4f}", f"{r.output_error:.2e}", r.samples, f"{r.seconds:.2f}",
-                 dash if r.aer_check is None else f"{r.aer_check:.1e}"]
-        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-    (out_dir / "noise_study.md").write_text("\n".join(lines) + "\n")
+    cells = [[r.backend, r.kind, r.simulator or dash, "exact" if r.shots is None else r.shots,
+              dash if r.noise_scale is None else f"{r.noise_scale:g}", dash if r.resilience is None else r.resilience,
+              f"{r.metric:.4f}", f"{r.delta:+.4f}", f"{r.output_error:.2e}", r.samples, f"{r.seconds:.2f}",
+              dash if r.aer_check is None else f"{r.aer_check:.1e}"] for r in rows]
+    write_text(out_dir / "noise_study.md", markdown_table(head, cells, numeric=len(head) - 3) + "\n")
     _plot(rows, out_dir / "noise_study.png", metric_name)
 
 
 def _plot(rows: list[NoiseStudyRow], path: Path, metric_name: str) -> None:
     """Left: metric vs noise scale, one line per fake device (at its largest shots).
     Right: metric vs shots, one line per backend (noise scale 1 where it has one)."""
-    from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
-
-    fig = Figure(figsize=(10, 4), layout="constrained")
-    by_scale, by_shots = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    fig, (by_scale, by_shots) = figure(figsize=(10, 4), ncols=2)
     reference = rows[0].metric
     for backend, level in dict.fromkeys((r.backend, r.resilience) for r in rows[1:]):
         mine = [r for r in rows[1:] if (r.backend, r.resilience) == (backend, level)]
@@ -242,4 +232,4 @@ def _plot(rows: list[NoiseStudyRow], path: Path, metric_name: str) -> None:
     by_shots.set_xscale("log")
     by_scale.set_title(f"{metric_name} vs noise scale")
     by_shots.set_title(f"{metric_name} vs shots")
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)

@@ -17,6 +17,7 @@ from torch import nn
 from . import backends
 from .backends import BackendProfile
 from .layers import QuantumLayer
+from .output import markdown_table
 
 __all__ = ["CircuitCost", "ResourceReport", "resource_report"]
 
@@ -154,17 +155,15 @@ class ResourceReport:
 
     def to_markdown(self) -> str:
         """The report as two markdown tables: the model, then one row per distinct circuit."""
-        lines = ["| quantity | value |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in self.rows()]
         device = self.device is not None
         head = ["circuit", "qubits", "weights", "modules", "calls", "evaluations/inference", "depth", "2-qubit gates"]
         head += ["device depth", "device 2-qubit gates"] if device else []
-        lines += ["", "| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+        rows = []
         for c in self.circuits:
             cells = [c.ansatz, c.n_qubits, c.n_weights, c.modules, c.calls, c.evaluations, c.depth, c.two_qubit_gates]
-            if device:
-                cells += [c.device_depth, c.device_two_qubit_gates]
-            lines.append("| " + " | ".join(str(v) for v in cells) + " |")
-        return "\n".join(lines)
+            rows.append(cells + ([c.device_depth, c.device_two_qubit_gates] if device else []))
+        return (markdown_table(["quantity", "value"], self.rows(), numeric=1) + "\n\n"
+                + markdown_table(head, rows, numeric=len(head) - 1))
 
 
 def resource_report(model: nn.Module, example_input, profile: str | BackendProfile | None = None, *,

@@ -17,7 +17,6 @@ process sharing the storage.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import logging
@@ -25,6 +24,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from .output import figure, markdown_table, save_figure, write_csv, write_text
 from .training import TrainConfig, train
 
 __all__ = ["SearchSpace", "best_config", "read_search", "search", "trials_table"]
@@ -113,7 +113,7 @@ def search(base: TrainConfig, study_dir: str | Path, *, n_trials: int, space: Se
     elif path.exists():
         raise FileExistsError(f"{study_dir} already holds a search; resume it (--resume) or choose another directory")
     study_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(spec, indent=2))
+    write_text(path, json.dumps(spec, indent=2))
     study = _open_study(study_dir, storage, seed, prune)
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     remaining = n_trials - len(study.get_trials(deepcopy=False, states=finished))
@@ -181,14 +181,13 @@ def best_config(study_dir: str | Path, *, quantum: bool | None = None, **overrid
 def trials_table(study) -> str:
     """A markdown table of the study's trials, best validation AUC first."""
     cols = ("trial", "state", "val AUC", "epochs") + SEARCHED
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    rows = []
     key = lambda t: -(t.value if t.value is not None else -1.0)  # noqa: E731
     for t in sorted(study.get_trials(deepcopy=False), key=key):
         value = t.value if t.value is not None else max(t.intermediate_values.values(), default=None)
-        params = [_fmt(t.params.get(name)) for name in SEARCHED]
-        lines.append(f"| {t.number} | {t.state.name.lower()} | {_fmt(value)} | {len(t.intermediate_values)} | "
-                     + " | ".join(params) + " |")
-    return "\n".join(lines)
+        rows.append([t.number, t.state.name.lower(), _fmt(value), len(t.intermediate_values)]
+                    + [_fmt(t.params.get(name)) for name in SEARCHED])
+    return markdown_table(cols, rows)
 
 
 def write_reports(study, study_dir: Path) -> None:
@@ -196,33 +195,29 @@ def write_reports(study, study_dir: Path) -> None:
     import optuna
 
     trials = study.get_trials(deepcopy=False)
-    (study_dir / "trials.md").write_text(trials_table(study) + "\n")
-    with open(study_dir / "trials.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(("trial", "state", "value", "epochs", "seconds") + SEARCHED)
-        for t in trials:
-            seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else None
-            writer.writerow([t.number, t.state.name.lower(), t.value, len(t.intermediate_values), seconds]
-                            + [t.params.get(name) for name in SEARCHED])
+    write_text(study_dir / "trials.md", trials_table(study) + "\n")
+    head = ("trial", "state", "value", "epochs", "seconds") + SEARCHED
+    rows = []
+    for t in trials:
+        seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else None
+        rows.append(dict(zip(head, [t.number, t.state.name.lower(), t.value, len(t.intermediate_values), seconds]
+                             + [t.params.get(name) for name in SEARCHED])))
+    write_csv(rows, study_dir / "trials.csv", head)
     _plot(study, study_dir / "trials.png")
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if complete:
         best = max(complete, key=lambda t: t.value)
         base, _ = read_search(study_dir)
         config = dataclasses.replace(base, **{k: best.params[k] for k in SEARCHED})
-        (study_dir / "best.json").write_text(json.dumps({"trial": best.number, "val_auc": best.value,
-                                                         "config": config.to_dict()}, indent=2))
+        write_text(study_dir / "best.json", json.dumps({"trial": best.number, "val_auc": best.value,
+                                                        "config": config.to_dict()}, indent=2))
 
 
 def _plot(study, path: Path) -> None:
     """Each trial's validation AUC per epoch (pruned ones dashed), and the best so far per trial."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    fig, (curves, best) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (curves, best) = figure(figsize=(11, 4), ncols=2)
     values = []
     for t in study.get_trials(deepcopy=False):
         epochs = sorted(t.intermediate_values)
@@ -240,9 +235,7 @@ def _plot(study, path: Path) -> None:
     for ax in (curves, best):
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs and trial numbers
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _fmt(value) -> str:

@@ -86,9 +86,10 @@ def run_evaluate(args) -> None:
 
 
 def run_results(args) -> None:
+    from ..output import write_text
     from ..training import results_table
 
     table = results_table(args.run_dirs)
     print(table)
     if args.output:
-        args.output.write_text(table + "\n")
+        write_text(args.output, table + "\n")

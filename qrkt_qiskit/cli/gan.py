@@ -180,6 +180,7 @@ def run_fid(args) -> None:
 
     from ..data.gan import load_gan_images
     from ..evaluation import FID, inception_features, inception_score
+    from ..output import write_text
     from ..training.gan import load_generator
 
     runs = [(run_dir, *load_generator(run_dir, ema=args.ema)) for run_dir in args.run_dirs]
@@ -205,7 +206,7 @@ def run_fid(args) -> None:
                 mean, std = inception_score(generator.sample(args.samples, generator=torch.Generator().manual_seed(args.seed)))
             record.update(inception_score=mean, inception_score_std=std)
             print(f"{run_dir}: Inception Score {mean:.2f} ± {std:.2f} ({args.samples} generated images)")
-        (run_dir / "fid.json").write_text(json.dumps(record, indent=2))
+        write_text(run_dir / "fid.json", json.dumps(record, indent=2))
 
 
 def run_info(args) -> None:

@@ -7,13 +7,12 @@ another program is refused in one sentence instead of failing deep in ``load_sta
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from ..errors import QrktError
+from ..output import atomic_path
 
 __all__ = ["FORMAT", "CheckpointError", "load_checkpoint", "save_checkpoint"]
 
@@ -27,20 +26,10 @@ class CheckpointError(QrktError):
 def save_checkpoint(state: dict, path: str | Path) -> None:
     """Write ``state`` to ``path`` so that a crash at any moment leaves the old file or the new one.
 
-    The bytes go to a temporary file in the same directory, are flushed to disk, then
-    ``os.replace`` swaps it in — atomic on POSIX and Windows.
+    See `qrkt_qiskit.output.atomic_path`.
     """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save({"format": FORMAT, **state}, f)
 
 
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:

@@ -9,9 +9,9 @@ passed through the same DiffAugment policy before the critic ``D`` sees them::
 ``x̂`` interpolates between the augmented real and augmented generated images the critic
 just scored, so the penalty sees exactly the augmentation the loss saw. One training step
 is one critic step; every ``n_critic``-th step also takes one generator step (the counter
-really counts). Exact resumption works as in `qrkt_qiskit.training.loop`: epoch ``e``'s
-data order is drawn from ``seed + e`` and the checkpoint carries both networks, the EMA,
-both optimisers and schedules, torch's RNG and the position reached.
+really counts). The run machinery (`qrkt_qiskit.training.run`) resumes it exactly:
+``last.pt`` carries both networks, the EMA, both optimisers and schedules, torch's RNG and
+the `GANState`.
 """
 
 from __future__ import annotations
@@ -19,26 +19,24 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import os
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
-from tqdm.auto import tqdm
 
 from ..data.gan import GAN_DATASETS, load_gan_images
 from ..models.gan import GAN_PRESETS, GANConfig, Generator, discriminator, gan_summary
+from ..output import atomic_path, figure, save_figure, write_csv, write_text
 from .augment import diff_augment, parse_policy
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint
 from .distributed import check_device
-from .loop import sigterm_as_interrupt
-from .report import write_csv, write_text
+from .run import RunDirectory, RunState, epoch_batches, run_epochs
 
-__all__ = ["GANTrainConfig", "critic_loss", "ema_decay", "ema_update", "gradient_penalty", "load_generator", "train_gan"]
+__all__ = ["GANParts", "GANState", "GANTrainConfig", "build_gan", "critic_loss", "ema_decay", "ema_update", "gan_step",
+           "gradient_penalty", "load_generator", "train_gan"]
 
 SUMS = ("d_loss", "wasserstein", "gp", "g_loss", "g_count")  # per-epoch sums of the step losses
 
@@ -148,6 +146,35 @@ def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
         e.copy_(b)
 
 
+@dataclass
+class GANState(RunState):
+    """A GAN run's position: critic and generator steps taken, and the epoch's running loss sums."""
+
+    d_steps: int = 0
+    g_steps: int = 0
+    sums: dict = field(default_factory=lambda: dict.fromkeys(SUMS, 0.0))
+
+
+@dataclass
+class GANParts:
+    """Everything a GAN run trains and checkpoints: both networks, the EMA, optimisers and schedules."""
+
+    generator: Generator
+    critic: nn.Module
+    ema: Generator
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    sched_g: torch.optim.lr_scheduler.LRScheduler
+    sched_d: torch.optim.lr_scheduler.LRScheduler
+
+    def state_dicts(self) -> dict:
+        return {f.name: getattr(self, f.name).state_dict() for f in dataclasses.fields(self)}
+
+    def load(self, ckpt: dict) -> None:
+        for f in dataclasses.fields(self):
+            getattr(self, f.name).load_state_dict(ckpt[f.name])
+
+
 def train_gan(config: GANTrainConfig, run_dir: str | Path, *, resume: bool = False, progress: bool = True,
               on_step: Callable[[int], None] | None = None) -> dict:
     """Train ``config`` into ``run_dir`` (created if needed) and return the run's summary.
@@ -168,75 +195,33 @@ def train_gan(config: GANTrainConfig, run_dir: str | Path, *, resume: bool = Fal
 
     On Ctrl-C or SIGTERM the position reached is checkpointed before the interrupt propagates.
     """
-    run_dir, device = Path(run_dir), torch.device(config.device)
-    images, steps_per_epoch, parts = _build(config, device)
-    generator, critic, ema = parts["generator"], parts["critic"], parts["ema"]
-    state = {"epoch": 0, "step": 0, "d_steps": 0, "g_steps": 0, "train_seconds": 0.0, "history": [],
-             "sums": dict.fromkeys(SUMS, 0.0)}
+    run = RunDirectory(run_dir, config, resume=resume)
+    images, parts = build_gan(config, torch.device(config.device))
+    task = _GANTraining(config, parts, images, run)
     if resume:
-        ckpt = load_checkpoint(run_dir / "last.pt", map_location=device)
-        if ckpt["config"] != config.to_dict():
-            changed = sorted(k for k, v in config.to_dict().items() if ckpt["config"].get(k) != v)
-            raise ValueError(f"cannot resume {run_dir} with a different configuration (changed: {', '.join(changed)})")
-        for name, part in parts.items():
-            part.load_state_dict(ckpt[name])
+        ckpt = run.load(map_location=config.device)
+        parts.load(ckpt)
         torch.set_rng_state(ckpt["rng"])
-        state = ckpt["state"]
-    elif (run_dir / "last.pt").exists():
-        raise FileExistsError(f"{run_dir} already holds a run; resume it (--resume) or choose another directory")
-    (run_dir / "samples").mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
-
-    def checkpoint() -> None:
-        save_checkpoint({"config": config.to_dict(), "rng": torch.get_rng_state(), "state": state,
-                         **{name: part.state_dict() for name, part in parts.items()}}, run_dir / "last.pt")
-
-    safe = True
-    with sigterm_as_interrupt():
-        try:
-            while state["epoch"] < config.epochs:
-                epoch = state["epoch"]
-                order = torch.randperm(len(images), generator=torch.Generator().manual_seed(config.seed + epoch))
-                batches = order[:steps_per_epoch * config.batch_size].split(config.batch_size)
-                generator.train(), critic.train()
-                bar = tqdm(total=steps_per_epoch, initial=state["step"], desc=f"epoch {epoch + 1}/{config.epochs}",
-                           disable=not progress, leave=False)
-                start = time.perf_counter()
-                for batch in batches[state["step"]:]:
-                    safe = False
-                    losses = _step(config, parts, images[batch].to(device), state)
-                    state["step"] += 1
-                    safe = True
-                    for k, v in losses.items():
-                        state["sums"][k] += v
-                    bar.update()
-                    bar.set_postfix(d=f"{losses['d_loss']:.3f}", w=f"{losses['wasserstein']:.3f}")
-                    if config.checkpoint_every and state["d_steps"] % config.checkpoint_every == 0:
-                        state["train_seconds"] += time.perf_counter() - start
-                        start = time.perf_counter()
-                        checkpoint()
-                    if on_step is not None:
-                        on_step(state["d_steps"])
-                bar.close()
-                state["train_seconds"] += time.perf_counter() - start
-                _end_epoch(state, steps_per_epoch, parts)
-                save_sample_grid(ema, config.grid, run_dir / "samples" / f"epoch_{epoch + 1:03d}.png", seed=config.seed)
-                checkpoint()
-                _write_history(state["history"], run_dir)
-        except KeyboardInterrupt:
-            if safe:
-                checkpoint()
-            raise
-    summary = {**gan_summary(config.model), "dataset": config.dataset, "images": len(images), "epochs": state["epoch"],
-               "critic_steps": state["d_steps"], "generator_steps": state["g_steps"],
-               "train_seconds": round(state["train_seconds"], 2),
-               "seconds_per_critic_step": round(state["train_seconds"] / max(1, state["d_steps"]), 4)}
-    write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
+        task.state = GANState.from_dict(ckpt["state"])
+    run.write_config(config.to_dict())
+    (run.path / "samples").mkdir(exist_ok=True)
+    run_epochs(task, run, task.state, task.batches, epochs=config.epochs, checkpoint_every=config.checkpoint_every,
+               progress=progress, on_step=on_step)
+    state = task.state
+    summary = {**gan_summary(config.model), "dataset": config.dataset, "images": len(images), "epochs": state.epoch,
+               "critic_steps": state.d_steps, "generator_steps": state.g_steps,
+               "train_seconds": round(state.train_seconds, 2),
+               "seconds_per_critic_step": round(state.train_seconds / max(1, state.d_steps), 4)}
+    write_text(run.path / "summary.json", json.dumps(summary, indent=2))
     return summary
 
 
-def _build(config: GANTrainConfig, device: torch.device) -> tuple[torch.Tensor, int, dict]:
-    """A fresh run's images, critic steps per epoch, and its parts: networks, EMA, optimisers, schedules."""
+def build_gan(config: GANTrainConfig, device: torch.device) -> tuple[torch.Tensor, GANParts]:
+    """A fresh run's training images and its parts, seeded by ``config.seed``.
+
+    Raises:
+        ValueError: if the dataset's channels differ from the model's, or ``batch_size`` exceeds the images.
+    """
     torch.manual_seed(config.seed)
     images = load_gan_images(config.dataset, config.data_root, image_size=config.model.image_size, limit=config.limit)
     if images.shape[1] != config.model.channels:
@@ -252,50 +237,81 @@ def _build(config: GANTrainConfig, device: torch.device) -> tuple[torch.Tensor, 
     decay = (lambda n: lambda s: max(0.0, 1.0 - s / n)) if config.lr_decay else (lambda n: lambda s: 1.0)
     sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, decay(total))
     sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, decay(max(1, total // config.n_critic)))
-    return images, steps_per_epoch, {"generator": generator, "critic": critic, "ema": ema, "opt_g": opt_g,
-                                     "opt_d": opt_d, "sched_g": sched_g, "sched_d": sched_d}
+    return images, GANParts(generator, critic, ema, opt_g, opt_d, sched_g, sched_d)
 
 
-def _step(config: GANTrainConfig, parts: dict, real: torch.Tensor, state: dict) -> dict:
+def gan_step(config: GANTrainConfig, parts: GANParts, real: torch.Tensor, state: GANState) -> dict[str, float]:
     """One critic step and, every ``n_critic``-th, one generator step; returns the losses to average."""
-    generator, critic = parts["generator"], parts["critic"]
-    opt_g, opt_d = parts["opt_g"], parts["opt_d"]
+    generator, critic = parts.generator, parts.critic
     z = torch.randn(real.shape[0], config.model.latent_dim, device=real.device)
     with torch.no_grad():
         fake = generator(z)
     d_loss, losses = critic_loss(critic, diff_augment(real, config.diff_aug), diff_augment(fake, config.diff_aug),
                                  gp_weight=config.gp_weight, drift=config.drift, phi=config.phi)
-    opt_d.zero_grad(set_to_none=True)
+    parts.opt_d.zero_grad(set_to_none=True)
     d_loss.backward()
-    opt_d.step()
-    parts["sched_d"].step()
-    state["d_steps"] += 1
-    if state["d_steps"] % config.n_critic == 0:
+    parts.opt_d.step()
+    parts.sched_d.step()
+    state.d_steps += 1
+    if state.d_steps % config.n_critic == 0:
         critic.requires_grad_(False)  # the generator step needs no critic gradients
         z = torch.randn(real.shape[0], config.model.latent_dim, device=real.device)
         g_loss = -critic(diff_augment(generator(z), config.diff_aug)).mean()
-        opt_g.zero_grad(set_to_none=True)
+        parts.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
-        opt_g.step()
-        parts["sched_g"].step()
+        parts.opt_g.step()
+        parts.sched_g.step()
         critic.requires_grad_(True)
-        state["g_steps"] += 1
-        ema_update(parts["ema"], generator, ema_decay(config.ema, state["g_steps"]))
+        state.g_steps += 1
+        ema_update(parts.ema, generator, ema_decay(config.ema, state.g_steps))
         losses.update(g_loss=g_loss.item(), g_count=1)
     return losses
 
 
-def _end_epoch(state: dict, steps: int, parts: dict) -> None:
-    sums = state["sums"]
-    row = {"epoch": state["epoch"] + 1, **{k: sums[k] / steps for k in ("d_loss", "wasserstein", "gp")},
-           "g_loss": sums["g_loss"] / max(1, sums["g_count"]),
-           "lr_g": parts["opt_g"].param_groups[0]["lr"], "lr_d": parts["opt_d"].param_groups[0]["lr"],
-           "critic_steps": state["d_steps"], "generator_steps": state["g_steps"],
-           "train_seconds": round(state["train_seconds"], 3)}
-    state["history"].append(row)
-    state["epoch"] += 1
-    state["step"] = 0
-    state["sums"] = dict.fromkeys(SUMS, 0.0)
+class _GANTraining:
+    """The GAN's `Task`: its parts, its images and the epoch's loss sums."""
+
+    def __init__(self, config: GANTrainConfig, parts: GANParts, images: torch.Tensor, run: RunDirectory):
+        self.config, self.parts, self.images, self.run = config, parts, images, run
+        self.device = torch.device(config.device)
+        self.state = GANState()
+
+    def batches(self, epoch: int):
+        return epoch_batches(len(self.images), self.config.batch_size, self.config.seed, epoch, drop_last=True)
+
+    def step(self, batch: torch.Tensor) -> dict[str, float]:
+        losses = gan_step(self.config, self.parts, self.images[batch].to(self.device), self.state)
+        for k, v in losses.items():
+            self.state.sums[k] += v
+        return {"d": losses["d_loss"], "w": losses["wasserstein"]}
+
+    def end_epoch(self) -> dict:
+        sums, steps, parts = self.state.sums, len(self.images) // self.config.batch_size, self.parts
+        row = {**{k: sums[k] / steps for k in ("d_loss", "wasserstein", "gp")},
+               "g_loss": sums["g_loss"] / max(1, sums["g_count"]),
+               "lr_g": parts.opt_g.param_groups[0]["lr"], "lr_d": parts.opt_d.param_groups[0]["lr"],
+               "critic_steps": self.state.d_steps, "generator_steps": self.state.g_steps}
+        self.state.sums = dict.fromkeys(SUMS, 0.0)
+        return row
+
+    def save_epoch(self, row: dict) -> None:
+        save_sample_grid(self.parts.ema, self.config.grid, self.run.path / "samples" / f"epoch_{row['epoch']:03d}.png",
+                         seed=self.config.seed)
+
+    def write_history(self, history: list[dict]) -> None:
+        write_csv(history, self.run.path / "metrics.csv")
+        epochs = [row["epoch"] for row in history]
+        fig, ax = figure(figsize=(6, 4))
+        for key, label in (("d_loss", "critic loss"), ("g_loss", "generator loss"),
+                           ("wasserstein", "E[D(x)] − E[D(G(z))]")):
+            ax.plot(epochs, [row[key] for row in history], marker=".", label=label)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        save_figure(fig, self.run.path / "curves.png")
+
+    def checkpoint(self) -> dict:
+        return self.parts.state_dicts()
 
 
 @torch.no_grad()
@@ -307,31 +323,8 @@ def save_sample_grid(generator: Generator, n: int, path: Path, *, seed: int = 0)
     generator.eval()
     images = generator.sample(n, generator=torch.Generator().manual_seed(seed))
     generator.train(was_training)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    save_image(images.float().cpu(), tmp, nrow=max(1, round(n**0.5)), normalize=True, value_range=(-1, 1))
-    os.replace(tmp, path)
-
-
-def _write_history(history: list[dict], run_dir: Path) -> None:
-    write_csv(history, run_dir / "metrics.csv")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [row["epoch"] for row in history]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for key, label in (("d_loss", "critic loss"), ("g_loss", "generator loss"), ("wasserstein", "E[D(x)] − E[D(G(z))]")):
-        ax.plot(epochs, [row[key] for row in history], marker=".", label=label)
-    ax.set_xlabel("epoch")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    tmp = run_dir / ".curves.tmp.png"
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, run_dir / "curves.png")
-
+    with atomic_path(path) as tmp:
+        save_image(images.float().cpu(), tmp, nrow=max(1, round(n**0.5)), normalize=True, value_range=(-1, 1))
 
 
 def load_generator(run_dir: str | Path, *, ema: bool = True) -> tuple[GANTrainConfig, Generator]:

@@ -1,20 +1,15 @@
-"""The classification training loop: one function, `train`, that a run directory can resume.
+"""The classification training loop: `train`, the run machinery (`qrkt_qiskit.training.run`) plus one step.
 
-Exact resumption rests on three things: the data order of epoch ``e`` is a permutation drawn
-from ``seed + e`` (so position ``(epoch, step)`` fixes every batch), the checkpoint carries
-model, optimiser, scheduler, RNG and the epoch's metrics so far, and nothing else is random.
+``last.pt`` carries the model, optimiser, schedule, the epoch's running metrics, torch's RNG
+and the `ClassifierState`; ``best.pt`` the model of the best validation ROC-AUC.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import json
 import math
-import signal
-import threading
-import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -23,17 +18,25 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..data import ImageSplits, TextSplits
-from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .distributed import World
 from .metrics import EpochMetrics
 from .report import write_history, write_summary
+from .run import RunDirectory, RunState, epoch_batches, run_epochs
 from .runs import build_model, load_data, use_training_noise
 from .schedule import warmup_cosine
 
-__all__ = ["evaluate", "sigterm_as_interrupt", "train"]
+__all__ = ["ClassifierState", "evaluate", "train", "train_step"]
 
 EVAL_BATCH = 1024
+
+
+@dataclass
+class ClassifierState(RunState):
+    """A classification run's position, and its best validation ROC-AUC so far (``best.pt``'s epoch)."""
+
+    best_auc: float = -1.0
+    best_epoch: int = 0
 
 
 def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, progress: bool = True,
@@ -58,138 +61,105 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
 
     On Ctrl-C or SIGTERM the position reached is checkpointed before the interrupt propagates.
     """
-    run_dir = Path(run_dir)
-    if not resume and (run_dir / "last.pt").exists():
-        raise FileExistsError(f"{run_dir} already holds a run; resume it (--resume) or choose another directory")
     world = World.from_env(config.device)
-    device = torch.device(config.device)
+    run = RunDirectory(run_dir, config, resume=resume, main=world.main)
     torch.manual_seed(config.seed)
-    model = build_model(config).to(device)  # first: a bad model configuration fails before any data work
+    model = build_model(config).to(config.device)  # first: a bad model configuration fails before any data work
     if config.noise is not None:  # noise-aware: every step and every evaluation through the device's noise
         use_training_noise(model, config)
-    data = load_data(config, run_dir, fresh=not resume, world=world)
-    net = nn.parallel.DistributedDataParallel(model) if world.size > 1 else model
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    n_train = len(data.train[1])
-    steps_per_epoch = math.ceil(n_train / config.batch_size)
-    total_steps = config.epochs * steps_per_epoch
-    scheduler = warmup_cosine(optimizer, config.warmup(total_steps), total_steps)
-    train_metrics = EpochMetrics(data.n_classes, device)
-    state = {"epoch": 0, "step": 0, "train_seconds": 0.0, "history": [], "best_auc": -1.0, "best_epoch": 0}
-
+    data = load_data(config, run.path, fresh=not resume, world=world)
+    task = _Classification(config, model, data, world, run, progress)
     if resume:
-        ckpt = load_checkpoint(run_dir / "last.pt", map_location=device)
-        saved = TrainConfig.from_dict(ckpt["config"]).to_dict()  # options added since it was saved take defaults
-        if saved != config.to_dict():
-            changed = sorted(k for k, v in config.to_dict().items() if saved.get(k) != v)
-            raise ValueError(f"cannot resume {run_dir} with a different configuration (changed: {', '.join(changed)})")
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        train_metrics.load_state_dict(ckpt["train_metrics"])
+        ckpt = run.load(map_location=config.device)
+        task.load(ckpt)
         torch.set_rng_state(ckpt["rng"])
-        state = ckpt["state"]
-    if world.main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.json").write_text(json.dumps({"train": config.to_dict(),
-                                                         "model": dataclasses.asdict(config.model_config())}, indent=2))
-
-    def checkpoint(name: str = "last.pt") -> None:
-        if world.main:
-            save_checkpoint({"config": config.to_dict(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                             "scheduler": scheduler.state_dict(), "train_metrics": train_metrics.state_dict(),
-                             "rng": torch.get_rng_state(), "state": state}, run_dir / name)
-
-    x_train, y_train = data.train
-    safe = True  # False while the weights are being updated: an interrupt there is not checkpointed
-    with sigterm_as_interrupt():
-        try:
-            while state["epoch"] < config.epochs:
-                epoch = state["epoch"]
-                order = torch.randperm(n_train, generator=torch.Generator().manual_seed(config.seed + epoch))
-                batches = order.split(config.batch_size)
-                net.train()
-                bar = tqdm(total=len(batches), initial=state["step"], desc=f"epoch {epoch + 1}/{config.epochs}",
-                           disable=not (progress and world.main), leave=False)
-                start = time.perf_counter()
-                for batch in batches[state["step"]:]:
-                    idx = world.shard(batch)
-                    x, y = x_train[idx].to(device), y_train[idx].to(device)
-                    safe = False
-                    logits = net(x)
-                    # Sum over this process's share / global batch size, times the world size that DDP's
-                    # gradient averaging divides by: every process count gives the same gradient.
-                    loss = F.cross_entropy(logits, y, reduction="sum") * (world.size / len(batch))
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
-                    optimizer.step()
-                    scheduler.step()
-                    state["step"] += 1
-                    safe = True
-                    train_metrics.update(logits, y, loss / world.size * len(batch) / max(1, len(idx)))
-                    bar.update()
-                    bar.set_postfix(loss=f"{loss.item() / world.size:.4f}")
-                    global_step = epoch * steps_per_epoch + state["step"]
-                    if config.checkpoint_every and global_step % config.checkpoint_every == 0:
-                        state["train_seconds"] += time.perf_counter() - start
-                        start = time.perf_counter()
-                        checkpoint()
-                    if on_step is not None:
-                        on_step(global_step)
-                bar.close()
-                state["train_seconds"] += time.perf_counter() - start
-                _end_epoch(state, model, data, train_metrics, world, optimizer, progress)
-                train_metrics = EpochMetrics(data.n_classes, device)
-                if world.main and state["history"][-1]["val_auc"] > state["best_auc"]:
-                    state["best_auc"], state["best_epoch"] = state["history"][-1]["val_auc"], epoch + 1
-                    save_checkpoint({"config": config.to_dict(), "model": model.state_dict(), "epoch": epoch + 1},
-                                    run_dir / "best.pt")
-                checkpoint()
-                if world.main:
-                    write_history(state["history"], run_dir)
-                if on_epoch is not None:
-                    on_epoch(state["history"][-1])
-        except KeyboardInterrupt:
-            if safe:
-                checkpoint()
-            raise
-    summary = write_summary(config, model, state, run_dir) if world.main else {}
+        task.state = ClassifierState.from_dict(ckpt["state"])
+    run.write_config({"train": config.to_dict(), "model": dataclasses.asdict(config.model_config())})
+    run_epochs(task, run, task.state, task.batches, epochs=config.epochs, checkpoint_every=config.checkpoint_every,
+               progress=progress, on_step=on_step, on_epoch=on_epoch)
+    summary = write_summary(config, model, task.state, run.path) if world.main else {}
     world.barrier()
     return summary
 
 
-@contextlib.contextmanager
-def sigterm_as_interrupt():
-    """Inside, SIGTERM (a scheduler's preemption, ``kill``) raises KeyboardInterrupt, so it checkpoints like Ctrl-C.
+def train_step(net: nn.Module, optimizer: torch.optim.Optimizer, scheduler, x: torch.Tensor, y: torch.Tensor, *,
+               clip_norm: float, batch_total: int | None = None, world_size: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """One classification step as `train` takes it: cross-entropy, backward, clipping, AdamW, schedule.
 
-    Signal handlers belong to the main thread; elsewhere this does nothing.
+    Args:
+        net: the model (or its DistributedDataParallel wrapper).
+        x, y: this process's share of the batch.
+        batch_total: the global batch size (default: ``len(y)``).
+        world_size: torchrun's process count.
+
+    Returns:
+        The logits and the loss as summed over this share, scaled to the global batch.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    # Sum over this process's share / global batch size, times the world size that DDP's
+    # gradient averaging divides by: every process count gives the same gradient.
+    logits = net(x)
+    loss = F.cross_entropy(logits, y, reduction="sum") * (world_size / (batch_total or len(y)))
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(net.parameters(), clip_norm)
+    optimizer.step()
+    scheduler.step()
+    return logits, loss
 
 
-def _end_epoch(state: dict, model: nn.Module, data: ImageSplits | TextSplits, train_metrics: EpochMetrics,
-               world: World, optimizer: torch.optim.Optimizer, progress: bool) -> None:
-    row = {"epoch": state["epoch"] + 1, "lr": optimizer.param_groups[0]["lr"],
-           "train_seconds": round(state["train_seconds"], 3)}
-    row.update({f"train_{k}": v for k, v in train_metrics.compute().items()})
-    for split in ("val", "test"):
-        row.update({f"{split}_{k}": v for k, v in evaluate(model, *data.split(split), n_classes=data.n_classes,
-                                                           world=world, progress=progress, desc=split).items()})
-    state["history"].append(row)
-    state["epoch"] += 1
-    state["step"] = 0
+class _Classification:
+    """The classifier's `Task`: its model, optimiser, schedule and the epoch's running metrics."""
+
+    def __init__(self, config: TrainConfig, model: nn.Module, data: ImageSplits | TextSplits, world: World,
+                 run: RunDirectory, progress: bool):
+        self.config, self.model, self.data, self.world, self.run, self.progress = config, model, data, world, run, progress
+        self.device = torch.device(config.device)
+        self.net = nn.parallel.DistributedDataParallel(model) if world.size > 1 else model
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        total_steps = config.epochs * math.ceil(len(data.train[1]) / config.batch_size)
+        self.scheduler = warmup_cosine(self.optimizer, config.warmup(total_steps), total_steps)
+        self.train_metrics = EpochMetrics(data.n_classes, self.device)
+        self.state = ClassifierState()
+
+    def batches(self, epoch: int):
+        return epoch_batches(len(self.data.train[1]), self.config.batch_size, self.config.seed, epoch)
+
+    def step(self, batch: torch.Tensor) -> dict[str, float]:
+        idx = self.world.shard(batch)
+        x_train, y_train = self.data.train
+        x, y = x_train[idx].to(self.device), y_train[idx].to(self.device)
+        logits, loss = train_step(self.net, self.optimizer, self.scheduler, x, y, clip_norm=self.config.clip_norm,
+                                  batch_total=len(batch), world_size=self.world.size)
+        self.train_metrics.update(logits, y, loss / self.world.size * len(batch) / max(1, len(idx)))
+        return {"loss": loss.item() / self.world.size}
+
+    def end_epoch(self) -> dict:
+        row = {"lr": self.optimizer.param_groups[0]["lr"]}
+        row.update({f"train_{k}": v for k, v in self.train_metrics.compute().items()})
+        for split in ("val", "test"):
+            row.update({f"{split}_{k}": v for k, v in evaluate(self.model, *self.data.split(split),
+                                                               n_classes=self.data.n_classes, world=self.world,
+                                                               progress=self.progress, desc=split).items()})
+        self.train_metrics = EpochMetrics(self.data.n_classes, self.device)
+        return row
+
+    def save_epoch(self, row: dict) -> None:
+        if row["val_auc"] > self.state.best_auc:
+            self.state.best_auc, self.state.best_epoch = row["val_auc"], row["epoch"]
+            self.run.save("best.pt", {"model": self.model.state_dict(), "epoch": row["epoch"]})
+
+    def write_history(self, history: list[dict]) -> None:
+        write_history(history, self.run.path)
+
+    def checkpoint(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "train_metrics": self.train_metrics.state_dict()}
+
+    def load(self, ckpt: dict) -> None:
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.train_metrics.load_state_dict(ckpt["train_metrics"])
 
 
 @torch.no_grad()

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import os
 from pathlib import Path
 
 from torch import nn
 
 from ..layers import QuantumLayer
+from ..output import figure, markdown_table, save_figure, write_csv, write_text
 from ..resources import resource_report
 from .runs import example_input
 
-__all__ = ["RESULT_COLUMNS", "read_summary", "results_table", "write_csv", "write_history", "write_summary", "write_text"]
+__all__ = ["RESULT_COLUMNS", "read_summary", "results_table", "write_history", "write_summary"]
 
 RESULT_COLUMNS = ("ODE", "Train Time (s)", "Accuracy", "F1 Score", "Best AUC Epoch", "# Parameters", "# Qubits")
 
@@ -25,25 +23,12 @@ def write_history(history: list[dict], run_dir: Path) -> None:
     plot_curves(history, run_dir / "curves.png")
 
 
-def write_csv(rows: list[dict], path: Path) -> None:
-    """``rows`` as CSV with the first row's keys as header, replacing ``path`` atomically."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(path, buffer.getvalue())
-
-
 def plot_curves(history: list[dict], path: Path) -> None:
     """Loss and ROC-AUC per epoch for train, validation and test, side by side."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
     epochs = [row["epoch"] for row in history]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = figure(figsize=(10, 4), ncols=2)
     for ax, metric, label in zip(axes, ("loss", "auc"), ("cross-entropy loss", "ROC-AUC (macro)")):
         for split in ("train", "val", "test"):
             ax.plot(epochs, [row[f"{split}_{metric}"] for row in history], marker=".", label=split)
@@ -52,21 +37,17 @@ def plot_curves(history: list[dict], path: Path) -> None:
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path)
 
 
-def write_summary(config, model: nn.Module, state: dict, run_dir: Path) -> dict:
-    """``summary.json``: the thesis' table columns for this run, taken at the best-AUC epoch."""
-    best = state["history"][state["best_epoch"] - 1]
+def write_summary(config, model: nn.Module, state, run_dir: Path) -> dict:
+    """``summary.json``: the thesis' table columns for this run (a `ClassifierState`), taken at the best-AUC epoch."""
+    best = state.history[state.best_epoch - 1]
     circuits = [m for m in model.modules() if isinstance(m, QuantumLayer)]
     summary = {
         "dataset": config.dataset, "model": config.preset, "ode": config.ode, "quantum": config.quantum,
-        "blocks": model.config.blocks, "epochs": state["epoch"], "train_seconds": round(state["train_seconds"], 2),
-        "best_auc_epoch": state["best_epoch"], "val_auc": best["val_auc"],
+        "blocks": model.config.blocks, "epochs": state.epoch, "train_seconds": round(state.train_seconds, 2),
+        "best_auc_epoch": state.best_epoch, "val_auc": best["val_auc"],
         "test_accuracy": best["test_accuracy"], "test_f1": best["test_f1"], "test_auc": best["test_auc"],
         "parameters": sum(p.numel() for p in model.parameters()),
         "circuit_weights": sum(m.weight.numel() for m in circuits),
@@ -90,17 +71,10 @@ def read_summary(run_dir: str | Path) -> dict:
 
 def results_table(run_dirs: list[str | Path]) -> str:
     """A markdown table of finished runs with the thesis' columns (test metrics at the best-AUC epoch)."""
-    lines = ["| " + " | ".join(RESULT_COLUMNS) + " |", "|" + "---|" * len(RESULT_COLUMNS)]
+    rows = []
     for run_dir in run_dirs:
         s = read_summary(run_dir)
-        ode = ("Q" if s["quantum"] else "") + s["ode"].upper()
-        lines.append(f"| {ode} | {s['train_seconds']:.1f} | {s['test_accuracy']:.1%} | {s['test_f1']:.1%} | "
-                     f"{s['best_auc_epoch']} | {s['parameters']} | {s['qubits'] or '-'} |")
-    return "\n".join(lines)
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``: never half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+        rows.append([("Q" if s["quantum"] else "") + s["ode"].upper(), f"{s['train_seconds']:.1f}",
+                     f"{s['test_accuracy']:.1%}", f"{s['test_f1']:.1%}", s["best_auc_epoch"], s["parameters"],
+                     s["qubits"] or "-"])
+    return markdown_table(RESULT_COLUMNS, rows)

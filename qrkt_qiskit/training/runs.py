@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
@@ -11,6 +10,7 @@ from torch import nn
 
 from ..data import ImageSplits, TextSplits, load_images, load_text, load_tokenizer
 from ..models import TextConfig, TextTransformer, VisionTransformer
+from ..output import atomic_path
 from .checkpoint import load_checkpoint
 from .config import TrainConfig
 from .distributed import World
@@ -63,9 +63,8 @@ def load_data(config: TrainConfig, run_dir: str | Path | None = None, *, fresh: 
     if fresh and world.main:
         data = load_text(config.dataset, config.data_root, **kw)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        data.tokenizer.save(str(tmp))
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            data.tokenizer.save(str(tmp))
     if fresh:
         world.barrier()
     if not (fresh and world.main):

@@ -1,5 +1,6 @@
 """GAN training: the WGAN-GP-ε objective, the n_critic schedule, DiffAugment, EMA and exact resumption."""
 
+import csv
 import json
 import math
 
@@ -161,10 +162,35 @@ def test_a_run_directory_holds_config_metrics_curves_samples_and_summary(tmp_pat
     assert generator.sample(3).shape == (3, 1, 8, 8)
 
 
+def test_a_run_saved_before_an_option_existed_resumes_with_its_default(tmp_path):
+    # An older qrkt wrote config.json and last.pt without today's options: resuming must read them
+    # through from_dict (missing options take their defaults), not compare raw dicts.
+    config = tiny_run(epochs=2, limit=32)  # 4 steps an epoch
+    train_gan(config, tmp_path / "whole", progress=False)
+
+    def interrupt(step):
+        if step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_gan(config, tmp_path / "old", progress=False, on_step=interrupt)
+    ckpt = torch.load(tmp_path / "old" / "last.pt", weights_only=True)
+    for newer in ("checkpoint_every", "phi"):
+        del ckpt["config"][newer]
+    torch.save(ckpt, tmp_path / "old" / "last.pt")
+    saved = json.loads((tmp_path / "old" / "config.json").read_text())
+    (tmp_path / "old" / "config.json").write_text(json.dumps({k: v for k, v in saved.items() if k != "phi"}))
+    resumed = GANTrainConfig.from_dict(json.loads((tmp_path / "old" / "config.json").read_text()))
+    assert resumed == config
+    train_gan(resumed, tmp_path / "old", resume=True, progress=False)
+    whole, old = (torch.load(tmp_path / run / "last.pt", weights_only=True) for run in ("whole", "old"))
+    assert all(torch.equal(v, old["generator"][k]) for k, v in whole["generator"].items())
+
+
 def test_learning_rates_decay_linearly_to_zero(tmp_path):
     train_gan(tiny_run(epochs=2, limit=80), tmp_path / "run", progress=False)  # 10 critic, 2 generator steps per epoch
-    rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
-    lr_g, lr_d = zip(*[(float(r.split(",")[5]), float(r.split(",")[6])) for r in rows[1:]])
+    rows = list(csv.DictReader((tmp_path / "run" / "metrics.csv").read_text().splitlines()))
+    lr_g, lr_d = zip(*[(float(r["lr_g"]), float(r["lr_d"])) for r in rows])
     assert lr_d == pytest.approx((1e-4 * 0.5, 0.0)) and lr_g == pytest.approx((1e-4 * 0.5, 0.0))
 
 
@@ -231,9 +257,9 @@ def test_a_tiny_gan_on_digits_lowers_its_fid_well_below_the_untrained_generators
 
 
 def test_adam_carries_the_thesis_weight_decay():
-    from qrkt_qiskit.training.gan import GANTrainConfig, _build
+    from qrkt_qiskit.training.gan import GANTrainConfig, build_gan
 
-    _, _, parts = _build(GANTrainConfig(limit=64, weight_decay=1e-3), torch.device("cpu"))
-    for name in ("opt_g", "opt_d"):
-        group = parts[name].param_groups[0]
-        assert (group["weight_decay"], group["betas"]) == (1e-3, (0.0, 0.99)), name
+    _, parts = build_gan(GANTrainConfig(limit=64, weight_decay=1e-3), torch.device("cpu"))
+    for opt in (parts.opt_g, parts.opt_d):
+        group = opt.param_groups[0]
+        assert (group["weight_decay"], group["betas"]) == (1e-3, (0.0, 0.99))

@@ -1,0 +1,79 @@
+"""What the toolkit writes for people and for resuming: files replaced atomically, figures, tables.
+
+Every file a run or a study writes goes through `atomic_path`, so a crash (or a second
+process) at any moment leaves the old file or the new one, never half of one: the bytes go
+to a temporary file with a unique name beside the target, reach the disk (``fsync``), and
+``os.replace`` swaps them in (atomic on POSIX and Windows).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+__all__ = ["atomic_path", "figure", "markdown_table", "save_figure", "write_csv", "write_text"]
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A fresh temporary path beside ``path`` to write to; on leaving, synced and renamed over ``path``.
+
+    The temporary name keeps ``path``'s suffix (libraries choose a format by it) and is
+    unique, so two writers never share one. On an exception the temporary file is removed
+    and ``path`` is untouched.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Replace ``path`` with ``text`` (UTF-8) atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_csv(rows: Sequence[dict], path: str | os.PathLike, fieldnames: Sequence[str] | None = None) -> None:
+    """``rows`` as CSV (header: ``fieldnames``, else the first row's keys), replacing ``path`` atomically."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(fieldnames if fieldnames is not None else rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, buffer.getvalue())
+
+
+def markdown_table(head: Sequence[str], rows: Iterable[Sequence], *, numeric: int = 0) -> str:
+    """A markdown table; the last ``numeric`` columns are right-aligned."""
+    align = ["---"] * (len(head) - numeric) + ["---:"] * numeric
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def figure(*, figsize: tuple[float, float], ncols: int = 1):
+    """A matplotlib figure and its axes (one per column), with no pyplot state and no display needed."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout="constrained")
+    axes = [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
+    return fig, axes[0] if ncols == 1 else axes
+
+
+def save_figure(fig, path: str | os.PathLike, *, dpi: int = 100) -> None:
+    """Write ``fig`` to ``path`` (format from its suffix) atomically."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi)

@@ -1,0 +1,204 @@
+"""One resumable run: a run directory, its stored configuration, its checkpoints and its epoch loop.
+
+Classification (`qrkt_qiskit.training.loop`) and GAN training (`qrkt_qiskit.training.gan`) are
+this machinery plus a `Task`: how to take one step and how to close an epoch. Exact
+resumption rests on three things: epoch ``e``'s data order is a permutation drawn from
+``seed + e`` (so the position ``(epoch, step)`` fixes every batch), ``last.pt`` carries
+everything that changes (the task's weights, optimisers and schedules, torch's RNG, the
+`RunState`), and nothing else is random.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from tqdm.auto import tqdm
+
+from ..output import write_text
+from .checkpoint import load_checkpoint, save_checkpoint
+
+__all__ = ["RunDirectory", "RunState", "Task", "epoch_batches", "run_epochs", "sigterm_as_interrupt"]
+
+LAST = "last.pt"
+
+
+@dataclass
+class RunState:
+    """Where a run stands: epochs completed, steps into the current one, training time, one row per epoch."""
+
+    epoch: int = 0
+    step: int = 0
+    train_seconds: float = 0.0
+    history: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> RunState:
+        return cls(**values)
+
+
+class RunDirectory:
+    """A run's directory: it refuses to overwrite a run, and resumes only the configuration it holds.
+
+    ``config`` is a frozen dataclass with ``to_dict`` and ``from_dict``; a saved configuration
+    is read back through ``from_dict`` before it is compared, so options added since it was
+    written take their defaults and old runs still resume. Under torchrun only the main
+    process (``main=True``) writes.
+
+    Raises:
+        FileExistsError: ``path`` already holds a run and ``resume`` is False.
+    """
+
+    def __init__(self, path: str | Path, config: Any, *, resume: bool, main: bool = True):
+        self.path, self.config, self.resume, self.main = Path(path), config, resume, main
+        if not resume and (self.path / LAST).exists():
+            raise FileExistsError(f"{self.path} already holds a run; resume it (--resume) or choose another directory")
+
+    def load(self, map_location: torch.device | str = "cpu") -> dict:
+        """The run's ``last.pt``, after checking it holds this configuration.
+
+        Raises:
+            ValueError: if the run was trained with a different configuration.
+        """
+        ckpt = load_checkpoint(self.path / LAST, map_location=map_location)
+        saved, mine = type(self.config).from_dict(ckpt["config"]).to_dict(), self.config.to_dict()
+        if saved != mine:
+            changed = sorted(k for k, v in mine.items() if saved.get(k) != v)
+            raise ValueError(f"cannot resume {self.path} with a different configuration (changed: {', '.join(changed)})")
+        return ckpt
+
+    def write_config(self, payload: dict) -> None:
+        """Create the directory and write ``config.json``."""
+        if self.main:
+            self.path.mkdir(parents=True, exist_ok=True)
+            write_text(self.path / "config.json", json.dumps(payload, indent=2))
+
+    def save(self, name: str, payload: dict) -> None:
+        """Checkpoint ``payload`` (with the configuration) as ``name``, atomically."""
+        if self.main:
+            save_checkpoint({"config": self.config.to_dict(), **payload}, self.path / name)
+
+
+class Task(Protocol):
+    """What a training loop adds to the run machinery."""
+
+    def step(self, batch: torch.Tensor) -> dict[str, float]:
+        """One optimiser step on the samples ``batch`` indexes; returns the values the progress bar shows."""
+
+    def end_epoch(self) -> dict:
+        """Evaluate and reset the epoch's running sums; returns the epoch's metrics row."""
+
+    def save_epoch(self, row: dict) -> None:
+        """The epoch's own files (``best.pt``, a sample grid), before ``last.pt`` is written."""
+
+    def write_history(self, history: list[dict]) -> None:
+        """``metrics.csv`` and the curves, from every row so far."""
+
+    def checkpoint(self) -> dict:
+        """Everything ``last.pt`` holds besides the run state and torch's RNG (state dicts)."""
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, *, drop_last: bool = False) -> Sequence[torch.Tensor]:
+    """Epoch ``epoch``'s batches of indices into ``n`` samples: a permutation drawn from ``seed + epoch``."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch))
+    if drop_last:
+        order = order[: n // batch_size * batch_size]
+    return order.split(batch_size)
+
+
+def run_epochs(task: Task, run: RunDirectory, state: RunState, batches: Callable[[int], Sequence[torch.Tensor]], *,
+               epochs: int, checkpoint_every: int = 0, progress: bool = True,
+               on_step: Callable[[int], None] | None = None, on_epoch: Callable[[dict], None] | None = None) -> None:
+    """Run ``task`` from ``state`` to ``epochs`` epochs, checkpointing ``last.pt`` at every epoch end.
+
+    Args:
+        task: the step and the epoch's end.
+        run: where checkpoints and history go.
+        state: the position to continue from (advanced in place).
+        batches: epoch number to that epoch's index batches (`epoch_batches`).
+        epochs: the run's length.
+        checkpoint_every: also checkpoint every this many steps (0: at epoch ends only).
+        progress: show a tqdm bar per epoch.
+        on_step: called with the global step after each step.
+        on_epoch: called with the epoch's row once it is checkpointed; an exception it raises
+            (a search pruning the trial) stops the run there.
+
+    On Ctrl-C or SIGTERM between steps the position reached is checkpointed before the
+    interrupt propagates.
+    """
+
+    def checkpoint() -> None:
+        run.save(LAST, {"rng": torch.get_rng_state(), "state": state.to_dict(), **task.checkpoint()})
+
+    if run.resume and run.main and state.history:  # a crash after last.pt but before metrics.csv loses no row
+        task.write_history(state.history)
+    safe = True  # False while a step updates the weights: an interrupt there is not checkpointed
+    with sigterm_as_interrupt():
+        try:
+            while state.epoch < epochs:
+                epoch_batches_ = batches(state.epoch)
+                per_epoch = len(epoch_batches_)
+                bar = tqdm(total=per_epoch, initial=state.step, desc=f"epoch {state.epoch + 1}/{epochs}",
+                           disable=not (progress and run.main), leave=False)
+                start = time.perf_counter()
+                for batch in epoch_batches_[state.step:]:
+                    safe = False
+                    shown = task.step(batch)
+                    state.step += 1
+                    safe = True
+                    bar.update()
+                    bar.set_postfix({k: f"{v:.4f}" for k, v in shown.items()})
+                    global_step = state.epoch * per_epoch + state.step
+                    if checkpoint_every and global_step % checkpoint_every == 0:
+                        now = time.perf_counter()
+                        state.train_seconds, start = state.train_seconds + now - start, now
+                        checkpoint()
+                    if on_step is not None:
+                        on_step(global_step)
+                bar.close()
+                state.train_seconds += time.perf_counter() - start
+                row = {"epoch": state.epoch + 1, "train_seconds": round(state.train_seconds, 3), **task.end_epoch()}
+                state.history.append(row)
+                state.epoch, state.step = state.epoch + 1, 0
+                if run.main:
+                    task.save_epoch(row)
+                    task.write_history(state.history)
+                checkpoint()
+                if on_epoch is not None:
+                    on_epoch(row)
+        except KeyboardInterrupt:
+            if safe:
+                checkpoint()
+            raise
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """Inside, SIGTERM (a scheduler's preemption, ``kill``) raises KeyboardInterrupt, so it checkpoints like Ctrl-C.
+
+    Signal handlers belong to the main thread; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
