@@ -1,6 +1,6 @@
 """Inference throughput of one trained QuantumLayer model on each CPU backend, and the batching gain.
 
-The model: ``Linear(64, 4) -> QuantumLayer(4, "qrkt") -> Linear(4, 10)``, trained for
+The model: ``Linear(64, 4) -> QuantumLayer(4, ansatz="qrkt") -> Linear(4, 10)``, trained for
 ``--epochs`` epochs on scikit-learn's digits with the native engine (seconds), then
 evaluated with the same weights on every backend profile given (``--backends``; default:
 every CPU profile, ``fake-manila`` sampled and exact, and ``ibm`` in Runtime's local testing
@@ -60,7 +60,7 @@ def trained_model(epochs: int, seed: int = 0):
     y = torch.tensor(y)
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
     train, test = order[:1400], order[1400:]
-    model = nn.Sequential(nn.Linear(64, 4), QuantumLayer(4, "qrkt", 1), nn.Linear(4, 10))
+    model = nn.Sequential(nn.Linear(64, 4), QuantumLayer(4, ansatz="qrkt", layers=1), nn.Linear(4, 10))
     opt = torch.optim.AdamW(model.parameters(), lr=0.02)
     for _ in range(epochs):
         for batch in train.split(32):
@@ -103,7 +103,7 @@ def qnn_on_raw_primitive(layer: QuantumLayer, profile):
     from qiskit_machine_learning.neural_networks import EstimatorQNN
 
     prepared = backends.prepare(profile, layer.ansatz)
-    precision = backends._precision(profile.shots) if profile.shots else 0.0
+    precision = backends.execution._precision(profile.shots) if profile.shots else 0.0
     qnn = EstimatorQNN(circuit=prepared.circuit, observables=list(prepared.observables),
                        input_params=list(layer.ansatz.inputs + layer.ansatz.weights), weight_params=[],
                        estimator=prepared.primitive, input_gradients=True, default_precision=precision)

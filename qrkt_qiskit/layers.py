@@ -8,7 +8,9 @@ same on all of them.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -22,7 +24,7 @@ from .engine import compile as compile_circuit
 from .engine.compiler import check_inputs
 from .engine.lowering import UnsupportedCircuitError
 
-__all__ = ["QuantumLayer", "QuantumLinear", "to_backend"]
+__all__ = ["QuantumLayer", "QuantumLinear", "backends_kept", "quantum_layers", "running_natively", "to_backend"]
 
 
 class QuantumLayer(nn.Module):
@@ -51,8 +53,8 @@ class QuantumLayer(nn.Module):
         BackendUnavailableError: if the backend cannot run on this machine.
     """
 
-    def __init__(self, n_qubits: int, ansatz: str | Ansatz = "qrkt", layers: int = 1,
-                 backend: str | BackendProfile = "native", *, post_norm: bool = False):
+    def __init__(self, n_qubits: int, *, ansatz: str | Ansatz = "qrkt", layers: int = 1,
+                 backend: str | BackendProfile = "native", post_norm: bool = False):
         super().__init__()
         if isinstance(ansatz, Ansatz):
             if ansatz.n_qubits != n_qubits:
@@ -63,8 +65,8 @@ class QuantumLayer(nn.Module):
         self.weight = nn.Parameter(torch.empty(ansatz.n_weights))
         nn.init.uniform_(self.weight, 0.0, 2 * math.pi)
         self.post_norm = post_norm
-        self._programs: dict = {}  # compiled engine programs (and the QNN), built on first use
-        self.backend, self.profile, self.simulator = "native", None, None
+        self._exact: dict = {}  # (dtype, device) -> the exact engine program, built on first use
+        self._placement: _Placement | None = None  # None: the exact native engine
         if backend != "native":
             self.to_backend(backend)
 
@@ -76,79 +78,71 @@ class QuantumLayer(nn.Module):
     def n_outputs(self) -> int:
         return self.ansatz.n_observables
 
+    @property
+    def backend(self) -> str:
+        """The backend profile's name, or ``"native"`` for the exact engine."""
+        return "native" if self._placement is None else self._placement.profile.name
+
+    @property
+    def profile(self) -> BackendProfile | None:
+        return None if self._placement is None else self._placement.profile
+
+    @property
+    def simulator(self) -> str | None:
+        """Who simulates a device profile's noise: ``"native"``, ``"aer"`` or ``"runtime"`` (``None`` without a device)."""
+        return None if self._placement is None else self._placement.simulator
+
     def to_backend(self, name: str | BackendProfile = "native", *, backends_dir=None, **overrides) -> QuantumLayer:
         """Run this layer on backend ``name`` from now on, with the same weights; returns self.
 
-        Args:
-            name: a backend profile name or `BackendProfile` (see `qrkt_qiskit.backends`).
-            backends_dir: one more directory of user profiles.
-            **overrides: per-call profile options (``shots=``, ``seed=``,
-                ``optimization_level=``, ``noise_scale=``, ``simulator=``, ``device=``, …).
-
-        Raises:
-            ValueError: for an unknown backend or option, or a circuit wider than the device.
-            BackendUnavailableError: if the backend cannot run on this machine.
+        See `to_backend` (the module function) for the arguments and errors.
         """
-        profile = _resolve([self], name, backends_dir, overrides)
-        if profile is not None and profile.kind == "native" and profile.option("device", "auto") != "auto":
-            self.to(profile.option("device"))
-        self._use(profile)
-        return self
+        return to_backend(self, name, backends_dir=backends_dir, **overrides)
 
-    def _use(self, profile: BackendProfile | None) -> None:
-        for key in [k for k in self._programs if k == "backend" or k[0] == "noisy"]:  # keys: "backend", (kind, dtype, device)
-            del self._programs[key]  # the previous backend's QNN or noisy programs; the exact ones stay
-        native = profile is None or profile.kind == "native"
-        self.backend, self.profile = ("native", None) if native else (profile.name, profile)
-        self.simulator = None if native else backends.simulator(profile)
-        if self.simulator in ("native", "auto"):
+    def _place(self, profile: BackendProfile | None) -> None:
+        """Switch to ``profile`` (``None``: the exact engine), preparing it now so a failure shows here."""
+        if profile is None or profile.kind == "native":
+            self._placement = None
+            return
+        placement = _Placement(profile, backends.simulator(profile))
+        if placement.simulator in ("native", "auto"):
             try:  # built now, so that a circuit the engine cannot run is reported here
-                self._noisy()
-                self.simulator = "native"
+                placement.noisy_program(self.ansatz, self.weight)
+                placement.simulator = "native"
             except UnsupportedCircuitError:
-                if self.simulator == "native":
+                if placement.simulator == "native":
                     raise
-                self.simulator = "aer"  # "auto": too wide (or a delay) for the noisy engine
+                placement.simulator = "aer"  # "auto": too wide (or a delay) for the noisy engine
+        if placement.simulator != "native" and profile.kind in ("fake", "ibm"):
+            backends.fit(profile, self.ansatz)  # the device lookup and transpilation, before any data
+            if profile.kind == "fake":
+                backends.noise_model(profile)
+        self._placement = placement
 
     def __getstate__(self):
         # Compiled programs and open backend connections are rebuilt on use, never pickled or
         # deep-copied: a Runtime session must not travel into a checkpoint.
-        return {**self.__dict__, "_programs": {}}
+        state = {**self.__dict__, "_exact": {}}
+        if self._placement is not None:
+            state["_placement"] = _Placement(self._placement.profile, self._placement.simulator)
+        return state
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_inputs(x, self.ansatz)
-        if self.backend == "native":
-            out = self._native()(x, self.weight, validate=False)
-        elif self.simulator == "native":
-            out = self._noisy()(x, self.weight, validate=False)
+        placement = self._placement
+        if placement is None:
+            out = self._exact_program()(x, self.weight, validate=False)
+        elif placement.simulator == "native":
+            out = placement.noisy_program(self.ansatz, self.weight)(x, self.weight, validate=False)
         else:
-            out = self._estimator(x)
+            out = placement.estimate(self.ansatz, x, self.weight)
         return _post_norm(out) if self.post_norm else out
 
-    def _native(self):
-        key = ("exact", self.weight.dtype, self.weight.device)
-        if key not in self._programs:
-            self._programs[key] = compile_circuit(self.ansatz, dtype=self.weight.dtype, device=self.weight.device)
-        return self._programs[key]
-
-    def _noisy(self):
-        key = ("noisy", self.weight.dtype, self.weight.device)
-        if key not in self._programs:
-            self._programs[key] = backends.noisy_program(self.profile, self.ansatz, dtype=self.weight.dtype,
-                                                         device=self.weight.device)
-        return self._programs[key]
-
-    def _estimator(self, x: torch.Tensor) -> torch.Tensor:
-        # The QNN takes the weights as extra inputs, so TorchConnector's input gradients
-        # flow into this layer's own `weight` and no second parameter exists. All samples
-        # go to the backend in one forward call (see qrkt_qiskit.batching).
-        if "backend" not in self._programs:
-            self._programs["backend"] = _estimator_connector(self.ansatz, self.profile)
-        lead = x.shape[:-1]
-        flat = x.reshape(-1, self.n_inputs)
-        values = torch.cat([flat, self.weight.to(flat.dtype).expand(flat.shape[0], -1)], dim=1)
-        out = self._programs["backend"](values.cpu().float())
-        return out.to(device=x.device, dtype=x.dtype).reshape(*lead, self.n_outputs)
+    def _exact_program(self):
+        key = (self.weight.dtype, self.weight.device)
+        if key not in self._exact:
+            self._exact[key] = compile_circuit(self.ansatz, dtype=self.weight.dtype, device=self.weight.device)
+        return self._exact[key]
 
     def extra_repr(self) -> str:
         a = self.ansatz
@@ -156,6 +150,34 @@ class QuantumLayer(nn.Module):
         if self.simulator is not None:
             text += f", simulator={self.simulator!r}"
         return text + (", post_norm=True" if self.post_norm else "")
+
+
+@dataclass
+class _Placement:
+    """A layer on a backend profile: the profile, who simulates it, and what was built for it."""
+
+    profile: BackendProfile
+    simulator: str | None
+    noisy: dict = field(default_factory=dict)  # (dtype, device) -> the native noisy engine's program
+    connector: nn.Module | None = None  # EstimatorQNN in a TorchConnector, built on first use
+
+    def noisy_program(self, ansatz: Ansatz, weight: torch.Tensor):
+        key = (weight.dtype, weight.device)
+        if key not in self.noisy:
+            self.noisy[key] = backends.noisy_program(self.profile, ansatz, dtype=weight.dtype, device=weight.device)
+        return self.noisy[key]
+
+    def estimate(self, ansatz: Ansatz, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        # The QNN takes the weights as extra inputs, so TorchConnector's input gradients
+        # flow into the layer's own `weight` and no second parameter exists. All samples
+        # go to the backend in one forward call (see qrkt_qiskit.backends.batching).
+        if self.connector is None:
+            self.connector = _estimator_connector(ansatz, self.profile)
+        lead = x.shape[:-1]
+        flat = x.reshape(-1, ansatz.n_inputs)
+        values = torch.cat([flat, weight.to(flat.dtype).expand(flat.shape[0], -1)], dim=1)
+        out = self.connector(values.cpu().float())
+        return out.to(device=x.device, dtype=x.dtype).reshape(*lead, ansatz.n_observables)
 
 
 def _post_norm(out: torch.Tensor) -> torch.Tensor:
@@ -213,7 +235,7 @@ class QuantumLinear(nn.Module):
         self.proj = nn.Linear(d_in, d_out) if d_in != d_out else nn.Identity()
         chunks = math.ceil(d_out / n_qubits)
         self.widths = [d_out // chunks + (1 if i < d_out % chunks else 0) for i in range(chunks)]
-        self.circuits = nn.ModuleList(QuantumLayer(w, ansatz, layers, backend, post_norm=post_norm)
+        self.circuits = nn.ModuleList(QuantumLayer(w, ansatz=ansatz, layers=layers, backend=backend, post_norm=post_norm)
                                      for w in self.widths)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -232,34 +254,74 @@ def to_backend(model: nn.Module, name: str | BackendProfile = "native", *, backe
                **overrides) -> nn.Module:
     """Switch every `QuantumLayer` in ``model`` to backend ``name``, same weights; returns ``model``.
 
+    The device, its noise model and each circuit's ISA transpilation are prepared here, so a
+    bad device or a transpiler failure is reported before any data is touched.
+
     Args:
-        model: any module; its quantum layers switch, nothing else changes (except that a
-            ``native`` profile with ``device="cpu"``/``"cuda"`` moves the whole model there).
+        model: any module holding quantum layers (or one `QuantumLayer`); its quantum layers
+            switch, nothing else changes (except that a ``native`` profile with
+            ``device="cpu"``/``"cuda"`` moves the whole model there).
         name: a backend profile name (``"native"``, ``"aer"``, ``"fake-manila"``, ``"ibm"``,
             your own) or a `BackendProfile`.
         backends_dir: one more directory of user profiles.
         **overrides: per-call profile options (``shots=``, ``seed=``, ``optimization_level=``,
-            ``noise_scale=``, ``device=``, …).
+            ``noise_scale=``, ``simulator=``, ``device=``, …).
 
     Raises:
-        ValueError: for an unknown backend or option, or a circuit wider than the device.
+        ValueError: for a model without quantum layers, an unknown backend or option, or a
+            circuit wider than the device.
         BackendUnavailableError: if the backend cannot run on this machine.
     """
-    layers = [m for m in model.modules() if isinstance(m, QuantumLayer)]
-    profile = _resolve(layers, name, backends_dir, overrides)
+    layers = quantum_layers(model)
+    if not layers:
+        raise ValueError(f"{type(model).__name__} has no QuantumLayer to put on backend {_label(name)!r}; "
+                         "a classical model runs only on torch")
+    if isinstance(name, str) and name == "native" and not overrides and backends_dir is None:
+        profile = None  # the default needs no registry
+    else:
+        profile = backends.get_profile(name, backends_dir=backends_dir, **overrides)
+        backends.ensure_available(profile)
+        for layer in layers:
+            backends.check_fits(profile, layer.ansatz.n_qubits)
     if profile is not None and profile.kind == "native" and profile.option("device", "auto") != "auto":
         model.to(profile.option("device"))
     for layer in layers:
-        layer._use(profile)
+        layer._place(profile)
     return model
 
 
-def _resolve(layers, name, backends_dir, overrides) -> BackendProfile | None:
-    """The profile for ``name`` (``None`` for the plain native engine), checked against ``layers``."""
-    if isinstance(name, str) and name == "native" and not overrides and backends_dir is None:
-        return None  # the default needs no registry
-    profile = backends.get_profile(name, backends_dir=backends_dir, **overrides)
-    backends.ensure_available(profile)
-    for layer in layers:
-        backends.check_fits(profile, layer.ansatz.n_qubits)
-    return profile
+def quantum_layers(model: nn.Module) -> list[QuantumLayer]:
+    """Every `QuantumLayer` in ``model`` (``model`` itself included), in module order."""
+    return [m for m in model.modules() if isinstance(m, QuantumLayer)]
+
+
+@contextlib.contextmanager
+def backends_kept(model: nn.Module):
+    """After the block, every quantum layer of ``model`` is back on the backend it had, nothing rebuilt.
+
+    Open connections and compiled programs of the original backends are kept, so a study
+    can switch the model around inside and leave it as it found it.
+    """
+    layers = quantum_layers(model)
+    saved = [layer._placement for layer in layers]
+    try:
+        yield model
+    finally:
+        for layer, placement in zip(layers, saved):
+            layer._placement = placement
+
+
+@contextlib.contextmanager
+def running_natively(model: nn.Module):
+    """Inside, every quantum layer of ``model`` runs on the exact native engine; after, each is back where it was.
+
+    For counting and reference passes that must submit no job (see `backends_kept`).
+    """
+    with backends_kept(model):
+        for layer in quantum_layers(model):
+            layer._placement = None
+        yield model
+
+
+def _label(name) -> str:
+    return name.name if isinstance(name, BackendProfile) else str(name)

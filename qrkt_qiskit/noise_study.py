@@ -19,7 +19,7 @@ from torch import nn
 from tqdm import tqdm
 
 from . import backends as registry
-from .layers import QuantumLayer, to_backend
+from .layers import backends_kept, quantum_layers, running_natively, to_backend
 from .output import figure, markdown_table, save_figure, write_csv, write_text
 
 __all__ = ["NoiseStudyRow", "accuracy", "noise_study"]
@@ -100,40 +100,38 @@ def noise_study(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *
     if len(inputs) != len(targets):
         raise ValueError(f"inputs and targets must have the same length, got {len(inputs)} and {len(targets)}")
     plan = _plan(backends, shots, noise_scales, seed, resilience_levels, backends_dir)
-    layers = [m for m in model.modules() if isinstance(m, QuantumLayer)]
-    saved = [(m, m.profile or "native") for m in layers]
+    layers = quantum_layers(model)
     was_training = model.training
     model.eval()
     rows: list[NoiseStudyRow] = []
     try:
-        to_backend(model, "native")
-        reference, seconds = _evaluate(model, inputs, batch_size, "native")
-        ref_metric = metric(reference, targets)
-        rows.append(NoiseStudyRow("native", "native", None, None, None, None, ref_metric, 0.0, 0.0, len(inputs),
-                                  seconds))
-        subset = torch.randperm(len(inputs), generator=torch.Generator().manual_seed(seed or 0))[:aer_check]
-        checked: dict = {}
-        for profile, noise_scale in plan:
-            to_backend(model, profile)
-            label = f"{profile.name} ({_describe(profile)})"
-            outputs, seconds = _evaluate(model, inputs, batch_size, label)
-            value = metric(outputs, targets)
-            simulators = {m.simulator for m in layers}
-            check = None
-            # exact vs exact, once per device and noise scale; Aer models fake devices only
-            if aer_check and simulators == {"native"} and profile.kind == "fake":
-                key = registry.get_profile(profile, shots=None)
-                if key not in checked:
-                    checked[key] = _aer_check(model, profile, inputs[subset], batch_size, label)
-                check = checked[key]
-            rows.append(NoiseStudyRow(profile.name, profile.kind, "/".join(sorted(map(str, simulators)))
-                                      if registry.simulator(profile) else None, profile.shots, noise_scale,
-                                      profile.option("resilience_level") if profile.kind == "ibm" else None,
-                                      value, value - ref_metric, (outputs - reference).abs().mean().item(),
-                                      len(inputs), seconds, check))
+        with backends_kept(model):  # the model leaves on the backends it came with
+            with running_natively(model):
+                reference, seconds = _evaluate(model, inputs, batch_size, "native")
+            ref_metric = metric(reference, targets)
+            rows.append(NoiseStudyRow("native", "native", None, None, None, None, ref_metric, 0.0, 0.0, len(inputs),
+                                      seconds))
+            subset = torch.randperm(len(inputs), generator=torch.Generator().manual_seed(seed or 0))[:aer_check]
+            checked: dict = {}
+            for profile, noise_scale in plan:
+                to_backend(model, profile)
+                label = f"{profile.name} ({_describe(profile)})"
+                outputs, seconds = _evaluate(model, inputs, batch_size, label)
+                value = metric(outputs, targets)
+                simulators = {m.simulator for m in layers}
+                check = None
+                # exact vs exact, once per device and noise scale; Aer models fake devices only
+                if aer_check and simulators == {"native"} and profile.kind == "fake":
+                    key = registry.get_profile(profile, shots=None)
+                    if key not in checked:
+                        checked[key] = _aer_check(model, profile, inputs[subset], batch_size, label)
+                    check = checked[key]
+                rows.append(NoiseStudyRow(profile.name, profile.kind, "/".join(sorted(map(str, simulators)))
+                                          if registry.simulator(profile) else None, profile.shots, noise_scale,
+                                          profile.option("resilience_level") if profile.kind == "ibm" else None,
+                                          value, value - ref_metric, (outputs - reference).abs().mean().item(),
+                                          len(inputs), seconds, check))
     finally:
-        for layer, profile in saved:
-            layer.to_backend(profile)
         model.train(was_training)
     _write(rows, Path(out_dir), metric_name)
     return rows

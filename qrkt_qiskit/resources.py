@@ -16,7 +16,7 @@ from torch import nn
 
 from . import backends
 from .backends import BackendProfile
-from .layers import QuantumLayer
+from .layers import QuantumLayer, quantum_layers, running_natively
 from .output import markdown_table
 
 __all__ = ["CircuitCost", "ResourceReport", "resource_report"]
@@ -192,23 +192,19 @@ def resource_report(model: nn.Module, example_input, profile: str | BackendProfi
     inputs = example_input if isinstance(example_input, tuple) else (example_input,)
     batch = int(inputs[0].shape[0]) if inputs[0].dim() else 1
     calls: list[tuple[QuantumLayer, torch.Size]] = []
-    layers = [m for m in model.modules() if isinstance(m, QuantumLayer)]
+    layers = quantum_layers(model)
     if not layers:
         raise ValueError(f"{type(model).__name__} has no QuantumLayer, so it evaluates no circuit")
     hooks = [m.register_forward_hook(lambda mod, args, out: calls.append((mod, args[0].shape))) for m in layers]
-    saved = [(m, m.backend) for m in layers]
     was_training = model.training
     try:
-        for m in layers:
-            m.backend = "native"  # count, don't submit: the circuits are the same on every backend
         model.eval()
-        with torch.no_grad():
+        # count, don't submit: the circuits are the same on every backend
+        with running_natively(model), torch.no_grad():
             model(*inputs)
     finally:
         for h in hooks:
             h.remove()
-        for m, backend in saved:
-            m.backend = backend
         model.train(was_training)
     resolved = None if profile is None else backends.get_profile(profile, **overrides)
     return _report(model, calls, batch, tokens, resolved, dataset_size, batch_size)

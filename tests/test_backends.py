@@ -16,7 +16,7 @@ from torch import nn
 
 from qrkt_qiskit import backends
 from qrkt_qiskit.backends import BackendJobError, BackendUnavailableError, get_profile, load_profile, profiles
-from qrkt_qiskit.batching import BatchingEstimator
+from qrkt_qiskit.backends import BatchingEstimator
 from qrkt_qiskit.circuits import Ansatz, make_ansatz
 from qrkt_qiskit.errors import QrktError
 from qrkt_qiskit.layers import QuantumLayer, QuantumLinear, to_backend
@@ -30,7 +30,7 @@ def _no_user_profiles(monkeypatch):
 
 def _layer(n_qubits=3, layers=2, seed=0):
     torch.manual_seed(seed)
-    return QuantumLayer(n_qubits, "qrkt", layers).double()
+    return QuantumLayer(n_qubits, ansatz="qrkt", layers=layers).double()
 
 
 def _inputs(n=12, n_qubits=3, seed=1):
@@ -108,7 +108,7 @@ def test_ibm_runs_in_runtime_local_testing_mode(execution):
     out = _run(layer, profile, x)
     assert out.shape == exact.shape and torch.isfinite(out).all()
     assert 0 < (out - exact).abs().mean() < 0.3
-    opened = backends._EXECUTIONS[profile]
+    opened = backends.execution._EXECUTIONS[profile]
     assert isinstance(opened.mode, {"session": Session, "batch": Batch}[execution])
     options = opened.primitive.options  # what hardware would receive
     assert options.default_shots == 512 and options.resilience_level == 1
@@ -138,7 +138,7 @@ def test_a_model_on_a_backend_pickles_without_its_backend_connection():
     model = nn.Sequential(QuantumLayer(2, backend="aer"))
     model(torch.rand(3, 2))
     copy = pickle.loads(pickle.dumps(model))
-    assert copy[0].backend == "aer" and copy[0]._programs == {}
+    assert copy[0].backend == "aer" and copy[0]._exact == {} and copy[0]._placement.connector is None
     assert torch.allclose(copy(torch.ones(1, 2)), model(torch.ones(1, 2)))
 
 
@@ -183,7 +183,7 @@ def test_single_value_pubs_of_a_gradient_are_stacked():
 
 
 def test_precision_asks_for_exactly_the_shots():
-    assert all(math.ceil(1 / backends._precision(s) ** 2) == s for s in range(1, 5000))
+    assert all(math.ceil(1 / backends.execution._precision(s) ** 2) == s for s in range(1, 5000))
 
 
 # --- profiles -----------------------------------------------------------------------------------
@@ -292,14 +292,11 @@ def test_a_transpiler_failure_is_one_sentence():
     qc = QuantumCircuit(1, name="opaque")
     qc.ry(x, 0)
     qc.append(Gate("mystery", 1, [w]), [0])  # no definition: no basis can express it
-    # the native noisy simulator transpiles when the layer moves to the device; Aer on first use
-    with pytest.raises(QrktError, match=r"Qiskit could not transpile the 1-qubit circuit 'opaque' for fake_manila "
-                                        r"\(backend 'fake-manila'\): .*mystery"):
-        QuantumLayer(1, Ansatz(qc, [x], [w]), backend="fake-manila")
-    layer = QuantumLayer(1, Ansatz(qc, [x], [w]), backend=get_profile("fake-manila", simulator="aer"))
-    with pytest.raises(QrktError, match=r"Qiskit could not transpile the 1-qubit circuit 'opaque' for fake_manila "
-                                        r"\(backend 'fake-manila'\): .*mystery"):
-        layer(torch.rand(1, 1))
+    # both simulators transpile when the layer moves to the device, before any data
+    for simulator in ("native", "aer"):
+        with pytest.raises(QrktError, match=r"Qiskit could not transpile the 1-qubit circuit 'opaque' for fake_manila "
+                                            r"\(backend 'fake-manila'\): .*mystery"):
+            QuantumLayer(1, ansatz=Ansatz(qc, [x], [w]), backend=get_profile("fake-manila", simulator=simulator))
 
 
 def test_credentials_never_reach_logs_output_files_or_checkpoints(tmp_path, monkeypatch, capsys, caplog):
@@ -331,3 +328,20 @@ def test_credentials_never_reach_logs_output_files_or_checkpoints(tmp_path, monk
     for where in (out.out, out.err, caplog.text, str(info.value), repr(info.value.__cause__)):
         assert token not in where
     assert token.encode() not in written
+
+
+def test_layers_of_one_circuit_share_one_transpilation_with_their_own_parameters(monkeypatch):
+    from qrkt_qiskit.backends import devices
+
+    profile = get_profile("fake-manila", seed=4321, simulator="aer", shots=None)  # a seed of its own: a fresh setup
+    runs = []
+    transpile = devices._transpile
+    monkeypatch.setattr(devices, "_transpile", lambda *a: runs.append(a) or transpile(*a))
+    layers = [QuantumLayer(3, backend=profile) for _ in range(4)]
+    assert len(runs) == 1  # transpiled at to_backend, once for all four
+    for layer in layers:
+        circuit, _ = backends.fit(profile, layer.ansatz)
+        assert set(circuit.parameters) == set(layer.ansatz.inputs + layer.ansatz.weights)
+    x = torch.rand(2, 3, dtype=torch.float64)
+    layer = layers[2].double()  # not the layer whose circuit was transpiled: Aer must bind its own parameters
+    assert torch.allclose(layer(x), layer.to_backend(get_profile(profile, simulator="native"))(x), atol=1e-6)

@@ -1,6 +1,8 @@
 """The qrkt command line: a run end to end, and one line for each mistake."""
 
+import argparse
 import csv
+import dataclasses
 
 import pytest
 import torch
@@ -70,7 +72,7 @@ def test_a_classical_run_has_no_circuits_for_a_backend(tmp_path, capsys):
     assert main(["train", "--classical", "--blocks", "1", "--epochs", "1", "--batch-size", "256", "--no-progress",
                  "--run-dir", str(run)]) == 0
     assert main(["evaluate", str(run), "--backend", "aer", "--limit", "4"]) == 2
-    assert "holds a classical model: it has no circuits to run on 'aer'" in capsys.readouterr().err
+    assert "VisionTransformer has no QuantumLayer to put on backend 'aer'; a classical model runs only on torch" in capsys.readouterr().err
 
 
 def test_help_reads_like_a_manual(capsys):
@@ -111,3 +113,31 @@ def test_a_text_run_is_evaluated_studied_and_costed_with_its_own_tokenizer(tmp_p
     assert main(["noise-study", str(run), "--backends", "aer", "--limit", "4"]) == 0
     assert main(["resources", str(run)]) == 0
     assert "| tokens | 24 |" in capsys.readouterr().out
+
+
+def _subparser(parser, *path):
+    for name in path:
+        parser = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
+    return parser
+
+
+@pytest.mark.parametrize("path, config", [(("train",), "TrainConfig"), (("gan", "train"), "GANTrainConfig")])
+def test_every_cli_default_is_the_config_default(path, config):
+    from qrkt_qiskit.cli import build_parser
+    from qrkt_qiskit.training import gan
+    from qrkt_qiskit.training.config import TrainConfig
+
+    cls = {"TrainConfig": TrainConfig, "GANTrainConfig": gan.GANTrainConfig}[config]
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+    parser = _subparser(build_parser(), *path)
+    options = {a.dest: a.default for a in parser._actions if a.dest in defaults}
+    documented = {f.name for f in dataclasses.fields(cls) if "help" in f.metadata}
+    assert set(options) == documented and documented >= set(defaults) - {"model", "betas"}
+    assert options == {name: defaults[name] for name in options}
+    assert cls(**{k: v for k, v in vars(parser.parse_args([])).items() if k in documented}) == cls()
+
+
+def test_a_non_finite_number_is_refused_by_the_parser(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--lr", "inf"])
+    assert "argument --lr: expected a finite number, got 'inf'" in capsys.readouterr().err

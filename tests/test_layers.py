@@ -5,13 +5,13 @@ import torch
 from torch import nn
 
 from qrkt_qiskit import Ansatz, make_ansatz
-from qrkt_qiskit.layers import QuantumLayer, QuantumLinear, to_backend
+from qrkt_qiskit.layers import QuantumLayer, QuantumLinear, backends_kept, running_natively, to_backend
 
 
 @pytest.mark.parametrize("ansatz, layers", [("qrkt", 2), ("basic", 1)])
 def test_native_and_estimator_agree_on_outputs_and_gradients(ansatz, layers):
     torch.manual_seed(0)
-    layer = QuantumLayer(3, ansatz, layers)
+    layer = QuantumLayer(3, ansatz=ansatz, layers=layers)
     x = (torch.rand(4, 3) * 6 - 3).requires_grad_()
     results = []
     for backend in ("native", "estimator"):
@@ -56,7 +56,7 @@ def test_the_layer_follows_dtype_and_any_leading_shape():
 def test_a_user_ansatz_drives_the_layer():
     ansatz = make_ansatz("basic", 2)
     custom = Ansatz(ansatz.circuit, ansatz.inputs, ansatz.weights, ansatz.observables[:1])
-    assert QuantumLayer(2, custom)(torch.rand(7, 2)).shape == (7, 1)
+    assert QuantumLayer(2, ansatz=custom)(torch.rand(7, 2)).shape == (7, 1)
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
@@ -110,3 +110,24 @@ def test_quantum_linear_errors():
         QuantumLinear(5, 5, 0)
     with pytest.raises(ValueError, match="d_out must be a positive integer, got -1"):
         QuantumLinear(5, -1, 2)
+
+
+def test_to_backend_refuses_a_model_without_quantum_layers_in_one_sentence():
+    with pytest.raises(ValueError, match=r"^Sequential has no QuantumLayer to put on backend 'aer'; "
+                                         r"a classical model runs only on torch$"):
+        to_backend(nn.Sequential(nn.Linear(2, 2)), "aer")
+
+
+def test_running_natively_is_exact_inside_and_keeps_every_backend_built():
+    model = nn.Sequential(QuantumLayer(2, backend="estimator"), QuantumLayer(2))
+    x = torch.rand(3, 2)
+    on_estimator = model(x)
+    connector = model[0]._placement.connector
+    with running_natively(model):
+        assert [m.backend for m in model] == ["native", "native"]
+        exact = model(x)
+    assert [m.backend for m in model] == ["estimator", "native"] and model[0]._placement.connector is connector
+    assert torch.allclose(exact, on_estimator, atol=1e-6)
+    with backends_kept(model):
+        to_backend(model, "aer")
+    assert [m.backend for m in model] == ["estimator", "native"]

@@ -59,7 +59,7 @@ def test_a_circuit_too_wide_for_the_noisy_engine_is_refused_natively_and_runs_on
 def test_a_device_without_calibration_is_refused(monkeypatch):
     from qiskit.providers.fake_provider import GenericBackendV2
 
-    monkeypatch.setattr(backends, "_device", lambda profile: GenericBackendV2(5, noise_info=False, seed=1))
+    monkeypatch.setattr(backends.devices, "_device", lambda profile: GenericBackendV2(5, noise_info=False, seed=1))
     with pytest.raises(ValueError, match=r"^backend 'fake-manila': device generic_backend_5q carries no calibration "
                                          r"\(no gate errors, readout errors or T1/T2 in its Target\)"):
         QuantumLayer(2, backend=get_profile("fake-manila", seed=99))  # a seed of its own: a fresh device setup

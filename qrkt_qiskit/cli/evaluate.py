@@ -56,15 +56,14 @@ def run_evaluate(args) -> None:
     from ..training.runs import load_data
 
     config, model = load_model(args.run_dir, args.checkpoint)
-    if not config.quantum and args.backend != "native":
-        raise ValueError(f"{args.run_dir} holds a classical model: it has no circuits to run on {args.backend!r}")
     overrides = {k: v for k in OVERRIDES if (v := getattr(args, k)) is not None}
     if args.exact:
         if args.shots is not None:
             raise ValueError("--exact and --shots contradict each other; give one")
         overrides["shots"] = None
     extra = {} if args.simulator is None else {"simulator": args.simulator}
-    to_backend(model, args.backend, backends_dir=args.backends_dir, **overrides, **extra)
+    if config.quantum or args.backend != "native" or overrides or extra:  # a classical model is refused in one sentence
+        to_backend(model, args.backend, backends_dir=args.backends_dir, **overrides, **extra)
     data = load_data(config, args.run_dir)
     x, y = data.split(args.split)
     if args.limit is not None:

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from . import CommandError
+from .options import add_config_options, config_kwargs
 
 DESCRIPTION = """\
 Transformer GANs on the native engine. QRKT-GAN (--quantum, the default) is a TransGAN whose
@@ -59,14 +60,13 @@ def add_parser(sub) -> None:
     info = actions.add_parser("info", help="parameters and qubit totals of TransGAN and QRKT-GAN",
                               description="Parameters of generator and critic, TransGAN vs QRKT-GAN, and QRKT-GAN's "
                               "thesis-style qubit totals (circuit widths summed over one forward pass).")
-    _add_model_options(info)
+    _add_model_options(info.add_argument_group("model"))
     info.set_defaults(func=run_info)
 
 
-def _add_model_options(p) -> None:
+def _add_model_options(model) -> None:
     from ..models.gan import GAN_PRESETS
 
-    model = p.add_argument_group("model")
     model.add_argument("--preset", choices=list(GAN_PRESETS), default="small",
                        help="small: trains on 2 CPU cores; thesis: embed 384, depths 5/4/2, heads 4, MLP ratio 4, "
                        "dropout 0.5, latent 1024 (a GPU's work) (default: small)")
@@ -82,38 +82,20 @@ def _add_model_options(p) -> None:
     model.add_argument("--channels", type=int, choices=(1, 3), help="image channels (default: the dataset's)")
 
 
+TRAIN_GROUPS = {"data": "data (images scaled to [-1, 1]; 28×28 padded to 32×32)", "model": "model",
+                "optimisation": "objective and optimisation (WGAN-GP-ε, Adam(0, 0.99))", "run": "run directory"}
+
+
 def _add_train(actions) -> None:
-    from ..data.gan import GAN_DATASETS
+    from ..training.gan import GANTrainConfig
 
     p = actions.add_parser("train", help="train a GAN into a run directory", description=DESCRIPTION,
                            epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    data = p.add_argument_group("data (images scaled to [-1, 1]; 28×28 padded to 32×32)")
-    data.add_argument("--dataset", choices=GAN_DATASETS, default="digits",
-                      help="digits needs no files (resized to the model's size); the others read torchvision's "
-                      "layouts under --data-root (default: digits)")
-    data.add_argument("--data-root", metavar="DIR", help="folder holding MNIST/raw, FashionMNIST/raw or cifar-10-batches-py")
-    data.add_argument("--limit", type=int, metavar="N", help="train on the first N images only")
-    _add_model_options(p)
-    opt = p.add_argument_group("objective and optimisation (WGAN-GP-ε, Adam(0, 0.99))")
-    opt.add_argument("--epochs", type=int, default=10, help="passes of the critic over the data (default: 10)")
-    opt.add_argument("--batch-size", type=int, default=32, help="images per critic and generator step (default: 32)")
-    opt.add_argument("--lr-g", type=float, default=1e-4, help="generator learning rate (default: 1e-4)")
-    opt.add_argument("--lr-d", type=float, default=1e-4, help="critic learning rate (default: 1e-4)")
-    opt.add_argument("--weight-decay", type=float, default=1e-3, help="Adam's L2 penalty, the thesis' (default: 1e-3)")
-    opt.add_argument("--no-lr-decay", dest="lr_decay", action="store_false", help="keep the learning rates constant")
-    opt.add_argument("--n-critic", type=int, default=5, help="critic steps per generator step (default: 5)")
-    opt.add_argument("--gp-weight", type=float, default=10.0, help="λ, the gradient penalty's weight (default: 10)")
-    opt.add_argument("--drift", type=float, default=1e-3, help="ε, the drift term's weight (default: 1e-3)")
-    opt.add_argument("--diff-aug", default="color,translation,cutout", metavar="POLICY",
-                     help="DiffAugment policy, or none (default: color,translation,cutout)")
-    opt.add_argument("--ema", type=float, default=0.999, help="generator EMA decay per generator step (default: 0.999)")
-    opt.add_argument("--seed", type=int, default=0, help="seeds weights, data order and noise (default: 0)")
-    opt.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
-    run = p.add_argument_group("run directory")
+    sections = add_config_options(p, GANTrainConfig, TRAIN_GROUPS)
+    _add_model_options(sections["model"])
+    run = sections["run"]
     run.add_argument("--run-dir", type=Path, metavar="DIR", help="where the run goes (default: runs/gan-<dataset>-<kind>-<time>)")
     run.add_argument("--resume", action="store_true", help="continue the run in --run-dir with its own config.json")
-    run.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
-                     help="also checkpoint every STEPS critic steps, not only at epoch ends (default: 0)")
     run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.set_defaults(func=run_train)
 
@@ -158,12 +140,8 @@ def run_train(args) -> None:
             raise FileNotFoundError(f"{args.run_dir} is not a GAN run directory: it has no config.json")
         config = GANTrainConfig.from_dict(json.loads(path.read_text()))
     else:
-        config = GANTrainConfig(
-            model=_model(args, 3 if args.dataset == "cifar10" else 1), dataset=args.dataset, data_root=args.data_root,
-            limit=args.limit, epochs=args.epochs, batch_size=args.batch_size, lr_g=args.lr_g, lr_d=args.lr_d,
-            weight_decay=args.weight_decay, lr_decay=args.lr_decay, n_critic=args.n_critic, gp_weight=args.gp_weight, drift=args.drift,
-            diff_aug=args.diff_aug, ema=args.ema, seed=args.seed, device=args.device,
-            checkpoint_every=args.checkpoint_every)
+        config = GANTrainConfig(model=_model(args, 3 if args.dataset == "cifar10" else 1),
+                                **config_kwargs(args, GANTrainConfig))
     kind = "qrkt" if config.model.quantum is not None else "transgan"
     run_dir = args.run_dir or Path("runs") / f"gan-{config.dataset}-{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
     try:

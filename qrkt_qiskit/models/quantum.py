@@ -54,6 +54,6 @@ def feature_map(d_in: int, d_out: int, quantum: QuantumSpec | None, *, bias: boo
 def vqc(width: int, quantum: QuantumSpec) -> nn.Module:
     """A circuit ``(..., width) -> (..., width)`` with no classical projection (the QMLP's middle)."""
     if quantum.max_qubits is None or width <= quantum.max_qubits:
-        return QuantumLayer(width, quantum.ansatz, quantum.layers, post_norm=quantum.post_norm)
+        return QuantumLayer(width, ansatz=quantum.ansatz, layers=quantum.layers, post_norm=quantum.post_norm)
     return QuantumLinear(width, width, quantum.max_qubits, ansatz=quantum.ansatz, layers=quantum.layers,
                          post_norm=quantum.post_norm)

@@ -4,48 +4,75 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from ..circuits import ANSATZ_NAMES
 from ..data import IMAGE_DATASETS, TEXT_DATASETS
-from ..models import QuantumSpec, TextConfig, ViTConfig, text_config, vit_config
+from ..models import ODE_METHODS, TEXT_PRESETS, VIT_PRESETS, QuantumSpec, TextConfig, ViTConfig, text_config, vit_config
 from .distributed import check_device
 
-__all__ = ["TrainConfig"]
+__all__ = ["TrainConfig", "option"]
+
+
+def option(default, help: str, **cli):
+    """A config field that is also a command-line option: ``help`` and the `qrkt_qiskit.cli.options` keys in metadata.
+
+    Keys: ``group`` (the help section), ``metavar``, ``choices``, ``default_help`` (what the
+    help says the default is, where the value alone would not tell), ``flag`` (the option's
+    name, default ``--field-name``; for a bool that defaults to True, the flag that turns it
+    off) and ``negative`` (a second flag that sets a bool False, shown as its own option).
+    """
+    return field(default=default, metadata={"help": help, **cli})
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """A training run: data, model, optimiser and schedule (thesis defaults where it has one)."""
 
-    dataset: str = "digits"
-    data_root: str | None = None
-    download: bool = False
-    model: str | None = None  # a ViT or text preset; None: the preset named after the dataset
-    ode: str = "rk4_enh"
-    blocks: int | None = None  # None: the preset's (so are dim, heads and mlp_dim)
-    dim: int | None = None
-    heads: int | None = None
-    mlp_dim: int | None = None
-    norm: str = "pre"
-    quantum: bool = True
-    ansatz: str = "qrkt"
-    circuit_layers: int = 1
-    max_qubits: int | None = None
-    noise: str | None = None  # train through this device profile's noise (the native noisy engine)
-    noise_scale: float = 1.0  # its error rates times this
-    post_norm: bool = False  # QuantumNAT's post-measurement normalisation of every circuit's outputs
-    dropout: float = 0.0
-    epochs: int = 10
-    batch_size: int = 65  # the thesis'
-    lr: float = 1e-3  # the thesis' peak rate
-    weight_decay: float = 0.01  # torch's AdamW default
-    warmup_steps: int | None = None  # the thesis used 5000; None: 10 % of all steps
-    clip_norm: float = 1.0
-    seed: int = 0
-    device: str = "cpu"
-    checkpoint_every: int = 0  # also checkpoint every this many steps (0: at epoch ends only)
-    max_length: int = 512  # text: token ids per review, [CLS] and [SEP] included
-    vocab_size: int = 20_000  # text: the WordPiece vocabulary trained on the training split
+    dataset: str = option("digits", "digits needs no files; the others read their standard layouts under --data-root",
+                          group="data", choices=IMAGE_DATASETS + TEXT_DATASETS)
+    data_root: str | None = option(None, "folder holding MNIST/raw, FashionMNIST/raw, cifar-10-batches-py, aclImdb "
+                                   "or imdb/imdb_{train,test}.csv.gz", group="data", metavar="DIR")
+    download: bool = option(False, "let torchvision download a missing dataset into --data-root", group="data")
+    model: str | None = option(None, "a thesis configuration", group="model", choices=tuple(VIT_PRESETS) + tuple(TEXT_PRESETS),
+                               default_help="the dataset's; imdb: imdb-quantum with --quantum")
+    ode: str = option("rk4_enh", "Runge-Kutta method of every block, or none for plain pre-norm layers", group="model",
+                      choices=ODE_METHODS + ("none",))
+    blocks: int | None = option(None, "number of blocks", group="model", metavar="N", default_help="the preset's")
+    dim: int | None = option(None, "hidden size: token width and Q/K/V circuit width", group="model", metavar="D",
+                             default_help="the preset's")
+    heads: int | None = option(None, "attention heads", group="model", metavar="H", default_help="the preset's")
+    mlp_dim: int | None = option(None, "hidden (Q)MLP size", group="model", metavar="M", default_help="the preset's")
+    norm: str = option("pre", "pre: a LayerNorm before attention and MLP; entry: one at block entry, as the author's code",
+                       group="model", choices=("pre", "entry"))
+    quantum: bool = option(True, "circuits for Q, K, V, output and the MLP's middle", group="model", flag="--quantum",
+                           negative=("--classical", "nn.Linear everywhere: the classical twin"))
+    ansatz: str = option("qrkt", "circuit of every quantum map", group="model", choices=ANSATZ_NAMES)
+    circuit_layers: int = option(1, "variational layers per circuit", group="model", metavar="L")
+    max_qubits: int | None = option(None, "split maps wider than Q qubits into several circuits", group="model",
+                                    metavar="Q", default_help="one circuit per map")
+    dropout: float = option(0.0, "dropout in attention and MLP", group="model")
+    noise: str | None = option(None, "train (and validate) through this device's noise: a fake-<device> profile, or "
+                               "ibm for an IBM device's calibration; exact noisy expectation values in the native "
+                               "noisy engine", group="noise", metavar="DEVICE", default_help="noiseless")
+    noise_scale: float = option(1.0, "the device's error rates times S", group="noise", metavar="S")
+    post_norm: bool = option(False, "normalise every circuit's outputs over the batch (QuantumNAT's post-measurement "
+                             "normalisation), which undoes most of the shrinking and shifting noise causes", group="noise")
+    epochs: int = option(10, "passes over the training split", group="optimisation")
+    batch_size: int = option(65, "global batch, split across torchrun processes (the thesis')", group="optimisation")
+    lr: float = option(1e-3, "peak learning rate (the thesis')", group="optimisation")
+    weight_decay: float = option(0.01, "AdamW's (torch's default)", group="optimisation")
+    warmup_steps: int | None = option(None, "linear warmup steps", group="optimisation", metavar="N",
+                                      default_help="10%% of all steps; thesis: 5000")
+    clip_norm: float = option(1.0, "gradient-norm clipping", group="optimisation")
+    seed: int = option(0, "seeds the weights, the validation split and the data order", group="optimisation")
+    device: str = option("cpu", "cpu, cuda or cuda:N", group="optimisation")
+    checkpoint_every: int = option(0, "also checkpoint every STEPS steps, not only at epoch ends", group="run",
+                                   metavar="STEPS")
+    max_length: int = option(512, "text: token ids per review, [CLS] and [SEP] included, truncated or padded",
+                             group="data", metavar="T")
+    vocab_size: int = option(20_000, "text: the WordPiece vocabulary trained on the training split", group="data",
+                             metavar="V")
 
     def __post_init__(self):
         if self.dataset not in IMAGE_DATASETS + TEXT_DATASETS:

@@ -32,6 +32,7 @@ from ..models.gan import GAN_PRESETS, GANConfig, Generator, discriminator, gan_s
 from ..output import atomic_path, figure, save_figure, write_csv, write_text
 from .augment import diff_augment, parse_policy
 from .checkpoint import load_checkpoint
+from .config import option
 from .distributed import check_device
 from .run import RunDirectory, RunState, epoch_batches, run_epochs
 
@@ -46,26 +47,32 @@ class GANTrainConfig:
     """A GAN run: data, the two networks (`GANConfig`), the WGAN-GP-ε objective and its optimiser."""
 
     model: GANConfig = GAN_PRESETS["small"]
-    dataset: str = "digits"
-    data_root: str | None = None
-    limit: int | None = None  # train on the first `limit` images only
-    epochs: int = 10
-    batch_size: int = 32  # the thesis' (generator and critic alike)
-    lr_g: float = 1e-4  # TransGAN's
-    lr_d: float = 1e-4
+    dataset: str = option("digits", "digits needs no files (resized to the model's size); the others read "
+                          "torchvision's layouts under --data-root", group="data", choices=GAN_DATASETS)
+    data_root: str | None = option(None, "folder holding MNIST/raw, FashionMNIST/raw or cifar-10-batches-py",
+                                   group="data", metavar="DIR")
+    limit: int | None = option(None, "train on the first N images only", group="data", metavar="N",
+                               default_help="all")
+    epochs: int = option(10, "passes of the critic over the data", group="optimisation")
+    batch_size: int = option(32, "images per critic and generator step (the thesis')", group="optimisation")
+    lr_g: float = option(1e-4, "generator learning rate (TransGAN's)", group="optimisation")
+    lr_d: float = option(1e-4, "critic learning rate", group="optimisation")
     betas: tuple[float, float] = (0.0, 0.99)  # the thesis' Adam(0, 0.99)
-    weight_decay: float = 1e-3  # the thesis' list; Adam's L2 penalty on generator and critic
-    lr_decay: bool = True  # linear decay to 0 over the run, as TransGAN
-    n_critic: int = 5
-    gp_weight: float = 10.0  # λ
-    drift: float = 1e-3  # ε
-    phi: float = 1.0  # φ, the gradient norm the penalty aims at
-    diff_aug: str = "color,translation,cutout"
-    ema: float = 0.999  # generator EMA decay per generator step, after a warm-up (`ema_decay`)
-    grid: int = 64  # samples in each epoch's grid
-    seed: int = 0
-    device: str = "cpu"
-    checkpoint_every: int = 0  # also checkpoint every this many steps (0: at epoch ends only)
+    weight_decay: float = option(1e-3, "Adam's L2 penalty on generator and critic, the thesis'", group="optimisation")
+    lr_decay: bool = option(True, "keep the learning rates constant instead of decaying them linearly to 0 over "
+                            "the run, as TransGAN", group="optimisation", flag="--no-lr-decay")
+    n_critic: int = option(5, "critic steps per generator step", group="optimisation")
+    gp_weight: float = option(10.0, "λ, the gradient penalty's weight", group="optimisation")
+    drift: float = option(1e-3, "ε, the drift term's weight", group="optimisation")
+    phi: float = option(1.0, "φ, the gradient norm the penalty aims at", group="optimisation")
+    diff_aug: str = option("color,translation,cutout", "DiffAugment policy, or none", group="optimisation",
+                           metavar="POLICY")
+    ema: float = option(0.999, "generator EMA decay per generator step, after a warm-up", group="optimisation")
+    grid: int = option(64, "samples in each epoch's grid", group="run", metavar="N")
+    seed: int = option(0, "seeds weights, data order and noise", group="optimisation")
+    device: str = option("cpu", "cpu, cuda or cuda:N", group="optimisation")
+    checkpoint_every: int = option(0, "also checkpoint every STEPS critic steps, not only at epoch ends", group="run",
+                                   metavar="STEPS")
 
     def __post_init__(self):
         if isinstance(self.model, dict):  # from a run directory's config.json

@@ -136,7 +136,7 @@ def test_unknown_strategy_is_named():
 
 
 def test_a_384_qubit_layer_runs_forward_and_backward_and_matches_aer_mps():
-    layer = QuantumLayer(384, "qrkt").double()
+    layer = QuantumLayer(384, ansatz="qrkt").double()
     x = (torch.rand(8, 384, dtype=torch.float64) * 6 - 3).requires_grad_()
     out = layer(x)
     out.square().sum().backward()

@@ -1,0 +1,32 @@
+"""Backend registry: named TOML profiles and the Qiskit primitives they run circuits on.
+
+The one package that touches Aer and Qiskit Runtime, in four modules: `profiles` (the
+registry, its schema, availability), `devices` (fake and IBM devices, pass managers, noise
+models, ISA circuits cached per circuit), `execution` (primitives, sessions, the native
+noisy engine's programs) and `batching` (an estimator that merges PUBs into few jobs). A profile is data: a frozen
+`BackendProfile` read from a small TOML file by `load_profile`; the registry is a plain dict
+built by scanning the shipped ``backends/`` directory, then every directory of
+``QRKT_BACKENDS_PATH`` (``os.pathsep``-separated), then a ``backends_dir`` argument (later
+files shadow earlier ones of the same name). ``fake-<device>`` resolves, for any device of
+``qiskit_ibm_runtime.fake_provider``, through the ``fake`` template profile.
+
+Kinds: ``native`` (the PyTorch engine), ``estimator`` (Qiskit's exact StatevectorEstimator),
+``aer`` (Aer, exact or sampled, CPU or GPU), ``fake`` (Aer with a fake IBM device's noise
+model, coupling map and basis gates, on ISA circuits), ``ibm`` (Qiskit Runtime's Estimator in
+a Session, a Batch or job mode; a ``fake-<device>`` device runs in Runtime's local testing
+mode, every other device on IBM Quantum with the saved account or environment).
+"""
+
+from .batching import BatchingEstimator
+from .devices import TRANSPILER_SEED, fit, isa_circuit, noise_model
+from .execution import Prepared, close_sessions, noisy_program, prepare
+from .profiles import (ENV_PATH, KINDS, SHIPPED_DIR, SIMULATORS, BackendJobError, BackendProfile,
+                       BackendUnavailableError, check_fits, ensure_available, fake_devices, get_profile, load_profile,
+                       profiles, search_path, simulator, unavailable_reason)
+
+__all__ = [
+    "ENV_PATH", "KINDS", "SHIPPED_DIR", "SIMULATORS", "TRANSPILER_SEED", "BackendJobError", "BackendProfile",
+    "BackendUnavailableError", "BatchingEstimator", "Prepared", "check_fits", "close_sessions", "ensure_available",
+    "fake_devices", "fit", "get_profile", "isa_circuit", "load_profile", "noise_model", "noisy_program", "prepare",
+    "profiles", "search_path", "simulator", "unavailable_reason",
+]

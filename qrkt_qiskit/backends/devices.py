@@ -1,0 +1,202 @@
+"""A device profile's device: the fake or IBM backend, its pass manager, noise model and ISA circuits.
+
+Every profile that differs only in how it simulates or samples (shots, simulator, readout)
+shares one `_Setup`: the device is looked up, the pass manager built, the noise model made and
+each circuit transpiled once per process, so fifteen layers of one model cost one transpilation.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+
+from ..circuits import Ansatz
+from ..errors import QrktError
+from .profiles import BackendProfile, BackendUnavailableError, _fake_backend, _is_fake, check_fits
+
+__all__ = ["TRANSPILER_SEED", "fit", "isa_circuit", "noise_model"]
+
+TRANSPILER_SEED = 1234  # a profile without a seed still transpiles reproducibly
+
+
+class _Setup:
+    """A device profile's device, pass manager and (built on first use) scaled noise model."""
+
+    def __init__(self, profile: BackendProfile):
+        self.profile = profile
+        self.device = _device(profile)
+        self.pass_manager = _pass_manager(profile, self.device)
+        self._noise = None
+        self.superops: dict = {}  # the noise model's errors as superoperators, converted once
+        self.isa: dict = {}  # circuit structure -> its ISA transpilation
+
+    def noise_model(self, *, require_calibration: bool = False):
+        """Aer's noise model of the device at the profile's ``noise_scale`` (``None`` at scale 0)."""
+        scale = self.profile.option("noise_scale", 1.0)
+        if require_calibration and not _calibrated(self.device):
+            raise ValueError(f"backend {self.profile.name!r}: device {self.device.name} carries no calibration "
+                             "(no gate errors, readout errors or T1/T2 in its Target), so it has no noise to "
+                             "simulate; use the 'aer' backend for ideal simulation")
+        if scale == 0:
+            return None
+        if self._noise is None:
+            self._noise = _scaled_noise_model(self.device, scale)
+        return self._noise
+
+
+_SETUPS: dict[tuple, _Setup] = {}
+
+
+def _setup(profile: BackendProfile) -> _Setup:
+    """Shared by every profile that differs only in how it simulates or samples (same device and ISA circuits)."""
+    key = (profile.kind,) + tuple(profile.option(k) for k in ("device", "channel", "instance", "account",
+                                                                "optimization_level", "seed", "noise_scale"))
+    if key not in _SETUPS:
+        _SETUPS[key] = _Setup(profile)
+    return _SETUPS[key]
+
+
+def noise_model(profile: BackendProfile, *, require_calibration: bool = False):
+    """The profile's device's Aer noise model at its ``noise_scale`` (``None`` at scale 0), built once.
+
+    Raises:
+        ValueError: with ``require_calibration``, if the device's Target carries no error rate.
+    """
+    return _setup(profile).noise_model(require_calibration=require_calibration)
+
+
+def fit(profile: BackendProfile, ansatz: Ansatz):
+    """The ansatz's ISA circuit for the profile's device, and its observables laid out onto it.
+
+    Transpiled once per circuit structure and device setup; a later ansatz of the same
+    structure gets the cached circuit with its own parameters substituted by name.
+
+    Raises:
+        ValueError: if the circuit is wider than the device, or transpiling removed a parameter.
+        QrktError: if Qiskit's transpiler fails on the circuit.
+    """
+    setup = _setup(profile)
+    check_fits(dataclasses.replace(profile, max_qubits=setup.device.num_qubits), ansatz.n_qubits)
+    key = _structure(ansatz.circuit)
+    if key not in setup.isa:
+        circuit = _transpile(profile, setup.pass_manager, ansatz.circuit, setup.device)
+        lost = set(ansatz.inputs + ansatz.weights) - set(circuit.parameters)
+        if lost:
+            raise ValueError(f"transpiling for backend {profile.name!r} removed parameters "
+                             f"{', '.join(sorted(p.name for p in lost))}; use optimization_level=1")
+        setup.isa[key] = circuit
+    circuit = setup.isa[key]
+    mine = {p.name: p for p in ansatz.circuit.parameters}
+    renamed = {p: mine[p.name] for p in circuit.parameters if mine[p.name] is not p}
+    if renamed:
+        circuit = circuit.assign_parameters(renamed)
+    return circuit, tuple(obs.apply_layout(circuit.layout) for obs in ansatz.observables)
+
+
+def _structure(circuit) -> tuple:
+    """What transpilation depends on: the width and every instruction with its qubits and arguments."""
+    return (circuit.num_qubits, tuple((inst.operation.name, tuple(circuit.find_bit(q).index for q in inst.qubits),
+                                       tuple(repr(p) for p in inst.operation.params)) for inst in circuit.data))
+
+
+def _calibrated(device) -> bool:
+    """Whether the device's Target carries any error rate or coherence time."""
+    target = device.target
+    if any(props is not None and props.error for name in target.operation_names
+           for props in (target[name] or {}).values()):
+        return True
+    return any(q is not None and (q.t1 or q.t2) for q in (target.qubit_properties or []))
+
+
+def _scaled_noise_model(device, scale: float):
+    """The device's Aer noise model with every error rate times ``scale`` (T1, T2 divided by it).
+
+    Aer has no noise-scale factor, so a copy of the device's target is edited: each
+    instruction error is scaled and capped at its fully depolarising value (1 - 2^-n for an
+    n-qubit gate, 1/2 for a readout), T1 and T2 are divided by ``scale`` (the whole
+    ``qubit_properties`` list is reassigned: editing one element does nothing), and
+    ``NoiseModel.from_backend`` builds the model from the copy, which at scale 1 is the
+    device's own model.
+    """
+    from qiskit.transpiler import QubitProperties
+    from qiskit_aer.noise import NoiseModel
+
+    if scale == 1:
+        return NoiseModel.from_backend(device)
+    twin = copy.deepcopy(device)
+    target = twin.target
+    for name in target.operation_names:
+        for qargs, props in (target[name] or {}).items():
+            if qargs and props is not None and props.error is not None:
+                cap = 0.5 if name == "measure" else 1 - 0.5 ** len(qargs)
+                props.error = min(props.error * scale, cap)
+    if target.qubit_properties:
+        target.qubit_properties = [
+            QubitProperties(t1=None if q.t1 is None else q.t1 / scale, t2=None if q.t2 is None else q.t2 / scale,
+                            frequency=q.frequency)
+            for q in target.qubit_properties]
+    return NoiseModel.from_backend(twin)
+
+
+def _device(profile: BackendProfile):
+    """The profile's device: a fresh fake backend, or the IBM Quantum backend (network)."""
+    device = profile.option("device")
+    if profile.kind == "fake" or _is_fake(device):
+        return _fake_backend(device)
+    from qiskit_ibm_runtime import QiskitRuntimeService
+
+    try:
+        service = QiskitRuntimeService(channel=profile.option("channel"), instance=profile.option("instance"),
+                                       name=profile.option("account"))
+        return service.backend(device) if device else service.least_busy(operational=True, simulator=False)
+    except Exception as exc:  # every failure here is one sentence, with no credential in it
+        raise BackendUnavailableError(_redact(
+            f"backend {profile.name!r} could not open IBM Quantum device {device or '(least busy)'} "
+            f"with the saved account or QISKIT_IBM_* environment ({type(exc).__name__}: {_first_line(exc)})"
+        )) from None
+
+
+def _pass_manager(profile: BackendProfile, device):
+    from qiskit.transpiler import generate_preset_pass_manager
+
+    # Without a seed the layout would be drawn anew each time: a noise study and its Aer check
+    # must run one ISA circuit, so the transpiler always has a seed.
+    seed = profile.option("seed")
+    return generate_preset_pass_manager(backend=device, optimization_level=profile.option("optimization_level", 1),
+                                        seed_transpiler=TRANSPILER_SEED if seed is None else seed)
+
+
+def isa_circuit(profile: BackendProfile, circuit):
+    """``circuit`` as the profile's device runs it: ISA-transpiled for ``fake`` and ``ibm``, else as is.
+
+    Opens no session and runs no job (an IBM device is looked up with the saved account).
+
+    Raises:
+        ValueError: if the circuit is wider than the device.
+        QrktError: if Qiskit's transpiler fails on it.
+    """
+    if profile.kind not in ("fake", "ibm"):
+        return circuit
+    setup = _setup(profile)
+    check_fits(dataclasses.replace(profile, max_qubits=setup.device.num_qubits), circuit.num_qubits)
+    return _transpile(profile, setup.pass_manager, circuit, setup.device)
+
+
+def _transpile(profile: BackendProfile, pass_manager, circuit, device):
+    try:
+        return pass_manager.run(circuit)
+    except Exception as exc:  # e.g. a gate no basis of the device can express
+        raise QrktError(f"Qiskit could not transpile the {circuit.num_qubits}-qubit circuit {circuit.name!r} for "
+                        f"{device.name} (backend {profile.name!r}): {_first_line(exc)}") from exc
+
+
+def _redact(text: str) -> str:
+    """Blank any IBM token this process knows of, before the text reaches a message or log."""
+    token = os.environ.get("QISKIT_IBM_TOKEN")
+    return text.replace(token, "***") if token else text
+
+
+def _first_line(exc: Exception, limit: int = 200) -> str:
+    text = " ".join(str(exc).split()).strip("'\" ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,223 @@
+"""Running circuits on a profile: the Qiskit primitive it opens, and the native noisy engine.
+
+`prepare` gives EstimatorQNN what it needs (ISA circuit, laid-out observables, a batching V2
+estimator over the profile's primitive, opened once per process and shared by every layer);
+`noisy_program` gives the native engine the same ISA circuit with the device's noise model.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..circuits import Ansatz
+from ..engine.noisy import DeviceNoise, NoisyCircuit, readout_observables
+from .batching import BatchingEstimator
+from .devices import _first_line, _redact, _setup, fit
+from .profiles import BackendJobError, BackendProfile, _is_fake, check_fits, ensure_available
+
+__all__ = ["Prepared", "close_sessions", "noisy_program", "prepare"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An ansatz made ready for one backend.
+
+    Attributes:
+        circuit: what the primitive runs: the ansatz's circuit, or its ISA transpilation
+            (with ``layout``) for a device.
+        observables: the ansatz's observables, laid out onto ``circuit``.
+        estimator: a V2 estimator over the profile's primitive that merges PUBs and sends
+            them in as few jobs as ``batch_size`` allows (see `BatchingEstimator`).
+        primitive: the profile's own primitive, shared by every layer on this profile.
+        precision: what the primitive is run with (``None``: its own ``default_shots``).
+    """
+
+    circuit: Any
+    observables: tuple
+    estimator: Any
+    primitive: Any
+    precision: float | None
+
+
+def prepare(profile: BackendProfile, ansatz: Ansatz) -> Prepared:
+    """Open ``profile`` (once per process, shared by every layer) and fit ``ansatz`` to it.
+
+    Raises:
+        ValueError: if the circuit is wider than the device.
+        BackendUnavailableError: if the backend cannot run here (see `unavailable_reason`) or
+            IBM Quantum cannot be reached with the saved account.
+        QrktError: if Qiskit's transpiler fails on the circuit.
+    """
+    check_fits(profile, ansatz.n_qubits)
+    ensure_available(profile)
+    execution = _EXECUTIONS.get(profile)
+    if execution is None:
+        execution = _EXECUTIONS[profile] = _Execution(profile)
+    circuit, observables = ansatz.circuit, tuple(ansatz.observables)
+    if profile.kind in ("fake", "ibm"):
+        setup = _setup(profile)
+        circuit, observables = fit(profile, ansatz)
+        if profile.kind == "fake" and profile.shots is None and profile.option("readout_error", True):
+            # Aer's exact estimator measures nothing: read the readout error into the observables
+            noise = setup.noise_model()
+            if noise is not None:
+                readout = DeviceNoise.from_noise_model(noise, circuit).readout
+                observables = tuple(readout_observables(observables, readout))
+    estimator = BatchingEstimator(execution.call, profile.option("batch_size"), profile.name)
+    return Prepared(circuit, observables, estimator, execution.primitive, execution.precision)
+
+
+def noisy_program(profile: BackendProfile, ansatz: Ansatz, *, dtype: torch.dtype = torch.float32,
+                  device: str | torch.device = "cpu") -> NoisyCircuit:
+    """``ansatz`` as the profile's device runs it, in the native noisy engine.
+
+    The same ISA circuit, layout and observables as the Aer path (same pass manager, level
+    and seed), with the noise model Aer is given, scaled by ``noise_scale``; exact values
+    (readout error included unless ``readout_error = false``) or ``shots`` samples.
+
+    Raises:
+        ValueError: if the circuit is wider than the device, or the device has no calibration.
+        UnsupportedCircuitError: if the transpiled circuit uses more active qubits than the
+            engine simulates (`MAX_ACTIVE_QUBITS`) or an instruction it cannot express.
+        QrktError: if Qiskit's transpiler fails on the circuit.
+    """
+    check_fits(profile, ansatz.n_qubits)
+    setup = _setup(profile)
+    circuit, observables = fit(profile, ansatz)
+    model = setup.noise_model(require_calibration=True)
+    noise = None if model is None else DeviceNoise.from_noise_model(model, circuit, setup.superops)
+    return NoisyCircuit(ansatz, circuit, observables, noise, readout_error=profile.option("readout_error", True),
+                        shots=profile.shots, seed=profile.option("seed"), dtype=dtype, device=device,
+                        name=f"{setup.device.name} (backend {profile.name!r})")
+
+
+_EXECUTIONS: dict[BackendProfile, _Execution] = {}
+
+
+def close_sessions() -> None:
+    """Close every Runtime Session or Batch this process opened (also run at exit)."""
+    while _EXECUTIONS:
+        _EXECUTIONS.popitem()[1].close()
+
+
+atexit.register(close_sessions)
+
+
+def _precision(shots: int) -> float:
+    """The precision a V2 estimator turns into exactly ``shots`` (it takes ceil(1 / precision²))."""
+    p = 1 / math.sqrt(shots)
+    while math.ceil(1 / p**2) > shots:  # 1/sqrt rounds down often enough to cost one extra shot
+        p = math.nextafter(p, math.inf)
+    return p
+
+
+class _Execution:
+    """A profile's primitive, and for a device its backend, pass manager and Runtime mode."""
+
+    def __init__(self, profile: BackendProfile):
+        self.profile = profile
+        self.device = self.pass_manager = self.mode = None
+        self.primitive, self.precision = getattr(self, f"_open_{profile.kind}")()
+
+    def _open_estimator(self):
+        from qiskit.primitives import StatevectorEstimator
+
+        return StatevectorEstimator(), 0.0
+
+    def _open_aer(self):
+        from qiskit_aer import AerSimulator
+
+        p = self.profile
+        options = {"method": p.option("method", "statevector"), "device": p.option("device", "CPU")}
+        return self._aer(AerSimulator(**options), options)
+
+    def _open_fake(self):
+        from qiskit_aer import AerSimulator
+
+        p = self.profile
+        setup = _setup(p)
+        self.device, self.pass_manager = setup.device, setup.pass_manager
+        noise = setup.noise_model()
+        # Exact noisy values need the density matrix; sampling lets Aer choose.
+        method = p.option("method", "density_matrix" if p.shots is None else "automatic")
+        return self._aer(AerSimulator.from_backend(self.device, noise_model=noise, method=method), None)
+
+    def _aer(self, simulator, backend_options):
+        from qiskit.primitives import BackendEstimatorV2
+        from qiskit_aer.primitives import EstimatorV2
+
+        seed, shots = self.profile.option("seed"), self.profile.shots
+        if shots is None:  # Aer's estimator: exact expectation values (no readout error, no sampling)
+            options = {"default_precision": 0.0, "run_options": {} if seed is None else {"seed_simulator": seed}}
+            if backend_options is None:
+                return EstimatorV2.from_backend(simulator, options=options), 0.0
+            return EstimatorV2(options={**options, "backend_options": backend_options}), 0.0
+        # Measured and sampled as a device does: shot noise, and readout error where the model has it.
+        precision = _precision(shots)
+        options = {"default_precision": precision, "seed_simulator": seed}
+        return BackendEstimatorV2(backend=simulator, options=options), precision
+
+    def _open_ibm(self):
+        from qiskit_ibm_runtime import Batch, Session
+        from qiskit_ibm_runtime.executor_estimator import Estimator
+
+        p = self.profile
+        device = p.option("device")
+        local = _is_fake(device)
+        # A fake device as the mode is Runtime's local testing mode: the same client code as hardware.
+        setup = _setup(p)
+        self.device, self.pass_manager = setup.device, setup.pass_manager
+        execution = p.option("execution", "batch")
+        mode = self.device if execution == "job" else {"session": Session, "batch": Batch}[execution](backend=self.device)
+        self.mode = None if execution == "job" else mode
+        options = {"default_shots": p.shots, "resilience_level": p.option("resilience_level", 1)}
+        if p.option("dynamical_decoupling", "off") != "off":
+            options["dynamical_decoupling"] = {"enable": True, "sequence_type": p.option("dynamical_decoupling")}
+        if p.option("twirling") is not None:
+            twirl = p.option("twirling")  # False leaves measurement twirling to the resilience level
+            options["twirling"] = {"enable_gates": twirl, **({"enable_measure": True} if twirl else {})}
+        if local and p.option("seed") is not None:
+            options["simulator"] = {"seed_simulator": p.option("seed")}
+        logger.info("backend %r: Runtime Estimator on %s (%s mode%s)", p.name, self.device.name, execution,
+                    ", local testing" if local else "")
+        return Estimator(mode=mode, options=options), None
+
+    def close(self):
+        """Close the Session or Batch; a later `call` (a layer still on this backend) opens a new one."""
+        if self.mode is not None:
+            self.mode.close()
+            self.mode = self.primitive = None
+
+    def call(self, pubs: list) -> Any:
+        """Run ``pubs`` as one primitive job and return its result; failures name the job id."""
+        if self.primitive is None:
+            self.primitive, self.precision = getattr(self, f"_open_{self.profile.kind}")()
+            _EXECUTIONS[self.profile] = self
+        job = None
+        kwargs = {} if self.precision is None else {"precision": self.precision}
+        try:
+            job = self.primitive.run(pubs, **kwargs)
+            timeout = self.profile.option("timeout")
+            if timeout is not None and hasattr(job, "wait_for_final_state"):
+                job.wait_for_final_state(timeout=timeout)
+            return job.result()
+        except Exception as exc:  # any backend failure becomes one sentence with the job id
+            raise self._job_error(job, exc) from None
+
+    def _job_error(self, job, exc: Exception) -> BackendJobError:
+        job_id = job.job_id() if job is not None else None
+        what = f"job {job_id}" if job_id else "a job"
+        if type(exc).__name__ == "RuntimeJobTimeoutError":
+            why = (f"did not finish within {self.profile.option('timeout'):g} s and may still run "
+                   f"(QiskitRuntimeService().job({job_id!r}) fetches it)")
+        else:
+            why = f"failed ({type(exc).__name__}: {_first_line(exc)})"
+        return BackendJobError(_redact(f"{what} on backend {self.profile.name!r} {why}"))
