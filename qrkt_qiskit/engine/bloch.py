@@ -2,10 +2,12 @@
 
 What remains of a circuit once its Clifford tail has moved into the observables acts on
 each qubit alone, so the state stays a product and each qubit is a real Bloch vector
-``b = (<X>, <Y>, <Z>)``. A single-qubit gate rotates it: ``rx``, ``ry``, ``rz`` and ``p`` by
-their angle about a fixed axis, ``u(θ, φ, λ)`` as ``rz(λ)``, ``ry(θ)``, ``rz(φ)``, and a bound
-gate by its constant rotation matrix. A Pauli string's expectation is the product of one
-component per qubit it acts on. Everything is real and ``O(batch · n)``, at any width.
+``b = (<X>, <Y>, <Z>)``, carried as ``[1, b]``. A single-qubit gate rotates it: ``rx``, ``ry``,
+``rz`` and ``p`` by their angle about a fixed axis, ``u(θ, φ, λ)`` as ``rz(λ)``, ``ry(θ)``,
+``rz(φ)``, and a bound gate by its constant rotation matrix; every rotation is
+``A + cos θ B + sin θ C`` (`rotation` names the three parts). A Pauli string's expectation
+is the product of one component per qubit it acts on. Everything is real and
+``O(batch · n)``, at any width.
 """
 
 from __future__ import annotations
@@ -19,13 +21,13 @@ import torch
 from qiskit.quantum_info import SparsePauliOp
 
 from .lowering import Angle, Op
+from .rotation import AXES, rotation, rotation_parts
 
 __all__ = ["BlochCircuit"]
 
 DENSE_MAX_QUBITS = 16  # up to this width the batch part is two small matrix products (see _LazyPauliProducts)
 
 _PAULIS = np.array([[[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [[1, 0], [0, -1]]])
-_AXES = {"rx": (1.0, 0.0, 0.0), "ry": (0.0, 1.0, 0.0), "rz": (0.0, 0.0, 1.0), "p": (0.0, 0.0, 1.0)}
 _CODE = {(False, False): 0, (True, False): 1, (True, True): 2, (False, True): 3}  # I X Y Z: [1, b]
 
 
@@ -36,23 +38,24 @@ class _Rotation:
     qubit: int
     axis: tuple[float, float, float] | None = None
     angle: Angle | None = None
-    matrix: np.ndarray | None = None  # (3, 3)
+    matrix: np.ndarray | None = None  # (4, 4), acting on [1, b]
 
 
 @dataclass
 class _Layer:
-    """Rotations at one depth: axis rotations ``(k, 3)`` by angles from one source, or constants."""
+    """Rotations at one depth: about axes by angles from one source (inputs or weights), or constants."""
 
     qubits: torch.Tensor
     batched: bool
-    axes: torch.Tensor | None = None  # batched layers: (n, 4) rows (0, a)
     index: torch.Tensor | None = None
     scale: torch.Tensor | None = None
     offset: torch.Tensor | None = None
-    matrix: torch.Tensor | None = None  # (k, 3, 3)
-    along: torch.Tensor | None = None  # weight layers: a a^T, I - a a^T and [a]_x, each (k, 3, 3)
-    across: torch.Tensor | None = None
-    cross: torch.Tensor | None = None
+    matrix: torch.Tensor | None = None  # constants: (k, 4, 4)
+    # Axis rotations: their parts, each (k, 4, 4); a batched layer's are (n, 4, 4), with a
+    # zero axis on the qubits it leaves alone, where θ = 0 too.
+    A: torch.Tensor | None = None
+    B: torch.Tensor | None = None
+    C: torch.Tensor | None = None
 
     identity: bool = False  # the angles are the values themselves, in order (RY(x_j) on qubit j): no gather
 
@@ -87,7 +90,7 @@ class BlochCircuit:
         for kind, rs in kinds.items():
             qubits = torch.tensor([r.qubit for r in rs], device=self.device)
             if kind == "const":
-                matrix = self._tensor(_embed(np.stack([r.matrix for r in rs])))
+                matrix = self._tensor(np.stack([r.matrix for r in rs]))
                 layers.append(_Layer(qubits, False, matrix=matrix))
                 continue
             shift = 0 if kind == "batched" else self.n_inputs  # batched layers index x, weight layers w
@@ -98,15 +101,11 @@ class BlochCircuit:
                            identity=kind == "batched" and index == list(range(self.n_inputs)),
                            scale=None if plain else self._tensor(scale), offset=None if plain else self._tensor(offset))
             if kind == "batched":
-                axes = np.zeros((self.n, 4))  # per qubit (0, a): zero outside the layer, where θ = 0 too
-                axes[[r.qubit for r in rs], 1:] = [r.axis for r in rs]
-                layer.axes = self._tensor(axes)
+                axes = np.zeros((self.n, 3))
+                axes[[r.qubit for r in rs]] = [r.axis for r in rs]
             else:
-                a = np.array([r.axis for r in rs])
-                along = a[:, :, None] * a[:, None, :]
-                cross = np.stack([np.cross(v, np.eye(3)).T for v in a])  # [a]_x v = a × v
-                layer.along, layer.across, layer.cross = (self._tensor(_embed(m, keep=k == 0))
-                                                          for k, m in enumerate((along, np.eye(3) - along, cross)))
+                axes = np.array([r.axis for r in rs])
+            layer.A, layer.B, layer.C = (self._tensor(part) for part in rotation_parts(axes))
             layers.append(layer)
         return layers
 
@@ -116,9 +115,8 @@ class BlochCircuit:
     def __call__(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """``x: (batch, n_inputs)``, ``w: (n_weights,)`` -> ``(batch, n_observables)``.
 
-        Each qubit is carried as ``[1, b]``. After one input-dependent layer it is
-        ``terms[..., 0] + cos θ terms[..., 1] + sin θ terms[..., 2]`` with unbatched
-        ``terms (n, 4, 3)``, so the weight rotations that follow act on those, not on the
+        After one input-dependent layer a qubit is ``A r + cos θ B r + sin θ C r``, its terms
+        ``(n, 4, 3)`` unbatched, so the weight rotations that follow act on those, not on the
         batch, and the batch is touched once, at the end.
         """
         layer = self._input_layer
@@ -171,9 +169,9 @@ class BlochCircuit:
             if len(layer.qubits) < n:
                 angles = x.new_zeros(batch, n).index_copy(1, layer.qubits, angles)
             if theta is None and terms[0].dim() == 2:
-                terms, theta = _rotation_terms(terms[0], layer.axes), angles
+                terms, theta = _split(terms[0], layer), angles
             else:  # a second input-dependent layer: rotate the materialised batch
-                terms, theta = [_combine(_rotation_terms(_combine(terms, theta), layer.axes), angles)], None
+                terms, theta = [_combine(_split(_combine(terms, theta), layer), angles)], None
         if pending is not None:
             terms = [_rotate(pending, t) for t in terms]
         components = _combine(terms, theta).expand(batch, n, 4).reshape(batch, 4 * n)
@@ -189,12 +187,13 @@ def _rotations(op: Op) -> list[_Rotation]:
     q = op.qubits[0]
     if op.matrix is not None:
         u = op.matrix
-        r = np.array([[0.5 * np.trace(si @ u @ sj @ u.conj().T).real for sj in _PAULIS] for si in _PAULIS])
+        r = np.eye(4)  # <I> stays 1
+        r[1:, 1:] = [[0.5 * np.trace(si @ u @ sj @ u.conj().T).real for sj in _PAULIS] for si in _PAULIS]
         return [_Rotation(q, matrix=r)]
     if op.name == "u":  # U(θ, φ, λ) = RZ(φ) RY(θ) RZ(λ) up to a global phase
         theta, phi, lam = op.angles
-        return [_Rotation(q, _AXES["rz"], lam), _Rotation(q, _AXES["ry"], theta), _Rotation(q, _AXES["rz"], phi)]
-    return [_Rotation(q, _AXES[op.name], op.angles[0])]
+        return [_Rotation(q, AXES["rz"], lam), _Rotation(q, AXES["ry"], theta), _Rotation(q, AXES["rz"], phi)]
+    return [_Rotation(q, AXES[op.name], op.angles[0])]
 
 
 def _reads_input(angle: Angle, n_inputs: int) -> bool:
@@ -202,32 +201,22 @@ def _reads_input(angle: Angle, n_inputs: int) -> bool:
 
 
 def _axis_matrices(layer: _Layer, theta: torch.Tensor) -> torch.Tensor:
-    """Rotations ``(k, 4, 4)`` acting on ``[1, b]``: ``1 ⊕ (a a^T + cos θ (I - a a^T) + sin θ [a]_x)``."""
+    """The layer's rotations ``(k, 4, 4)`` by angles ``θ: (k,)``."""
     theta = theta[:, None, None]
-    return layer.along + torch.cos(theta) * layer.across + torch.sin(theta) * layer.cross
+    return rotation(layer.A, layer.B, layer.C, torch.cos(theta), torch.sin(theta))
 
 
-def _embed(r: np.ndarray, keep: bool = True) -> np.ndarray:
-    """``(k, 3, 3)`` -> ``(k, 4, 4)`` acting on ``[1, b]``; ``keep`` sets the 1 that keeps the 1."""
-    out = np.zeros(r.shape[:-2] + (4, 4))
-    out[..., 1:, 1:] = r
-    out[..., 0, 0] = 1.0 if keep else 0.0
-    return out
-
-
-def _rotation_terms(b: torch.Tensor, axes: torch.Tensor) -> list[torch.Tensor]:
-    """Rodrigues on ``[1, b]``: the rotation by θ about ``a`` is ``keep + cos θ perp + sin θ across``."""
-    keep = axes * (b * axes).sum(-1, keepdim=True)
-    keep = torch.cat([b[..., :1], keep[..., 1:]], dim=-1)
-    across = torch.linalg.cross(axes[..., 1:].expand_as(b[..., 1:]), b[..., 1:])
-    return [keep, b - keep, torch.cat([torch.zeros_like(b[..., :1]), across], dim=-1)]
+def _split(b: torch.Tensor, layer: _Layer) -> list[torch.Tensor]:
+    """The terms ``[A b, B b, C b]`` of ``b (batch|·, n, 4)`` under a batched layer's rotations."""
+    return [_rotate(part, b) for part in (layer.A, layer.B, layer.C)]
 
 
 def _combine(terms: list[torch.Tensor], theta: torch.Tensor | None) -> torch.Tensor:
+    """The state the terms stand for at angles ``θ: (batch, n)`` (no pending rotation: ``terms[0]``)."""
     if theta is None:
         return terms[0]
     theta = theta.unsqueeze(-1)
-    return terms[0] + torch.cos(theta) * terms[1] + torch.sin(theta) * terms[2]
+    return rotation(*terms, torch.cos(theta), torch.sin(theta))
 
 
 def _rotate(r: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -288,9 +277,10 @@ class _PauliProducts(torch.autograd.Function):
 class _LazyPauliProducts(torch.autograd.Function):
     """`_PauliProducts` of ``components = terms @ [1, cos θ, sin θ]`` (one input layer, lazily kept).
 
-    ``θ: (batch, n)``; ``terms: (n, 4, 3)``, a function of the weights only. Every factor of
-    every Pauli string is ``a + cos θ_q u + sin θ_q v`` with ``[a, u, v] = terms[s]`` for its
-    slot ``s`` on qubit ``q``, and one autograd node does everything that touches the batch.
+    ``θ: (batch, n)``; ``terms: (n, 4, 3)``, ``(A r, B r, C r)`` per qubit, a function of the
+    weights only. Every factor of every Pauli string is ``Ar + cos θ_q Br + sin θ_q Cr``, its
+    slot's entries ``(Ar, Br, Cr)`` of the terms of qubit ``q``, and one autograd node does
+    everything that touches the batch.
     Narrow circuits compute all factors as one product ``[1, cos θ, sin θ] @ coef`` with a
     sparse ``(2n + 1, slots)`` matrix (a few large operations); wide ones gather per slot,
     ``O(batch · slots)`` at any width.
@@ -321,9 +311,9 @@ class _LazyPauliProducts(torch.autograd.Function):
                 grad_coef = (basis.T @ g).flatten().index_select(0, slots.dense_at).view(-1, 3)
         else:
             cos, sin, coef, _ = parts  # (batch, slots) twice, (slots, 3)
-            _, u, v = coef.unbind(-1)
-            if ctx.needs_input_grad[0]:  # padding slots have u = v = 0: they add nothing
-                slope = torch.addcmul(cos * v, sin, u, value=-1)
+            _, Br, Cr = coef.unbind(-1)
+            if ctx.needs_input_grad[0]:  # padding slots have Br = Cr = 0: they add nothing
+                slope = torch.addcmul(cos * Cr, sin, Br, value=-1)
                 grad_theta = torch.zeros_like(theta).index_add_(1, slots.qubit, g * slope)
             if ctx.needs_input_grad[1]:
                 grad_coef = torch.stack((g.sum(0), (g * cos).sum(0), (g * sin).sum(0)), -1)
@@ -332,7 +322,7 @@ class _LazyPauliProducts(torch.autograd.Function):
 
 def _lazy_factors(theta, terms, slots: "_Slots"):
     """The factors ``(batch, slots)``, last, after what their backward needs (see `_LazyPauliProducts`)."""
-    coef = terms.reshape(-1, 3).index_select(0, slots.flat)  # (slots, 3): a, u, v per slot
+    coef = terms.reshape(-1, 3).index_select(0, slots.flat)  # (slots, 3): Ar, Br, Cr per slot
     if slots.dense:
         basis = torch.cat([theta.new_ones(theta.shape[0], 1), torch.cos(theta), torch.sin(theta)], 1)
         n_basis = 2 * slots.n + 1
@@ -341,19 +331,18 @@ def _lazy_factors(theta, terms, slots: "_Slots"):
         return basis, coef, basis @ coef
     cos = torch.cos(theta).index_select(1, slots.qubit)
     sin = torch.sin(theta).index_select(1, slots.qubit)
-    a, u, v = coef.unbind(-1)
-    return cos, sin, coef, torch.addcmul(torch.addcmul(a, cos, u), sin, v)
+    return cos, sin, coef, rotation(*coef.unbind(-1), cos, sin)
 
 
 @dataclass(frozen=True)
 class _Chain:
     """The weight-only part of a one-input-layer circuit as a chain of ``(n, 4, 4)`` rotations.
 
-    Every layer but the input one is ``M = A + cos θ B + sin θ C`` on all qubits at once
-    (a constant gate: ``A`` alone; a qubit the layer leaves alone: ``A = I``), with
-    ``θ = values[index] · scale + offset`` from the weights. The ``pre`` layers before the
-    input layer rotate ``|0>``; the input layer's axes split that Bloch vector into the
-    three terms (``split``: kept, ``cos``, ``sin``), which the later layers rotate.
+    Every layer but the input one is ``A + cos θ B + sin θ C`` on all qubits at once (a qubit
+    the layer leaves alone: ``A = I``, ``B = C = 0``), with ``θ = values[index] · scale +
+    offset`` from the weights. The ``pre`` layers before the input layer rotate ``|0>``;
+    ``split`` turns that state ``r`` into the input layer's terms ``(A r, B r, C r)``, which
+    the later layers rotate.
     """
 
     A: torch.Tensor  # (layers, n, 4, 4)
@@ -368,7 +357,7 @@ class _Chain:
 
     @classmethod
     def build(cls, layers: list[_Layer], input_layer: _Layer, n: int, dtype) -> "_Chain":
-        device = input_layer.axes.device
+        device = input_layer.A.device
         rest = [layer for layer in layers if layer is not input_layer]
         eye = torch.eye(4, dtype=dtype, device=device)
         A = eye.repeat(len(rest), n, 1, 1)
@@ -380,18 +369,12 @@ class _Chain:
             if layer.matrix is not None:
                 A[i, q] = layer.matrix
                 continue
-            A[i, q], B[i, q], C[i, q] = layer.along, layer.across, layer.cross
+            A[i, q], B[i, q], C[i, q] = layer.A, layer.B, layer.C
             index[i, q] = layer.index + 1  # a layer's -1 (no parameter) becomes the zero slot
             if layer.scale is not None:
                 scale[i, q], offset[i, q] = layer.scale, layer.offset
         plain = bool((scale == 1).all() and (offset == 0).all())
-        a = input_layer.axes[:, 1:]  # (n, 3), zero on qubits the input layer leaves alone
-        keep = torch.zeros(n, 4, 4, dtype=dtype, device=device)
-        keep[:, 0, 0] = 1
-        keep[:, 1:, 1:] = a[:, :, None] * a[:, None, :]
-        cross = torch.zeros_like(keep)
-        cross[:, 1:, 1:] = torch.linalg.cross(a[:, :, None].expand(n, 3, 3), eye[1:, 1:].expand(n, 3, 3), dim=1)
-        split = torch.stack([keep, eye - keep, cross], dim=2).reshape(n, 12, 4)
+        split = torch.stack([input_layer.A, input_layer.B, input_layer.C], dim=2).reshape(n, 12, 4)
         zero = (eye[0] + eye[3]).repeat(n, 1).unsqueeze(-1)  # (n, 4, 1): [1, 0, 0, 1]
         pre = next(i for i, layer in enumerate(layers) if layer is input_layer)
         start = (split @ zero).view(n, 4, 3) if pre == 0 else zero
@@ -403,7 +386,7 @@ class _Chain:
         if self.scale is not None:
             theta = theta * self.scale + self.offset
         cos, sin = torch.cos(theta)[..., None, None], torch.sin(theta)[..., None, None]
-        return torch.addcmul(torch.addcmul(self.A, cos, self.B), sin, self.C), cos, sin
+        return rotation(self.A, self.B, self.C, cos, sin), cos, sin
 
     def split_terms(self, b: torch.Tensor) -> torch.Tensor:
         """The Bloch vectors ``(n, 4, 1)`` before the input layer to its three terms ``(n, 4, 3)``."""
@@ -475,7 +458,7 @@ class _Slots:
     real: torch.Tensor  # the slots that are not padding
     sink: torch.Tensor  # (slots,): flat, but padding slots point past the end, where gradients are dropped
     partner: torch.Tensor | None  # strings of weight 2: each slot's other slot
-    dense_at: torch.Tensor | None  # narrow circuits: where slot s's a, u, v sit in the flat (2n + 1, slots) matrix
+    dense_at: torch.Tensor | None  # narrow circuits: where slot s's Ar, Br, Cr sit in the flat (2n + 1, slots) matrix
     n: int
 
     @property
@@ -490,7 +473,7 @@ class _Slots:
         slots = torch.arange(len(flat), device=flat.device)
         partner = slots.view(index.shape).flip(-1).flatten() if index.shape[1] == 2 else None
         dense_at = None
-        if n <= DENSE_MAX_QUBITS:  # rows 0, 1 + q and 1 + n + q of column s: a, u and v of slot s on qubit q
+        if n <= DENSE_MAX_QUBITS:  # rows 0, 1 + q and 1 + n + q of column s: Ar, Br and Cr of slot s on qubit q
             rows = torch.stack([torch.zeros_like(flat), 1 + flat // 4, 1 + n + flat // 4], -1)
             dense_at = (rows * len(flat) + slots[:, None]).flatten()
         return cls(index, table, flat, flat // 4, real, sink, partner, dense_at, n)

@@ -42,6 +42,7 @@ from .compiler import check_inputs, check_tensors, check_weights
 from .gates import PARAMETRIC_GATES
 from .kernels import apply, kron
 from .lowering import Angle, UnsupportedCircuitError, constant_matrix, parse_angle, refuse_non_unitary
+from .rotation import AXES, rotation, rotation_parts
 
 __all__ = ["DeviceNoise", "MAX_ACTIVE_QUBITS", "NoisyCircuit", "readout_observables"]
 
@@ -240,6 +241,8 @@ class NoisyCircuit:
         readout = {self.physical.index(q): m for q, m in noise.readout.items() if q in self.physical}
         self._terms, self._coeffs, self._offset = self._measured_terms(observables, readout if readout_error else {})
         self._basis = {m: torch.tensor(pauli_basis(m), dtype=self.cdtype, device=self.device) for m in (1, 2)}
+        self._rotation_parts = {name: torch.as_tensor(rotation_parts([AXES[name]])[:, 0], dtype=dtype, device=self.device)
+                                for name in _ROTATION_PLANES}  # (3, 4, 4): A, B, C of each rotation gate's PTM
         self._support = None if self._middle or not len(self._terms) else self._tail_support()
         self._generator = None
         if shots is not None:
@@ -522,10 +525,10 @@ class NoisyCircuit:
                 out["angles", name] = angles[0]  # (batch, gates): turned on the Bloch vectors directly, no matrix
                 for g, i in enumerate(ids):
                     if i in self._one_by_one:
-                        out[i] = _rotation_ptm(name, angles[0][:, g])
+                        out[i] = self._rotation_ptm(name, angles[0][:, g])
                 continue
             if name in _ROTATION_PLANES:
-                ptm = _rotation_ptm(name, angles[0])
+                ptm = self._rotation_ptm(name, angles[0])
             else:
                 d = 2 ** len(self._instrs[ids[0]].qubits)
                 ptm = unitary_ptm(PARAMETRIC_GATES[name][1](*angles), self._basis[d.bit_length() - 1])
@@ -538,6 +541,11 @@ class NoisyCircuit:
         if not batched:
             out.update(self._constants)
         return out
+
+    def _rotation_ptm(self, name: str, theta: torch.Tensor) -> torch.Tensor:
+        """``(..., 4, 4)`` PTMs of RX/RY/RZ/P(θ): ``A + cos θ B + sin θ C`` (`rotation`)."""
+        theta = theta[..., None, None]
+        return rotation(*self._rotation_parts[name], torch.cos(theta), torch.sin(theta))
 
     def _step_matrix(self, step: _Step, ptms: Mapping[int, torch.Tensor]) -> torch.Tensor:
         """The step's PTM: each qubit's chain, then the multi-qubit instruction."""
@@ -571,23 +579,16 @@ class NoisyCircuit:
         return f"NoisyCircuit({self.ansatz.circuit.name!r}, {self.dtype} on {self.device}: {self.describe()})"
 
 
-# Rotations whose PTM turns one plane of the Bloch vector, (b, c) as Pauli digits: R[c, b] = sin θ.
+# The plane each rotation gate turns, (b, c) as Pauli digits with C e_b = e_c: its axis is a
+# coordinate axis, so B is the projector onto this plane and C a quarter turn within it.
 _ROTATION_PLANES = {"rx": (2, 3), "ry": (3, 1), "rz": (1, 2), "p": (1, 2)}
 
 
-def _rotation_ptm(name: str, theta: torch.Tensor) -> torch.Tensor:
-    """``(..., 4, 4)`` PTMs of RX/RY/RZ/P(θ) from cos and sin alone (P is RZ up to a global phase)."""
-    b, c = _ROTATION_PLANES[name]
-    cos, sin = torch.cos(theta), torch.sin(theta)
-    one, zero = torch.ones_like(theta), torch.zeros_like(theta)
-    rows = [[one if i == j else zero for j in range(4)] for i in range(4)]
-    rows[b][b] = rows[c][c] = cos
-    rows[c][b], rows[b][c] = sin, -sin
-    return torch.stack([torch.stack(row, dim=-1) for row in rows], dim=-2)
-
-
 def _rotate(r: torch.Tensor, name: str, theta: torch.Tensor) -> torch.Tensor:
-    """``R(θ) r`` for Bloch 4-vectors ``r: (..., k, 4)`` and angles ``θ: (batch, k)``, without building R."""
+    """``A r + cos θ B r + sin θ C r`` for ``r: (..., k, 4)`` and ``θ: (batch, k)``, without building R.
+
+    ``B r`` and ``C r`` live in the gate's plane (b, c), so only ``r_b`` and ``r_c`` change.
+    """
     b, c = _ROTATION_PLANES[name]
     cos, sin = torch.cos(theta), torch.sin(theta)
     r = r.expand(theta.shape[0], *r.shape[-2:])
