@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from qiskit.quantum_info import SparsePauliOp
 
-from .lowering import Angle, Op
+from .lowering import Angle, Op, with_zero_slot
 from .rotation import AXES, rotation, rotation_parts
 
 __all__ = ["BlochCircuit"]
@@ -68,8 +68,8 @@ class BlochCircuit:
     """A product-state circuit and its Pauli-sum observables, evaluated in closed form."""
 
     def __init__(self, ops: list[Op], observables: Sequence[SparsePauliOp], n_qubits: int, n_inputs: int,
-                 dtype: torch.dtype, device):
-        self.n, self.n_inputs, self.dtype, self.device = n_qubits, n_inputs, dtype, device
+                 n_weights: int, dtype: torch.dtype, device):
+        self.n, self.n_inputs, self.n_weights, self.dtype, self.device = n_qubits, n_inputs, n_weights, dtype, device
         per_qubit: list[list[_Rotation]] = [[] for _ in range(n_qubits)]
         for op in ops:
             per_qubit[op.qubits[0]].extend(_rotations(op))
@@ -77,7 +77,8 @@ class BlochCircuit:
                        for layer in self._layers([r[depth] for r in per_qubit if depth < len(r)])]
         batched = [layer for layer in self.layers if layer.batched]
         self._input_layer = batched[0] if len(batched) == 1 else None
-        self._chain = _Chain.build(self.layers, self._input_layer, n_qubits, self.dtype) if self._input_layer else None
+        self._chain = (_Chain.build(self.layers, self._input_layer, n_qubits, n_weights, self.dtype)
+                       if self._input_layer else None)
         self._slots = _Slots.build(*_pauli_tables(observables, dtype, device), n_qubits)
         self._cache: tuple | None = None  # (weights' weakref, grad mode, their values, terms): _weight_terms
 
@@ -94,7 +95,7 @@ class BlochCircuit:
                 layers.append(_Layer(qubits, False, matrix=matrix))
                 continue
             shift = 0 if kind == "batched" else self.n_inputs  # batched layers index x, weight layers w
-            index = [(-1 if r.angle.slot is None else r.angle.slot - shift) for r in rs]  # -1: the zero slot
+            index = [r.angle.source(self.n_inputs + self.n_weights) - shift for r in rs]
             scale, offset = [r.angle.scale for r in rs], [r.angle.offset for r in rs]
             plain = all(a == 1 for a in scale) and not any(offset)
             layer = _Layer(qubits, kind == "batched", index=torch.tensor(index, device=self.device),
@@ -153,7 +154,7 @@ class BlochCircuit:
     def _general(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """Every layer in order, by autograd: circuits with several input-dependent layers."""
         batch, n = x.shape[0], self.n
-        values_w = torch.cat([w, w.new_zeros(1)])
+        values_w = with_zero_slot(w)
         eye = torch.eye(4, dtype=self.dtype, device=self.device).expand(n, 4, 4)
         terms, theta = [eye[..., 0] + eye[..., 3]], None  # |0> on every qubit: [1, 0, 0, 1]
         pending = None  # weight and constant rotations not yet applied, (n, 4, 4)
@@ -240,7 +241,7 @@ def _pauli_tables(observables: Sequence[SparsePauliOp], dtype, device):
             sign = ((-1j) ** int(pauli.phase)).real  # ±1: C† P C of a Hermitian P is Hermitian
             coeffs.append((o, (coeff * sign).real))
     width = max(1, max(map(len, rows)))
-    index = np.zeros((len(rows), width), dtype=np.int64)  # padding reads slot 0: qubit 0's identity, 1
+    index = np.zeros((len(rows), width), dtype=np.int64)  # padding reads component 0, qubit 0's <I> = 1
     for t, row in enumerate(rows):
         index[t, : len(row)] = row
     table = np.zeros((len(rows), len(observables)))
@@ -348,7 +349,7 @@ class _Chain:
     A: torch.Tensor  # (layers, n, 4, 4)
     B: torch.Tensor
     C: torch.Tensor
-    index: torch.Tensor  # (layers · n,) into [0, w]: slot 0 for constants and idle qubits
+    index: torch.Tensor  # (layers · n,) into [w, 0]; constants and idle qubits read the zero slot
     scale: torch.Tensor | None  # (layers, n); None when every angle is a weight as it is
     offset: torch.Tensor | None
     pre: int
@@ -356,13 +357,13 @@ class _Chain:
     start: torch.Tensor  # |0> on every qubit as (n, 4, 1), or already split (n, 4, 3) when pre = 0
 
     @classmethod
-    def build(cls, layers: list[_Layer], input_layer: _Layer, n: int, dtype) -> "_Chain":
+    def build(cls, layers: list[_Layer], input_layer: _Layer, n: int, n_weights: int, dtype) -> "_Chain":
         device = input_layer.A.device
         rest = [layer for layer in layers if layer is not input_layer]
         eye = torch.eye(4, dtype=dtype, device=device)
         A = eye.repeat(len(rest), n, 1, 1)
         B, C = torch.zeros_like(A), torch.zeros_like(A)
-        index = torch.zeros(len(rest), n, dtype=torch.long, device=device)  # 0: the zero slot
+        index = torch.full((len(rest), n), n_weights, dtype=torch.long, device=device)
         scale, offset = torch.ones(len(rest), n, dtype=dtype, device=device), torch.zeros(len(rest), n, dtype=dtype, device=device)
         for i, layer in enumerate(rest):
             q = layer.qubits
@@ -370,7 +371,7 @@ class _Chain:
                 A[i, q] = layer.matrix
                 continue
             A[i, q], B[i, q], C[i, q] = layer.A, layer.B, layer.C
-            index[i, q] = layer.index + 1  # a layer's -1 (no parameter) becomes the zero slot
+            index[i, q] = layer.index
             if layer.scale is not None:
                 scale[i, q], offset[i, q] = layer.scale, layer.offset
         plain = bool((scale == 1).all() and (offset == 0).all())
@@ -382,7 +383,7 @@ class _Chain:
 
     def matrices(self, w: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Each layer's rotation ``(layers, n, 4, 4)``, with ``cos θ`` and ``sin θ`` ``(layers, n, 1, 1)``."""
-        theta = torch.cat([w.new_zeros(1), w]).index_select(0, self.index).view(self.A.shape[:2])
+        theta = with_zero_slot(w).index_select(0, self.index).view(self.A.shape[:2])
         if self.scale is not None:
             theta = theta * self.scale + self.offset
         cos, sin = torch.cos(theta)[..., None, None], torch.sin(theta)[..., None, None]
@@ -444,7 +445,7 @@ class _WeightTerms(torch.autograd.Function):
         if chain.scale is not None:
             d_theta = d_theta * chain.scale
         grad_w = w.new_zeros(len(w) + 1).index_add_(0, chain.index, d_theta.flatten())
-        return grad_w[1:], None
+        return grad_w[:-1], None
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from .bloch import BlochCircuit
 from .clifford import absorb_clifford_tail, is_clifford
 from .gates import PARAMETRIC_GATES
 from .kernels import Permutation, apply, is_monomial, kron, permutation, rotate
-from .lowering import Op, UnsupportedCircuitError, lower
+from .lowering import Op, UnsupportedCircuitError, lower, with_zero_slot
 from .observables import PauliTables
 
 __all__ = ["CompiledCircuit", "compile"]
@@ -106,11 +106,11 @@ class CompiledCircuit:
         self.cdtype = torch.complex128 if dtype == torch.float64 else torch.complex64
         n = self.n_qubits = ansatz.n_qubits
         slots = {p: i for i, p in enumerate(ansatz.inputs + ansatz.weights)}
-        self._const_slot = len(slots)  # a zero appended to the value vectors
+        self._zero_slot = len(slots)
         ops = lower(ansatz.circuit, slots)
         self.strategy, ops, observables = _plan_strategy(strategy, ops, ansatz.observables, n)
         if self.strategy == "closed-form":
-            self._bloch = BlochCircuit(ops, observables, n, ansatz.n_inputs, dtype, device)
+            self._bloch = BlochCircuit(ops, observables, n, ansatz.n_inputs, ansatz.n_weights, dtype, device)
             return
         _check_width(n, self.cdtype, device)
         prefix, rest = _split_prefix(ops, n)
@@ -137,7 +137,7 @@ class CompiledCircuit:
             return torch.tensor([[get(col[p]) for col in cols] for p in range(len(first.angles))], dtype=dtype,
                                 device=self.device)
 
-        index = table(lambda a: self._const_slot - n_in if a.slot is None else a.slot - n_in, torch.long)
+        index = table(lambda a: a.source(self._zero_slot) - n_in, torch.long)
         scale, offset = table(lambda a: a.scale, self.dtype), table(lambda a: a.offset, self.dtype)
         if bool((scale == 1).all() and (offset == 0).all()):  # plain parameters: skip the affine map
             scale = offset = None
@@ -162,7 +162,7 @@ class CompiledCircuit:
                              per_qubit=False) for op in block]
         fused = _Fused(support, gates, None)
         if not any(op.slots for op in block):  # constant: build it once, now
-            fused.matrix = self._unitary(fused, torch.zeros(self._const_slot + 1 - self.ansatz.n_inputs,
+            fused.matrix = self._unitary(fused, torch.zeros(self._zero_slot + 1 - self.ansatz.n_inputs,
                                                             dtype=self.dtype, device=self.device))
         return fused
 
@@ -188,7 +188,7 @@ class CompiledCircuit:
         x = x.reshape(batch, self.ansatz.n_inputs)
         if self.strategy == "closed-form":
             return self._bloch(x, w).reshape(*lead, -1)
-        values_w = torch.cat([w, w.new_zeros(1)])  # (n_weights + 1,)
+        values_w = with_zero_slot(w)  # (n_weights + 1,)
         # (batch, n_inputs + n_weights + 1); input slots index x alike, so x serves when they are all there is
         values_x = x if self._inputs_only else torch.cat([x, values_w.expand(batch, -1)], dim=1)
 

@@ -41,7 +41,7 @@ from ..circuits import Ansatz
 from .compiler import check_inputs, check_tensors, check_weights
 from .gates import PARAMETRIC_GATES
 from .kernels import apply, kron
-from .lowering import Angle, UnsupportedCircuitError, constant_matrix, parse_angle, refuse_non_unitary
+from .lowering import Angle, UnsupportedCircuitError, constant_matrix, parse_angle, refuse_non_unitary, with_zero_slot
 from .rotation import AXES, rotation, rotation_parts
 
 __all__ = ["DeviceNoise", "MAX_ACTIVE_QUBITS", "NoisyCircuit", "readout_observables"]
@@ -235,7 +235,7 @@ class NoisyCircuit:
                 f"the noisy engine simulates (a density matrix of 4^{k} entries per sample); use simulator='aer' "
                 "or narrower circuits (QuantumLinear(..., n_qubits=...))")
         slots = {p: i for i, p in enumerate(ansatz.inputs + ansatz.weights)}
-        self._const_slot = len(slots)
+        self._zero_slot = len(slots)
         self._instrs = self._lower(circuit, slots, noise, name)
         self._plan()
         readout = {self.physical.index(q): m for q, m in noise.readout.items() if q in self.physical}
@@ -325,7 +325,7 @@ class NoisyCircuit:
         """
         g = torch.Generator(device="cpu").manual_seed(0)
         w = torch.rand(self.ansatz.n_weights, generator=g, dtype=self.dtype).to(self.device) * 2 * np.pi + 0.1
-        fixed = self._ptms(torch.cat([w, w.new_zeros(1)]), batched=False)
+        fixed = self._ptms(with_zero_slot(w), batched=False)
         reach = self._terms.abs()  # magnitudes through |R|: sums of non-negative terms never cancel to a false zero
         for step in reversed(self._tail):
             reach = apply(reach, self._step_matrix(step, fixed).abs().transpose(-1, -2), _wires(step.qubits), 2 * self.k)
@@ -378,7 +378,7 @@ class NoisyCircuit:
             table = lambda get, dtype: torch.tensor(  # noqa: E731
                 [[get(self._instrs[i].angles[p]) for i in ids] for p in range(len(self._instrs[ids[0]].angles))],
                 dtype=dtype, device=self.device)
-            index = table(lambda a: (self._const_slot if a.slot is None else a.slot) - shift, torch.long)
+            index = table(lambda a: a.source(self._zero_slot) - shift, torch.long)
             errors = None
             if any(self._instrs[i].error is not None for i in ids):
                 eye = torch.eye(4 ** len(self._instrs[ids[0]].qubits), dtype=self.dtype, device=self.device)
@@ -443,7 +443,7 @@ class NoisyCircuit:
             check_weights(w, self.ansatz)
         lead = x.shape[:-1]
         x = x.reshape(lead.numel(), self.ansatz.n_inputs)
-        values_w = torch.cat([w, w.new_zeros(1)])
+        values_w = with_zero_slot(w)
         fixed = self._ptms(values_w, batched=False)
         heisenberg = self._heisenberg(fixed)
         chunk = max(1, _CHUNK_ELEMENTS // 4**self.k)
