@@ -1,4 +1,4 @@
-"""The closed form: single-qubit gates on Bloch vectors, Pauli strings as products.
+"""The closed form: single-qubit gates on Bloch vectors, read out as Pauli products.
 
 What remains of a circuit once its Clifford tail has moved into the observables acts on
 each qubit alone, so the state stays a product and each qubit is a real Bloch vector
@@ -6,8 +6,8 @@ each qubit alone, so the state stays a product and each qubit is a real Bloch ve
 ``rz`` and ``p`` by their angle about a fixed axis, ``u(θ, φ, λ)`` as ``rz(λ)``, ``ry(θ)``,
 ``rz(φ)``, and a bound gate by its constant rotation matrix; every rotation is
 ``A + cos θ B + sin θ C`` (`rotation` names the three parts). A Pauli string's expectation
-is the product of one component per qubit it acts on. Everything is real and
-``O(batch · n)``, at any width.
+is the product of one component per qubit it acts on (`pauli_products`). Everything is
+real and ``O(batch · n)``, at any width.
 """
 
 from __future__ import annotations
@@ -21,14 +21,12 @@ import torch
 from qiskit.quantum_info import SparsePauliOp
 
 from .lowering import Angle, Op, with_zero_slot
+from .pauli_products import PauliSlots, lazy_pauli_products, pauli_products
 from .rotation import AXES, rotation, rotation_parts
 
 __all__ = ["BlochCircuit"]
 
-DENSE_MAX_QUBITS = 16  # up to this width the batch part is two small matrix products (see _LazyPauliProducts)
-
 _PAULIS = np.array([[[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [[1, 0], [0, -1]]])
-_CODE = {(False, False): 0, (True, False): 1, (True, True): 2, (False, True): 3}  # I X Y Z: [1, b]
 
 
 @dataclass(frozen=True)
@@ -79,7 +77,7 @@ class BlochCircuit:
         self._input_layer = batched[0] if len(batched) == 1 else None
         self._chain = (_Chain.build(self.layers, self._input_layer, n_qubits, n_weights, self.dtype)
                        if self._input_layer else None)
-        self._slots = _Slots.build(*_pauli_tables(observables, dtype, device), n_qubits)
+        self._slots = PauliSlots.of(observables, n_qubits, dtype, device)
         self._cache: tuple | None = None  # (weights' weakref, grad mode, their values, terms): _weight_terms
 
     def _layers(self, rotations: list[_Rotation]) -> list[_Layer]:
@@ -126,7 +124,7 @@ class BlochCircuit:
         theta = layer.angles(x)  # (batch, k)
         if len(layer.qubits) < self.n:
             theta = x.new_zeros(x.shape[0], self.n).index_copy(1, layer.qubits, theta)
-        return _LazyPauliProducts.apply(theta, self._weight_terms(w), self._slots)
+        return lazy_pauli_products(theta, self._weight_terms(w), self._slots)
 
     def _weight_terms(self, w: torch.Tensor) -> torch.Tensor:
         """The terms ``(n, 4, 3)`` of a one-input-layer circuit, reused while ``w`` is unchanged.
@@ -176,12 +174,10 @@ class BlochCircuit:
         if pending is not None:
             terms = [_rotate(pending, t) for t in terms]
         components = _combine(terms, theta).expand(batch, n, 4).reshape(batch, 4 * n)
-        return _PauliProducts.apply(components, self._slots)
+        return pauli_products(components, self._slots)
 
     def describe(self) -> str:
-        return (f"closed form on Bloch vectors: {len(self.layers)} rotation layer(s); "
-                f"{self._slots.table.shape[1]} observable(s) as {self._slots.index.shape[0]} Pauli string(s) "
-                f"of weight <= {self._slots.index.shape[1]}")
+        return f"closed form on Bloch vectors: {len(self.layers)} rotation layer(s); {self._slots.describe()}"
 
 
 def _rotations(op: Op) -> list[_Rotation]:
@@ -207,9 +203,9 @@ def _axis_matrices(layer: _Layer, theta: torch.Tensor) -> torch.Tensor:
     return rotation(layer.A, layer.B, layer.C, torch.cos(theta), torch.sin(theta))
 
 
-def _split(b: torch.Tensor, layer: _Layer) -> list[torch.Tensor]:
-    """The terms ``[A b, B b, C b]`` of ``b (batch|·, n, 4)`` under a batched layer's rotations."""
-    return [_rotate(part, b) for part in (layer.A, layer.B, layer.C)]
+def _split(r: torch.Tensor, layer: _Layer) -> list[torch.Tensor]:
+    """The terms ``[A r, B r, C r]`` of states ``r (batch|·, n, 4)`` under a batched layer's rotations."""
+    return [_rotate(part, r) for part in (layer.A, layer.B, layer.C)]
 
 
 def _combine(terms: list[torch.Tensor], theta: torch.Tensor | None) -> torch.Tensor:
@@ -220,119 +216,9 @@ def _combine(terms: list[torch.Tensor], theta: torch.Tensor | None) -> torch.Ten
     return rotation(*terms, torch.cos(theta), torch.sin(theta))
 
 
-def _rotate(r: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``r (n, 4, 4)`` applied to ``b (batch|·, n, 4)``."""
-    return torch.einsum("nij,...nj->...ni", r, b)
-
-
-def _pauli_tables(observables: Sequence[SparsePauliOp], dtype, device):
-    """Each Pauli string's ``[1, b]`` components (flat indices, padded with an identity), a
-    ``(terms, observables)`` table of coefficients with the strings' signs, and the flat
-    positions that are not padding.
-
-    The gradient skips padding: on a GPU, thousands of padding slots adding into one
-    address serialise the scatter.
-    """
-    rows, coeffs = [], []
-    for o, obs in enumerate(observables):
-        for pauli, coeff in zip(obs.paulis, obs.coeffs):
-            support = np.flatnonzero(pauli.x | pauli.z)
-            rows.append([4 * q + _CODE[bool(pauli.x[q]), bool(pauli.z[q])] for q in support])
-            sign = ((-1j) ** int(pauli.phase)).real  # ±1: C† P C of a Hermitian P is Hermitian
-            coeffs.append((o, (coeff * sign).real))
-    width = max(1, max(map(len, rows)))
-    index = np.zeros((len(rows), width), dtype=np.int64)  # padding reads component 0, qubit 0's <I> = 1
-    for t, row in enumerate(rows):
-        index[t, : len(row)] = row
-    table = np.zeros((len(rows), len(observables)))
-    for t, (o, c) in enumerate(coeffs):
-        table[t, o] += c
-    real = [t * width + j for t, row in enumerate(rows) for j in range(len(row))]
-    return (torch.as_tensor(index, device=device), torch.as_tensor(table, dtype=dtype, device=device),
-            torch.as_tensor(real, dtype=torch.long, device=device))
-
-
-class _PauliProducts(torch.autograd.Function):
-    """``out = prod_j c[:, index[:, j]] @ table`` with a hand-written backward.
-
-    Autograd's version of gather, product and matmul costs a scatter-add and a
-    zero-safe product rule; here the leave-one-out products are two cumulative
-    products and the gradient is one ``index_add``.
-    """
-
-    @staticmethod
-    def forward(ctx, components, slots):
-        ctx.save_for_backward(components)
-        ctx.slots = slots
-        return _gather(components, slots).prod(-1) @ slots.table
-
-    @staticmethod
-    def backward(ctx, grad):
-        components, = ctx.saved_tensors
-        slots = ctx.slots
-        g = _grad_factors(_gather(components, slots).flatten(1), grad, slots)  # gathered again, not saved
-        real = slots.real
-        return torch.zeros_like(components).index_add_(1, slots.flat[real], g[:, real]), None
-
-
-class _LazyPauliProducts(torch.autograd.Function):
-    """`_PauliProducts` of ``components = terms @ [1, cos θ, sin θ]`` (one input layer, lazily kept).
-
-    ``θ: (batch, n)``; ``terms: (n, 4, 3)``, ``(A r, B r, C r)`` per qubit, a function of the
-    weights only. Every factor of every Pauli string is ``Ar + cos θ_q Br + sin θ_q Cr``, its
-    slot's entries ``(Ar, Br, Cr)`` of the terms of qubit ``q``, and one autograd node does
-    everything that touches the batch.
-    Narrow circuits compute all factors as one product ``[1, cos θ, sin θ] @ coef`` with a
-    sparse ``(2n + 1, slots)`` matrix (a few large operations); wide ones gather per slot,
-    ``O(batch · slots)`` at any width.
-    """
-
-    @staticmethod
-    def forward(ctx, theta, terms, slots):
-        parts = _lazy_factors(theta, terms, slots)
-        ctx.save_for_backward(theta, terms, *parts)
-        ctx.slots = slots
-        return parts[-1].view(theta.shape[0], *slots.index.shape).prod(-1) @ slots.table
-
-    @staticmethod
-    def backward(ctx, grad):
-        theta, terms, *parts = ctx.saved_tensors
-        slots = ctx.slots
-        if torch.is_grad_enabled():  # a double backward: rebuild what it differentiates from the inputs
-            parts = _lazy_factors(theta, terms, slots)
-        g = _grad_factors(parts[-1], grad, slots)  # (batch, slots)
-        n, grad_theta, grad_coef = slots.n, None, None
-        if slots.dense:
-            basis, coef, _ = parts  # (batch, 2n + 1), (2n + 1, slots)
-            if ctx.needs_input_grad[0]:
-                g_basis = g @ coef.T
-                grad_theta = torch.addcmul(g_basis[:, n + 1:] * basis[:, 1:n + 1], g_basis[:, 1:n + 1], basis[:, n + 1:],
-                                           value=-1)
-            if ctx.needs_input_grad[1]:
-                grad_coef = (basis.T @ g).flatten().index_select(0, slots.dense_at).view(-1, 3)
-        else:
-            cos, sin, coef, _ = parts  # (batch, slots) twice, (slots, 3)
-            _, Br, Cr = coef.unbind(-1)
-            if ctx.needs_input_grad[0]:  # padding slots have Br = Cr = 0: they add nothing
-                slope = torch.addcmul(cos * Cr, sin, Br, value=-1)
-                grad_theta = torch.zeros_like(theta).index_add_(1, slots.qubit, g * slope)
-            if ctx.needs_input_grad[1]:
-                grad_coef = torch.stack((g.sum(0), (g * cos).sum(0), (g * sin).sum(0)), -1)
-        return grad_theta, None if grad_coef is None else slots.scatter(grad_coef), None
-
-
-def _lazy_factors(theta, terms, slots: "_Slots"):
-    """The factors ``(batch, slots)``, last, after what their backward needs (see `_LazyPauliProducts`)."""
-    coef = terms.reshape(-1, 3).index_select(0, slots.flat)  # (slots, 3): Ar, Br, Cr per slot
-    if slots.dense:
-        basis = torch.cat([theta.new_ones(theta.shape[0], 1), torch.cos(theta), torch.sin(theta)], 1)
-        n_basis = 2 * slots.n + 1
-        coef = coef.new_zeros(n_basis * len(slots.flat)).index_add_(0, slots.dense_at, coef.flatten())
-        coef = coef.view(n_basis, -1)
-        return basis, coef, basis @ coef
-    cos = torch.cos(theta).index_select(1, slots.qubit)
-    sin = torch.sin(theta).index_select(1, slots.qubit)
-    return cos, sin, coef, rotation(*coef.unbind(-1), cos, sin)
+def _rotate(m: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """``m (n, 4, 4)``, one matrix per qubit, applied to states ``r (batch|·, n, 4)``."""
+    return torch.einsum("nij,...nj->...ni", m, r)
 
 
 @dataclass(frozen=True)
@@ -426,6 +312,10 @@ class _WeightTerms(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
+        # The chain is s_{i+1} = M_i s_i, with the split S (linear, adjoint Sᵀ) once in it, so
+        # reverse mode gives dL/dM_i = g_{i+1} s_iᵀ and g_i = M_iᵀ g_{i+1}. From
+        # M_i = A + cos θ B + sin θ C, dL/dθ = cos θ <dL/dM, C> − sin θ <dL/dM, B> (Frobenius
+        # products); θ = w[index] · scale + offset adds scale · dL/dθ to its weight's slot.
         chain = ctx.chain
         w, matrices, cos, sin, *states = ctx.saved_tensors
         if torch.is_grad_enabled():  # a double backward: rebuild what it differentiates from w
@@ -446,66 +336,3 @@ class _WeightTerms(torch.autograd.Function):
             d_theta = d_theta * chain.scale
         grad_w = w.new_zeros(len(w) + 1).index_add_(0, chain.index, d_theta.flatten())
         return grad_w[:-1], None
-
-
-@dataclass(frozen=True)
-class _Slots:
-    """Where each Pauli string's factors come from: flat ``[1, b]`` indices and their qubits."""
-
-    index: torch.Tensor  # (terms, weight) into the flat (4n,) components
-    table: torch.Tensor  # (terms, observables)
-    flat: torch.Tensor  # (slots,)
-    qubit: torch.Tensor  # (slots,): flat // 4
-    real: torch.Tensor  # the slots that are not padding
-    sink: torch.Tensor  # (slots,): flat, but padding slots point past the end, where gradients are dropped
-    partner: torch.Tensor | None  # strings of weight 2: each slot's other slot
-    dense_at: torch.Tensor | None  # narrow circuits: where slot s's Ar, Br, Cr sit in the flat (2n + 1, slots) matrix
-    n: int
-
-    @property
-    def dense(self) -> bool:
-        return self.dense_at is not None
-
-    @classmethod
-    def build(cls, index, table, real, n):
-        flat = index.flatten()
-        sink = torch.full_like(flat, 4 * n)
-        sink[real] = flat[real]
-        slots = torch.arange(len(flat), device=flat.device)
-        partner = slots.view(index.shape).flip(-1).flatten() if index.shape[1] == 2 else None
-        dense_at = None
-        if n <= DENSE_MAX_QUBITS:  # rows 0, 1 + q and 1 + n + q of column s: Ar, Br and Cr of slot s on qubit q
-            rows = torch.stack([torch.zeros_like(flat), 1 + flat // 4, 1 + n + flat // 4], -1)
-            dense_at = (rows * len(flat) + slots[:, None]).flatten()
-        return cls(index, table, flat, flat // 4, real, sink, partner, dense_at, n)
-
-    def scatter(self, values: torch.Tensor) -> torch.Tensor:
-        """Sum per-slot rows ``(slots, k)`` of the real slots into ``(n, 4, k)``."""
-        out = values.new_zeros(4 * self.n + 1, values.shape[-1]).index_add_(0, self.sink, values)
-        return out[:-1].view(self.n, 4, -1)
-
-
-def _gather(components: torch.Tensor, slots: _Slots) -> torch.Tensor:
-    """``(batch, 4n)`` -> the Pauli strings' factors ``(batch, terms, weight)``.
-
-    ``index_select`` on a flat index: several times faster on CPU than advanced indexing.
-    """
-    return components.index_select(1, slots.flat).view(components.shape[0], *slots.index.shape)
-
-
-def _grad_factors(factors: torch.Tensor, grad: torch.Tensor, slots: _Slots) -> torch.Tensor:
-    """The gradient of ``prod_j factors[:, :, j] @ table`` with respect to the factors ``(batch, slots)``.
-
-    The leave-one-out products are two cumulative products: no division, exact at zeros.
-    """
-    batch, (terms, weight) = factors.shape[0], slots.index.shape
-    grad_terms = (grad @ slots.table.T).unsqueeze(-1)  # (batch, terms, 1)
-    if weight == 1:
-        return grad_terms.view(batch, terms)
-    if weight == 2:  # the common case (the qrkt and basic rings): each factor's partner
-        return (grad_terms * factors.index_select(1, slots.partner).view(batch, terms, 2)).view(batch, -1)
-    factors = factors.view(batch, terms, weight)
-    ones = torch.ones_like(factors[..., :1])
-    before = torch.cat([ones, factors[..., :-1].cumprod(-1)], dim=-1)
-    after = torch.cat([factors[..., 1:].flip(-1).cumprod(-1).flip(-1), ones], dim=-1)
-    return (grad_terms * before * after).view(batch, -1)

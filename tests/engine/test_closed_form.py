@@ -248,15 +248,15 @@ def test_constant_gates_between_weight_rotations():
 @given(product_then_clifford(max_qubits=4))
 def test_narrow_and_wide_batch_routes_agree(ansatz):
     """Up to DENSE_MAX_QUBITS the factors are one matrix product; wider, a gather per slot: same values and gradients."""
-    from qrkt_qiskit.engine import bloch
+    from qrkt_qiskit.engine import pauli_products
 
     x, w = samples(ansatz, batch=3)
     dense = compile(ansatz, torch.float64, strategy="closed-form")
-    limit, bloch.DENSE_MAX_QUBITS = bloch.DENSE_MAX_QUBITS, 0
+    limit, pauli_products.DENSE_MAX_QUBITS = pauli_products.DENSE_MAX_QUBITS, 0
     try:
         gather = compile(ansatz, torch.float64, strategy="closed-form")
     finally:
-        bloch.DENSE_MAX_QUBITS = limit
+        pauli_products.DENSE_MAX_QUBITS = limit
     assert dense._bloch._slots.dense and not gather._bloch._slots.dense
     outs = []
     for prog in (dense, gather):
