@@ -63,10 +63,17 @@ class _Layer:
 
 
 class BlochCircuit:
-    """A product-state circuit and its Pauli-sum observables, evaluated in closed form."""
+    """A product-state circuit and its Pauli-sum observables, evaluated exactly in closed form.
 
-    def __init__(self, ops: list[Op], observables: Sequence[SparsePauliOp], n_qubits: int, n_inputs: int,
-                 n_weights: int, dtype: torch.dtype, device):
+    Args:
+        ops: single-qubit operations only (what `clifford.absorb_clifford_tail` leaves).
+        observables: Pauli sums, one per output, the Clifford tail already absorbed.
+        n_qubits, n_inputs, n_weights: the circuit's width and how its angle slots split.
+        dtype: ``torch.float32`` or ``torch.float64``; device: where the program runs.
+    """
+
+    def __init__(self, ops: list[Op], observables: Sequence[SparsePauliOp], *, n_qubits: int, n_inputs: int,
+                 n_weights: int, dtype: torch.dtype, device: torch.device):
         self.n, self.n_inputs, self.n_weights, self.dtype, self.device = n_qubits, n_inputs, n_weights, dtype, device
         per_qubit: list[list[_Rotation]] = [[] for _ in range(n_qubits)]
         for op in ops:
@@ -177,6 +184,7 @@ class BlochCircuit:
         return pauli_products(components, self._slots)
 
     def describe(self) -> str:
+        """The plan in one line, for ``repr``."""
         return f"closed form on Bloch vectors: {len(self.layers)} rotation layer(s); {self._slots.describe()}"
 
 
