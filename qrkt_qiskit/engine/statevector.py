@@ -54,6 +54,8 @@ class _Group:
 
 @dataclass
 class _Fused:
+    """A block of weight-only gates applied as one dense unitary on its qubits."""
+
     qubits: tuple[int, ...]
     gates: list[_Group]
     matrix: torch.Tensor | None  # precomputed when the run has no weights
