@@ -51,6 +51,8 @@ class _Gather(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
+        # The forward is a permutation matrix P, so the gradient is Pᵀ = P⁻¹ applied to grad:
+        # grad_state[:, source[i]] = grad[:, i], i.e. grad_state = grad[:, inverse].
         return grad[:, ctx.inverse], None, None
 
 

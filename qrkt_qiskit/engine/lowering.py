@@ -12,13 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from qiskit.circuit import ControlFlowOp, Instruction, Parameter, ParameterExpression, QuantumCircuit
 from qiskit.circuit.exceptions import CircuitError
 
 from .gates import PARAMETRIC_GATES
 
 __all__ = ["Angle", "Op", "UnsupportedCircuitError", "constant_matrix", "lower", "parse_angle",
-           "refuse_non_unitary"]
+           "refuse_non_unitary", "with_zero_slot"]
 
 _IGNORED = {"barrier", "delay", "id"}  # identity on the state
 
@@ -29,11 +30,27 @@ class UnsupportedCircuitError(ValueError):
 
 @dataclass(frozen=True)
 class Angle:
-    """A gate angle ``scale * v[slot] + offset``; ``slot`` is None for a constant."""
+    """A gate angle ``scale * v[slot] + offset``; ``slot`` is None for a constant.
+
+    Slots number the inputs, then the weights. Every program appends one zero to its values,
+    ``v = [x, w, 0]`` (`with_zero_slot`), and a constant angle reads that *zero slot*,
+    ``n_inputs + n_weights``, so that all angles are one gather and one affine map. Tables of
+    weight-only angles read ``[w, 0]``, every index ``n_inputs`` lower; the zero slot's
+    gradient is dropped.
+    """
 
     slot: int | None
     scale: float
     offset: float
+
+    def source(self, zero_slot: int) -> int:
+        """The slot this angle reads: its parameter's, or ``zero_slot`` for a constant."""
+        return zero_slot if self.slot is None else self.slot
+
+
+def with_zero_slot(w: torch.Tensor) -> torch.Tensor:
+    """``(n,)`` -> ``(n + 1,)``: ``w`` and the zero slot (`Angle`)."""
+    return torch.cat([w, w.new_zeros(1)])
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,8 @@ from ..circuits import Ansatz
 from .compiler import check_inputs, check_tensors, check_weights
 from .gates import PARAMETRIC_GATES
 from .kernels import apply, kron
-from .lowering import Angle, UnsupportedCircuitError, constant_matrix, parse_angle, refuse_non_unitary
+from .lowering import Angle, UnsupportedCircuitError, constant_matrix, parse_angle, refuse_non_unitary, with_zero_slot
+from .rotation import AXES, rotation, rotation_parts
 
 __all__ = ["DeviceNoise", "MAX_ACTIVE_QUBITS", "NoisyCircuit", "readout_observables"]
 
@@ -234,12 +235,14 @@ class NoisyCircuit:
                 f"the noisy engine simulates (a density matrix of 4^{k} entries per sample); use simulator='aer' "
                 "or narrower circuits (QuantumLinear(..., n_qubits=...))")
         slots = {p: i for i, p in enumerate(ansatz.inputs + ansatz.weights)}
-        self._const_slot = len(slots)
+        self._zero_slot = len(slots)
         self._instrs = self._lower(circuit, slots, noise, name)
         self._plan()
         readout = {self.physical.index(q): m for q, m in noise.readout.items() if q in self.physical}
         self._terms, self._coeffs, self._offset = self._measured_terms(observables, readout if readout_error else {})
         self._basis = {m: torch.tensor(pauli_basis(m), dtype=self.cdtype, device=self.device) for m in (1, 2)}
+        self._rotation_parts = {name: torch.as_tensor(rotation_parts([AXES[name]])[:, 0], dtype=dtype, device=self.device)
+                                for name in _ROTATION_PLANES}  # (3, 4, 4): A, B, C of each rotation gate's PTM
         self._support = None if self._middle or not len(self._terms) else self._tail_support()
         self._generator = None
         if shots is not None:
@@ -322,7 +325,7 @@ class NoisyCircuit:
         """
         g = torch.Generator(device="cpu").manual_seed(0)
         w = torch.rand(self.ansatz.n_weights, generator=g, dtype=self.dtype).to(self.device) * 2 * np.pi + 0.1
-        fixed = self._ptms(torch.cat([w, w.new_zeros(1)]), batched=False)
+        fixed = self._ptms(with_zero_slot(w), batched=False)
         reach = self._terms.abs()  # magnitudes through |R|: sums of non-negative terms never cancel to a false zero
         for step in reversed(self._tail):
             reach = apply(reach, self._step_matrix(step, fixed).abs().transpose(-1, -2), _wires(step.qubits), 2 * self.k)
@@ -375,7 +378,7 @@ class NoisyCircuit:
             table = lambda get, dtype: torch.tensor(  # noqa: E731
                 [[get(self._instrs[i].angles[p]) for i in ids] for p in range(len(self._instrs[ids[0]].angles))],
                 dtype=dtype, device=self.device)
-            index = table(lambda a: (self._const_slot if a.slot is None else a.slot) - shift, torch.long)
+            index = table(lambda a: a.source(self._zero_slot) - shift, torch.long)
             errors = None
             if any(self._instrs[i].error is not None for i in ids):
                 eye = torch.eye(4 ** len(self._instrs[ids[0]].qubits), dtype=self.dtype, device=self.device)
@@ -440,7 +443,7 @@ class NoisyCircuit:
             check_weights(w, self.ansatz)
         lead = x.shape[:-1]
         x = x.reshape(lead.numel(), self.ansatz.n_inputs)
-        values_w = torch.cat([w, w.new_zeros(1)])
+        values_w = with_zero_slot(w)
         fixed = self._ptms(values_w, batched=False)
         heisenberg = self._heisenberg(fixed)
         chunk = max(1, _CHUNK_ELEMENTS // 4**self.k)
@@ -522,10 +525,10 @@ class NoisyCircuit:
                 out["angles", name] = angles[0]  # (batch, gates): turned on the Bloch vectors directly, no matrix
                 for g, i in enumerate(ids):
                     if i in self._one_by_one:
-                        out[i] = _rotation_ptm(name, angles[0][:, g])
+                        out[i] = self._rotation_ptm(name, angles[0][:, g])
                 continue
             if name in _ROTATION_PLANES:
-                ptm = _rotation_ptm(name, angles[0])
+                ptm = self._rotation_ptm(name, angles[0])
             else:
                 d = 2 ** len(self._instrs[ids[0]].qubits)
                 ptm = unitary_ptm(PARAMETRIC_GATES[name][1](*angles), self._basis[d.bit_length() - 1])
@@ -538,6 +541,11 @@ class NoisyCircuit:
         if not batched:
             out.update(self._constants)
         return out
+
+    def _rotation_ptm(self, name: str, theta: torch.Tensor) -> torch.Tensor:
+        """``(..., 4, 4)`` PTMs of RX/RY/RZ/P(θ): ``A + cos θ B + sin θ C`` (`rotation`)."""
+        theta = theta[..., None, None]
+        return rotation(*self._rotation_parts[name], torch.cos(theta), torch.sin(theta))
 
     def _step_matrix(self, step: _Step, ptms: Mapping[int, torch.Tensor]) -> torch.Tensor:
         """The step's PTM: each qubit's chain, then the multi-qubit instruction."""
@@ -571,23 +579,16 @@ class NoisyCircuit:
         return f"NoisyCircuit({self.ansatz.circuit.name!r}, {self.dtype} on {self.device}: {self.describe()})"
 
 
-# Rotations whose PTM turns one plane of the Bloch vector, (b, c) as Pauli digits: R[c, b] = sin θ.
+# The plane each rotation gate turns, (b, c) as Pauli digits with C e_b = e_c: its axis is a
+# coordinate axis, so B is the projector onto this plane and C a quarter turn within it.
 _ROTATION_PLANES = {"rx": (2, 3), "ry": (3, 1), "rz": (1, 2), "p": (1, 2)}
 
 
-def _rotation_ptm(name: str, theta: torch.Tensor) -> torch.Tensor:
-    """``(..., 4, 4)`` PTMs of RX/RY/RZ/P(θ) from cos and sin alone (P is RZ up to a global phase)."""
-    b, c = _ROTATION_PLANES[name]
-    cos, sin = torch.cos(theta), torch.sin(theta)
-    one, zero = torch.ones_like(theta), torch.zeros_like(theta)
-    rows = [[one if i == j else zero for j in range(4)] for i in range(4)]
-    rows[b][b] = rows[c][c] = cos
-    rows[c][b], rows[b][c] = sin, -sin
-    return torch.stack([torch.stack(row, dim=-1) for row in rows], dim=-2)
-
-
 def _rotate(r: torch.Tensor, name: str, theta: torch.Tensor) -> torch.Tensor:
-    """``R(θ) r`` for Bloch 4-vectors ``r: (..., k, 4)`` and angles ``θ: (batch, k)``, without building R."""
+    """``A r + cos θ B r + sin θ C r`` for ``r: (..., k, 4)`` and ``θ: (batch, k)``, without building R.
+
+    ``B r`` and ``C r`` live in the gate's plane (b, c), so only ``r_b`` and ``r_c`` change.
+    """
     b, c = _ROTATION_PLANES[name]
     cos, sin = torch.cos(theta), torch.sin(theta)
     r = r.expand(theta.shape[0], *r.shape[-2:])

@@ -237,7 +237,7 @@ def test_constant_gates_between_weight_rotations():
     qc.cx(1, 2)
     ansatz = Ansatz(qc, list(x), list(w), [SparsePauliOp(["ZZI", "XIY", "IZX"], [1.0, 0.5, -0.25])])
     prog = compile(ansatz, torch.float64, strategy="closed-form")
-    assert prog._bloch._input_layer is not None
+    assert prog._program._input_layer is not None
     xs, ws = samples(ansatz, batch=4)
     assert np.abs(prog(xs, ws).numpy() - reference(ansatz, xs.numpy(), ws.numpy())).max() <= 1e-10
     assert torch.autograd.gradcheck(prog, (xs.requires_grad_(), ws.requires_grad_()), eps=1e-6, atol=1e-7)
@@ -248,16 +248,16 @@ def test_constant_gates_between_weight_rotations():
 @given(product_then_clifford(max_qubits=4))
 def test_narrow_and_wide_batch_routes_agree(ansatz):
     """Up to DENSE_MAX_QUBITS the factors are one matrix product; wider, a gather per slot: same values and gradients."""
-    from qrkt_qiskit.engine import bloch
+    from qrkt_qiskit.engine import pauli_products
 
     x, w = samples(ansatz, batch=3)
     dense = compile(ansatz, torch.float64, strategy="closed-form")
-    limit, bloch.DENSE_MAX_QUBITS = bloch.DENSE_MAX_QUBITS, 0
+    limit, pauli_products.DENSE_MAX_QUBITS = pauli_products.DENSE_MAX_QUBITS, 0
     try:
         gather = compile(ansatz, torch.float64, strategy="closed-form")
     finally:
-        bloch.DENSE_MAX_QUBITS = limit
-    assert dense._bloch._slots.dense and not gather._bloch._slots.dense
+        pauli_products.DENSE_MAX_QUBITS = limit
+    assert dense._program._slots.dense and not gather._program._slots.dense
     outs = []
     for prog in (dense, gather):
         xg, wg = x.clone().requires_grad_(), w.clone().requires_grad_()
