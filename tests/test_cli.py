@@ -141,3 +141,10 @@ def test_a_non_finite_number_is_refused_by_the_parser(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--lr", "inf"])
     assert "argument --lr: expected a finite number, got 'inf'" in capsys.readouterr().err
+
+
+def test_debug_shows_the_traceback_an_error_otherwise_hides(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path / "nowhere")]) == 2
+    assert capsys.readouterr().err.startswith("qrkt evaluate: error: ")
+    with pytest.raises(FileNotFoundError, match="is not a run directory"):
+        main(["--debug", "evaluate", str(tmp_path / "nowhere")])

@@ -57,3 +57,27 @@ def test_mistakes_are_one_line(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.strip() == f"qrkt gan: error: {message}"
+
+
+def test_the_fid_protocol_scores_runs_alike_and_refuses_to_mix_sizes(run_dir, tmp_path):
+    import dataclasses
+
+    from qrkt_qiskit.training.gan import GANTrainConfig, train_gan
+    from qrkt_qiskit.training.gan_scores import score_runs
+
+    from .evaluation.test_fid import tiny_features
+
+    first, again = (score_runs([run_dir], samples=6, features=tiny_features(side=32), progress=False)[0]
+                    for _ in range(2))
+    assert first["fid"] == again["fid"] > 0  # same real draw, same noise: the same figure
+    assert (first["network"], first["real_images"], first["generated_images"]) == ("tiny random projection", 6, 6)
+    assert json.loads((run_dir / "fid.json").read_text())["fid"] == first["fid"]
+    config = GANTrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    small = dataclasses.replace(config.model, image_size=16, depths=config.model.depths[:-1])
+    other = tmp_path / "small"
+    train_gan(dataclasses.replace(config, model=small, epochs=1), other, progress=False)
+    with pytest.raises(ValueError, match=r"small was trained on digits at 16px, .*run on digits at 32px: "
+                                         r"score them separately"):
+        score_runs([run_dir, other], samples=6, features=tiny_features(side=32), progress=False)
+    with pytest.raises(ValueError, match="samples must be at least 2, got 1"):
+        score_runs([run_dir], samples=1)

@@ -3,7 +3,7 @@
 Only this package prints. A subcommand's ``add_parser`` registers its arguments and sets
 ``func`` to a callable taking the parsed namespace; errors a user can cause are raised as
 `CommandError`, `QrktError`, ``ValueError`` or ``FileNotFoundError`` and shown as one
-line, never a traceback.
+line, never a traceback (``qrkt --debug …`` shows it).
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
         "native engine, then run the same weights on Aer, noisy fake IBM devices or IBM hardware.",
         epilog="Run `qrkt COMMAND --help` for the manual of one command.",
     )
+    parser.add_argument("--debug", action="store_true",
+                        help="on an error, show the full Python traceback instead of one sentence")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:
         importlib.import_module(f"{__name__}.{name.replace('-', '_')}").add_parser(sub)
@@ -42,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except (CommandError, QrktError, ValueError, FileNotFoundError) as exc:
+        if args.debug:
+            raise
         print(f"qrkt {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

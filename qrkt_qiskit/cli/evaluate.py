@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import time
 from pathlib import Path
 
@@ -53,6 +52,7 @@ def add_parser(sub) -> None:
 def run_evaluate(args) -> None:
     from ..layers import to_backend
     from ..training import evaluate, load_model
+    from ..training.report import append_evaluation
     from ..training.runs import load_data
 
     config, model = load_model(args.run_dir, args.checkpoint)
@@ -74,13 +74,7 @@ def run_evaluate(args) -> None:
     label = args.backend if args.simulator is None else f"{args.backend} ({args.simulator})"
     row = {"backend": label, **{k: "exact" if k == "shots" and args.exact else overrides.get(k, "") for k in OVERRIDES}, "split": args.split, "checkpoint": args.checkpoint, "images": len(y),
            **{k: round(v, 6) for k, v in metrics.items()}, "seconds": round(time.perf_counter() - start, 2)}
-    path = args.run_dir / "evaluations.csv"
-    new = not path.exists()
-    with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(row))
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
+    append_evaluation(args.run_dir, row)
     print("  ".join(f"{k}={v}" for k, v in row.items() if v != ""))
 
 

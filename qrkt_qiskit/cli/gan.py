@@ -154,37 +154,16 @@ def run_train(args) -> None:
 
 
 def run_fid(args) -> None:
-    import torch
+    from ..training.gan_scores import score_runs
 
-    from ..data.gan import load_gan_images
-    from ..evaluation import FID, inception_features, inception_score
-    from ..output import write_text
-    from ..training.gan import load_generator
-
-    runs = [(run_dir, *load_generator(run_dir, ema=args.ema)) for run_dir in args.run_dirs]
-    first = runs[0][1]
-    for run_dir, config, _ in runs[1:]:
-        if (config.dataset, config.model.image_size) != (first.dataset, first.model.image_size):
-            raise CommandError(f"{run_dir} was trained on {config.dataset} at {config.model.image_size}px, "
-                               f"{runs[0][0]} on {first.dataset} at {first.model.image_size}px: score them separately")
-    if args.samples < 2:
-        raise CommandError(f"--samples must be at least 2, got {args.samples}")
-    images = load_gan_images(first.dataset, first.data_root, image_size=first.model.image_size, limit=first.limit)
-    n_real = min(args.real or args.samples, len(images))
-    real = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(args.seed))[:n_real]]
-    fid = FID(inception_features(args.fid_weights), real, batch_size=args.batch_size, progress=args.progress)
-    for run_dir, config, generator in runs:
-        noise = torch.Generator().manual_seed(args.seed + 1)
-        result = fid.score_generator(lambda k: generator.sample(k, generator=noise), args.samples)
-        record = {"fid": result.fid, "network": result.network, "real_images": result.n_real,
-                  "generated_images": result.n_fake, "ema": args.ema, "kind": config.model.kind}
-        print(f"{run_dir}: {config.model.kind}: {result}")
+    records = score_runs(args.run_dirs, samples=args.samples, real=args.real, weights=args.fid_weights, ema=args.ema,
+                         with_inception_score=args.inception_score, batch_size=args.batch_size, seed=args.seed,
+                         progress=args.progress)
+    for run_dir, record in zip(args.run_dirs, records):
+        print(f"{run_dir}: {record['kind']}: {record['summary']}")
         if args.inception_score:
-            with torch.no_grad():
-                mean, std = inception_score(generator.sample(args.samples, generator=torch.Generator().manual_seed(args.seed)))
-            record.update(inception_score=mean, inception_score_std=std)
-            print(f"{run_dir}: Inception Score {mean:.2f} ± {std:.2f} ({args.samples} generated images)")
-        write_text(run_dir / "fid.json", json.dumps(record, indent=2))
+            print(f"{run_dir}: Inception Score {record['inception_score']:.2f} ± {record['inception_score_std']:.2f} "
+                  f"({args.samples} generated images)")
 
 
 def run_info(args) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..layers import QuantumLinear
+from ..models.quantum import quantum_mlp
 from ..resources import ResourceReport, resource_report
 
 DESCRIPTION = """\
@@ -58,16 +58,6 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def demo_mlp(widths: list[int], n_qubits: int, ansatz: str = "qrkt", layers: int = 1) -> nn.Module:
-    """QuantumLinear maps between consecutive ``widths``, with GELU between them."""
-    if len(widths) < 2:
-        raise ValueError(f"--widths needs at least two widths, got {widths}")
-    maps: list[nn.Module] = []
-    for d_in, d_out in zip(widths, widths[1:]):
-        maps += [QuantumLinear(d_in, d_out, n_qubits, ansatz=ansatz, layers=layers), nn.GELU()]
-    return nn.Sequential(*maps[:-1])
-
-
 def report(model: nn.Module, example_input, args: argparse.Namespace) -> ResourceReport:
     """Run `resource_report` with the profile options of ``args``, print it as markdown, and return it."""
     overrides = {k: v for k, v in (("shots", args.shots), ("optimization_level", args.optimization_level))
@@ -107,6 +97,6 @@ def run(args: argparse.Namespace) -> None:
         widths = [int(w) for w in args.widths.split(",")]
     except ValueError:
         raise ValueError(f"--widths must be comma-separated integers, got {args.widths!r}") from None
-    model = demo_mlp(widths, args.n_qubits, args.ansatz, args.layers)
+    model = quantum_mlp(widths, args.n_qubits, ansatz=args.ansatz, layers=args.layers)
     shape = (1, args.tokens, widths[0]) if args.tokens else (1, widths[0])
     report(model, torch.rand(shape), args)

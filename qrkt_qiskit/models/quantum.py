@@ -13,7 +13,7 @@ from torch import nn
 from ..circuits import ANSATZ_NAMES
 from ..layers import QuantumLayer, QuantumLinear
 
-__all__ = ["QuantumSpec", "feature_map", "vqc"]
+__all__ = ["QuantumSpec", "feature_map", "quantum_mlp", "vqc"]
 
 
 @dataclass(frozen=True)
@@ -57,3 +57,17 @@ def vqc(width: int, quantum: QuantumSpec) -> nn.Module:
         return QuantumLayer(width, ansatz=quantum.ansatz, layers=quantum.layers, post_norm=quantum.post_norm)
     return QuantumLinear(width, width, quantum.max_qubits, ansatz=quantum.ansatz, layers=quantum.layers,
                          post_norm=quantum.post_norm)
+
+
+def quantum_mlp(widths: list[int], n_qubits: int, *, ansatz: str = "qrkt", layers: int = 1) -> nn.Module:
+    """`QuantumLinear` maps between consecutive ``widths`` with GELU between them: the smallest quantum model.
+
+    Raises:
+        ValueError: for fewer than two widths.
+    """
+    if len(widths) < 2:
+        raise ValueError(f"a quantum MLP needs at least two widths (input and output), got {widths}")
+    maps: list[nn.Module] = []
+    for d_in, d_out in zip(widths, widths[1:]):
+        maps += [QuantumLinear(d_in, d_out, n_qubits, ansatz=ansatz, layers=layers), nn.GELU()]
+    return nn.Sequential(*maps[:-1])

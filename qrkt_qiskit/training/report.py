@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -12,8 +13,10 @@ from ..output import figure, markdown_table, save_figure, write_csv, write_text
 from ..resources import resource_report
 from .runs import example_input
 
-__all__ = ["RESULT_COLUMNS", "read_summary", "results_table", "write_history", "write_summary"]
+__all__ = ["RESULT_COLUMNS", "EVALUATIONS", "append_evaluation", "read_summary", "results_table", "write_history",
+           "write_summary"]
 
+EVALUATIONS = "evaluations.csv"  # one row per `qrkt evaluate` of a run, in its run directory
 RESULT_COLUMNS = ("ODE", "Train Time (s)", "Accuracy", "F1 Score", "Best AUC Epoch", "# Parameters", "# Qubits")
 
 
@@ -78,3 +81,11 @@ def results_table(run_dirs: list[str | Path]) -> str:
                      f"{s['test_accuracy']:.1%}", f"{s['test_f1']:.1%}", s["best_auc_epoch"], s["parameters"],
                      s["qubits"] or "-"])
     return markdown_table(RESULT_COLUMNS, rows)
+
+
+def append_evaluation(run_dir: str | Path, row: dict) -> None:
+    """Add ``row`` to the run's ``evaluations.csv``, rewritten atomically (columns: every row's keys, in order)."""
+    path = Path(run_dir) / EVALUATIONS
+    rows = list(csv.DictReader(path.read_text().splitlines())) if path.is_file() else []
+    rows.append(row)
+    write_csv(rows, path, list(dict.fromkeys(k for r in rows for k in r)))

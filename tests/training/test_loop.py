@@ -151,3 +151,16 @@ def test_random_bytes_are_always_a_checkpoint_error(tmp_path):
         path.write_bytes(bytes(torch.randint(0, 256, (size,), generator=rng, dtype=torch.uint8).tolist()))
         with pytest.raises(CheckpointError, match="is not a readable checkpoint"):
             load_checkpoint(path)
+
+
+def test_evaluations_accumulate_with_every_column_kept(tmp_path):
+    import csv
+
+    from qrkt_qiskit.training.report import append_evaluation
+
+    append_evaluation(tmp_path, {"backend": "native", "accuracy": 0.9})
+    append_evaluation(tmp_path, {"backend": "aer", "shots": 1024, "accuracy": 0.8})
+    rows = list(csv.DictReader((tmp_path / "evaluations.csv").read_text().splitlines()))
+    assert rows == [{"backend": "native", "accuracy": "0.9", "shots": ""},
+                    {"backend": "aer", "accuracy": "0.8", "shots": "1024"}]
+    assert [p.name for p in tmp_path.iterdir()] == ["evaluations.csv"]  # no temporary file left
