@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
+from .vision import Splits
+
 __all__ = ["SPECIAL_TOKENS", "TEXT_DATASETS", "TextSplits", "encode", "load_text", "load_tokenizer", "read_imdb",
            "train_tokenizer"]
 
@@ -31,19 +33,10 @@ ENCODE_CHUNK = 2048
 
 
 @dataclass(frozen=True)
-class TextSplits:
+class TextSplits(Splits):
     """Train, validation and test token ids ``(N, max_length)`` (int64, ``[PAD]`` = 0), labels ``(N,)``, the tokenizer."""
 
-    train: tuple[torch.Tensor, torch.Tensor]
-    val: tuple[torch.Tensor, torch.Tensor]
-    test: tuple[torch.Tensor, torch.Tensor]
-    n_classes: int
     tokenizer: Tokenizer
-
-    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-        if name not in ("train", "val", "test"):
-            raise ValueError(f"unknown split {name!r}; choose one of: train, val, test")
-        return getattr(self, name)
 
 
 def train_tokenizer(texts: Sequence[str], *, vocab_size: int = 20_000) -> Tokenizer:

@@ -25,22 +25,28 @@ VALIDATION_FRACTION = 0.1
 
 
 @dataclass(frozen=True)
-class ImageSplits:
-    """Train, validation and test images ``(N, C, H, W)`` with labels ``(N,)``."""
+class Splits:
+    """Train, validation and test inputs with labels ``(N,)``, and the number of classes."""
 
     train: tuple[torch.Tensor, torch.Tensor]
     val: tuple[torch.Tensor, torch.Tensor]
     test: tuple[torch.Tensor, torch.Tensor]
     n_classes: int
 
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return tuple(self.train[0].shape[1:])
-
     def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """One split by name: ``"train"``, ``"val"`` or ``"test"``."""
         if name not in ("train", "val", "test"):
             raise ValueError(f"unknown split {name!r}; choose one of: train, val, test")
         return getattr(self, name)
+
+
+@dataclass(frozen=True)
+class ImageSplits(Splits):
+    """Train, validation and test images ``(N, C, H, W)`` with labels ``(N,)``."""
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train[0].shape[1:])
 
 
 def load_images(name: str, root: str | Path | None = None, *, seed: int = 0, download: bool = False) -> ImageSplits:

@@ -7,6 +7,8 @@ Runge-Kutta step instead, with one ``F`` (one set of weights) shared by every st
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import nn
 
@@ -107,3 +109,22 @@ def make_block(dim: int, *, ode: str, heads: int, mlp_dim: int, norm: str = "pre
     """An `ODEBlock` taking one ``ode`` step, or for ``ode="none"`` a plain `TransformerLayer`."""
     kw = dict(heads=heads, mlp_dim=mlp_dim, quantum=quantum, dropout=dropout)
     return TransformerLayer(dim, **kw) if ode == "none" else ODEBlock(dim, method=ode, norm=norm, **kw)
+
+
+def make_blocks(config) -> nn.ModuleList:
+    """The ``config.blocks`` blocks of a ViT or text config (its ``dim``, ``ode``, ``heads``, ``mlp_dim``, ``norm``,
+    ``quantum`` and ``dropout``)."""
+    c = config
+    return nn.ModuleList(make_block(c.dim, ode=c.ode, heads=c.heads, mlp_dim=c.mlp_dim, norm=c.norm, quantum=c.quantum,
+                                    dropout=c.dropout) for _ in range(c.blocks))
+
+
+def from_preset(presets: dict, preset: str, *, quantum: QuantumSpec | None = None, **overrides):
+    """Preset ``preset`` of ``presets``, made quantum or classical, with any field overridden.
+
+    Raises:
+        ValueError: for an unknown preset or an invalid override.
+    """
+    if preset not in presets:
+        raise ValueError(f"unknown model {preset!r}; choose one of: {', '.join(presets)}")
+    return dataclasses.replace(presets[preset], quantum=quantum, **overrides)

@@ -49,8 +49,7 @@ class GANConfig:
     quantum: QuantumSpec | None = None
 
     def __post_init__(self):
-        if isinstance(self.quantum, dict):  # from a run directory's config.json
-            object.__setattr__(self, "quantum", QuantumSpec(**self.quantum))
+        object.__setattr__(self, "quantum", QuantumSpec.read(self.quantum))
         object.__setattr__(self, "depths", tuple(self.depths))
         stages = len(self.depths)
         if stages < 1 or min(self.depths) < 1:

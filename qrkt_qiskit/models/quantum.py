@@ -34,6 +34,11 @@ class QuantumSpec:
     max_qubits: int | None = None
     post_norm: bool = False
 
+    @classmethod
+    def read(cls, value: QuantumSpec | dict | None) -> QuantumSpec | None:
+        """A config's ``quantum`` field as a spec: a dict (from a run directory's config.json) is converted."""
+        return cls(**value) if isinstance(value, dict) else value
+
     def __post_init__(self):
         if self.ansatz not in ANSATZ_NAMES:
             raise ValueError(f"unknown ansatz {self.ansatz!r}; choose one of: {', '.join(ANSATZ_NAMES)}")

@@ -7,13 +7,12 @@ review gives the same logits padded to any length.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from .blocks import check_block, make_block
+from .blocks import check_block, from_preset, make_blocks
 from .quantum import QuantumSpec
 
 __all__ = ["TEXT_PRESETS", "TextConfig", "TextTransformer", "text_config"]
@@ -37,8 +36,7 @@ class TextConfig:
     quantum: QuantumSpec | None = None
 
     def __post_init__(self):
-        if isinstance(self.quantum, dict):  # from a run directory's config.json
-            object.__setattr__(self, "quantum", QuantumSpec(**self.quantum))
+        object.__setattr__(self, "quantum", QuantumSpec.read(self.quantum))
         check_block(self.ode, self.norm)
         if self.heads < 1 or self.dim % self.heads:
             raise ValueError(f"dim={self.dim} must be a positive multiple of heads={self.heads}")
@@ -55,10 +53,8 @@ TEXT_PRESETS = {
 
 
 def text_config(preset: str, *, quantum: QuantumSpec | None = None, **overrides) -> TextConfig:
-    """A preset by name, made quantum or classical, with any field overridden."""
-    if preset not in TEXT_PRESETS:
-        raise ValueError(f"unknown model {preset!r}; choose one of: {', '.join(TEXT_PRESETS)}")
-    return dataclasses.replace(TEXT_PRESETS[preset], quantum=quantum, **overrides)
+    """A preset of `TEXT_PRESETS` by name, made quantum or classical, with any field overridden."""
+    return from_preset(TEXT_PRESETS, preset, quantum=quantum, **overrides)
 
 
 class TextTransformer(nn.Module):
@@ -70,10 +66,7 @@ class TextTransformer(nn.Module):
         self.token_embedding = nn.Embedding(c.vocab_size, c.dim)
         self.pos_embedding = nn.Parameter(torch.randn(1, c.max_length, c.dim) * 0.02)
         self.dropout = nn.Dropout(c.dropout)
-        self.blocks = nn.ModuleList(
-            make_block(c.dim, ode=c.ode, heads=c.heads, mlp_dim=c.mlp_dim, norm=c.norm, quantum=c.quantum,
-                       dropout=c.dropout)
-            for _ in range(c.blocks))
+        self.blocks = make_blocks(c)
         self.norm = nn.LayerNorm(c.dim)
         self.head = nn.Linear(c.dim, c.n_classes)
 

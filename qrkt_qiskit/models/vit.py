@@ -5,13 +5,12 @@ Configured by one frozen `ViTConfig`; the thesis' configurations are `VIT_PRESET
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from .blocks import check_block, make_block
+from .blocks import check_block, from_preset, make_blocks
 from .quantum import QuantumSpec
 
 __all__ = ["VIT_PRESETS", "ViTConfig", "VisionTransformer", "vit_config"]
@@ -38,8 +37,7 @@ class ViTConfig:
     quantum: QuantumSpec | None = None
 
     def __post_init__(self):
-        if isinstance(self.quantum, dict):  # from a run directory's config.json
-            object.__setattr__(self, "quantum", QuantumSpec(**self.quantum))
+        object.__setattr__(self, "quantum", QuantumSpec.read(self.quantum))
         if self.image_size % self.patch_size:
             raise ValueError(f"image_size={self.image_size} is not a multiple of patch_size={self.patch_size}")
         check_block(self.ode, self.norm)
@@ -64,10 +62,8 @@ VIT_PRESETS = {
 
 
 def vit_config(preset: str, *, quantum: QuantumSpec | None = None, **overrides) -> ViTConfig:
-    """A preset by name, made quantum or classical, with any field overridden."""
-    if preset not in VIT_PRESETS:
-        raise ValueError(f"unknown model {preset!r}; choose one of: {', '.join(VIT_PRESETS)}")
-    return dataclasses.replace(VIT_PRESETS[preset], quantum=quantum, **overrides)
+    """A preset of `VIT_PRESETS` by name, made quantum or classical, with any field overridden."""
+    return from_preset(VIT_PRESETS, preset, quantum=quantum, **overrides)
 
 
 class VisionTransformer(nn.Module):
@@ -80,10 +76,7 @@ class VisionTransformer(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, c.dim)) if c.pool == "cls" else None
         self.pos_embedding = nn.Parameter(torch.randn(1, c.n_patches + (c.pool == "cls"), c.dim) * 0.02)
         self.dropout = nn.Dropout(c.dropout)
-        self.blocks = nn.ModuleList(
-            make_block(c.dim, ode=c.ode, heads=c.heads, mlp_dim=c.mlp_dim, norm=c.norm, quantum=c.quantum,
-                       dropout=c.dropout)
-            for _ in range(c.blocks))
+        self.blocks = make_blocks(c)
         self.norm = nn.LayerNorm(c.dim)
         self.head = nn.Linear(c.dim, c.n_classes)
 
