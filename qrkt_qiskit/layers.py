@@ -128,6 +128,7 @@ class QuantumLayer(nn.Module):
         return state
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Expectation values ``(..., n_outputs)`` of inputs ``(..., n_inputs)`` on the current backend."""
         check_inputs(x, self.ansatz)
         placement = self._placement
         if placement is None:
@@ -145,6 +146,7 @@ class QuantumLayer(nn.Module):
         return self._exact[key]
 
     def extra_repr(self) -> str:
+        """What ``print(model)`` shows beside the class name."""
         a = self.ansatz
         text = f"ansatz={a.circuit.name!r}, n_qubits={a.n_qubits}, n_weights={a.n_weights}, backend={self.backend!r}"
         if self.simulator is not None:
@@ -239,6 +241,7 @@ class QuantumLinear(nn.Module):
                                      for w in self.widths)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(..., d_in) -> (..., d_out)``: project if needed, split, run each circuit, concatenate."""
         if x.dim() == 0 or x.shape[-1] != self.d_in:
             raise ValueError(f"QuantumLinear expects inputs of shape (..., {self.d_in}), got {tuple(x.shape)}")
         if len(self.circuits) == 1:  # one circuit takes every feature: nothing to split or join
@@ -247,6 +250,7 @@ class QuantumLinear(nn.Module):
         return torch.cat([circuit(part) for circuit, part in zip(self.circuits, parts)], dim=-1)
 
     def extra_repr(self) -> str:
+        """What ``print(model)`` shows beside the class name."""
         return f"d_in={self.d_in}, d_out={self.d_out}, circuit_widths={self.widths}"
 
 

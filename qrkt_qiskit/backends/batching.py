@@ -65,6 +65,7 @@ class BatchingEstimator(BaseEstimatorV2):
         self._call, self._batch_size, self._label = call, batch_size, label
 
     def run(self, pubs, *, precision: float | None = None) -> PrimitiveJob:
+        """Merge ``pubs`` and run them in as few jobs as ``batch_size`` allows; one result per PUB, in order."""
         coerced = [EstimatorPub.coerce(pub) for pub in pubs]
         job = PrimitiveJob(self._run, coerced)
         job._submit()  # as Qiskit's own estimators do

@@ -133,6 +133,7 @@ class BackendProfile:
                              dict(self.options), self.source))
 
     def option(self, key: str, default: Any = None) -> Any:
+        """The kind option ``key`` of this profile, or ``default`` where it is not set."""
         return self.options.get(key, default)
 
     @property

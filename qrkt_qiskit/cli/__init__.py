@@ -25,6 +25,7 @@ class CommandError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``qrkt`` parser with every subcommand registered."""
     parser = argparse.ArgumentParser(
         prog="qrkt",
         description="Hybrid quantum/classical ODE transformers on Qiskit: train them fast with the "
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``qrkt`` with ``argv``; returns the exit status (2 for a user's mistake, 130 for an interrupt)."""
     args = build_parser().parse_args(argv)
     try:
         args.func(args)

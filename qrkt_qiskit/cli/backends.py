@@ -21,6 +21,7 @@ qiskit_ibm_runtime.fake_provider (--devices lists them with their qubit counts).
 
 
 def add_parser(subparsers) -> None:
+    """Register ``qrkt backends`` and its options among the subcommands ``subparsers``."""
     parser = subparsers.add_parser(
         "backends", help="list backend profiles and whether each can run here", description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -32,6 +33,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    """Run ``qrkt backends`` with the parsed ``args``."""
     rows = [("NAME", "KIND", "SIMULATOR", "SHOTS", "AVAILABLE", "DESCRIPTION")]
     for profile in backends.profiles(args.backends_dir).values():
         reason = backends.unavailable_reason(profile)

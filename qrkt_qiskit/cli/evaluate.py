@@ -23,6 +23,7 @@ qubit total (circuit widths summed over every circuit run of one forward pass)."
 
 
 def add_parser(sub) -> None:
+    """Register ``qrkt evaluate`` and its options among the subcommands ``sub``."""
     p = sub.add_parser("evaluate", help="evaluate a trained run on any backend", description=EVALUATE,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a directory written by `qrkt train`")
@@ -50,6 +51,7 @@ def add_parser(sub) -> None:
 
 
 def run_evaluate(args) -> None:
+    """Run ``qrkt evaluate`` with the parsed ``args``."""
     from ..layers import to_backend
     from ..training import evaluate, load_model
     from ..training.report import append_evaluation
@@ -79,6 +81,7 @@ def run_evaluate(args) -> None:
 
 
 def run_results(args) -> None:
+    """Run ``qrkt results``: print the runs' thesis table (and write it to ``--output``)."""
     from ..output import write_text
     from ..training import results_table
 

@@ -52,6 +52,7 @@ examples:
 
 
 def add_parser(sub) -> None:
+    """Register ``qrkt gan`` and its options among the subcommands ``sub``."""
     p = sub.add_parser("gan", help="train QRKT-GAN or TransGAN, score them by FID", description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -130,6 +131,7 @@ def _model(args, channels: int):
 
 
 def run_train(args) -> None:
+    """Run ``qrkt gan train``: a new or resumed GAN run; prints its summary."""
     from ..training.gan import GANTrainConfig, train_gan
 
     if args.resume:
@@ -154,6 +156,7 @@ def run_train(args) -> None:
 
 
 def run_fid(args) -> None:
+    """Run ``qrkt gan fid``: score the runs under one protocol (`score_runs`) and print each figure."""
     from ..training.gan_scores import score_runs
 
     records = score_runs(args.run_dirs, samples=args.samples, real=args.real, weights=args.fid_weights, ema=args.ema,
@@ -167,6 +170,7 @@ def run_fid(args) -> None:
 
 
 def run_info(args) -> None:
+    """Run ``qrkt gan info``: parameters of both networks, TransGAN and QRKT-GAN, and the qubit totals."""
     from ..models.gan import gan_summary
 
     for quantum in (False, True):

@@ -39,6 +39,7 @@ def _shots(text: str) -> int | None:
 
 
 def add_parser(sub) -> None:
+    """Register ``qrkt noise-study`` and its options among the subcommands ``sub``."""
     p = sub.add_parser("noise-study", help="accuracy of a trained run across backends, shots and noise scales",
                        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a directory written by `qrkt train`")
@@ -61,6 +62,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> None:
+    """Run ``qrkt noise-study`` with the parsed ``args``."""
     from ..noise_study import noise_study
     from ..training import load_model
     from ..training.runs import load_data

@@ -33,6 +33,7 @@ examples:
 
 
 def add_parser(subparsers) -> None:
+    """Register ``qrkt resources`` and its options among the subcommands ``subparsers``."""
     parser = subparsers.add_parser(
         "resources", help="hardware cost of a model: circuits, qubits, depth, shots, jobs",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -87,6 +88,7 @@ def _model(args: argparse.Namespace) -> nn.Module:
 
 
 def run(args: argparse.Namespace) -> None:
+    """Run ``qrkt resources`` with the parsed ``args``."""
     if args.run_dir is not None or args.model != "mlp":
         from ..training.runs import example_input
 

@@ -29,6 +29,7 @@ examples:
 
 
 def add_parser(sub) -> None:
+    """Register ``qrkt search`` and its options among the subcommands ``sub``."""
     from ..data import IMAGE_DATASETS, TEXT_DATASETS
     from ..models import ODE_METHODS
 
@@ -53,6 +54,7 @@ def add_parser(sub) -> None:
 
 
 def run_search(args) -> None:
+    """Run ``qrkt search`` with the parsed ``args``."""
     from ..search import SearchSpace, read_search, search
     from ..training import TrainConfig
 

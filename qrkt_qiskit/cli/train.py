@@ -40,6 +40,7 @@ GROUPS = {"data": "data", "model": "model", "noise": "noise-aware training (docs
 
 
 def add_parser(sub) -> None:
+    """Register ``qrkt train`` and its options among the subcommands ``sub``."""
     from ..training import TrainConfig
 
     p = sub.add_parser("train", help="train a quantum or classical ODE vision transformer",
@@ -56,6 +57,7 @@ def add_parser(sub) -> None:
 
 
 def run_train(args) -> None:
+    """Run ``qrkt train`` with the parsed ``args``."""
     from ..training import TrainConfig, read_config, results_table, train
 
     if args.resume:

@@ -60,4 +60,5 @@ def _as_clifford(op: Op) -> Clifford | None:
 
 
 def is_clifford(op: Op) -> bool:
+    """Whether ``op`` is a Clifford gate the closed form can push observables through."""
     return _as_clifford(op) is not None

@@ -570,6 +570,7 @@ class NoisyCircuit:
         return 1 - 2 * counts / self.shots
 
     def describe(self) -> str:
+        """One line for ``repr``: the active qubits and how the plan splits the noisy instructions."""
         return (f"{self.k} active qubit(s) {list(self.physical)}, {len(self._instrs)} noisy instructions: "
                 f"{sum(map(len, self._prefix))} in the product prefix, {len(self._middle)} Schrödinger step(s), "
                 f"{len(self._tail)} Heisenberg step(s); {len(self._terms)} measured term(s)"

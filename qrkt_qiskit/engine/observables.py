@@ -54,6 +54,7 @@ class PauliTables:
         return out
 
     def describe(self) -> str:
+        """One line for ``repr``: which tables the observables were compiled into."""
         kinds = []
         if self.z_table is not None:
             kinds.append("a ±1 table for Z-strings")

@@ -55,6 +55,7 @@ class ImageFeatures(nn.Module):
         self.net, self.num_features, self.name, self.size, self.rgb = net.eval(), num_features, name, size, rgb
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Features ``(N, D)`` of images in [-1, 1] ``(N, C, H, W)`` (clamped, resized, made RGB as configured)."""
         x = images.float().clamp(-1.0, 1.0)
         if self.rgb and x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)

@@ -71,6 +71,10 @@ class ODEBlock(nn.Module):
         return self.attention(self.attention_norm(y), padding_mask) + self.mlp(self.mlp_norm(y))
 
     def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """One Runge-Kutta step ``y + Σ b_i k_i`` from ``y = x`` (``norm="entry"``: its LayerNorm), ``k_i = F(stage input)``.
+
+        ``padding_mask`` ``(B, T)`` is True at padding tokens, which attention ignores.
+        """
         y = self.entry_norm(x)
         slopes = [self.f(y, padding_mask)]
         for row in self.a:
@@ -78,6 +82,7 @@ class ODEBlock(nn.Module):
         return y + sum(c * k for c, k in zip(self.b, slopes) if c)
 
     def extra_repr(self) -> str:
+        """What ``print(model)`` shows beside the class name."""
         return f"method={self.method!r}, norm={self.norm!r}, stages={self.stages}"
 
 
@@ -92,6 +97,7 @@ class TransformerLayer(nn.Module):
         self.mlp = MLP(dim, mlp_dim, quantum=quantum, dropout=dropout)
 
     def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The pre-norm residual pair ``x + attn(norm(x))``, then ``+ mlp(norm(·))``."""
         x = x + self.attention(self.attention_norm(x), padding_mask)
         return x + self.mlp(self.mlp_norm(x))
 

@@ -130,6 +130,7 @@ class Generator(nn.Module):
                           dropout=c.dropout)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Images ``(B, channels, image_size, image_size)`` in [-1, 1] from noise ``z`` ``(B, latent_dim)``."""
         c = self.config
         if z.dim() != 2 or z.shape[1] != c.latent_dim:
             raise ValueError(f"expected noise of shape (B, {c.latent_dim}), got {tuple(z.shape)}")

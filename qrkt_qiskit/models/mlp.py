@@ -33,4 +33,5 @@ class MLP(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(..., dim) -> (..., dim)``."""
         return self.net(x)

@@ -71,6 +71,7 @@ class TextTransformer(nn.Module):
         self.head = nn.Linear(c.dim, c.n_classes)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """Class logits ``(B, n_classes)`` of token ids ``(B, T)``; ``pad_id`` positions are masked out."""
         c = self.config
         if ids.dim() != 2 or ids.shape[1] > c.max_length:
             raise ValueError(f"expected token ids of shape (B, T) with T <= {c.max_length}, got {tuple(ids.shape)}")

@@ -91,6 +91,7 @@ class VisionTransformer(nn.Module):
         return x.reshape(b, g * g, c.channels * p * p)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Class logits ``(B, n_classes)`` of images ``(B, C, H, W)``."""
         x = self.to_patch_embedding(self.patches(images))  # (B, N, dim)
         if self.cls_token is not None:
             x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)

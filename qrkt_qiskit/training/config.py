@@ -105,6 +105,7 @@ class TrainConfig:
         return {"fashion-mnist": "mnist"}.get(self.dataset, self.dataset)
 
     def model_config(self) -> ViTConfig | TextConfig:
+        """The model this run trains: its preset with the sizes, ODE method and quantum spec given here."""
         quantum = QuantumSpec(self.ansatz, self.circuit_layers, self.max_qubits, self.post_norm) if self.quantum else None
         overrides = {k: getattr(self, k) for k in ("blocks", "dim", "heads", "mlp_dim") if getattr(self, k) is not None}
         if self.is_text:
@@ -114,13 +115,20 @@ class TrainConfig:
         return vit_config(self.preset, quantum=quantum, ode=self.ode, norm=self.norm, dropout=self.dropout, **overrides)
 
     def warmup(self, total_steps: int) -> int:
+        """Linear warmup steps: ``warmup_steps``, else 10 % of ``total_steps`` (at least 1)."""
         return self.warmup_steps if self.warmup_steps is not None else max(1, total_steps // 10)
 
     def to_dict(self) -> dict:
+        """The config as JSON-ready data, as ``config.json`` and checkpoints store it."""
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
+        """A config from `to_dict`'s data; options it lacks (added since it was saved) take their defaults.
+
+        Raises:
+            ValueError: for an option this version does not know.
+        """
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:

@@ -37,6 +37,7 @@ class World:
         return indices[self.rank::self.size]
 
     def barrier(self) -> None:
+        """Wait for every process (a no-op in a single process)."""
         if self.size > 1:
             dist.barrier()
 

@@ -91,10 +91,16 @@ class GANTrainConfig:
         check_device(self.device)
 
     def to_dict(self) -> dict:
+        """The config as JSON-ready data, as ``config.json`` and checkpoints store it."""
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict) -> GANTrainConfig:
+        """A config from `to_dict`'s data; options it lacks (added since it was saved) take their defaults.
+
+        Raises:
+            ValueError: for an option this version does not know.
+        """
         unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
             raise ValueError(f"unknown GAN training option(s) {', '.join(unknown)}")
@@ -175,9 +181,11 @@ class GANParts:
     sched_d: torch.optim.lr_scheduler.LRScheduler
 
     def state_dicts(self) -> dict:
+        """Every part's ``state_dict``, by field name: what ``last.pt`` stores."""
         return {f.name: getattr(self, f.name).state_dict() for f in dataclasses.fields(self)}
 
     def load(self, ckpt: dict) -> None:
+        """Load every part from a checkpoint written with `state_dicts`."""
         for f in dataclasses.fields(self):
             getattr(self, f.name).load_state_dict(ckpt[f.name])
 

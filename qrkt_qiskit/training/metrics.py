@@ -36,12 +36,15 @@ class EpochMetrics:
         self.loss.update(loss.detach().float(), weight=len(targets))
 
     def compute(self) -> dict[str, float]:
+        """The epoch's mean loss, accuracy, macro F1 and macro ROC-AUC so far."""
         values = {name: float(v) for name, v in self.scores.compute().items()}
         return {"loss": float(self.loss.compute()), **values}
 
     def state_dict(self) -> dict:
+        """The running sums, for a mid-epoch checkpoint."""
         return {"scores": self.scores.state_dict(), "loss": self.loss.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore the running sums saved by `state_dict`."""
         self.scores.load_state_dict(state["scores"])
         self.loss.load_state_dict(state["loss"])

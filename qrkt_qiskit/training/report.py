@@ -66,6 +66,11 @@ def _qubit_total(model: nn.Module) -> int:
 
 
 def read_summary(run_dir: str | Path) -> dict:
+    """A finished run's ``summary.json``.
+
+    Raises:
+        FileNotFoundError: if the run has not finished.
+    """
     path = Path(run_dir) / "summary.json"
     if not path.is_file():
         raise FileNotFoundError(f"{run_dir} has no summary.json: the run has not finished (resume it with --resume)")

@@ -42,10 +42,12 @@ class RunState:
     history: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
+        """The state as checkpoint data (primitives only, for ``weights_only=True``)."""
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict) -> RunState:
+        """A state from `to_dict`'s data (a checkpoint's ``state``)."""
         return cls(**values)
 
 
