@@ -5,8 +5,12 @@ that are not a bad argument (a backend job that failed, a checkpoint from anothe
 raise a `QrktError` subclass. The ``qrkt`` command line shows either as one line.
 """
 
-__all__ = ["QrktError"]
+__all__ = ["Interrupted", "QrktError"]
 
 
 class QrktError(Exception):
     """A failure the user can act on, explained in one sentence."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped a run; the message says truthfully what its ``last.pt`` holds."""

@@ -21,7 +21,7 @@ from . import backends
 from .backends import BackendProfile
 from .circuits import Ansatz, make_ansatz
 from .engine import compile as compile_circuit
-from .engine.compiler import check_inputs
+from .engine.compiler import check_inputs, empty_result
 from .engine.lowering import UnsupportedCircuitError
 
 __all__ = ["QuantumLayer", "QuantumLinear", "backends_kept", "quantum_layers", "running_natively", "to_backend"]
@@ -131,6 +131,8 @@ class QuantumLayer(nn.Module):
         """Expectation values ``(..., n_outputs)`` of inputs ``(..., n_inputs)`` on the current backend."""
         check_inputs(x, self.ansatz)
         placement = self._placement
+        if x.shape[:-1].numel() == 0:  # no sample: nothing to run, on any backend
+            return empty_result(x, self.weight.to(x.dtype), self.n_outputs)
         if placement is None:
             out = self._exact_program()(x, self.weight, validate=False)
         elif placement.simulator == "native":

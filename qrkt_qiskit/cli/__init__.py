@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-from ..errors import QrktError
+from ..errors import Interrupted, QrktError
 
 __all__ = ["CommandError", "main"]
 
@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"qrkt {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"qrkt {args.command}: interrupted"
-              + (" (checkpointed: continue with --resume --run-dir)" if args.command == "train" else ""), file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        detail = f": {exc}" if isinstance(exc, Interrupted) else ""  # what the run's last.pt holds
+        print(f"qrkt {args.command}: interrupted{detail}", file=sys.stderr)
         return 130
     return 0

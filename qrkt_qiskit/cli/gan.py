@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -146,11 +145,7 @@ def run_train(args) -> None:
                                 **config_kwargs(args, GANTrainConfig))
     kind = "qrkt" if config.model.quantum is not None else "transgan"
     run_dir = args.run_dir or Path("runs") / f"gan-{config.dataset}-{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
-    try:
-        summary = train_gan(config, run_dir, resume=args.resume, progress=args.progress)
-    except KeyboardInterrupt:
-        print(f"checkpointed: continue with `qrkt gan train --resume --run-dir {run_dir}`", file=sys.stderr)
-        raise
+    summary = train_gan(config, run_dir, resume=args.resume, progress=args.progress)
     print(json.dumps(summary, indent=2))
     print(f"run directory: {run_dir}")
 

@@ -106,12 +106,19 @@ class CompiledCircuit:
             check_inputs(x, self.ansatz)
             check_weights(w, self.ansatz)
         lead = x.shape[:-1]
+        if lead.numel() == 0:
+            return empty_result(x, w, self.ansatz.n_observables)
         return self._program(x.reshape(lead.numel(), self.ansatz.n_inputs), w).reshape(*lead, -1)
 
     def __repr__(self) -> str:
         a = self.ansatz
         return (f"CompiledCircuit({a.circuit.name!r}, {a.n_qubits} qubits, {self.dtype} on {self.device}, "
                 f"strategy={self.strategy!r}: {self._program.describe()})")
+
+
+def empty_result(x: torch.Tensor, w: torch.Tensor, n_observables: int) -> torch.Tensor:
+    """The result for inputs with no sample, ``(..., 0-sized, ..., n_observables)``: nothing runs, gradients are zero."""
+    return x.new_zeros(*x.shape[:-1], n_observables) + 0 * (x.sum() + w.sum())
 
 
 def check_tensors(x, w, dtype: torch.dtype, device: torch.device, program: str) -> None:

@@ -38,7 +38,7 @@ from qiskit.circuit import ParameterExpression, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 
 from ..circuits import Ansatz
-from .compiler import check_inputs, check_tensors, check_weights
+from .compiler import check_inputs, check_tensors, check_weights, empty_result
 from .gates import PARAMETRIC_GATES
 from .kernels import apply, kron
 from .lowering import Angle, UnsupportedCircuitError, constant_matrix, parse_angle, refuse_non_unitary, with_zero_slot
@@ -442,13 +442,14 @@ class NoisyCircuit:
             check_inputs(x, self.ansatz)
             check_weights(w, self.ansatz)
         lead = x.shape[:-1]
+        if lead.numel() == 0:
+            return empty_result(x, w, len(self._offset))
         x = x.reshape(lead.numel(), self.ansatz.n_inputs)
         values_w = with_zero_slot(w)
         fixed = self._ptms(values_w, batched=False)
         heisenberg = self._heisenberg(fixed)
         chunk = max(1, _CHUNK_ELEMENTS // 4**self.k)
-        parts = [self._meet(part, values_w, fixed, heisenberg) for part in x.split(chunk)] if x.shape[0] else []
-        expectations = torch.cat(parts) if parts else x.new_zeros(0, len(self._terms))
+        expectations = torch.cat([self._meet(part, values_w, fixed, heisenberg) for part in x.split(chunk)])
         if self.shots is not None:
             expectations = expectations + (self._sample(expectations.detach()) - expectations.detach())
         return (expectations @ self._coeffs.T + self._offset).reshape(*lead, len(self._offset))

@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,10 +26,11 @@ from typing import Any, Protocol
 import torch
 from tqdm.auto import tqdm
 
+from ..errors import Interrupted, QrktError
 from ..output import write_text
 from .checkpoint import load_checkpoint, save_checkpoint
 
-__all__ = ["RunDirectory", "RunState", "Task", "epoch_batches", "run_epochs", "sigterm_as_interrupt"]
+__all__ = ["NonFiniteLossError", "RunDirectory", "RunState", "Task", "epoch_batches", "run_epochs"]
 
 LAST = "last.pt"
 
@@ -137,17 +140,23 @@ def run_epochs(task: Task, run: RunDirectory, state: RunState, batches: Callable
         on_epoch: called with the epoch's row once it is checkpointed; an exception it raises
             (a search pruning the trial) stops the run there.
 
-    On Ctrl-C or SIGTERM between steps the position reached is checkpointed before the
-    interrupt propagates.
+    Raises:
+        Interrupted: on Ctrl-C or SIGTERM. One that arrives during a step or the epoch's
+            bookkeeping is held until that work is done, then the position is checkpointed;
+            a second one stops at once, and the exception says what ``last.pt`` holds.
+        NonFiniteLossError: when a step's loss is not finite; ``last.pt`` keeps the last good position.
     """
+    saved = (state.epoch, state.step) if run.resume else None  # the position last.pt holds
 
     def checkpoint() -> None:
+        nonlocal saved
         run.save(LAST, {"rng": torch.get_rng_state(), "state": state.to_dict(), **task.checkpoint()})
+        saved = (state.epoch, state.step)
 
     if run.resume and run.main and state.history:  # a crash after last.pt but before metrics.csv loses no row
         task.write_history(state.history)
-    safe = True  # False while a step updates the weights: an interrupt there is not checkpointed
-    with sigterm_as_interrupt():
+    signals, per_epoch = _HeldSignals(), 0
+    with signals.installed():
         try:
             while state.epoch < epochs:
                 epoch_batches_ = batches(state.epoch)
@@ -156,51 +165,94 @@ def run_epochs(task: Task, run: RunDirectory, state: RunState, batches: Callable
                            disable=not (progress and run.main), leave=False)
                 start = time.perf_counter()
                 for batch in epoch_batches_[state.step:]:
-                    safe = False
-                    shown = task.step(batch)
-                    state.step += 1
-                    safe = True
-                    bar.update()
-                    bar.set_postfix({k: f"{v:.4f}" for k, v in shown.items()})
-                    global_step = state.epoch * per_epoch + state.step
-                    if checkpoint_every and global_step % checkpoint_every == 0:
-                        now = time.perf_counter()
-                        state.train_seconds, start = state.train_seconds + now - start, now
-                        checkpoint()
+                    with signals.held():
+                        shown = task.step(batch)
+                        global_step = state.epoch * per_epoch + state.step + 1
+                        _check_finite(shown, global_step, run, saved)
+                        state.step += 1
+                        bar.update()
+                        bar.set_postfix({k: f"{v:.4f}" for k, v in shown.items()})
+                        if checkpoint_every and global_step % checkpoint_every == 0:
+                            now = time.perf_counter()
+                            state.train_seconds, start = state.train_seconds + now - start, now
+                            checkpoint()
                     if on_step is not None:
                         on_step(global_step)
                 bar.close()
-                state.train_seconds += time.perf_counter() - start
-                row = {"epoch": state.epoch + 1, "train_seconds": round(state.train_seconds, 3), **task.end_epoch()}
-                state.history.append(row)
-                state.epoch, state.step = state.epoch + 1, 0
-                if run.main:
-                    task.save_epoch(row)
-                    task.write_history(state.history)
-                checkpoint()
+                with signals.held():
+                    state.train_seconds += time.perf_counter() - start
+                    row = {"epoch": state.epoch + 1, "train_seconds": round(state.train_seconds, 3), **task.end_epoch()}
+                    state.history.append(row)
+                    state.epoch, state.step = state.epoch + 1, 0
+                    if run.main:
+                        task.save_epoch(row)
+                        task.write_history(state.history)
+                    checkpoint()
                 if on_epoch is not None:
                     on_epoch(row)
-        except KeyboardInterrupt:
-            if safe:
+        except KeyboardInterrupt as exc:
+            if not signals.busy:  # between two pieces of work: the position reached is consistent
+                signals.busy = True  # a further signal must not cut this checkpoint short
                 checkpoint()
-            raise
+            raise Interrupted(_position(run, saved, per_epoch)) from exc
 
 
-@contextlib.contextmanager
-def sigterm_as_interrupt():
-    """Inside, SIGTERM (a scheduler's preemption, ``kill``) raises KeyboardInterrupt, so it checkpoints like Ctrl-C.
+def _position(run: RunDirectory, saved: tuple[int, int] | None, per_epoch: int) -> str:
+    """What the run's ``last.pt`` holds, for the interrupt's message."""
+    if saved is None:
+        return f"no checkpoint was written yet, so {run.path} cannot be resumed"
+    return (f"{run.path / LAST} holds {saved[0]} epoch(s) and {saved[1]} of {per_epoch} steps into the next; "
+            f"continue with --resume --run-dir {run.path}")
 
-    Signal handlers belong to the main thread; elsewhere this does nothing.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
-    def interrupt(signum, frame):
+class NonFiniteLossError(QrktError):
+    """A step's loss was NaN or infinite: the run stopped before writing anything of it."""
+
+
+def _check_finite(shown: dict[str, float], global_step: int, run: RunDirectory, saved: tuple[int, int] | None) -> None:
+    bad = {k: v for k, v in shown.items() if not math.isfinite(v)}
+    if bad:
+        kept = ("no checkpoint was written yet" if saved is None
+                else f"{run.path / LAST} keeps {saved[0]} epoch(s) and {saved[1]} step(s)")
+        what = ", ".join(f"{k} = {v}" for k, v in bad.items())
+        raise NonFiniteLossError(f"training diverged at step {global_step} ({what}); the run stopped and {kept}: "
+                                 "lower the learning rate or check the data")
+
+
+class _HeldSignals:
+    """SIGINT and SIGTERM that arrive while work is in hand are held until it is done; a second one is not."""
+
+    def __init__(self):
+        self.busy = False
+        self.pending: int | None = None
+
+    def __call__(self, signum, frame):
+        if self.busy and self.pending is None:
+            self.pending = signum
+            print("\nqrkt: finishing the step in hand to checkpoint it (interrupt again to stop now and lose it)",
+                  file=sys.stderr, flush=True)
+            return
         raise KeyboardInterrupt(f"signal {signum}")
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
+    @contextlib.contextmanager
+    def held(self):
+        """Signals inside are held; leaving, a held one is raised (the work is done, the position consistent)."""
+        self.busy = True
         yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        self.busy = False
+        if self.pending is not None:
+            signum, self.pending = self.pending, None
+            raise KeyboardInterrupt(f"signal {signum}")
+
+    @contextlib.contextmanager
+    def installed(self):
+        """This object handles SIGINT and SIGTERM inside (in the main thread; elsewhere nothing changes)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

@@ -1,0 +1,139 @@
+"""Faults and mistakes: empty batches, interrupts at any point, locked run directories, hostile files, bad numbers."""
+
+import pytest
+import torch
+
+from qrkt_qiskit.backends import get_profile
+from qrkt_qiskit.layers import QuantumLayer
+
+
+@pytest.mark.parametrize("backend", ["native", "estimator", "aer", "fake-manila",
+                                     get_profile("fake-manila", simulator="aer", shots=None)],
+                         ids=["native", "estimator", "aer", "fake-native", "fake-aer"])
+@pytest.mark.parametrize("layers", [1, 2])  # closed form and statevector
+def test_an_empty_batch_gives_an_empty_output_on_every_backend(backend, layers):
+    layer = QuantumLayer(2, layers=layers, backend=backend)
+    x = torch.rand(0, 2, requires_grad=True)
+    out = layer(x)
+    assert out.shape == (0, 2)
+    out.sum().backward()
+    assert x.grad.shape == (0, 2) and torch.equal(layer.weight.grad, torch.zeros(2 * layers))
+    assert layer(torch.rand(3, 0, 2)).shape == (3, 0, 2)
+
+
+# --- interrupts: a signal at any point ends with a checkpoint of the last completed step ------
+
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+from torch.nn.modules.module import register_module_forward_hook  # noqa: E402
+from torch.optim.optimizer import register_optimizer_step_pre_hook  # noqa: E402
+
+from qrkt_qiskit.errors import Interrupted  # noqa: E402
+from qrkt_qiskit.training import TrainConfig, load_checkpoint, train  # noqa: E402
+from qrkt_qiskit.training.gan import GANTrainConfig, train_gan  # noqa: E402
+
+from .training.test_gan import tiny_model  # noqa: E402
+
+CLASSIFIER = TrainConfig(blocks=1, ode="rk1", epochs=2, batch_size=128, lr=1e-2)  # 8 steps an epoch
+GAN = GANTrainConfig(model=tiny_model(), dataset="digits", limit=48, batch_size=8, epochs=2, grid=4)  # 6 steps an epoch
+
+
+def _train(kind, run_dir, **kw):
+    return train(CLASSIFIER, run_dir, progress=False, **kw) if kind == "classifier" else \
+        train_gan(GAN, run_dir, progress=False, **kw)
+
+
+@pytest.fixture(scope="module")
+def references(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reference")
+    for kind in ("classifier", "gan"):
+        _train(kind, root / kind)
+    return root
+
+
+class _SignalDuring:
+    """Sends SIGTERM to this process from inside the ``at``-th module forward, backward pass or optimizer step.
+
+    Forward and optimizer use torch's global hooks; backward a gradient hook on the tensor
+    ``backward()`` is called on (a global module backward hook would change the critic's
+    double-backward numerics).
+    """
+
+    def __init__(self, phase: str, at: int, times: int = 1):
+        self.phase, self.at, self.times, self.count = phase, at, times, 0
+
+    def __enter__(self):
+        hook = lambda *args, **kwargs: self._tick()  # noqa: E731
+        if self.phase == "backward":
+            original = self.original = torch.Tensor.backward
+
+            def backward(tensor, *args, **kwargs):
+                tensor.register_hook(lambda grad: (self._tick(), grad)[1])
+                return original(tensor, *args, **kwargs)
+
+            torch.Tensor.backward = backward
+            return self
+        register = {"forward": register_module_forward_hook, "optimizer": register_optimizer_step_pre_hook}[self.phase]
+        self.handle = register(hook)
+        return self
+
+    def _tick(self):
+        self.count += 1
+        if self.at <= self.count < self.at + self.times:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def __exit__(self, *exc):
+        if self.phase == "backward":
+            torch.Tensor.backward = self.original
+        else:
+            self.handle.remove()
+
+
+def _same_weights(a, b, key):
+    a, b = (torch.load(p / "last.pt", weights_only=True)[key] for p in (a, b))
+    return all(torch.equal(v, b[k]) for k, v in a.items())
+
+
+@pytest.mark.parametrize("kind", ["classifier", "gan"])
+@pytest.mark.parametrize("phase, at", [("forward", 37), ("backward", 3), ("optimizer", 5)])
+def test_a_signal_inside_a_step_checkpoints_that_step_and_resumes_bit_identically(tmp_path, references, kind,
+                                                                                  phase, at, capsys):
+    with _SignalDuring(phase, at) as probe, pytest.raises(Interrupted, match="continue with --resume") as stopped:
+        _train(kind, tmp_path / "run")
+    assert probe.count >= at
+    state = load_checkpoint(tmp_path / "run" / "last.pt")["state"]
+    assert state["step"] + state["epoch"] > 0 and f"{state['epoch']} epoch(s) and {state['step']} of" in str(stopped.value)
+    assert "finishing the step in hand" in capsys.readouterr().err
+    _train(kind, tmp_path / "run", resume=True)
+    assert _same_weights(references / kind, tmp_path / "run", "model" if kind == "classifier" else "generator")
+
+
+def test_a_second_signal_stops_at_once_and_says_what_last_pt_holds(tmp_path):
+    with _SignalDuring("forward", 3, times=2), pytest.raises(Interrupted) as stopped:
+        _train("classifier", tmp_path / "run")
+    assert str(stopped.value) == f"no checkpoint was written yet, so {tmp_path / 'run'} cannot be resumed"
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_sigterm_from_outside_at_a_random_moment_resumes_bit_identically(tmp_path, references):
+    started = tmp_path / "started"
+    code = ("import pathlib; from qrkt_qiskit.training import TrainConfig, train\n"
+            f"config = TrainConfig(**{CLASSIFIER.to_dict()!r})\n"
+            f"train(config, {str(tmp_path / 'run')!r}, progress=False, "
+            f"on_step=lambda s: pathlib.Path({str(started)!r}).touch())\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True, env=env)
+    while not started.exists() and proc.poll() is None:
+        pass
+    delay = float(torch.rand(1, generator=torch.Generator().manual_seed(os.getpid()))) * 0.3
+    subprocess.run(["sleep", f"{delay:.3f}"])
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=120)[1]
+    if proc.returncode == 0:
+        pytest.skip("the run finished before the signal")
+    assert "Interrupted" in err and (tmp_path / "run" / "last.pt").exists(), err[-2000:]
+    _train("classifier", tmp_path / "run", resume=True)
+    assert _same_weights(references / "classifier", tmp_path / "run", "model")
