@@ -26,6 +26,7 @@ from pathlib import Path
 
 from .output import figure, markdown_table, save_figure, write_csv, write_text
 from .training import TrainConfig, train
+from .training.run import RunExistsError
 
 __all__ = ["SearchSpace", "best_config", "read_search", "search", "trials_table"]
 
@@ -111,7 +112,7 @@ def search(base: TrainConfig, study_dir: str | Path, *, n_trials: int, space: Se
         if json.loads(path.read_text()) != spec:
             raise ValueError(f"cannot resume the search in {study_dir} with a different base configuration or space")
     elif path.exists():
-        raise FileExistsError(f"{study_dir} already holds a search; resume it (--resume) or choose another directory")
+        raise RunExistsError(f"{study_dir} already holds a search; resume it (--resume) or choose another directory")
     study_dir.mkdir(parents=True, exist_ok=True)
     write_text(path, json.dumps(spec, indent=2))
     study = _open_study(study_dir, storage, seed, prune)

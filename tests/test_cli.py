@@ -49,7 +49,7 @@ def test_evaluate_runs_the_same_weights_through_qiskit(run_dir, capsys):
 @pytest.mark.parametrize(("argv", "message"), [
     (["train", "--resume"], "qrkt train: error: --resume needs --run-dir naming the run to continue"),
     (["evaluate", "/nonexistent/run"], "qrkt evaluate: error: /nonexistent/run is not a run directory: it has no config.json"),
-    (["results", "/nonexistent/run"], "qrkt results: error: /nonexistent/run has no summary.json: the run has not finished"),
+    (["results", "/nonexistent/run"], "qrkt results: error: /nonexistent/run is not a run directory: it has no config.json"),
     (["train", "--epochs", "0"], "qrkt train: error: epochs must be at least 1, got 0"),
     (["train", "--dataset", "mnist"], "qrkt train: error: dataset 'mnist' needs a data root (--data-root) holding its files"),
     (["train", "--device", "tpu"], "qrkt train: error: unknown device 'tpu'; use cpu, cuda or cuda:N"),

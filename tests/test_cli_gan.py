@@ -50,7 +50,7 @@ def test_help_reads_like_a_manual(capsys):
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["gan", "train", "--resume"], "--resume needs --run-dir naming the run to continue"),
-    (["gan", "fid", "nowhere"], "nowhere is not a GAN run directory: it has no config.json"),
+    (["gan", "fid", "nowhere"], "nowhere is not a run directory: it has no config.json"),
     (["gan", "train", "--epochs", "0", *TINY], "epochs must be at least 1, got 0"),
 ])
 def test_mistakes_are_one_line(argv, message, capsys):

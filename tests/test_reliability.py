@@ -137,3 +137,64 @@ def test_sigterm_from_outside_at_a_random_moment_resumes_bit_identically(tmp_pat
     assert "Interrupted" in err and (tmp_path / "run" / "last.pt").exists(), err[-2000:]
     _train("classifier", tmp_path / "run", resume=True)
     assert _same_weights(references / "classifier", tmp_path / "run", "model")
+
+
+# --- run directories: locked, checked for their kind, cleaned of orphans -----------------------
+
+from qrkt_qiskit.cli import main  # noqa: E402
+from qrkt_qiskit.training.run import RunDirectory, RunLockedError  # noqa: E402
+
+
+def test_a_second_writer_of_a_run_directory_is_refused_naming_the_holder(tmp_path):
+    code = ("import sys, time; from qrkt_qiskit.training.run import RunDirectory\n"
+            "from qrkt_qiskit.training import TrainConfig\n"
+            f"with RunDirectory({str(tmp_path)!r}, TrainConfig(), resume=False):\n"
+            "    print('locked', flush=True); time.sleep(60)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(RunLockedError, match=rf"^{tmp_path} is in use by another run \(pid {holder.pid}\); "
+                                                 "wait for it to finish or choose another directory$"):
+            train(CLASSIFIER, tmp_path, progress=False)
+    finally:
+        holder.kill()
+        holder.wait()
+    with RunDirectory(tmp_path, CLASSIFIER, resume=False):  # the lock died with its holder
+        pass
+
+
+def test_a_crashed_writers_temporary_files_are_cleared_when_the_run_resumes(tmp_path):
+    (tmp_path / "samples").mkdir()
+    orphans = [tmp_path / ".last.k2j3h.tmp.pt", tmp_path / "samples" / ".epoch_001.x1.tmp.png"]
+    for orphan in orphans:
+        orphan.write_bytes(b"half")
+    with RunDirectory(tmp_path, CLASSIFIER, resume=False):
+        assert not any(o.exists() for o in orphans)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["evaluate", "{gan}"], "{gan} holds a gan run (qrkt gan train), but this takes a classification run (qrkt train)"),
+    (["noise-study", "{gan}", "--backends", "aer"], "{gan} holds a gan run (qrkt gan train), but this takes a classification run (qrkt train)"),
+    (["resources", "{gan}"], "{gan} holds a gan run (qrkt gan train), but this takes a classification run (qrkt train)"),
+    (["train", "--resume", "--run-dir", "{gan}"],
+     "{gan} holds a gan run (qrkt gan train), but this takes a classification run (qrkt train)"),
+    (["results", "{gan}"], "{gan} holds a gan run (qrkt gan train), but this takes a classification run (qrkt train)"),
+    (["gan", "fid", "{cls}"], "{cls} holds a classification run (qrkt train), but this takes a GAN run (qrkt gan train)"),
+    (["gan", "train", "--resume", "--run-dir", "{cls}"],
+     "{cls} holds a classification run (qrkt train), but this takes a GAN run (qrkt gan train)"),
+    (["train", "--run-dir", "{cls}"], "{cls} already holds a run; resume it (--resume) or choose another directory"),
+    (["gan", "train", "--run-dir", "{gan}"], "{gan} already holds a run; resume it (--resume) or choose another directory"),
+    (["train", "--run-dir", "{file}"], "{file} is a file, not a run directory; choose a directory"),
+    (["evaluate", "{bad}"], "{bad}/config.json is not valid JSON (Expecting value: line 1 column 1 (char 0)); "
+                            "was it edited by hand?"),
+])
+def test_every_command_checks_the_kind_of_run_it_is_given(references, tmp_path, argv, message, capsys):
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "config.json").write_text("not json")
+    paths = {"gan": references / "gan", "cls": references / "classifier", "file": tmp_path / "file",
+             "bad": tmp_path / "bad"}
+    argv = [a.format(**paths) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(f"error: {message.format(**paths)}") and "\n" not in err

@@ -131,15 +131,12 @@ def _model(args, channels: int):
 
 def run_train(args) -> None:
     """Run ``qrkt gan train``: a new or resumed GAN run; prints its summary."""
-    from ..training.gan import GANTrainConfig, train_gan
+    from ..training.gan import GANTrainConfig, read_gan_config, train_gan
 
     if args.resume:
         if args.run_dir is None:
             raise CommandError("--resume needs --run-dir naming the run to continue")
-        path = args.run_dir / "config.json"
-        if not path.is_file():
-            raise FileNotFoundError(f"{args.run_dir} is not a GAN run directory: it has no config.json")
-        config = GANTrainConfig.from_dict(json.loads(path.read_text()))
+        config = read_gan_config(args.run_dir)
     else:
         config = GANTrainConfig(model=_model(args, 3 if args.dataset == "cifar10" else 1),
                                 **config_kwargs(args, GANTrainConfig))

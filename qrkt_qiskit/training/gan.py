@@ -34,10 +34,10 @@ from .augment import diff_augment, parse_policy
 from .checkpoint import load_checkpoint
 from .config import option
 from .distributed import check_device
-from .run import RunDirectory, RunState, epoch_batches, run_epochs
+from .run import RunDirectory, RunState, epoch_batches, expect_kind, run_epochs
 
 __all__ = ["GANParts", "GANState", "GANTrainConfig", "build_gan", "critic_loss", "ema_decay", "ema_update", "gan_step",
-           "gradient_penalty", "load_generator", "train_gan"]
+           "gradient_penalty", "load_generator", "read_gan_config", "train_gan"]
 
 SUMS = ("d_loss", "wasserstein", "gp", "g_loss", "g_count")  # per-epoch sums of the step losses
 
@@ -210,24 +210,24 @@ def train_gan(config: GANTrainConfig, run_dir: str | Path, *, resume: bool = Fal
 
     On Ctrl-C or SIGTERM the position reached is checkpointed before the interrupt propagates.
     """
-    run = RunDirectory(run_dir, config, resume=resume)
-    images, parts = build_gan(config, torch.device(config.device))
-    task = _GANTraining(config, parts, images, run)
-    if resume:
-        ckpt = run.load(map_location=config.device)
-        parts.load(ckpt)
-        torch.set_rng_state(ckpt["rng"])
-        task.state = GANState.from_dict(ckpt["state"])
-    run.write_config(config.to_dict())
-    (run.path / "samples").mkdir(exist_ok=True)
-    run_epochs(task, run, task.state, task.batches, epochs=config.epochs, checkpoint_every=config.checkpoint_every,
-               progress=progress, on_step=on_step)
-    state = task.state
-    summary = {**gan_summary(config.model), "dataset": config.dataset, "images": len(images), "epochs": state.epoch,
-               "critic_steps": state.d_steps, "generator_steps": state.g_steps,
-               "train_seconds": round(state.train_seconds, 2),
-               "seconds_per_critic_step": round(state.train_seconds / max(1, state.d_steps), 4)}
-    write_text(run.path / "summary.json", json.dumps(summary, indent=2))
+    with RunDirectory(run_dir, config, resume=resume) as run:
+        images, parts = build_gan(config, torch.device(config.device))
+        task = _GANTraining(config, parts, images, run)
+        if resume:
+            ckpt = run.load(map_location=config.device)
+            parts.load(ckpt)
+            torch.set_rng_state(ckpt["rng"])
+            task.state = GANState.from_dict(ckpt["state"])
+        run.write_config(config.to_dict())
+        (run.path / "samples").mkdir(exist_ok=True)
+        run_epochs(task, run, task.state, task.batches, epochs=config.epochs, checkpoint_every=config.checkpoint_every,
+                   progress=progress, on_step=on_step)
+        state = task.state
+        summary = {**gan_summary(config.model), "dataset": config.dataset, "images": len(images), "epochs": state.epoch,
+                   "critic_steps": state.d_steps, "generator_steps": state.g_steps,
+                   "train_seconds": round(state.train_seconds, 2),
+                   "seconds_per_critic_step": round(state.train_seconds / max(1, state.d_steps), 4)}
+        write_text(run.path / "summary.json", json.dumps(summary, indent=2))
     return summary
 
 
@@ -342,16 +342,23 @@ def save_sample_grid(generator: Generator, n: int, path: Path, *, seed: int = 0)
         save_image(images.float().cpu(), tmp, nrow=max(1, round(n**0.5)), normalize=True, value_range=(-1, 1))
 
 
+def read_gan_config(run_dir: str | Path) -> GANTrainConfig:
+    """The `GANTrainConfig` a GAN run directory was trained with.
+
+    Raises:
+        FileNotFoundError: if it has no ``config.json``.
+        ValueError: if it holds another kind of run.
+    """
+    return GANTrainConfig.from_dict(expect_kind(run_dir, "gan"))
+
+
 def load_generator(run_dir: str | Path, *, ema: bool = True) -> tuple[GANTrainConfig, Generator]:
     """A GAN run's generator (its EMA weights unless ``ema=False``) from ``last.pt``, in eval mode.
 
     Raises:
         FileNotFoundError: when ``run_dir`` holds no GAN run.
     """
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{run_dir} is not a GAN run directory: it has no config.json")
-    config = GANTrainConfig.from_dict(json.loads(path.read_text()))
+    config = read_gan_config(run_dir)
     state = load_checkpoint(Path(run_dir) / "last.pt")
     generator = Generator(config.model)
     generator.load_state_dict(state["ema" if ema else "generator"])

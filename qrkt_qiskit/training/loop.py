@@ -62,22 +62,22 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
     On Ctrl-C or SIGTERM the position reached is checkpointed before the interrupt propagates.
     """
     world = World.from_env(config.device)
-    run = RunDirectory(run_dir, config, resume=resume, main=world.main)
-    torch.manual_seed(config.seed)
-    model = build_model(config).to(config.device)  # first: a bad model configuration fails before any data work
-    if config.noise is not None:  # noise-aware: every step and every evaluation through the device's noise
-        use_training_noise(model, config)
-    data = load_data(config, run.path, fresh=not resume, world=world)
-    task = _Classification(config, model, data, world, run, progress)
-    if resume:
-        ckpt = run.load(map_location=config.device)
-        task.load(ckpt)
-        torch.set_rng_state(ckpt["rng"])
-        task.state = ClassifierState.from_dict(ckpt["state"])
-    run.write_config({"train": config.to_dict(), "model": dataclasses.asdict(config.model_config())})
-    run_epochs(task, run, task.state, task.batches, epochs=config.epochs, checkpoint_every=config.checkpoint_every,
-               progress=progress, on_step=on_step, on_epoch=on_epoch)
-    summary = write_summary(config, model, task.state, run.path) if world.main else {}
+    with RunDirectory(run_dir, config, resume=resume, main=world.main) as run:
+        torch.manual_seed(config.seed)
+        model = build_model(config).to(config.device)  # first: a bad model configuration fails before any data work
+        if config.noise is not None:  # noise-aware: every step and every evaluation through the device's noise
+            use_training_noise(model, config)
+        data = load_data(config, run.path, fresh=not resume, world=world)
+        task = _Classification(config, model, data, world, run, progress)
+        if resume:
+            ckpt = run.load(map_location=config.device)
+            task.load(ckpt)
+            torch.set_rng_state(ckpt["rng"])
+            task.state = ClassifierState.from_dict(ckpt["state"])
+        run.write_config({"train": config.to_dict(), "model": dataclasses.asdict(config.model_config())})
+        run_epochs(task, run, task.state, task.batches, epochs=config.epochs, checkpoint_every=config.checkpoint_every,
+                   progress=progress, on_step=on_step, on_epoch=on_epoch)
+        summary = write_summary(config, model, task.state, run.path) if world.main else {}
     world.barrier()
     return summary
 

@@ -11,6 +11,7 @@ from torch import nn
 from ..layers import QuantumLayer
 from ..output import figure, markdown_table, save_figure, write_csv, write_text
 from ..resources import resource_report
+from .run import expect_kind
 from .runs import example_input
 
 __all__ = ["RESULT_COLUMNS", "EVALUATIONS", "append_evaluation", "read_summary", "results_table", "write_history",
@@ -66,11 +67,13 @@ def _qubit_total(model: nn.Module) -> int:
 
 
 def read_summary(run_dir: str | Path) -> dict:
-    """A finished run's ``summary.json``.
+    """A finished classification run's ``summary.json``.
 
     Raises:
         FileNotFoundError: if the run has not finished.
+        ValueError: if it holds another kind of run.
     """
+    expect_kind(run_dir, "classification")
     path = Path(run_dir) / "summary.json"
     if not path.is_file():
         raise FileNotFoundError(f"{run_dir} has no summary.json: the run has not finished (resume it with --resume)")

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -30,9 +32,65 @@ from ..errors import Interrupted, QrktError
 from ..output import write_text
 from .checkpoint import load_checkpoint, save_checkpoint
 
-__all__ = ["NonFiniteLossError", "RunDirectory", "RunState", "Task", "epoch_batches", "run_epochs"]
+__all__ = ["NonFiniteLossError", "RunDirectory", "RunExistsError", "RunLockedError", "RunState", "Task", "epoch_batches",
+           "expect_kind", "run_epochs", "run_kind"]
 
 LAST = "last.pt"
+LOCK = ".lock"  # held (flock) by the process writing the run; it holds that process's pid
+
+
+class RunExistsError(QrktError, FileExistsError):
+    """The run directory already holds a run, and resuming it was not asked for."""
+
+
+class RunLockedError(QrktError):
+    """Another process is writing the run directory."""
+
+
+def _lock(path: Path) -> int:
+    """An exclusive lock on ``path``, held until the returned descriptor is closed; it records this pid."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise RunLockedError(f"{path.parent} is in use by another run (pid {holder}); wait for it to finish or "
+                             "choose another directory") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
+
+
+def run_kind(run_dir: str | Path) -> str:
+    """What a run directory holds: ``"classification"`` (`qrkt train`) or ``"gan"`` (`qrkt gan train`).
+
+    Raises:
+        FileNotFoundError: if it has no ``config.json``.
+        ValueError: if ``config.json`` is not one qrkt wrote.
+    """
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} is not a run directory: it has no config.json")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} is not valid JSON ({str(exc).splitlines()[0]}); was it edited by hand?") from None
+    if isinstance(data, dict) and isinstance(data.get("train"), dict):
+        return "classification"
+    if isinstance(data, dict) and "n_critic" in data:
+        return "gan"
+    raise ValueError(f"{path} was not written by qrkt train or qrkt gan train")
+
+
+def expect_kind(run_dir: str | Path, kind: str) -> dict:
+    """``run_dir``'s ``config.json``, after checking the directory holds a ``kind`` run (one sentence if not)."""
+    found = run_kind(run_dir)
+    if found != kind:
+        made = {"classification": "qrkt train", "gan": "qrkt gan train"}
+        takes = {"classification": "a classification run (qrkt train)", "gan": "a GAN run (qrkt gan train)"}[kind]
+        raise ValueError(f"{run_dir} holds a {found} run ({made[found]}), but this takes {takes}")
+    return json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
 
 
 @dataclass
@@ -62,14 +120,39 @@ class RunDirectory:
     written take their defaults and old runs still resume. Under torchrun only the main
     process (``main=True``) writes.
 
+    Use it as a context manager: inside, the main process holds an exclusive lock on the
+    directory (a second writer gets one sentence naming this process's pid).
+
     Raises:
-        FileExistsError: ``path`` already holds a run and ``resume`` is False.
+        RunExistsError: ``path`` already holds a run and ``resume`` is False.
+        ValueError: ``path`` is a file.
     """
 
     def __init__(self, path: str | Path, config: Any, *, resume: bool, main: bool = True):
         self.path, self.config, self.resume, self.main = Path(path), config, resume, main
+        if self.path.exists() and not self.path.is_dir():
+            raise ValueError(f"{self.path} is a file, not a run directory; choose a directory")
         if not resume and (self.path / LAST).exists():
-            raise FileExistsError(f"{self.path} already holds a run; resume it (--resume) or choose another directory")
+            raise RunExistsError(f"{self.path} already holds a run; resume it (--resume) or choose another directory")
+        self._lock: int | None = None
+
+    def __enter__(self) -> RunDirectory:
+        """Hold the directory's lock (main process only) and clear temporary files a crashed writer left.
+
+        Raises:
+            RunLockedError: another process holds the directory.
+        """
+        if self.main:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._lock = _lock(self.path / LOCK)
+            for orphan in [*self.path.glob(".*.tmp*"), *self.path.glob("*/.*.tmp*")]:
+                orphan.unlink(missing_ok=True)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._lock is not None:
+            os.close(self._lock)  # closing the descriptor releases the lock
+            self._lock = None
 
     def load(self, map_location: torch.device | str = "cpu") -> dict:
         """The run's ``last.pt``, after checking it holds this configuration.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -14,6 +13,7 @@ from ..output import atomic_path
 from .checkpoint import load_checkpoint
 from .config import TrainConfig
 from .distributed import World
+from .run import expect_kind
 
 __all__ = ["TOKENIZER", "build_model", "example_input", "load_data", "load_model", "read_config", "use_training_noise"]
 
@@ -74,10 +74,7 @@ def load_data(config: TrainConfig, run_dir: str | Path | None = None, *, fresh: 
 
 def read_config(run_dir: str | Path) -> TrainConfig:
     """The `TrainConfig` a run directory was trained with."""
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{run_dir} is not a run directory: it has no config.json")
-    return TrainConfig.from_dict(json.loads(path.read_text())["train"])
+    return TrainConfig.from_dict(expect_kind(run_dir, "classification")["train"])
 
 
 def load_model(run_dir: str | Path, checkpoint: str = "best") -> tuple[TrainConfig, nn.Module]:
