@@ -198,3 +198,32 @@ def test_every_command_checks_the_kind_of_run_it_is_given(references, tmp_path, 
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.endswith(f"error: {message.format(**paths)}") and "\n" not in err
+
+
+# --- data: a crafted CIFAR-10 batch runs nothing ------------------------------------------------
+
+import pickle  # noqa: E402
+
+from qrkt_qiskit.data import load_images  # noqa: E402
+from qrkt_qiskit.data.gan import load_gan_images  # noqa: E402
+
+
+class _Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):  # what an attacker's batch does: name a callable for the unpickler to call
+        return (exec, (f"open({str(self.marker)!r}, 'w').write('ran')",))
+
+
+@pytest.mark.parametrize("loader", ["classification", "gan"])
+def test_a_malicious_cifar_batch_runs_nothing(tmp_path, loader):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    marker = tmp_path / "pwned"
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (folder / name).write_bytes(pickle.dumps({b"data": _Payload(marker), b"labels": [0]}))
+    with pytest.raises(ValueError, match=r"data_batch_1 is not a CIFAR-10 python batch \(it refers to builtins.exec, "
+                                         r"which a CIFAR-10 batch never does\); nothing in it was run"):
+        load_images("cifar10", tmp_path) if loader == "classification" else load_gan_images("cifar10", tmp_path)
+    assert not marker.exists()

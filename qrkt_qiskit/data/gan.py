@@ -8,12 +8,13 @@ are padded with background to 32×32, as TransGAN pads them; CIFAR-10 is 32×32 
 from __future__ import annotations
 
 import gzip
-import pickle
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from .cifar import read_batches
 
 __all__ = ["DEBIAN_FASHION_MNIST", "GAN_DATASETS", "load_gan_images"]
 
@@ -96,11 +97,7 @@ def _cifar10(root: Path) -> torch.Tensor:
     missing = [n for n in names if not (folder / n).is_file()]
     if missing:
         raise FileNotFoundError(f"cifar10 not found: {folder} lacks {', '.join(missing)}")
-    xs = []
-    for name in names:
-        with open(folder / name, "rb") as f:
-            xs.append(np.asarray(pickle.load(f, encoding="bytes")[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-    return torch.from_numpy(np.concatenate(xs)).float() / 255.0
+    return read_batches(folder, names)[0]
 
 
 def _resize(x: torch.Tensor, size: int) -> torch.Tensor:

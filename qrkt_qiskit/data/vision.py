@@ -8,12 +8,12 @@ exact to resume, and free of DataLoader workers.
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
+
+from .cifar import read_batches
 
 __all__ = ["IMAGE_DATASETS", "ImageSplits", "load_images"]
 
@@ -115,17 +115,7 @@ def _cifar10(root: Path, download: bool):
     if missing:
         raise FileNotFoundError(f"cifar10 not found: {folder} lacks {', '.join(missing)}"
                                 + ("" if download else " (pass --download to fetch them)"))
-    return [_cifar_batches(folder, group) for group in names]
-
-
-def _cifar_batches(folder: Path, names: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    xs, ys = [], []
-    for name in names:
-        with open(folder / name, "rb") as f:
-            batch = pickle.load(f, encoding="bytes")
-        xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        ys.append(np.asarray(batch[b"labels"], dtype=np.int64))
-    return torch.from_numpy(np.concatenate(xs)).float() / 255.0, torch.from_numpy(np.concatenate(ys))
+    return [read_batches(folder, group) for group in names]
 
 
 def _standardized(train, val, test, n_classes: int) -> ImageSplits:
