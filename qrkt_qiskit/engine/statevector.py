@@ -82,7 +82,8 @@ class StatevectorCircuit:
         self.n_qubits, self.n_inputs, self.dtype, self.device = n_qubits, n_inputs, dtype, device
         self.cdtype = torch.complex128 if dtype == torch.float64 else torch.complex64
         self._zero_slot = n_inputs + n_weights
-        _check_width(n_qubits, self.cdtype, device)
+        self._memory = _memory(device)
+        _check_width(n_qubits, observables, self.cdtype, device, self._memory)
         prefix, rest = _split_prefix(ops, n_qubits)
         self._prefix = [self._group(g, per_qubit=True) for g in _prefix_groups(prefix)]
         self._steps = _merge_permutations([step for run in _runs(rest, n_inputs)
@@ -146,6 +147,7 @@ class StatevectorCircuit:
     def __call__(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """``x: (batch, n_inputs)``, ``w: (n_weights,)`` -> ``(batch, n_observables)``."""
         batch = x.shape[0]
+        _check_batch(batch, self.n_qubits, self.cdtype, self.device, self._memory)
         values_w = with_zero_slot(w)  # (n_weights + 1,)
         # (batch, n_inputs + n_weights + 1); input slots index x alike, so x serves when they are all there is
         values_x = x if self._inputs_only else torch.cat([x, values_w.expand(batch, -1)], dim=1)
@@ -286,17 +288,42 @@ def _reads_inputs(ops: list[Op], n_inputs: int) -> bool:
     return any(s < n_inputs for op in ops for s in op.slots)
 
 
-def _check_width(n: int, cdtype: torch.dtype, device: torch.device) -> None:
-    """Refuse, before any work, a statevector that cannot fit in the device's memory."""
-    need = 2**n * torch.empty((), dtype=cdtype).element_size()
+# A call holds about this many batch-sized statevectors at once (the state, the next one, a product).
+_STATES_PER_CALL = 3
+
+
+def _memory(device: torch.device) -> int:
+    """Bytes of memory on ``device``: the GPU's, or this machine's RAM."""
     if device.type == "cuda":
-        have = torch.cuda.get_device_properties(device).total_memory
-    else:
-        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        return torch.cuda.get_device_properties(device).total_memory
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _check_width(n: int, observables: Sequence[SparsePauliOp], cdtype: torch.dtype, device: torch.device,
+                 have: int) -> None:
+    """Refuse, before any work, a circuit whose statevector and observable tables cannot fit in memory.
+
+    The tables (`observables.PauliTables`) hold, per distinct X-mask of the observables' terms,
+    a ``(2^n, n_observables)`` complex table built in numpy (16 bytes an entry) and copied to
+    the device, and a ``2^n`` index.
+    """
+    element = torch.empty((), dtype=cdtype).element_size()
+    masks = {tuple(p.x) for obs in observables for p in obs.paulis}
+    need = 2**n * (element * _STATES_PER_CALL + len(masks) * (len(observables) * (16 + element) + 16))
     if need > have:
         raise UnsupportedCircuitError(
-            f"a {n}-qubit statevector needs {_bytes(need)} ({cdtype}), more than the {_bytes(have)} of memory "
-            f"on {device}; use fewer qubits per circuit"
+            f"a {n}-qubit statevector with its {len(observables)} observable(s) needs {_bytes(need)} ({cdtype}), "
+            f"more than the {_bytes(have)} of memory on {device}; use fewer qubits per circuit"
+        )
+
+
+def _check_batch(batch: int, n: int, cdtype: torch.dtype, device: torch.device, have: int) -> None:
+    """Refuse, before allocating, a batch of statevectors that cannot fit in memory."""
+    per_sample = 2**n * torch.empty((), dtype=cdtype).element_size() * _STATES_PER_CALL
+    if batch * per_sample > have:
+        raise UnsupportedCircuitError(
+            f"a batch of {batch} {n}-qubit statevectors needs {_bytes(batch * per_sample)} ({cdtype}), more than the "
+            f"{_bytes(have)} of memory on {device}; evaluate at most {max(1, have // per_sample)} samples per call"
         )
 
 

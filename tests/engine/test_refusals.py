@@ -50,8 +50,30 @@ def test_too_wide_a_statevector_is_refused_before_any_work():
     qc.cx(range(49), range(1, 50))
     qc.t(range(50))  # non-Clifford after the entangler: only a statevector can simulate this
     with pytest.raises(UnsupportedCircuitError,
-                       match=r"a 50-qubit statevector needs 8.0 PiB \(torch.complex64\), more than the .* of memory on cpu"):
+                       match=r"a 50-qubit statevector with its 50 observable\(s\) needs [\d.]+ PiB \(torch.complex64\), "
+                             r"more than the .* of memory on cpu; use fewer qubits per circuit"):
         compile(Ansatz(qc, [], []))
+
+
+def test_the_memory_check_counts_the_observable_tables_and_the_batch(monkeypatch):
+    import time
+
+    from qrkt_qiskit import make_ansatz
+    from qrkt_qiskit.engine import statevector
+
+    # 27 qubits, 2 layers: a 1 GiB state passes a state-only check, but the 27 Z tables need ~87 GiB
+    start = time.perf_counter()
+    with pytest.raises(UnsupportedCircuitError, match=r"a 27-qubit statevector with its 27 observable\(s\) needs "
+                                                      r"[\d.]+ GiB \(torch.complex64\), more than the"):
+        compile(make_ansatz("qrkt", 27, 2))
+    assert time.perf_counter() - start < 5  # refused before allocating anything
+    monkeypatch.setattr(statevector, "_memory", lambda device: 64 * 2**20)
+    program = compile(make_ansatz("qrkt", 16, 2))
+    program(torch.rand(2, 16), torch.rand(32))
+    with pytest.raises(UnsupportedCircuitError, match=r"^a batch of 100 16-qubit statevectors needs 150.0 MiB "
+                                                      r"\(torch.complex64\), more than the 64.0 MiB of memory on cpu; "
+                                                      r"evaluate at most 42 samples per call$"):
+        program(torch.rand(100, 16), torch.rand(32))
 
 
 def test_compile_rejects_what_is_not_an_ansatz_or_a_real_dtype():
