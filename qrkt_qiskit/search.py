@@ -100,7 +100,8 @@ def search(base: TrainConfig, study_dir: str | Path, *, n_trials: int, space: Se
 
     Raises:
         FileExistsError: ``study_dir`` already holds a search and ``resume`` is False.
-        ValueError: ``resume`` with a base or space that differs from the search's.
+        ValueError: ``resume`` with a base or space that differs from the search's, or a
+            storage URL that cannot be opened.
     """
     import optuna
 
@@ -114,8 +115,8 @@ def search(base: TrainConfig, study_dir: str | Path, *, n_trials: int, space: Se
     elif path.exists():
         raise RunExistsError(f"{study_dir} already holds a search; resume it (--resume) or choose another directory")
     study_dir.mkdir(parents=True, exist_ok=True)
+    study = _open_study(study_dir, storage, seed, prune)  # first: a bad storage leaves no search behind
     write_text(path, json.dumps(spec, indent=2))
-    study = _open_study(study_dir, storage, seed, prune)
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     remaining = n_trials - len(study.get_trials(deepcopy=False, states=finished))
     if remaining > 0:
@@ -138,7 +139,13 @@ def read_search(study_dir: str | Path) -> tuple[TrainConfig, SearchSpace]:
 def _open_study(study_dir: Path, storage: str | None, seed: int, prune: bool):
     import optuna
 
-    rdb = optuna.storages.RDBStorage(storage or f"sqlite:///{(study_dir / 'study.db').resolve()}")
+    url = storage or f"sqlite:///{(study_dir / 'study.db').resolve()}"
+    try:
+        rdb = optuna.storages.RDBStorage(url)
+    except Exception as exc:  # SQLAlchemy: an unknown dialect, a missing driver, an unreachable server
+        raise ValueError(f"cannot open the study storage {url!r} ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0][:200]}); give an SQLAlchemy URL such as "
+                         "sqlite:///study.db or postgresql://user@host/db") from None
     names = optuna.study.get_all_study_names(rdb)
     existing = len(optuna.load_study(study_name=STUDY_NAME, storage=rdb).trials) if STUDY_NAME in names else 0
     # Judged from the first epoch on, once two trials have finished: a random search can afford it.

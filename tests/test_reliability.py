@@ -227,3 +227,72 @@ def test_a_malicious_cifar_batch_runs_nothing(tmp_path, loader):
                                          r"which a CIFAR-10 batch never does\); nothing in it was run"):
         load_images("cifar10", tmp_path) if loader == "classification" else load_gan_images("cifar10", tmp_path)
     assert not marker.exists()
+
+
+# --- one sentence for every mistake a user can make ---------------------------------------------
+
+import re  # noqa: E402
+import shutil  # noqa: E402
+
+from qrkt_qiskit.backends import load_profile  # noqa: E402
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--mlp-dim", "-1"], "mlp_dim must be at least 1, got -1"),
+    (["train", "--device", "meta"], "device 'meta' cannot train or evaluate here; use cpu, cuda or cuda:N"),
+    (["train", "--lr", "nan"], "argument --lr: expected a finite number, got 'nan'"),
+    (["gan", "train", "--gp-weight", "nan"], "argument --gp-weight: expected a finite number, got 'nan'"),
+    (["gan", "train", "--lr-d", "inf"], "argument --lr-d: expected a finite number, got 'inf'"),
+    (["evaluate", "x", "--batch-size", "0"], "argument --batch-size: expected an integer of at least 1, got 0"),
+    (["evaluate", "x", "--limit", "0"], "argument --limit: expected an integer of at least 1, got 0"),
+    (["noise-study", "x", "--backends", "aer", "--limit", "-2"], "argument --limit: expected an integer of at least 1, got -2"),
+    (["resources", "--tokens", "-1"], "argument --tokens: expected an integer of at least 1, got -1"),
+    (["resources", "--batch-size", "0"], "argument --batch-size: expected an integer of at least 1, got 0"),
+    (["resources", "--dataset-size", "-5"], "argument --dataset-size: expected an integer of at least 1, got -5"),
+    (["train", "--dataset", "cifar10", "--data-root", "{tmp}", "--download"],
+     "cifar10 could not be downloaded into {tmp} ("),
+])
+def test_a_mistake_on_the_command_line_is_one_sentence(argv, message, tmp_path, capsys, monkeypatch):
+    import urllib.request
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    try:
+        status = main([a.format(tmp=tmp_path) for a in argv])
+    except SystemExit as exc:  # argparse's own refusals exit from inside parse_args
+        status = exc.code
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert status == 2 and message.format(tmp=tmp_path) in err and "error: " in err
+
+
+def test_a_search_storage_that_cannot_be_opened_is_one_sentence_and_leaves_no_search(tmp_path, capsys):
+    argv = ["search", "--study-dir", str(tmp_path / "s"), "--trials", "1", "--dataset", "digits", "--epochs", "1"]
+    assert main(argv + ["--storage", "bogus://x"]) == 2
+    assert "cannot open the study storage 'bogus://x' (NoSuchModuleError: " in capsys.readouterr().err
+    assert not (tmp_path / "s" / "search.json").exists()
+
+
+def test_another_models_checkpoint_is_one_sentence(references, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(references / "classifier", run)
+    other = TrainConfig(blocks=2, ode="rk1", epochs=1, batch_size=128)
+    train(other, tmp_path / "other", progress=False)
+    shutil.copy(tmp_path / "other" / "best.pt", run / "best.pt")
+    assert main(["evaluate", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert f"{run / 'best.pt'} holds another model than its run's config.json describes (" in err
+    assert "was it copied from another run?" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "is not a file; a profile is a TOML file"),
+    (b"kind = \"aer\"\ndescription = \"\xff\xfe\"\n", "is not UTF-8 text (byte 28); a profile is a TOML file"),
+    (b"x = " + b"[" * 5000 + b"]" * 5000 + b"\n", "nests its tables or arrays too deeply to read"),
+])
+def test_an_unreadable_profile_names_its_file(tmp_path, content, message):
+    path = tmp_path / "mine.toml"
+    path.mkdir() if content is None else path.write_bytes(content)
+    with pytest.raises(ValueError, match="^" + re.escape(f"{path} {message}")):
+        load_profile(path)

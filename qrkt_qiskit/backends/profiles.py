@@ -180,8 +180,14 @@ def load_profile(path: str | os.PathLike) -> BackendProfile:
     path = Path(path)
     if not _NAME.fullmatch(path.stem):
         raise ValueError(f"{path}: profile name {path.stem!r} must be lowercase letters, digits, '-', '_' or '.'")
+    if not path.is_file():
+        raise ValueError(f"{path} is not a file; a profile is a TOML file")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not UTF-8 text (byte {exc.start}); a profile is a TOML file") from None
+    except RecursionError:
+        raise ValueError(f"{path} nests its tables or arrays too deeply to read; a profile is a flat TOML file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{path} is not valid TOML ({exc})") from exc
     return _build(path.stem, data, str(path), str(path))

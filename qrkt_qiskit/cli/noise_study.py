@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .options import positive_int
+
 DESCRIPTION = """\
 Evaluate the same trained weights of a run on the exact native engine and on every backend
 given, for every shot count and (on fake-<device> backends) every noise scale: the error
@@ -49,7 +51,7 @@ def add_parser(sub) -> None:
     p.add_argument("--noise-scale", nargs="+", type=float, default=[1.0], metavar="S",
                    help="error-rate factors for fake devices (default: 1)")
     p.add_argument("--split", choices=("val", "test"), default="test", help="(default: test)")
-    p.add_argument("--limit", type=int, metavar="N", help="evaluate the first N images only (default: the whole split)")
+    p.add_argument("--limit", type=positive_int, metavar="N", help="evaluate the first N images only (default: the whole split)")
     p.add_argument("--aer-check", type=int, default=8, metavar="N",
                    help="random images of every native-simulated row also run through Aer (default: 8; 0: none)")
     p.add_argument("--resilience", nargs="+", type=int, choices=(0, 1, 2), metavar="LEVEL",

@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 import math
 
-__all__ = ["add_config_options", "config_kwargs", "finite_float"]
+__all__ = ["add_config_options", "config_kwargs", "finite_float", "positive_int"]
 
 def finite_float(text: str) -> float:
     """argparse type: a finite number (``inf`` and ``nan`` are refused in one sentence)."""
@@ -21,6 +21,17 @@ def finite_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer of at least 1, got {value}")
     return value
 
 

@@ -10,6 +10,7 @@ from torch import nn
 
 from ..models.quantum import quantum_mlp
 from ..resources import ResourceReport, resource_report
+from .options import positive_int
 
 DESCRIPTION = """\
 Count the circuits one inference evaluates and what they cost: circuits per inference and per
@@ -46,15 +47,15 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--ode", choices=ODE_METHODS, default="rk4_enh", help="RK method of a ViT preset (default: rk4_enh)")
     parser.add_argument("--widths", default="16,8,4", metavar="D0,D1,...",
                         help="feature widths of the demo MLP (default: 16,8,4)")
-    parser.add_argument("--n-qubits", type=int, default=4, metavar="N", help="widest circuit of the demo (default: 4)")
+    parser.add_argument("--n-qubits", type=positive_int, default=4, metavar="N", help="widest circuit of the demo (default: 4)")
     parser.add_argument("--ansatz", default="qrkt", help="shipped ansatz of the demo's circuits (default: qrkt)")
-    parser.add_argument("--layers", type=int, default=1, help="variational layers per circuit (default: 1)")
-    parser.add_argument("--tokens", type=int, metavar="T", help="give the input a token axis of T positions")
+    parser.add_argument("--layers", type=positive_int, default=1, help="variational layers per circuit (default: 1)")
+    parser.add_argument("--tokens", type=positive_int, metavar="T", help="give the input a token axis of T positions")
     parser.add_argument("--backend", metavar="NAME", help="a backend profile, e.g. fake-manila or ibm")
-    parser.add_argument("--shots", type=int, metavar="N", help="override the profile's shots")
+    parser.add_argument("--shots", type=positive_int, metavar="N", help="override the profile's shots")
     parser.add_argument("--optimization-level", type=int, choices=[0, 1, 2, 3], help="override the transpiler level")
-    parser.add_argument("--dataset-size", type=int, metavar="N", help="samples per epoch, for the epoch estimate")
-    parser.add_argument("--batch-size", type=int, default=64, metavar="B", help="samples per forward (default: 64)")
+    parser.add_argument("--dataset-size", type=positive_int, metavar="N", help="samples per epoch, for the epoch estimate")
+    parser.add_argument("--batch-size", type=positive_int, default=64, metavar="B", help="samples per forward (default: 64)")
     parser.add_argument("--backends-dir", metavar="DIR", help="one more directory of profile TOML files")
     parser.set_defaults(func=run)
 

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from . import CommandError
+from .options import positive_int
 
 DESCRIPTION = """\
 Random search (Optuna's random sampler) of the classical baseline's hyperparameters: hidden
@@ -36,7 +37,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("search", help="random search of the classical baseline's hyperparameters (Optuna)",
                        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--study-dir", type=Path, required=True, metavar="DIR", help="where the search and its trials go")
-    p.add_argument("--trials", type=int, default=20, metavar="N",
+    p.add_argument("--trials", type=positive_int, default=20, metavar="N",
                    help="finished (completed or pruned) trials the study should hold (default: 20)")
     p.add_argument("--storage", metavar="URL", help="SQLAlchemy URL of the study (default: sqlite:///DIR/study.db)")
     p.add_argument("--resume", action="store_true", help="continue the search in --study-dir with its own search.json")

@@ -90,12 +90,20 @@ def _digits(seed: int) -> ImageSplits:
     return _standardized((x[train], y[train]), (x[val], y[val]), (x[test], y[test]), 10)
 
 
+def _offline(name: str, root: Path, exc: OSError) -> str:
+    reason = getattr(exc, "reason", None) or exc
+    return (f"{name} could not be downloaded into {root} ({type(exc).__name__}: {reason}); fetch its files on a "
+            "machine with network access and copy them there")
+
+
 def _mnist_like(name: str, root: Path, download: bool):
     from torchvision import datasets
 
     cls, folder = (datasets.MNIST, "MNIST") if name == "mnist" else (datasets.FashionMNIST, "FashionMNIST")
     try:
         parts = [cls(str(root), train=train, download=download) for train in (True, False)]
+    except OSError as exc:  # no network: urllib's URLError, a refused connection
+        raise FileNotFoundError(_offline(name, root, exc)) from None
     except RuntimeError as exc:  # torchvision: "Dataset not found. You can use download=True ..."
         raise FileNotFoundError(
             f"{name} not found under {root}: expected {root / folder / 'raw'} holding train-images-idx3-ubyte, "
@@ -109,7 +117,10 @@ def _cifar10(root: Path, download: bool):
     if download and not folder.is_dir():
         from torchvision import datasets
 
-        datasets.CIFAR10(str(root), train=True, download=True)
+        try:
+            datasets.CIFAR10(str(root), train=True, download=True)
+        except OSError as exc:
+            raise FileNotFoundError(_offline("cifar10", root, exc)) from None
     names = [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"]
     missing = [n for group in names for n in group if not (folder / n).is_file()]
     if missing:

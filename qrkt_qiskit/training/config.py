@@ -11,7 +11,20 @@ from ..data import IMAGE_DATASETS, TEXT_DATASETS
 from ..models import ODE_METHODS, TEXT_PRESETS, VIT_PRESETS, QuantumSpec, TextConfig, ViTConfig, text_config, vit_config
 from .distributed import check_device
 
-__all__ = ["TrainConfig", "option"]
+__all__ = ["TrainConfig", "check_numbers", "option"]
+
+
+def check_numbers(config) -> None:
+    """Every float field of a config dataclass finite (``inf`` and ``nan`` train to NaN weights silently).
+
+    Raises:
+        ValueError: naming the first field that is not a finite number.
+    """
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        for v in value if isinstance(value, tuple) else (value,):
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ValueError(f"{f.name} must be a finite number, got {v}")
 
 
 def option(default, help: str, **cli):
@@ -75,12 +88,18 @@ class TrainConfig:
                              metavar="V")
 
     def __post_init__(self):
+        check_numbers(self)
         if self.dataset not in IMAGE_DATASETS + TEXT_DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; "
                              f"choose one of: {', '.join(IMAGE_DATASETS + TEXT_DATASETS)}")
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("epochs", "batch_size", "circuit_layers", "max_length", "vocab_size", "blocks", "dim", "heads",
+                     "mlp_dim", "max_qubits"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+        if not 0 <= self.dropout < 1 or self.weight_decay < 0:
+            raise ValueError(f"dropout must be in [0, 1) and weight_decay not negative, got dropout={self.dropout}, "
+                             f"weight_decay={self.weight_decay}")
         if self.lr <= 0 or self.clip_norm <= 0:
             raise ValueError(f"lr and clip_norm must be positive, got lr={self.lr}, clip_norm={self.clip_norm}")
         if self.checkpoint_every < 0 or (self.warmup_steps is not None and self.warmup_steps < 0):

@@ -32,9 +32,10 @@ from ..models.gan import GAN_PRESETS, GANConfig, Generator, discriminator, gan_s
 from ..output import atomic_path, figure, save_figure, write_csv, write_text
 from .augment import diff_augment, parse_policy
 from .checkpoint import load_checkpoint
-from .config import option
+from .config import check_numbers, option
 from .distributed import check_device
 from .run import RunDirectory, RunState, epoch_batches, expect_kind, run_epochs
+from .runs import load_weights
 
 __all__ = ["GANParts", "GANState", "GANTrainConfig", "build_gan", "critic_loss", "ema_decay", "ema_update", "gan_step",
            "gradient_penalty", "load_generator", "read_gan_config", "train_gan"]
@@ -78,15 +79,19 @@ class GANTrainConfig:
         if isinstance(self.model, dict):  # from a run directory's config.json
             object.__setattr__(self, "model", GANConfig(**self.model))
         object.__setattr__(self, "betas", tuple(self.betas))
+        check_numbers(self)
         if self.dataset not in GAN_DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(GAN_DATASETS)}")
-        for name in ("epochs", "batch_size", "n_critic", "grid"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("epochs", "batch_size", "n_critic", "grid", "limit"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
         if not 0.0 <= self.ema < 1.0:
             raise ValueError(f"ema must be in [0, 1), got {self.ema}")
-        if min(self.lr_g, self.lr_d, self.phi) <= 0 or min(self.gp_weight, self.drift, self.checkpoint_every) < 0:
-            raise ValueError("lr_g, lr_d and phi must be positive; gp_weight, drift and checkpoint_every not negative")
+        if min(self.lr_g, self.lr_d, self.phi) <= 0 or min(self.gp_weight, self.drift, self.checkpoint_every,
+                                                            self.weight_decay) < 0:
+            raise ValueError("lr_g, lr_d and phi must be positive; gp_weight, drift, weight_decay and checkpoint_every "
+                             "not negative")
         parse_policy(self.diff_aug)
         check_device(self.device)
 
@@ -359,7 +364,8 @@ def load_generator(run_dir: str | Path, *, ema: bool = True) -> tuple[GANTrainCo
         FileNotFoundError: when ``run_dir`` holds no GAN run.
     """
     config = read_gan_config(run_dir)
-    state = load_checkpoint(Path(run_dir) / "last.pt")
+    path = Path(run_dir) / "last.pt"
+    state = load_checkpoint(path)
     generator = Generator(config.model)
-    generator.load_state_dict(state["ema" if ema else "generator"])
+    load_weights(generator, state["ema" if ema else "generator"], path)
     return config, generator.eval()

@@ -10,7 +10,7 @@ from torch import nn
 from ..data import ImageSplits, TextSplits, load_images, load_text, load_tokenizer
 from ..models import TextConfig, TextTransformer, VisionTransformer
 from ..output import atomic_path
-from .checkpoint import load_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint
 from .config import TrainConfig
 from .distributed import World
 from .run import expect_kind
@@ -82,10 +82,29 @@ def load_model(run_dir: str | Path, checkpoint: str = "best") -> tuple[TrainConf
     if checkpoint not in CHECKPOINTS:
         raise ValueError(f"unknown checkpoint {checkpoint!r}; choose one of: {', '.join(CHECKPOINTS)}")
     config = read_config(run_dir)
-    state = load_checkpoint(Path(run_dir) / f"{checkpoint}.pt")
+    path = Path(run_dir) / f"{checkpoint}.pt"
+    state = load_checkpoint(path)
     model = build_model(config)
-    model.load_state_dict(state["model"])
+    load_weights(model, state["model"], path)
     return config, model.eval()
+
+
+def load_weights(model: nn.Module, weights: dict, path: Path) -> None:
+    """``model.load_state_dict(weights)``, with a mismatch said in one sentence naming ``path``.
+
+    Raises:
+        CheckpointError: when the checkpoint holds another model than ``model``.
+    """
+    mine = model.state_dict()
+    missing, unexpected = sorted(set(mine) - set(weights)), sorted(set(weights) - set(mine))
+    reshaped = sorted(k for k in set(mine) & set(weights) if tuple(mine[k].shape) != tuple(weights[k].shape))
+    if missing or unexpected or reshaped:
+        counts = ", ".join(f"{len(v)} {what}" for what, v in (("missing", missing), ("unexpected", unexpected),
+                                                            ("of another shape", reshaped)) if v)
+        first = (missing or unexpected or reshaped)[0]
+        raise CheckpointError(f"{path} holds another model than its run's config.json describes ({counts} weights, "
+                              f"e.g. {first!r}): was it copied from another run?")
+    model.load_state_dict(weights)
 
 
 def example_input(model: nn.Module) -> torch.Tensor:
