@@ -66,6 +66,9 @@ class Ansatz:
                 raise TypeError(f"observable {k} must be a SparsePauliOp, got {type(obs).__name__}")
             if obs.num_qubits != n:
                 raise ValueError(f"observable {k} acts on {obs.num_qubits} qubits but the circuit has {n}")
+            if obs.coeffs.dtype == object:
+                raise ValueError(f"observable {k} has parameterised coefficients; an observable's coefficients must "
+                                 "be numbers (bind them with assign_parameters first)")
             if not np.allclose(obs.simplify().coeffs.imag, 0.0, atol=1e-12):
                 raise ValueError(f"observable {k} is not Hermitian (it has complex coefficients)")
         object.__setattr__(self, "inputs", inputs)

@@ -119,6 +119,16 @@ class QuantumLayer(nn.Module):
                 backends.noise_model(profile)
         self._placement = placement
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        weight = state_dict.get(prefix + "weight")
+        if isinstance(weight, torch.Tensor):  # one sentence here, instead of NaN outputs or a deep shape error later
+            if tuple(weight.shape) != (self.ansatz.n_weights,):
+                raise ValueError(f"{prefix}weight has shape {tuple(weight.shape)}, but this {self.ansatz.n_qubits}-qubit "
+                                 f"circuit has {self.ansatz.n_weights} weights")
+            if not torch.isfinite(weight).all():
+                raise ValueError(f"{prefix}weight contains NaN or infinite values; a circuit's weights are angles")
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def __getstate__(self):
         # Compiled programs and open backend connections are rebuilt on use, never pickled or
         # deep-copied: a Runtime session must not travel into a checkpoint.
@@ -130,6 +140,9 @@ class QuantumLayer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Expectation values ``(..., n_outputs)`` of inputs ``(..., n_inputs)`` on the current backend."""
         check_inputs(x, self.ansatz)
+        if self.weight.shape != (self.ansatz.n_weights,):
+            raise ValueError(f"weight has shape {tuple(self.weight.shape)}, but this circuit has "
+                             f"{self.ansatz.n_weights} weights")
         placement = self._placement
         if x.shape[:-1].numel() == 0:  # no sample: nothing to run, on any backend
             return empty_result(x, self.weight.to(x.dtype), self.n_outputs)

@@ -296,3 +296,101 @@ def test_an_unreadable_profile_names_its_file(tmp_path, content, message):
     path.mkdir() if content is None else path.write_bytes(content)
     with pytest.raises(ValueError, match="^" + re.escape(f"{path} {message}")):
         load_profile(path)
+
+
+# --- checkpoints: a changed byte is caught ------------------------------------------------------
+
+from qrkt_qiskit.training import CheckpointError, save_checkpoint  # noqa: E402
+from qrkt_qiskit.training.checkpoint import FORMAT  # noqa: E402
+
+
+def test_a_bit_flipped_checkpoint_is_refused_naming_the_file(tmp_path):
+    path = tmp_path / "best.pt"
+    save_checkpoint({"model": {"w": torch.arange(1000, dtype=torch.float32)}}, path)
+    data = bytearray(path.read_bytes())
+    flipped = 0
+    for offset in range(0, len(data), 97):  # every 97th byte, one at a time: each flip is caught or harmless
+        data[offset] ^= 0x10
+        path.write_bytes(bytes(data))
+        try:
+            state = load_checkpoint(path)
+        except CheckpointError as exc:
+            assert str(exc).startswith(str(path)) and "\n" not in str(exc)
+            flipped += 1
+        else:  # a flip in zip padding or metadata torch ignores: the weights read back unchanged
+            assert torch.equal(state["model"]["w"], torch.arange(1000, dtype=torch.float32))
+        data[offset] ^= 0x10
+    assert flipped > 0
+    payload_flip = bytearray(path.read_bytes())
+    start = payload_flip.find(b"PK", 64)  # inside the envelope: the inner checkpoint's bytes
+    payload_flip[start + 200] ^= 0xFF
+    path.write_bytes(bytes(payload_flip))
+    with pytest.raises(CheckpointError, match=r"is corrupt: its content does not match the SHA-256 digest stored "
+                                              r"with it \(a changed byte\)|is not a readable checkpoint"):
+        load_checkpoint(path)
+
+
+def test_a_checkpoint_from_before_digests_still_loads(tmp_path):
+    torch.save({"format": "qrkt-checkpoint/1", "model": {"w": torch.ones(2)}}, tmp_path / "old.pt")
+    assert torch.equal(load_checkpoint(tmp_path / "old.pt")["model"]["w"], torch.ones(2))
+    save_checkpoint({"x": 1}, tmp_path / "new.pt")
+    assert torch.load(tmp_path / "new.pt", weights_only=True)["format"] == FORMAT == "qrkt-checkpoint/2"
+
+
+def test_a_finished_run_missing_its_last_metrics_row_gets_it_back_on_resume(tmp_path, references):
+    run = tmp_path / "run"
+    shutil.copytree(references / "classifier", run)
+    lines = (run / "metrics.csv").read_text().splitlines()
+    (run / "metrics.csv").write_text("\n".join(lines[:-1]) + "\n")  # a crash between last.pt and metrics.csv
+    train(CLASSIFIER, run, resume=True, progress=False)
+    assert (run / "metrics.csv").read_text().splitlines() == lines
+
+
+# --- low: weights, observables, descriptions ----------------------------------------------------
+
+from qiskit.circuit import Parameter, QuantumCircuit  # noqa: E402
+from qiskit.quantum_info import SparsePauliOp  # noqa: E402
+
+from qrkt_qiskit import Ansatz  # noqa: E402
+
+
+def test_nan_or_wrong_size_weights_are_refused_in_one_sentence():
+    layer = QuantumLayer(3)
+    with pytest.raises(ValueError, match=r"^weight contains NaN or infinite values; a circuit's weights are angles$"):
+        layer.load_state_dict({"weight": torch.tensor([0.1, float("nan"), 0.2])})
+    with pytest.raises(ValueError, match=r"^weight has shape \(5,\), but this 3-qubit circuit has 3 weights$"):
+        layer.load_state_dict({"weight": torch.zeros(5)})
+    layer.weight = torch.nn.Parameter(torch.zeros(4))
+    with pytest.raises(ValueError, match=r"^weight has shape \(4,\), but this circuit has 3 weights$"):
+        layer(torch.rand(2, 3))
+
+
+def test_parameterised_observable_coefficients_are_refused_when_the_ansatz_is_made():
+    x, w, c = Parameter("x"), Parameter("w"), Parameter("c")
+    qc = QuantumCircuit(1)
+    qc.ry(x, 0)
+    qc.rz(w, 0)
+    obs = SparsePauliOp(["Z"], coeffs=[c])
+    with pytest.raises(ValueError, match=r"^observable 0 has parameterised coefficients; "):
+        Ansatz(qc, [x], [w], [obs])
+
+
+def test_a_profile_description_with_terminal_escapes_is_refused(tmp_path):
+    path = tmp_path / "evil.toml"
+    path.write_text('kind = "aer"\ndescription = "ok\\u001b[2J\\u001b[31mgotcha"\n')
+    with pytest.raises(ValueError, match=r"description.*a one-line string of printable characters"):
+        load_profile(path)
+
+
+def test_a_diverging_run_stops_in_one_sentence_naming_the_step_and_keeps_the_good_checkpoint(tmp_path):
+    from qrkt_qiskit.training.run import NonFiniteLossError
+
+    config = TrainConfig(blocks=1, ode="rk1", epochs=1, batch_size=128, lr=1e30, quantum=False, checkpoint_every=1)
+    with pytest.raises(NonFiniteLossError, match=r"^training diverged at step (\d+) \(loss = (nan|inf)\); the run "
+                                                 r"stopped and .*last.pt keeps 0 epoch\(s\) and (\d+) step\(s\): lower "
+                                                 r"the learning rate or check the data$") as stopped:
+        train(config, tmp_path, progress=False)
+    step = int(str(stopped.value).split("step ")[1].split(" ")[0])
+    kept = load_checkpoint(tmp_path / "last.pt")
+    assert kept["state"]["step"] == step - 1
+    assert all(torch.isfinite(v).all() for v in kept["model"].values())

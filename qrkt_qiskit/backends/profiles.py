@@ -75,7 +75,8 @@ def _number(positive):
 
 _STRING = (lambda v: isinstance(v, str) and v != ""), "a non-empty string"
 # Keys every profile may set, then the options each kind accepts, as (check, what is accepted).
-_COMMON = {"kind": _choice(*KINDS), "description": (lambda v: isinstance(v, str), "a string"),
+_COMMON = {"kind": _choice(*KINDS), "description": (lambda v: isinstance(v, str) and v.isprintable(),
+                                                     "a one-line string of printable characters"),
            "max_qubits": _int_at_least(1)}
 _SHOTS = {"shots": _int_at_least(1)}
 _OPTIONS = {

@@ -111,7 +111,7 @@ def test_corrupt_truncated_and_foreign_checkpoints_are_one_sentence(tmp_path, un
         load_checkpoint(truncated)
     foreign = tmp_path / "foreign.pt"
     torch.save({"weight": torch.ones(2)}, foreign)
-    with pytest.raises(CheckpointError, match=r"foreign.pt was not written by qrkt \(expected format 'qrkt-checkpoint/1'\)"):
+    with pytest.raises(CheckpointError, match=r"foreign.pt was not written by qrkt \(expected format 'qrkt-checkpoint/2'\)"):
         load_checkpoint(foreign)
     with pytest.raises(FileNotFoundError, match=r"no checkpoint at .*missing.pt"):
         load_checkpoint(tmp_path / "missing.pt")
