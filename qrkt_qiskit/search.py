@@ -18,9 +18,13 @@ process sharing the storage.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import logging
 import math
+import os
+import socket
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 SEARCHED = ("dim", "heads", "blocks", "mlp_dim", "dropout", "lr", "warmup_steps", "batch_size")
 STUDY_NAME = "qrkt"
+HEARTBEAT_SECONDS = 60  # a running trial's heartbeat; one silent for twice this is taken as dead
 
 
 @dataclass(frozen=True)
@@ -141,17 +146,39 @@ def _open_study(study_dir: Path, storage: str | None, seed: int, prune: bool):
 
     url = storage or f"sqlite:///{(study_dir / 'study.db').resolve()}"
     try:
-        rdb = optuna.storages.RDBStorage(url)
+        rdb = _storage(url)
     except Exception as exc:  # SQLAlchemy: an unknown dialect, a missing driver, an unreachable server
         raise ValueError(f"cannot open the study storage {url!r} ({type(exc).__name__}: "
                          f"{str(exc).splitlines()[0][:200]}); give an SQLAlchemy URL such as "
                          "sqlite:///study.db or postgresql://user@host/db") from None
     names = optuna.study.get_all_study_names(rdb)
     existing = len(optuna.load_study(study_name=STUDY_NAME, storage=rdb).trials) if STUDY_NAME in names else 0
+    # Reproducible draw for draw in one process; workers sharing a storage mix in host and pid, or two started
+    # together would draw the same configurations.
+    sampler_seed = seed + existing if storage is None else zlib.crc32(f"{seed} {existing} {socket.gethostname()} "
+                                                                       f"{os.getpid()}".encode())
     # Judged from the first epoch on, once two trials have finished: a random search can afford it.
     pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0) if prune else optuna.pruners.NopPruner()
     return optuna.create_study(study_name=STUDY_NAME, storage=rdb, load_if_exists=True, direction="maximize",
-                               sampler=optuna.samplers.RandomSampler(seed=seed + existing), pruner=pruner)
+                               sampler=optuna.samplers.RandomSampler(seed=sampler_seed), pruner=pruner)
+
+
+def _storage(url: str):
+    """The study's storage, with heartbeats: a worker that dies mid-trial stops beating, and after the grace period
+    the next worker to start a trial marks that one failed and queues a copy of it, so no trial is lost."""
+    import warnings
+
+    import optuna
+
+    parameters = inspect.signature(optuna.storages.RDBStorage).parameters
+    if "heartbeat_stale_trial_callback" in parameters:  # optuna >= 4.9
+        retry = {"heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)}
+    else:
+        retry = {"failed_trial_callback": optuna.storages.RetryFailedTrialCallback(max_retry=3)}
+    with warnings.catch_warnings():  # heartbeats are "experimental" in optuna's own words, and work
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS,
+                                          grace_period=2 * HEARTBEAT_SECONDS, **retry)
 
 
 def _objective(trial, base: TrainConfig, space: SearchSpace, study_dir: Path) -> float:

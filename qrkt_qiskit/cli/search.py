@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import CommandError
 from .options import positive_int
 
 DESCRIPTION = """\
@@ -59,8 +58,6 @@ def run_search(args) -> None:
     from ..search import SearchSpace, read_search, search
     from ..training import TrainConfig
 
-    if args.trials < 1:
-        raise CommandError(f"--trials must be at least 1, got {args.trials}")
     if args.resume:
         base, space = read_search(args.study_dir)
     else:
