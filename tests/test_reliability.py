@@ -93,7 +93,7 @@ class _SignalDuring:
 
 
 def _same_weights(a, b, key):
-    a, b = (torch.load(p / "last.pt", weights_only=True)[key] for p in (a, b))
+    a, b = (load_checkpoint(p / "last.pt")[key] for p in (a, b))
     return all(torch.equal(v, b[k]) for k, v in a.items())
 
 
@@ -394,3 +394,11 @@ def test_a_diverging_run_stops_in_one_sentence_naming_the_step_and_keeps_the_goo
     kept = load_checkpoint(tmp_path / "last.pt")
     assert kept["state"]["step"] == step - 1
     assert all(torch.isfinite(v).all() for v in kept["model"].values())
+
+
+def test_a_quantum_model_that_diverges_is_named_diverged_not_a_circuit_input_error(tmp_path):
+    from qrkt_qiskit.training.run import NonFiniteLossError
+
+    config = TrainConfig(blocks=1, ode="rk1", epochs=1, batch_size=128, lr=1e30)
+    with pytest.raises(NonFiniteLossError, match=r"^training diverged at step \d+ \((loss|circuit inputs) = nan\)"):
+        train(config, tmp_path, progress=False)

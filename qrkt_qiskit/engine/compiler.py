@@ -135,6 +135,10 @@ def check_tensors(x, w, dtype: torch.dtype, device: torch.device, program: str) 
             raise ValueError(f"{name} are on {t.device} but {program} for {device}")
 
 
+class NonFiniteAngleError(ValueError):
+    """A circuit was given NaN or infinite inputs or weights (in training: the model diverged upstream)."""
+
+
 def check_inputs(x: torch.Tensor, ansatz: Ansatz) -> None:
     """Raise a one-sentence error unless ``x`` is a finite ``(..., n_inputs)`` tensor."""
     if not isinstance(x, torch.Tensor):
@@ -143,7 +147,7 @@ def check_inputs(x: torch.Tensor, ansatz: Ansatz) -> None:
         raise ValueError(f"inputs must have shape (..., {ansatz.n_inputs}) for this {ansatz.n_qubits}-qubit "
                          f"circuit, got {tuple(x.shape)}")
     if not bool(torch.isfinite(x).all()):
-        raise ValueError("inputs contain NaN or infinite values; every angle must be finite")
+        raise NonFiniteAngleError("inputs contain NaN or infinite values; every angle must be finite")
 
 
 def check_weights(w: torch.Tensor, ansatz: Ansatz) -> None:
@@ -151,7 +155,7 @@ def check_weights(w: torch.Tensor, ansatz: Ansatz) -> None:
     if w.shape != (ansatz.n_weights,):
         raise ValueError(f"weights must have shape ({ansatz.n_weights},), got {tuple(w.shape)}")
     if not bool(torch.isfinite(w).all()):
-        raise ValueError("weights contain NaN or infinite values; every angle must be finite")
+        raise NonFiniteAngleError("weights contain NaN or infinite values; every angle must be finite")
 
 
 def _plan_strategy(strategy: str, ops: list[Op], observables, n: int):

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import torch
 from tqdm.auto import tqdm
 
+from ..engine.compiler import NonFiniteAngleError
 from ..errors import Interrupted, QrktError
 from ..output import write_text
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -249,8 +250,11 @@ def run_epochs(task: Task, run: RunDirectory, state: RunState, batches: Callable
                 start = time.perf_counter()
                 for batch in epoch_batches_[state.step:]:
                     with signals.held():
-                        shown = task.step(batch)
                         global_step = state.epoch * per_epoch + state.step + 1
+                        try:
+                            shown = task.step(batch)
+                        except NonFiniteAngleError:  # the model diverged upstream and NaN reached a circuit
+                            shown = {"circuit inputs": math.nan}
                         _check_finite(shown, global_step, run, saved)
                         state.step += 1
                         bar.update()

@@ -11,7 +11,7 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from qrkt_qiskit.models import QuantumSpec
 from qrkt_qiskit.models.gan import gan_config
-from qrkt_qiskit.training import augment, gan
+from qrkt_qiskit.training import augment, gan, load_checkpoint, save_checkpoint
 from qrkt_qiskit.training.augment import diff_augment, parse_policy
 from qrkt_qiskit.training.gan import (GANTrainConfig, critic_loss, ema_decay, ema_update, gradient_penalty,
                                       load_generator, train_gan)
@@ -143,7 +143,7 @@ def test_resume_after_an_interrupt_reproduces_the_uninterrupted_run(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train_gan(config, tmp_path / "split", progress=False, on_step=interrupt)
     train_gan(config, tmp_path / "split", resume=True, progress=False)
-    whole, split = (torch.load(tmp_path / run / "last.pt", weights_only=True) for run in ("whole", "split"))
+    whole, split = (load_checkpoint(tmp_path / run / "last.pt") for run in ("whole", "split"))
     for part in ("generator", "critic", "ema"):
         for key, value in whole[part].items():
             assert torch.equal(value, split[part][key]), (part, key)
@@ -174,16 +174,16 @@ def test_a_run_saved_before_an_option_existed_resumes_with_its_default(tmp_path)
 
     with pytest.raises(KeyboardInterrupt):
         train_gan(config, tmp_path / "old", progress=False, on_step=interrupt)
-    ckpt = torch.load(tmp_path / "old" / "last.pt", weights_only=True)
+    ckpt = load_checkpoint(tmp_path / "old" / "last.pt")
     for newer in ("checkpoint_every", "phi"):
         del ckpt["config"][newer]
-    torch.save(ckpt, tmp_path / "old" / "last.pt")
+    save_checkpoint(ckpt, tmp_path / "old" / "last.pt")
     saved = json.loads((tmp_path / "old" / "config.json").read_text())
     (tmp_path / "old" / "config.json").write_text(json.dumps({k: v for k, v in saved.items() if k != "phi"}))
     resumed = GANTrainConfig.from_dict(json.loads((tmp_path / "old" / "config.json").read_text()))
     assert resumed == config
     train_gan(resumed, tmp_path / "old", resume=True, progress=False)
-    whole, old = (torch.load(tmp_path / run / "last.pt", weights_only=True) for run in ("whole", "old"))
+    whole, old = (load_checkpoint(tmp_path / run / "last.pt") for run in ("whole", "old"))
     assert all(torch.equal(v, old["generator"][k]) for k, v in whole["generator"].items())
 
 
@@ -206,7 +206,7 @@ def test_starting_over_a_run_or_resuming_with_another_config_is_refused(tmp_path
     (dict(dataset="svhn"), r"unknown dataset 'svhn'; choose one of: digits, mnist"),
     (dict(n_critic=0), r"n_critic must be at least 1, got 0"),
     (dict(ema=1.0), r"ema must be in \[0, 1\), got 1.0"),
-    (dict(drift=-1.0), r"gp_weight, drift and checkpoint_every not negative"),
+    (dict(drift=-1.0), r"gp_weight, drift, weight_decay and checkpoint_every not negative"),
     (dict(diff_aug="flip"), r"unknown DiffAugment 'flip'"),
     (dict(device="tpu9"), r"unknown device 'tpu9'; use cpu, cuda or cuda:N"),
 ])
