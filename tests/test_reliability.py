@@ -120,12 +120,13 @@ def test_a_second_signal_stops_at_once_and_says_what_last_pt_holds(tmp_path):
 
 def test_sigterm_from_outside_at_a_random_moment_resumes_bit_identically(tmp_path, references):
     started = tmp_path / "started"
-    code = ("import pathlib; from qrkt_qiskit.training import TrainConfig, train\n"
+    # the same thread count as this process, whose reference run it must reproduce bit for bit
+    code = ("import pathlib, torch; from qrkt_qiskit.training import TrainConfig, train\n"
+            f"torch.set_num_threads({torch.get_num_threads()})\n"
             f"config = TrainConfig(**{CLASSIFIER.to_dict()!r})\n"
             f"train(config, {str(tmp_path / 'run')!r}, progress=False, "
             f"on_step=lambda s: pathlib.Path({str(started)!r}).touch())\n")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
     while not started.exists() and proc.poll() is None:
         pass
     delay = float(torch.rand(1, generator=torch.Generator().manual_seed(os.getpid()))) * 0.3

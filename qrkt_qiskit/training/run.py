@@ -124,28 +124,31 @@ class RunDirectory:
     Use it as a context manager: inside, the main process holds an exclusive lock on the
     directory (a second writer gets one sentence naming this process's pid).
 
-    Raises:
-        RunExistsError: ``path`` already holds a run and ``resume`` is False.
-        ValueError: ``path`` is a file.
+    The checks happen on entering (see `__enter__`).
     """
 
     def __init__(self, path: str | Path, config: Any, *, resume: bool, main: bool = True):
         self.path, self.config, self.resume, self.main = Path(path), config, resume, main
-        if self.path.exists() and not self.path.is_dir():
-            raise ValueError(f"{self.path} is a file, not a run directory; choose a directory")
-        if not resume and (self.path / LAST).exists():
-            raise RunExistsError(f"{self.path} already holds a run; resume it (--resume) or choose another directory")
         self._lock: int | None = None
 
     def __enter__(self) -> RunDirectory:
-        """Hold the directory's lock (main process only) and clear temporary files a crashed writer left.
+        """Hold the directory's lock (main process only), check it, and clear temporary files a crashed writer left.
 
         Raises:
+            ValueError: the path is a file.
             RunLockedError: another process holds the directory.
+            RunExistsError: it already holds a run and ``resume`` is False (checked under the lock,
+                so two new runs started together cannot both write it).
         """
+        if self.path.exists() and not self.path.is_dir():
+            raise ValueError(f"{self.path} is a file, not a run directory; choose a directory")
         if self.main:
             self.path.mkdir(parents=True, exist_ok=True)
             self._lock = _lock(self.path / LOCK)
+        if not self.resume and (self.path / LAST).exists():
+            self.__exit__()
+            raise RunExistsError(f"{self.path} already holds a run; resume it (--resume) or choose another directory")
+        if self.main:
             for orphan in [*self.path.glob(".*.tmp*"), *self.path.glob("*/.*.tmp*")]:
                 orphan.unlink(missing_ok=True)
         return self
