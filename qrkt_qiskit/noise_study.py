@@ -8,7 +8,6 @@ table goes to a CSV and a markdown file, the curves to a PNG, all in ``out_dir``
 from __future__ import annotations
 
 import itertools
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -205,29 +204,28 @@ def _write(rows: list[NoiseStudyRow], out_dir: Path, metric_name: str) -> None:
 
 
 def _plot(rows: list[NoiseStudyRow], path: Path, metric_name: str) -> None:
-    """Left: metric vs noise scale, one line per fake device (at its largest shots).
-    Right: metric vs shots, one line per backend (noise scale 1 where it has one)."""
-    fig, (by_scale, by_shots) = figure(figsize=(10, 4), ncols=2)
+    """Left: metric vs noise scale, one line per backend and shot count.
+    Right: metric vs shots, one line per backend and noise scale. Every row appears in both where it can."""
+    fig, (by_scale, by_shots) = figure(figsize=(11, 4.5), ncols=2)
     reference = rows[0].metric
+    shown = lambda shots: "exact" if shots is None else f"{shots} shots"  # noqa: E731
     for backend, level in dict.fromkeys((r.backend, r.resilience) for r in rows[1:]):
         mine = [r for r in rows[1:] if (r.backend, r.resilience) == (backend, level)]
         name = backend if level is None else f"{backend}, resilience {level}"
-        scaled = [r for r in mine if r.noise_scale is not None]
-        if scaled:
-            top = max((r.shots for r in scaled), key=lambda s: math.inf if s is None else s)
-            line = sorted((r.noise_scale, r.metric) for r in scaled if r.shots == top)
-            by_scale.plot(*zip(*line), marker="o", label=f"{name} ({'exact' if top is None else top} shots)")
-        sampled = sorted((r.shots, r.metric) for r in mine if r.shots is not None
-                         and (r.noise_scale is None or r.noise_scale == 1.0))
-        if sampled:
-            by_shots.plot(*zip(*sampled), marker="o", label=name)
-    for ax, xlabel in ((by_scale, "noise scale (× the device's error rates)"), (by_shots, "shots")):
-        ax.axhline(reference, color="black", linestyle="--", linewidth=1, label="native (exact)")
+        for shots in dict.fromkeys(r.shots for r in mine if r.noise_scale is not None):
+            line = sorted((r.noise_scale, r.metric) for r in mine if r.noise_scale is not None and r.shots == shots)
+            by_scale.plot(*zip(*line), marker="o", label=f"{name}, {shown(shots)}")
+        for scale in dict.fromkeys(r.noise_scale for r in mine):
+            line = sorted((r.shots, r.metric) for r in mine if r.shots is not None and r.noise_scale == scale)
+            if line:
+                by_shots.plot(*zip(*line), marker="o", label=name if scale is None else f"{name}, noise × {scale:g}")
+    for ax, xlabel in ((by_scale, "noise scale (× the device's error rates)"), (by_shots, "shots per circuit")):
+        ax.axhline(reference, color="black", linestyle="--", linewidth=1, label="native engine, exact")
         ax.set_xlabel(xlabel)
         ax.set_ylabel(metric_name)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
     by_shots.set_xscale("log")
-    by_scale.set_title(f"{metric_name} vs noise scale")
-    by_shots.set_title(f"{metric_name} vs shots")
+    by_scale.set_title(f"{metric_name} vs noise scale ({rows[0].samples} samples)")
+    by_shots.set_title(f"{metric_name} vs shots ({rows[0].samples} samples)")
     save_figure(fig, path, dpi=120)

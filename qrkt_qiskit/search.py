@@ -111,6 +111,8 @@ def search(base: TrainConfig, study_dir: str | Path, *, n_trials: int, space: Se
     import optuna
 
     study_dir = Path(study_dir)
+    if base.dataset != "digits" and base.data_root is None:  # every trial would fail on it: say so before any study
+        raise ValueError(f"dataset {base.dataset!r} needs a data root (--data-root) holding its files")
     spec = json.loads(json.dumps({"base": base.to_dict(), "space": dataclasses.asdict(space)}))  # as read back
     path = study_dir / "search.json"
     if resume:
@@ -257,10 +259,13 @@ def _plot(study, path: Path) -> None:
     for t in study.get_trials(deepcopy=False):
         epochs = sorted(t.intermediate_values)
         curves.plot(epochs, [t.intermediate_values[e] for e in epochs], marker=".",
-                    linestyle="--" if t.state.name == "PRUNED" else "-", alpha=0.7)
+                    linestyle="--" if t.state.name == "PRUNED" else "-", alpha=0.7,
+                    label=f"trial {t.number}" + (" (pruned)" if t.state.name == "PRUNED" else ""))
         if t.value is not None:
             values.append((t.number, t.value))
     curves.set(xlabel="epoch", ylabel="validation ROC-AUC", title="trials (dashed: pruned)")
+    if study.get_trials(deepcopy=False):
+        curves.legend(fontsize=7, ncol=2)
     if values:
         numbers, aucs = zip(*values)
         best.scatter(numbers, aucs, label="trial")

@@ -21,7 +21,7 @@ def run_dir(tmp_path_factory):
 def test_train_prints_the_thesis_table(run_dir, capsys):
     assert main(["results", str(run_dir), "--output", str(run_dir / "table.md")]) == 0
     out = capsys.readouterr().out
-    assert "| ODE | Train Time (s) | Accuracy | F1 Score | Best AUC Epoch | # Parameters | # Qubits |" in out
+    assert "| Run | ODE | Train Time (s) | Test Accuracy | Test F1 | Best AUC Epoch | # Parameters | # Qubits |" in out
     assert "| QRK1 |" in out and "| 27 |" in out
     assert (run_dir / "table.md").read_text().strip() == out.strip()
 
@@ -148,3 +148,26 @@ def test_debug_shows_the_traceback_an_error_otherwise_hides(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("qrkt evaluate: error: ")
     with pytest.raises(FileNotFoundError, match="is not a run directory"):
         main(["--debug", "evaluate", str(tmp_path / "nowhere")])
+
+
+def test_resume_refuses_options_that_would_change_the_run(run_dir, capsys):
+    assert main(["train", "--resume", "--run-dir", str(run_dir), "--epochs", "5", "--classical", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"qrkt train: error: --resume continues {run_dir} with its own config.json, so it cannot take "
+                   "--epochs 5, --classical (the run has epochs=1, quantum=True); start a new run to change them\n")
+    assert main(["train", "--resume", "--run-dir", str(run_dir), "--epochs", "1", "--no-progress"]) == 0  # no change
+
+
+def test_the_run_directory_is_named_before_training_starts(tmp_path, capsys):
+    run = tmp_path / "r"
+    assert main(["train", "--blocks", "1", "--ode", "rk1", "--epochs", "1", "--batch-size", "256", "--classical",
+                 "--no-progress", "--run-dir", str(run)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith(f"run directory: {run}\n")
+    assert captured.err.startswith("epoch 1/1: train_loss ")  # one line per epoch that stays on screen
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.startswith("qrkt 0.")

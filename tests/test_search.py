@@ -64,6 +64,11 @@ def test_interrupted_search_resumes_without_repeating_finished_trials(tmp_path, 
     assert config.quantum and config.epochs == 1 and config.data_root == base.data_root
     assert {k: getattr(config, k) for k in study.best_params} == study.best_params
     assert "| QRK4_ENH |" in capsys.readouterr().out
+    # only the options given apply on top: the search's own epochs stay, --lr given replaces its rate
+    assert main(["train", "--from-search", str(tmp_path), "--lr", "0.004", "--no-progress",
+                 "--run-dir", str(tmp_path / "given")]) == 0
+    config = read_config(tmp_path / "given")
+    assert config.quantum and config.epochs == base.epochs and config.lr == 0.004
 
 
 def test_search_command_prints_the_table(tmp_path, base, capsys):
@@ -93,3 +98,10 @@ def test_mistakes_are_one_sentence(tmp_path, base, capsys):
         main(["search", "--study-dir", str(tmp_path), "--trials", "0"])
     assert capsys.readouterr().err.endswith("qrkt search: error: argument --trials: expected an integer of at least 1, "
                                             "got 0\n")
+
+
+def test_a_search_without_its_data_is_refused_before_a_study_exists(tmp_path, capsys):
+    assert main(["search", "--study-dir", str(tmp_path / "s"), "--trials", "1"]) == 2  # imdb, no --data-root
+    assert capsys.readouterr().err == ("qrkt search: error: dataset 'imdb' needs a data root (--data-root) holding "
+                                       "its files\n")
+    assert not (tmp_path / "s").exists()

@@ -24,6 +24,15 @@ class CommandError(Exception):
     """A mistake on the command line, reported as one sentence."""
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("qrkt-qiskit")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``qrkt`` parser with every subcommand registered."""
     parser = argparse.ArgumentParser(
@@ -32,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         "native engine, then run the same weights on Aer, noisy fake IBM devices or IBM hardware.",
         epilog="Run `qrkt COMMAND --help` for the manual of one command.",
     )
+    parser.add_argument("--version", action="version", version=f"qrkt {_version()}")
     parser.add_argument("--debug", action="store_true",
                         help="on an error, show the full Python traceback instead of one sentence")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

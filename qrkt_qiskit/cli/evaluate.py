@@ -19,7 +19,7 @@ accuracy, macro F1 and macro ROC-AUC, and appends them to RUN_DIR/evaluations.cs
 OVERRIDES = ("shots", "noise_scale", "optimization_level", "seed")
 
 RESULTS = """\
-Print finished runs side by side in the thesis' table: ODE method, training time, test
+Print finished runs side by side in the thesis' table: the run's name, ODE method, training time, test
 accuracy and F1 at the best-validation-AUC epoch, that epoch, parameters, and the thesis-style
 qubit total (circuit widths summed over every circuit run of one forward pass)."""
 

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from . import CommandError
-from .options import add_config_options, config_kwargs, positive_int
+from .options import add_config_options, config_kwargs, epoch_printer, positive_int, refuse_changes
 
 DESCRIPTION = """\
 Transformer GANs on the native engine. QRKT-GAN (--quantum, the default) is a TransGAN whose
@@ -137,12 +137,15 @@ def run_train(args) -> None:
         if args.run_dir is None:
             raise CommandError("--resume needs --run-dir naming the run to continue")
         config = read_gan_config(args.run_dir)
+        refuse_changes(args, config, args.run_dir)
     else:
         config = GANTrainConfig(model=_model(args, 3 if args.dataset == "cifar10" else 1),
                                 **config_kwargs(args, GANTrainConfig))
     kind = "qrkt" if config.model.quantum is not None else "transgan"
     run_dir = args.run_dir or Path("runs") / f"gan-{config.dataset}-{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
-    summary = train_gan(config, run_dir, resume=args.resume, progress=args.progress)
+    print(f"run directory: {run_dir}", flush=True)
+    summary = train_gan(config, run_dir, resume=args.resume, progress=args.progress,
+                        on_epoch=epoch_printer(config.epochs))
     print(json.dumps(summary, indent=2))
     print(f"run directory: {run_dir}")
 

@@ -11,7 +11,25 @@ import argparse
 import dataclasses
 import math
 
-__all__ = ["add_config_options", "config_kwargs", "finite_float", "positive_int"]
+__all__ = ["add_config_options", "config_kwargs", "epoch_printer", "finite_float", "given", "positive_int",
+           "refuse_changes"]
+
+
+class _Given(argparse.Action):
+    """``store`` (or, with ``const``, a flag) that also records the option as given on the command line."""
+
+    def __init__(self, option_strings, dest, *, const=None, nargs=None, **kwargs):
+        super().__init__(option_strings, dest, nargs=0 if const is not None else nargs, const=const, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, self.const if self.const is not None else values)
+        shown = option_string if self.const is not None else f"{option_string} {values}"
+        setattr(namespace, "given_options", {**getattr(namespace, "given_options", {}), self.dest: shown})
+
+
+def given(args: argparse.Namespace) -> frozenset[str]:
+    """The config fields whose options were given on the command line (not left at their defaults)."""
+    return frozenset(getattr(args, "given_options", {}))
 
 def finite_float(text: str) -> float:
     """argparse type: a finite number (``inf`` and ``nan`` are refused in one sentence)."""
@@ -60,18 +78,17 @@ def add_config_options(parser: argparse.ArgumentParser, cls, groups: dict[str, s
         if f.type == "bool":
             if "negative" in meta:  # a pair: --quantum / --classical
                 pair = section.add_mutually_exclusive_group()
-                pair.add_argument(flag, dest=f.name, action="store_true", default=f.default,
+                pair.add_argument(flag, dest=f.name, action=_Given, const=True, default=f.default,
                                   help=meta["help"] + (" (default)" if f.default else ""))
                 negative, negative_help = meta["negative"]
-                pair.add_argument(negative, dest=f.name, action="store_false",
+                pair.add_argument(negative, dest=f.name, action=_Given, const=False, default=f.default,
                                   help=negative_help + ("" if f.default else " (default)"))
-            elif f.default:
-                section.add_argument(flag, dest=f.name, action="store_false", default=True, help=meta["help"])
             else:
-                section.add_argument(flag, dest=f.name, action="store_true", help=meta["help"])
+                section.add_argument(flag, dest=f.name, action=_Given, const=not f.default, default=f.default,
+                                     help=meta["help"])
             continue
         kind = _TYPES[f.type.replace(" | None", "")]
-        kwargs = {"dest": f.name, "type": kind, "default": f.default,
+        kwargs = {"dest": f.name, "action": _Given, "type": kind, "default": f.default,
                   "help": meta["help"] + ("" if shown is None else f" (default: {shown})")}
         for key in ("metavar", "choices"):
             if key in meta:
@@ -89,3 +106,28 @@ def _shown(default):
     if default is None:
         return None
     return f"{default:g}" if isinstance(default, float) else str(default)
+
+
+def refuse_changes(args: argparse.Namespace, config, run_dir) -> None:
+    """``--resume`` continues a run with its own config.json: options given that would change it are a mistake."""
+    changed = sorted(k for k in given(args) if getattr(args, k) != getattr(config, k))
+    if changed:
+        asked = ", ".join(args.given_options[k] for k in changed)
+        kept = ", ".join(f"{k}={getattr(config, k)!r}" for k in changed)
+        raise ValueError(f"--resume continues {run_dir} with its own config.json, so it cannot take {asked} "
+                         f"(the run has {kept}); start a new run to change them")
+
+
+def epoch_printer(epochs: int):
+    """``on_epoch`` for the training commands: one line per epoch on stderr that stays on screen (and in logs)."""
+    import sys
+
+    shown = ("loss", "accuracy", "auc", "wasserstein", "gp")
+
+    def show(row: dict) -> None:
+        values = ", ".join(f"{k} {v:.4g}" for k, v in row.items()
+                           if isinstance(v, float) and any(k.endswith(s) for s in shown))
+        print(f"epoch {row['epoch']}/{epochs}: {values} ({row['train_seconds']:.1f} s training so far)",
+              file=sys.stderr, flush=True)
+
+    return show

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from . import CommandError
-from .options import add_config_options, config_kwargs
+from .options import add_config_options, config_kwargs, epoch_printer, given, refuse_changes
 
 DESCRIPTION = """\
 Train a vision transformer (images) or a text transformer (IMDb sentiment) whose blocks are
@@ -49,9 +49,9 @@ def add_parser(sub) -> None:
     run.add_argument("--run-dir", type=Path, metavar="DIR", help="where the run goes (default: runs/<dataset>-<q|c><ode>-<time>)")
     run.add_argument("--resume", action="store_true", help="continue the run in --run-dir with its own config.json")
     run.add_argument("--from-search", type=Path, metavar="STUDY_DIR",
-                     help="the best configuration of a `qrkt search` (its data and searched hyperparameters); "
-                     "--quantum/--classical, --epochs, --seed, --device, --checkpoint-every and any of "
-                     "--dim/--heads/--mlp-dim/--blocks given here apply on top")
+                     help="the best configuration of a `qrkt search` (its data and searched hyperparameters), "
+                     "quantum unless --classical (the thesis protocol); every training option given here applies "
+                     "on top, and only those")
     run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.set_defaults(func=run_train)
 
@@ -64,16 +64,19 @@ def run_train(args) -> None:
         if args.run_dir is None:
             raise CommandError("--resume needs --run-dir naming the run to continue")
         config = read_config(args.run_dir)
+        refuse_changes(args, config, args.run_dir)
     elif args.from_search:
         from ..search import best_config
 
-        sizes = {k: getattr(args, k) for k in ("dim", "heads", "mlp_dim", "blocks") if getattr(args, k) is not None}
-        config = best_config(args.from_search, quantum=args.quantum, epochs=args.epochs, seed=args.seed,
-                             device=args.device, checkpoint_every=args.checkpoint_every, **sizes)
+        # the search's best configuration, quantum unless --classical (the thesis protocol), with what is given here
+        overrides = {k: getattr(args, k) for k in given(args) - {"quantum"}}
+        config = best_config(args.from_search, quantum=args.quantum, **overrides)
     else:
         config = TrainConfig(**config_kwargs(args, TrainConfig))
     run_dir = args.run_dir or Path("runs") / f"{config.dataset}-{'q' if config.quantum else 'c'}{config.ode}-{time.strftime('%Y%m%d-%H%M%S')}"
-    summary = train(config, run_dir, resume=args.resume, progress=args.progress)
+    print(f"run directory: {run_dir}", flush=True)
+    summary = train(config, run_dir, resume=args.resume, progress=args.progress, on_epoch=epoch_printer(config.epochs))
     if summary:
         print(results_table([run_dir]))
         print(f"run directory: {run_dir}")
+

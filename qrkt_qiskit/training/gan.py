@@ -29,7 +29,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ..data.gan import GAN_DATASETS, load_gan_images
 from ..models.gan import GAN_PRESETS, GANConfig, Generator, discriminator, gan_summary
-from ..output import atomic_path, figure, save_figure, write_csv, write_text
+from ..output import figure, save_figure, write_csv, write_text
 from .augment import diff_augment, parse_policy
 from .checkpoint import load_checkpoint
 from .config import check_numbers, option
@@ -196,7 +196,7 @@ class GANParts:
 
 
 def train_gan(config: GANTrainConfig, run_dir: str | Path, *, resume: bool = False, progress: bool = True,
-              on_step: Callable[[int], None] | None = None) -> dict:
+              on_step: Callable[[int], None] | None = None, on_epoch: Callable[[dict], None] | None = None) -> dict:
     """Train ``config`` into ``run_dir`` (created if needed) and return the run's summary.
 
     Args:
@@ -208,6 +208,7 @@ def train_gan(config: GANTrainConfig, run_dir: str | Path, *, resume: bool = Fal
             those of an uninterrupted run (bit-identical on CPU).
         progress: show tqdm progress bars.
         on_step: called with the number of critic steps taken, after each step.
+        on_epoch: called with the epoch's metrics row once it is checkpointed.
 
     Raises:
         FileExistsError: ``run_dir`` already holds a run and ``resume`` is False.
@@ -226,7 +227,7 @@ def train_gan(config: GANTrainConfig, run_dir: str | Path, *, resume: bool = Fal
         run.write_config(config.to_dict())
         (run.path / "samples").mkdir(exist_ok=True)
         run_epochs(task, run, task.state, task.batches, epochs=config.epochs, checkpoint_every=config.checkpoint_every,
-                   progress=progress, on_step=on_step)
+                   progress=progress, on_step=on_step, on_epoch=on_epoch)
         state = task.state
         summary = {**gan_summary(config.model), "dataset": config.dataset, "images": len(images), "epochs": state.epoch,
                    "critic_steps": state.d_steps, "generator_steps": state.g_steps,
@@ -316,7 +317,8 @@ class _GANTraining:
 
     def save_epoch(self, row: dict) -> None:
         save_sample_grid(self.parts.ema, self.config.grid, self.run.path / "samples" / f"epoch_{row['epoch']:03d}.png",
-                         seed=self.config.seed)
+                         seed=self.config.seed, title=f"{self.run.path.name}: EMA generator after epoch {row['epoch']}, "
+                         f"{self.config.grid} samples of fixed noise")
 
     def write_history(self, history: list[dict]) -> None:
         write_csv(history, self.run.path / "metrics.csv")
@@ -325,7 +327,12 @@ class _GANTraining:
         for key, label in (("d_loss", "critic loss"), ("g_loss", "generator loss"),
                            ("wasserstein", "E[D(x)] − E[D(G(z))]")):
             ax.plot(epochs, [row[key] for row in history], marker=".", label=label)
+        from matplotlib.ticker import MaxNLocator
+
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("per critic step, averaged over the epoch")
+        ax.set_title(self.run.path.name)
         ax.grid(alpha=0.3)
         ax.legend()
         save_figure(fig, self.run.path / "curves.png")
@@ -335,16 +342,20 @@ class _GANTraining:
 
 
 @torch.no_grad()
-def save_sample_grid(generator: Generator, n: int, path: Path, *, seed: int = 0) -> None:
-    """A grid of ``n`` samples from fixed noise (drawn from ``seed``), written atomically as PNG."""
-    from torchvision.utils import save_image
+def save_sample_grid(generator: Generator, n: int, path: Path, *, seed: int = 0, title: str = "") -> None:
+    """A grid of ``n`` samples from fixed noise (drawn from ``seed``), titled, pixels enlarged, written atomically."""
+    from torchvision.utils import make_grid
 
     was_training = generator.training
     generator.eval()
     images = generator.sample(n, generator=torch.Generator().manual_seed(seed))
     generator.train(was_training)
-    with atomic_path(path) as tmp:
-        save_image(images.float().cpu(), tmp, nrow=max(1, round(n**0.5)), normalize=True, value_range=(-1, 1))
+    grid = make_grid(images.float().cpu(), nrow=max(1, round(n**0.5)), normalize=True, value_range=(-1, 1))
+    fig, ax = figure(figsize=(6, 6.4))
+    ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")  # sharp pixels, not a blur
+    ax.set_axis_off()
+    ax.set_title(title or f"{n} samples, fixed noise (seed {seed})", fontsize=10)
+    save_figure(fig, path, dpi=110)
 
 
 def read_gan_config(run_dir: str | Path) -> GANTrainConfig:

@@ -18,17 +18,19 @@ __all__ = ["RESULT_COLUMNS", "EVALUATIONS", "append_evaluation", "read_summary",
            "write_summary"]
 
 EVALUATIONS = "evaluations.csv"  # one row per `qrkt evaluate` of a run, in its run directory
-RESULT_COLUMNS = ("ODE", "Train Time (s)", "Accuracy", "F1 Score", "Best AUC Epoch", "# Parameters", "# Qubits")
+# The thesis' table, after the run's name; accuracy and F1 are the test split's at the best validation-AUC epoch.
+RESULT_COLUMNS = ("Run", "ODE", "Train Time (s)", "Test Accuracy", "Test F1", "Best AUC Epoch", "# Parameters",
+                  "# Qubits")
 
 
 def write_history(history: list[dict], run_dir: Path) -> None:
     """Rewrite ``metrics.csv`` (one row per epoch) and ``curves.png``; each replaced atomically."""
     write_csv(history, run_dir / "metrics.csv")
-    plot_curves(history, run_dir / "curves.png")
+    plot_curves(history, run_dir / "curves.png", title=Path(run_dir).name)
 
 
-def plot_curves(history: list[dict], path: Path) -> None:
-    """Loss and ROC-AUC per epoch for train, validation and test, side by side."""
+def plot_curves(history: list[dict], path: Path, *, title: str = "") -> None:
+    """Loss and ROC-AUC per epoch for train, validation and test, side by side, under the run's name."""
     from matplotlib.ticker import MaxNLocator
 
     epochs = [row["epoch"] for row in history]
@@ -41,6 +43,8 @@ def plot_curves(history: list[dict], path: Path) -> None:
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend()
+    if title:
+        fig.suptitle(title)
     save_figure(fig, path)
 
 
@@ -85,7 +89,7 @@ def results_table(run_dirs: list[str | Path]) -> str:
     rows = []
     for run_dir in run_dirs:
         s = read_summary(run_dir)
-        rows.append([("Q" if s["quantum"] else "") + s["ode"].upper(), f"{s['train_seconds']:.1f}",
+        rows.append([Path(run_dir).name, ("Q" if s["quantum"] else "") + s["ode"].upper(), f"{s['train_seconds']:.1f}",
                      f"{s['test_accuracy']:.1%}", f"{s['test_f1']:.1%}", s["best_auc_epoch"], s["parameters"],
                      s["qubits"] or "-"])
     return markdown_table(RESULT_COLUMNS, rows)
