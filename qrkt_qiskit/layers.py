@@ -44,17 +44,19 @@ class QuantumLayer(nn.Module):
         post_norm: normalise each output over the call's samples (all leading dimensions)
             to zero mean and unit variance, as QuantumNAT's post-measurement normalisation:
             a device's noise mostly shrinks and shifts expectation values, which this undoes.
-
-    The weights start uniform in [0, 2π), as PennyLane's ``TorchLayer`` does.
+        initial_weights: the ``n_weights`` starting angles (a tensor, array or list), in the
+            order of ``ansatz.weights``, as TorchConnector's ``initial_weights``; by default
+            they start uniform in [0, 2π), as PennyLane's ``TorchLayer`` does.
 
     Raises:
         ValueError: for an unknown ansatz or backend, ``n_qubits < 1``, an `Ansatz` whose
-            width is not ``n_qubits``, or a circuit wider than the backend's device.
+            width is not ``n_qubits``, a circuit wider than the backend's device, or
+            ``initial_weights`` of the wrong size or not finite.
         BackendUnavailableError: if the backend cannot run on this machine.
     """
 
     def __init__(self, n_qubits: int, *, ansatz: str | Ansatz = "qrkt", layers: int = 1,
-                 backend: str | BackendProfile = "native", post_norm: bool = False):
+                 backend: str | BackendProfile = "native", post_norm: bool = False, initial_weights=None):
         super().__init__()
         if isinstance(ansatz, Ansatz):
             if ansatz.n_qubits != n_qubits:
@@ -63,7 +65,10 @@ class QuantumLayer(nn.Module):
             ansatz = make_ansatz(ansatz, n_qubits, layers)
         self.ansatz = ansatz
         self.weight = nn.Parameter(torch.empty(ansatz.n_weights))
-        nn.init.uniform_(self.weight, 0.0, 2 * math.pi)
+        if initial_weights is None:
+            nn.init.uniform_(self.weight, 0.0, 2 * math.pi)
+        else:
+            self.load_state_dict({"weight": torch.as_tensor(initial_weights, dtype=self.weight.dtype)})
         self.post_norm = post_norm
         self._exact: dict = {}  # (dtype, device) -> the exact engine program, built on first use
         self._placement: _Placement | None = None  # None: the exact native engine

@@ -30,3 +30,11 @@ def reference(ansatz, x, w) -> np.ndarray:
         state = Statevector(ansatz.circuit.assign_parameters(bindings(ansatz, row, w)))
         rows.append([state.expectation_value(obs).real for obs in ansatz.observables])
     return np.array(rows)
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads_restored():
+    """`qrkt --threads N` sets torch's thread count; a CLI test must not change it for the next test."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)

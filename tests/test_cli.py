@@ -171,3 +171,18 @@ def test_version(capsys):
     with pytest.raises(SystemExit):
         main(["--version"])
     assert capsys.readouterr().out.startswith("qrkt 0.")
+
+
+def test_threads_are_set_for_every_command(monkeypatch, capsys):
+    seen = []
+    monkeypatch.setattr(torch, "set_num_threads", seen.append)
+    main(["--threads", "2", "backends"])
+    monkeypatch.setenv("QRKT_THREADS", "3")
+    main(["backends"])
+    main(["--threads", "0", "backends"])  # torch's own choice: nothing set
+    monkeypatch.delenv("QRKT_THREADS")
+    main(["backends"])  # the default is torch's own choice too
+    assert seen == [2, 3]
+    with pytest.raises(SystemExit):
+        main(["--threads", "-1", "backends"])
+    assert "argument --threads: expected a number of threads >= 0, got -1" in capsys.readouterr().err

@@ -131,3 +131,12 @@ def test_running_natively_is_exact_inside_and_keeps_every_backend_built():
     with backends_kept(model):
         to_backend(model, "aer")
     assert [m.backend for m in model] == ["estimator", "native"]
+
+
+def test_initial_weights_set_the_starting_angles_and_are_checked():
+    layer = QuantumLayer(3, initial_weights=[0.1, 0.2, 0.3])
+    assert torch.equal(layer.weight.data, torch.tensor([0.1, 0.2, 0.3]))
+    with pytest.raises(ValueError, match=r"^weight has shape \(2,\), but this 3-qubit circuit has 3 weights$"):
+        QuantumLayer(3, initial_weights=[0.1, 0.2])
+    with pytest.raises(ValueError, match=r"^weight contains NaN or infinite values"):
+        QuantumLayer(3, initial_weights=[0.1, float("inf"), 0.3])

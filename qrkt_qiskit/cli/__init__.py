@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from ..errors import Interrupted, QrktError
@@ -22,6 +23,19 @@ SUBCOMMANDS = ("train", "search", "evaluate", "noise_study", "backends", "resour
 
 class CommandError(Exception):
     """A mistake on the command line, reported as one sentence."""
+
+
+THREADS_ENV = "QRKT_THREADS"
+
+
+def _threads(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of threads, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of threads >= 0, got {value}")
+    return value
 
 
 def _version() -> str:
@@ -42,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run `qrkt COMMAND --help` for the manual of one command.",
     )
     parser.add_argument("--version", action="version", version=f"qrkt {_version()}")
+    parser.add_argument("--threads", type=_threads, metavar="N", default=os.environ.get(THREADS_ENV, "0"),
+                        help=f"CPU threads torch may use, for every command (default: ${THREADS_ENV}, else 0: "
+                        "torch's own choice, one per core, which measured fastest on a quiet machine). On a "
+                        "machine other processes share, use 1: oversubscribed cores made one run 30x slower "
+                        "(docs/benchmarks.md)")
     parser.add_argument("--debug", action="store_true",
                         help="on an error, show the full Python traceback instead of one sentence")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -53,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run ``qrkt`` with ``argv``; returns the exit status (2 for a user's mistake, 130 for an interrupt)."""
     args = build_parser().parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         args.func(args)
     except (CommandError, QrktError, ValueError, FileNotFoundError) as exc:
