@@ -24,6 +24,7 @@ import logging
 import math
 import os
 import socket
+import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 SEARCHED = ("dim", "heads", "blocks", "mlp_dim", "dropout", "lr", "warmup_steps", "batch_size")
 STUDY_NAME = "qrkt"
+_SCHEMA_ATTEMPTS = 5
 HEARTBEAT_SECONDS = 60  # a running trial's heartbeat; one silent for twice this is taken as dead
 
 
@@ -147,12 +149,19 @@ def _open_study(study_dir: Path, storage: str | None, seed: int, prune: bool):
     import optuna
 
     url = storage or f"sqlite:///{(study_dir / 'study.db').resolve()}"
-    try:
-        rdb = _storage(url)
-    except Exception as exc:  # SQLAlchemy: an unknown dialect, a missing driver, an unreachable server
-        raise ValueError(f"cannot open the study storage {url!r} ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0][:200]}); give an SQLAlchemy URL such as "
-                         "sqlite:///study.db or postgresql://user@host/db") from None
+    for attempt in range(_SCHEMA_ATTEMPTS):
+        try:
+            rdb = _storage(url)
+            break
+        except Exception as exc:  # SQLAlchemy: an unknown dialect, a missing driver, an unreachable server
+            # Workers started together on a fresh database race to create optuna's tables: the loser's
+            # insert collides with the winner's; its next attempt finds the tables made.
+            if attempt + 1 < _SCHEMA_ATTEMPTS and type(exc).__name__ in ("IntegrityError", "ProgrammingError"):
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            raise ValueError(f"cannot open the study storage {url!r} ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0][:200]}); give an SQLAlchemy URL such as "
+                             "sqlite:///study.db or postgresql://user@host/db") from None
     names = optuna.study.get_all_study_names(rdb)
     existing = len(optuna.load_study(study_name=STUDY_NAME, storage=rdb).trials) if STUDY_NAME in names else 0
     # Reproducible draw for draw in one process; workers sharing a storage mix in host and pid, or two started
