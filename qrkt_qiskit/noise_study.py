@@ -112,7 +112,7 @@ def noise_study(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *
                                       seconds))
             subset = torch.randperm(len(inputs), generator=torch.Generator().manual_seed(seed or 0))[:aer_check]
             checked: dict = {}
-            for profile, noise_scale in plan:
+            for profile, noise_scale in tqdm(plan, desc="noise study", unit="row"):
                 to_backend(model, profile)
                 label = f"{profile.name} ({_describe(profile)})"
                 outputs, seconds = _evaluate(model, inputs, batch_size, label)

@@ -173,10 +173,13 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, n_classes: i
     was_training = model.training
     model.eval()
     metrics = EpochMetrics(n_classes, device)
-    for idx in tqdm(world.shard(torch.arange(len(y))).split(batch_size), desc=desc, leave=False,
-                    disable=not (progress and world.main)):
+    mine = world.shard(torch.arange(len(y)))
+    bar = tqdm(total=len(mine), desc=desc, unit="sample", leave=False, disable=not (progress and world.main))
+    for idx in mine.split(batch_size):  # counted in samples: one slow batch on a device still moves the bar at its end
         xb, yb = x[idx].to(device), y[idx].to(device)
         logits = model(xb)
         metrics.update(logits, yb, F.cross_entropy(logits, yb))
+        bar.update(len(idx))
+    bar.close()
     model.train(was_training)
     return metrics.compute()
