@@ -185,4 +185,4 @@ def test_threads_are_set_for_every_command(monkeypatch, capsys):
     assert seen == [2, 3]
     with pytest.raises(SystemExit):
         main(["--threads", "-1", "backends"])
-    assert "argument --threads: expected a number of threads >= 0, got -1" in capsys.readouterr().err
+    assert "argument --threads: expected a number of threads of at least 0, got -1" in capsys.readouterr().err

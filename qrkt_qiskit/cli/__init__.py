@@ -14,6 +14,7 @@ import os
 import sys
 
 from ..errors import Interrupted, QrktError
+from .options import int_at_least
 
 __all__ = ["CommandError", "main"]
 
@@ -26,16 +27,6 @@ class CommandError(Exception):
 
 
 THREADS_ENV = "QRKT_THREADS"
-
-
-def _threads(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of threads, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number of threads >= 0, got {value}")
-    return value
 
 
 def _version() -> str:
@@ -56,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run `qrkt COMMAND --help` for the manual of one command.",
     )
     parser.add_argument("--version", action="version", version=f"qrkt {_version()}")
-    parser.add_argument("--threads", type=_threads, metavar="N", default=os.environ.get(THREADS_ENV, "0"),
+    parser.add_argument("--threads", type=int_at_least(0, "a number of threads"), metavar="N", default=os.environ.get(THREADS_ENV, "0"),
                         help=f"CPU threads torch may use, for every command (default: ${THREADS_ENV}, else 0: "
                         "torch's own choice, one per core, which measured fastest on a quiet machine). On a "
                         "machine other processes share, use 1: oversubscribed cores made one run 30x slower "

@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 import math
 
-__all__ = ["add_config_options", "config_kwargs", "epoch_printer", "finite_float", "given", "positive_int",
+__all__ = ["add_config_options", "config_kwargs", "epoch_printer", "finite_float", "given", "int_at_least", "positive_int",
            "refuse_changes"]
 
 
@@ -42,15 +42,22 @@ def finite_float(text: str) -> float:
     return value
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer of at least 1, got {value}")
-    return value
+def int_at_least(low: int, what: str = "an integer"):
+    """An argparse type: an integer of at least ``low`` (``what`` names it in the messages)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected {what} of at least {low}, got {value}")
+        return value
+
+    return parse
+
+
+positive_int = int_at_least(1)
 
 
 _TYPES = {"int": int, "float": finite_float, "str": str}

@@ -70,28 +70,36 @@ def run_kind(run_dir: str | Path) -> str:
         FileNotFoundError: if it has no ``config.json``.
         ValueError: if ``config.json`` is not one qrkt wrote.
     """
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{run_dir} is not a run directory: it has no config.json")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path} is not valid JSON ({str(exc).splitlines()[0]}); was it edited by hand?") from None
-    if isinstance(data, dict) and isinstance(data.get("train"), dict):
-        return "classification"
-    if isinstance(data, dict) and "n_critic" in data:
-        return "gan"
-    raise ValueError(f"{path} was not written by qrkt train or qrkt gan train")
+    return _kind(run_dir, _config_json(run_dir))
 
 
 def expect_kind(run_dir: str | Path, kind: str) -> dict:
     """``run_dir``'s ``config.json``, after checking the directory holds a ``kind`` run (one sentence if not)."""
-    found = run_kind(run_dir)
+    data = _config_json(run_dir)
+    found = _kind(run_dir, data)
     if found != kind:
         made = {"classification": "qrkt train", "gan": "qrkt gan train"}
         takes = {"classification": "a classification run (qrkt train)", "gan": "a GAN run (qrkt gan train)"}[kind]
         raise ValueError(f"{run_dir} holds a {found} run ({made[found]}), but this takes {takes}")
-    return json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
+    return data
+
+
+def _config_json(run_dir: str | Path):
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} is not a run directory: it has no config.json")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} is not valid JSON ({str(exc).splitlines()[0]}); was it edited by hand?") from None
+
+
+def _kind(run_dir: str | Path, data) -> str:
+    if isinstance(data, dict) and isinstance(data.get("train"), dict):
+        return "classification"
+    if isinstance(data, dict) and "n_critic" in data:
+        return "gan"
+    raise ValueError(f"{Path(run_dir) / 'config.json'} was not written by qrkt train or qrkt gan train")
 
 
 @dataclass
