@@ -70,10 +70,11 @@ class QuantumLayer(nn.Module):
         else:
             self.load_state_dict({"weight": torch.as_tensor(initial_weights, dtype=self.weight.dtype)})
         self.post_norm = post_norm
-        self._exact: dict = {}  # (dtype, device) -> the exact engine program, built on first use
+        self._exact: dict = {}  # (dtype, device) -> the exact engine program
         self._placement: _Placement | None = None  # None: the exact native engine
         if backend != "native":
             self.to_backend(backend)
+        self._prepare()
 
     @property
     def n_inputs(self) -> int:
@@ -124,6 +125,23 @@ class QuantumLayer(nn.Module):
                 backends.noise_model(profile)
         self._placement = placement
 
+    def _prepare(self) -> None:
+        """Build the programs for the weight's dtype and device now, never inside ``forward``.
+
+        Lowering a circuit runs Qiskit (transpiler, Clifford tableaux); ``torch.compile``
+        would try to trace it. So the layer compiles when it is built, moved (``.to()``,
+        ``.double()``, ``.cuda()``), placed on a backend or unpickled, and ``forward`` only
+        looks the program up.
+        """
+        self._exact_program()
+        if self._placement is not None and self._placement.simulator == "native":
+            self._placement.noisy_program(self.ansatz, self.weight)
+
+    def _apply(self, fn, recurse=True):
+        super()._apply(fn, recurse)
+        self._prepare()
+        return self
+
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         weight = state_dict.get(prefix + "weight")
         if isinstance(weight, torch.Tensor):  # one sentence here, instead of NaN outputs or a deep shape error later
@@ -141,6 +159,10 @@ class QuantumLayer(nn.Module):
         if self._placement is not None:
             state["_placement"] = _Placement(self._placement.profile, self._placement.simulator)
         return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._prepare()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Expectation values ``(..., n_outputs)`` of inputs ``(..., n_inputs)`` on the current backend."""

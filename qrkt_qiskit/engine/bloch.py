@@ -22,6 +22,7 @@ from qiskit.quantum_info import SparsePauliOp
 
 from .lowering import Angle, Op, with_zero_slot
 from .pauli_products import PauliSlots, lazy_pauli_products, pauli_products
+from .tracing import is_tracing
 from .rotation import AXES, rotation, rotation_parts
 
 __all__ = ["BlochCircuit"]
@@ -142,12 +143,14 @@ class BlochCircuit:
         changed them: an optimiser step, ``load_state_dict``, an edit of ``.data``), and it is
         dropped as soon as a backward pass reaches it, since backward frees its graph.
         """
+        if is_tracing():  # the cache compares values: traced tensors have none
+            return _WeightTerms.apply(w, self._chain)[0]
         key = (torch.is_grad_enabled(), w.requires_grad)
         if self._cache is not None:
             owner, cached_key, values, terms = self._cache
             if owner() is w and cached_key == key and torch.equal(values, w):
                 return terms
-        terms = _WeightTerms.apply(w, self._chain)
+        terms = _WeightTerms.apply(w, self._chain)[0]
         if terms.requires_grad:
             terms.register_hook(self._forget)
         self._cache = (weakref.ref(w), key, w.detach().clone(), terms)
@@ -309,23 +312,34 @@ class _WeightTerms(torch.autograd.Function):
 
     Autograd would record ~30 tiny operations for a one-layer circuit and replay them in
     backward; here the forward is ~10 operations and the backward ~15, a few microseconds each.
+    Returns the terms, then what the backward reads (the rotation matrices, their cosines and
+    sines, every state after the first): outputs, so that ``torch.func`` can transform it.
     """
 
-    @staticmethod
-    def forward(ctx, w, chain):
-        terms, states, m = chain.run(w)
-        ctx.save_for_backward(w, *m, *states)
-        ctx.chain = chain
-        return terms
+    generate_vmap_rule = True
 
     @staticmethod
-    def backward(ctx, grad):
+    def forward(w, chain):
+        terms, states, m = chain.run(w)
+        if len(states) == 1:  # no rotation: the terms are the constant start, and an output must be new
+            terms = terms.clone()
+        return (terms, *m, *states[1:-1])
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        w, ctx.chain = inputs
+        ctx.save_for_backward(w, *output)
+        ctx.mark_non_differentiable(*output[1:])
+
+    @staticmethod
+    def backward(ctx, grad, *_):
         # The chain is s_{i+1} = M_i s_i, with the split S (linear, adjoint Sᵀ) once in it, so
         # reverse mode gives dL/dM_i = g_{i+1} s_iᵀ and g_i = M_iᵀ g_{i+1}. From
         # M_i = A + cos θ B + sin θ C, dL/dθ = cos θ <dL/dM, C> − sin θ <dL/dM, B> (Frobenius
         # products); θ = w[index] · scale + offset adds scale · dL/dθ to its weight's slot.
         chain = ctx.chain
-        w, matrices, cos, sin, *states = ctx.saved_tensors
+        w, terms, matrices, cos, sin, *states = ctx.saved_tensors
+        states = [chain.start, *states, terms]  # as `_Chain.run` returned them (without rotations: unused)
         if torch.is_grad_enabled():  # a double backward: rebuild what it differentiates from w
             _, states, (matrices, cos, sin) = chain.run(w)
         grads = [None] * len(chain.A)
@@ -342,5 +356,5 @@ class _WeightTerms(torch.autograd.Function):
                    - (d_matrices * chain.B).sum((-2, -1)) * sin[..., 0, 0])
         if chain.scale is not None:
             d_theta = d_theta * chain.scale
-        grad_w = w.new_zeros(len(w) + 1).index_add_(0, chain.index, d_theta.flatten())
+        grad_w = w.new_zeros(len(w) + 1).index_add(0, chain.index, d_theta.flatten())
         return grad_w[:-1], None

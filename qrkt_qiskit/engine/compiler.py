@@ -19,6 +19,7 @@ from .bloch import BlochCircuit
 from .clifford import absorb_clifford_tail, is_clifford
 from .lowering import Op, UnsupportedCircuitError, lower
 from .statevector import StatevectorCircuit
+from .tracing import is_tracing
 
 __all__ = ["CompiledCircuit", "Program", "compile"]
 
@@ -146,7 +147,7 @@ def check_inputs(x: torch.Tensor, ansatz: Ansatz) -> None:
     if x.dim() == 0 or x.shape[-1] != ansatz.n_inputs:
         raise ValueError(f"inputs must have shape (..., {ansatz.n_inputs}) for this {ansatz.n_qubits}-qubit "
                          f"circuit, got {tuple(x.shape)}")
-    if not bool(torch.isfinite(x).all()):
+    if not is_tracing() and not bool(torch.isfinite(x).all()):
         raise NonFiniteAngleError("inputs contain NaN or infinite values; every angle must be finite")
 
 
@@ -154,7 +155,7 @@ def check_weights(w: torch.Tensor, ansatz: Ansatz) -> None:
     """Raise a one-sentence error unless ``w`` is a finite ``(n_weights,)`` tensor."""
     if w.shape != (ansatz.n_weights,):
         raise ValueError(f"weights must have shape ({ansatz.n_weights},), got {tuple(w.shape)}")
-    if not bool(torch.isfinite(w).all()):
+    if not is_tracing() and not bool(torch.isfinite(w).all()):
         raise NonFiniteAngleError("weights contain NaN or infinite values; every angle must be finite")
 
 

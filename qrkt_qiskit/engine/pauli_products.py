@@ -63,7 +63,7 @@ class PauliSlots:
 
     def scatter(self, values: torch.Tensor) -> torch.Tensor:
         """Sum per-slot rows ``(slots, k)`` of the real slots into ``(n, 4, k)``."""
-        out = values.new_zeros(4 * self.n + 1, values.shape[-1]).index_add_(0, self.sink, values)
+        out = values.new_zeros(4 * self.n + 1, values.shape[-1]).index_add(0, self.sink, values)
         return out[:-1].view(self.n, 4, -1)
 
     def describe(self) -> str:
@@ -83,7 +83,7 @@ def lazy_pauli_products(theta: torch.Tensor, terms: torch.Tensor, slots: PauliSl
     ``θ: (batch, n)``, the one input layer's angles; ``terms: (n, 4, 3)``, the terms
     ``(A r, B r, C r)`` of each qubit (`rotation`), unbatched.
     """
-    return _LazyPauliProducts.apply(theta, terms, slots)
+    return _LazyPauliProducts.apply(theta, terms, slots)[0]
 
 
 def _pauli_tables(observables: Sequence[SparsePauliOp], dtype, device):
@@ -121,11 +121,16 @@ class _PauliProducts(torch.autograd.Function):
     products and the gradient is one ``index_add``.
     """
 
+    generate_vmap_rule = True
+
     @staticmethod
-    def forward(ctx, components, slots):
-        ctx.save_for_backward(components)
-        ctx.slots = slots
+    def forward(components, slots):
         return _gather(components, slots).prod(-1) @ slots.table
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        components, ctx.slots = inputs
+        ctx.save_for_backward(components)
 
     @staticmethod
     def backward(ctx, grad):
@@ -136,7 +141,7 @@ class _PauliProducts(torch.autograd.Function):
         slots = ctx.slots
         g = _grad_factors(_gather(components, slots).flatten(1), grad, slots)  # gathered again, not saved
         real = slots.real
-        return torch.zeros_like(components).index_add_(1, slots.flat[real], g[:, real]), None
+        return torch.zeros_like(components).index_add(1, slots.flat[real], g[:, real]), None
 
 
 class _LazyPauliProducts(torch.autograd.Function):
@@ -151,15 +156,22 @@ class _LazyPauliProducts(torch.autograd.Function):
     ``O(batch · slots)`` at any width.
     """
 
-    @staticmethod
-    def forward(ctx, theta, terms, slots):
-        parts = _lazy_factors(theta, terms, slots)
-        ctx.save_for_backward(theta, terms, *parts)
-        ctx.slots = slots
-        return parts[-1].view(theta.shape[0], *slots.index.shape).prod(-1) @ slots.table
+    generate_vmap_rule = True
 
     @staticmethod
-    def backward(ctx, grad):
+    def forward(theta, terms, slots):
+        """The observables, then the factors' parts (what the backward reads, as outputs for ``torch.func``)."""
+        parts = _lazy_factors(theta, terms, slots)
+        return parts[-1].view(theta.shape[0], *slots.index.shape).prod(-1) @ slots.table, *parts
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        theta, terms, ctx.slots = inputs
+        ctx.save_for_backward(theta, terms, *output[1:])
+        ctx.mark_non_differentiable(*output[1:])
+
+    @staticmethod
+    def backward(ctx, grad, *_):
         # A factor is f = Ar + cos θ_q Br + sin θ_q Cr; with g = dL/df per slot (`_grad_factors`),
         # dL/dθ_q sums g (cos θ_q Cr − sin θ_q Br) over q's slots, and dL/d(Ar, Br, Cr) sums
         # g (1, cos θ_q, sin θ_q) over the batch. The dense route has f = basis @ coef with
@@ -184,7 +196,7 @@ class _LazyPauliProducts(torch.autograd.Function):
             _, Br, Cr = coef.unbind(-1)
             if ctx.needs_input_grad[0]:  # padding slots have Br = Cr = 0: they add nothing
                 slope = torch.addcmul(cos * Cr, sin, Br, value=-1)
-                grad_theta = torch.zeros_like(theta).index_add_(1, slots.qubit, g * slope)
+                grad_theta = torch.zeros_like(theta).index_add(1, slots.qubit, g * slope)
             if ctx.needs_input_grad[1]:
                 grad_coef = torch.stack((g.sum(0), (g * cos).sum(0), (g * sin).sum(0)), -1)
         return grad_theta, None if grad_coef is None else slots.scatter(grad_coef), None
@@ -196,7 +208,7 @@ def _lazy_factors(theta, terms, slots: PauliSlots):
     if slots.dense:
         basis = torch.cat([theta.new_ones(theta.shape[0], 1), torch.cos(theta), torch.sin(theta)], 1)
         n_basis = 2 * slots.n + 1
-        coef = coef.new_zeros(n_basis * len(slots.flat)).index_add_(0, slots.dense_at, coef.flatten())
+        coef = coef.new_zeros(n_basis * len(slots.flat)).index_add(0, slots.dense_at, coef.flatten())
         coef = coef.view(n_basis, -1)
         return basis, coef, basis @ coef
     cos = torch.cos(theta).index_select(1, slots.qubit)
