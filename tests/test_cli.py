@@ -3,6 +3,8 @@
 import argparse
 import csv
 import dataclasses
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -165,6 +167,22 @@ def test_the_run_directory_is_named_before_training_starts(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out.startswith(f"run directory: {run}\n")
     assert captured.err.startswith("epoch 1/1: train_loss ")  # one line per epoch that stays on screen
+
+
+def test_top_level_help_imports_neither_torch_nor_qiskit():
+    # in a fresh interpreter, since this one has imported both
+    code = ("import sys\nfrom qrkt_qiskit.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('torch', 'qiskit', 'numpy') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "train a quantum or classical ODE vision or text transformer" in done.stdout
+    assert done.stdout.splitlines()[-1] == "[]"
+
+
+def test_every_command_summary_is_its_full_parsers_help():
+    from qrkt_qiskit.cli import COMMANDS, build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert {c.dest: c.help for c in sub._choices_actions} == {name: help for name, (_, help) in COMMANDS.items()}
 
 
 def test_version(capsys):

@@ -18,8 +18,24 @@ from .options import int_at_least
 
 __all__ = ["CommandError", "main"]
 
-# Modules qrkt_qiskit.cli.<name>, in the order `qrkt --help` lists their subcommands.
-SUBCOMMANDS = ("train", "search", "evaluate", "noise_study", "backends", "resources", "gan")
+# Each command, in the order `qrkt --help` lists them: the module qrkt_qiskit.cli.<module> that
+# registers it, and its one-line summary. Only the command being run is built, so `qrkt --help`
+# imports neither torch nor Qiskit.
+COMMANDS = {
+    "train": ("train", "train a quantum or classical ODE vision or text transformer"),
+    "search": ("search", "random search of the classical baseline's hyperparameters (Optuna)"),
+    "evaluate": ("evaluate", "evaluate a trained run on any backend"),
+    "results": ("evaluate", "compare finished runs in the thesis' table"),
+    "noise-study": ("noise_study", "accuracy of a trained run across backends, shots and noise scales"),
+    "backends": ("backends", "list backend profiles and whether each can run here"),
+    "resources": ("resources", "hardware cost of a model: circuits, qubits, depth, shots, jobs"),
+    "gan": ("gan", "train QRKT-GAN or TransGAN, score them by FID"),
+}
+
+
+def summary(command: str) -> str:
+    """The one-line help of ``command``, as `qrkt --help` lists it."""
+    return COMMANDS[command][1]
 
 
 class CommandError(Exception):
@@ -38,8 +54,8 @@ def _version() -> str:
         return "(not installed)"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``qrkt`` parser with every subcommand registered."""
+def build_parser(commands=None) -> argparse.ArgumentParser:
+    """The ``qrkt`` parser with ``commands`` (default: all) built in full, the others by name and summary."""
     parser = argparse.ArgumentParser(
         prog="qrkt",
         description="Hybrid quantum/classical ODE transformers on Qiskit: train them fast with the "
@@ -55,14 +71,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true",
                         help="on an error, show the full Python traceback instead of one sentence")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in SUBCOMMANDS:
-        importlib.import_module(f"{__name__}.{name.replace('-', '_')}").add_parser(sub)
+    full = COMMANDS if commands is None else commands
+    for module in dict.fromkeys(module for name, (module, _) in COMMANDS.items() if name in full):
+        importlib.import_module(f"{__name__}.{module}").add_parser(sub)  # a module may register several
+    for name, (_, help) in COMMANDS.items():
+        if name not in sub.choices:
+            sub.add_parser(name, help=help, add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``qrkt`` with ``argv``; returns the exit status (2 for a user's mistake, 130 for an interrupt)."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser([a for a in argv if a in COMMANDS][:1]).parse_args(argv)
     if args.threads:
         import torch
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .. import backends
+from . import summary
 
 DESCRIPTION = """\
 List the backend profiles: the shipped ones in backends/, then those in every directory of
@@ -23,7 +23,7 @@ qiskit_ibm_runtime.fake_provider (--devices lists them with their qubit counts).
 def add_parser(subparsers) -> None:
     """Register ``qrkt backends`` and its options among the subcommands ``subparsers``."""
     parser = subparsers.add_parser(
-        "backends", help="list backend profiles and whether each can run here", description=DESCRIPTION,
+        "backends", help=summary("backends"), description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Profile format, options and overrides: docs/backends.md; IBM hardware: docs/ibm.md.")
     parser.add_argument("--backends-dir", metavar="DIR", help="one more directory of profile TOML files")
@@ -34,6 +34,8 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Run ``qrkt backends`` with the parsed ``args``."""
+    from .. import backends
+
     rows = [("NAME", "KIND", "SIMULATOR", "SHOTS", "AVAILABLE", "DESCRIPTION")]
     for profile in backends.profiles(args.backends_dir).values():
         reason = backends.unavailable_reason(profile)

@@ -6,6 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
+from . import summary
 from .options import positive_int
 
 EVALUATE = """\
@@ -26,7 +27,7 @@ qubit total (circuit widths summed over every circuit run of one forward pass)."
 
 def add_parser(sub) -> None:
     """Register ``qrkt evaluate`` and its options among the subcommands ``sub``."""
-    p = sub.add_parser("evaluate", help="evaluate a trained run on any backend", description=EVALUATE,
+    p = sub.add_parser("evaluate", help=summary("evaluate"), description=EVALUATE,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a directory written by `qrkt train`")
     p.add_argument("--backend", default="native", help="backend profile name (default: native)")
@@ -45,7 +46,7 @@ def add_parser(sub) -> None:
     over.add_argument("--exact", action="store_true", help="exact expectation values instead of shots")
     over.add_argument("--backends-dir", type=Path, metavar="DIR", help="one more directory of profile TOML files")
     p.set_defaults(func=run_evaluate)
-    r = sub.add_parser("results", help="compare finished runs in the thesis' table", description=RESULTS,
+    r = sub.add_parser("results", help=summary("results"), description=RESULTS,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
     r.add_argument("--output", type=Path, metavar="FILE", help="also write the markdown table to FILE")

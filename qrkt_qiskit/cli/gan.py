@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from . import CommandError
+from . import CommandError, summary
 from .options import add_config_options, config_kwargs, epoch_printer, positive_int, refuse_changes
 
 DESCRIPTION = """\
@@ -52,7 +52,7 @@ examples:
 
 def add_parser(sub) -> None:
     """Register ``qrkt gan`` and its options among the subcommands ``sub``."""
-    p = sub.add_parser("gan", help="train QRKT-GAN or TransGAN, score them by FID", description=DESCRIPTION,
+    p = sub.add_parser("gan", help=summary("gan"), description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     _add_train(actions)

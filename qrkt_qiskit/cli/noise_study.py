@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from . import summary
 from .options import positive_int
 
 DESCRIPTION = """\
@@ -42,7 +43,7 @@ def _shots(text: str) -> int | None:
 
 def add_parser(sub) -> None:
     """Register ``qrkt noise-study`` and its options among the subcommands ``sub``."""
-    p = sub.add_parser("noise-study", help="accuracy of a trained run across backends, shots and noise scales",
+    p = sub.add_parser("noise-study", help=summary("noise-study"),
                        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a directory written by `qrkt train`")
     p.add_argument("--backends", nargs="+", required=True, metavar="NAME", help="backend profiles (`qrkt backends`)")

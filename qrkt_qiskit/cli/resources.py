@@ -10,6 +10,7 @@ from torch import nn
 
 from ..models.quantum import quantum_mlp
 from ..resources import ResourceReport, resource_report
+from . import summary
 from .options import positive_int
 
 DESCRIPTION = """\
@@ -36,7 +37,7 @@ examples:
 def add_parser(subparsers) -> None:
     """Register ``qrkt resources`` and its options among the subcommands ``subparsers``."""
     parser = subparsers.add_parser(
-        "resources", help="hardware cost of a model: circuits, qubits, depth, shots, jobs",
+        "resources", help=summary("resources"),
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="In Python: qrkt_qiskit.resources.resource_report(model, example_input, profile).")
     from ..models import ODE_METHODS, VIT_PRESETS

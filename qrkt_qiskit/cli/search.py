@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from . import summary
 from .options import positive_int
 
 DESCRIPTION = """\
@@ -33,7 +34,7 @@ def add_parser(sub) -> None:
     from ..data import IMAGE_DATASETS, TEXT_DATASETS
     from ..models import ODE_METHODS
 
-    p = sub.add_parser("search", help="random search of the classical baseline's hyperparameters (Optuna)",
+    p = sub.add_parser("search", help=summary("search"),
                        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--study-dir", type=Path, required=True, metavar="DIR", help="where the search and its trials go")
     p.add_argument("--trials", type=positive_int, default=20, metavar="N",

@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from . import CommandError
+from . import CommandError, summary
 from .options import add_config_options, config_kwargs, epoch_printer, given, refuse_changes
 
 DESCRIPTION = """\
@@ -43,7 +43,7 @@ def add_parser(sub) -> None:
     """Register ``qrkt train`` and its options among the subcommands ``sub``."""
     from ..training import TrainConfig
 
-    p = sub.add_parser("train", help="train a quantum or classical ODE vision transformer",
+    p = sub.add_parser("train", help=summary("train"),
                        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     run = add_config_options(p, TrainConfig, GROUPS)["run"]
     run.add_argument("--run-dir", type=Path, metavar="DIR", help="where the run goes (default: runs/<dataset>-<q|c><ode>-<time>)")
