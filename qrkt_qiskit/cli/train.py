@@ -23,9 +23,9 @@ configuration). Under `torchrun --nproc_per_node N` the same command trains data
 
 EPILOG = """\
 examples:
-  qrkt train                                   # quantum rk4_enh ViT on scikit-learn's digits
+  qrkt train                                   # quantum rk4_enh ViT on scikit-learn's digits (recipe digits)
   qrkt train --classical --run-dir runs/c      # its classical twin
-  qrkt train --dataset mnist --data-root ../shared/data --epochs 65 --warmup-steps 5000
+  qrkt train --dataset mnist --data-root ../shared/data --recipe thesis   # the thesis' MNIST run
   qrkt train --resume --run-dir runs/c         # continue an interrupted run
   qrkt train --noise fake-nairobi --post-norm  # noise-aware: trained through the device's noise
   qrkt train --dataset imdb --data-root ../shared/data --classical   # thesis RK4_ENH IMDb baseline
