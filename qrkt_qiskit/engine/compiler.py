@@ -17,7 +17,8 @@ import torch
 from ..circuits import Ansatz
 from .bloch import BlochCircuit
 from .clifford import absorb_clifford_tail, is_clifford
-from .lowering import Op, UnsupportedCircuitError, lower
+from .expressions import lower_ansatz
+from .lowering import Op, UnsupportedCircuitError
 from .statevector import StatevectorCircuit
 from .tracing import is_tracing
 
@@ -49,7 +50,7 @@ def compile(ansatz: Ansatz, dtype: torch.dtype = torch.float32, device="cpu", *,
     Raises:
         TypeError: if ``ansatz`` is not an `Ansatz`.
         ValueError: for a dtype other than float32/float64 or an unknown strategy.
-        UnsupportedCircuitError: for an unsupported gate, a non-linear angle, a measurement,
+        UnsupportedCircuitError: for an unsupported gate, a measurement,
             reset or conditional, a statevector too large for the device's memory, or
             ``strategy="closed-form"`` on a circuit it does not apply to.
     """
@@ -89,9 +90,10 @@ class CompiledCircuit:
                  fuse: bool | None):
         self.ansatz, self.dtype, self.device = ansatz, dtype, device
         n = ansatz.n_qubits
-        ops = lower(ansatz.circuit, {p: i for i, p in enumerate(ansatz.inputs + ansatz.weights)})
+        ops, self._derived = lower_ansatz(ansatz)
         self.strategy, ops, observables = _plan_strategy(strategy, ops, ansatz.observables, n)
-        shape = {"n_qubits": n, "n_inputs": ansatz.n_inputs, "n_weights": ansatz.n_weights}
+        n_derived = 0 if self._derived is None else len(self._derived)  # read as inputs, after the real ones
+        shape = {"n_qubits": n, "n_inputs": ansatz.n_inputs + n_derived, "n_weights": ansatz.n_weights}
         self._program: Program = (
             BlochCircuit(ops, observables, **shape, dtype=dtype, device=device) if self.strategy == "closed-form"
             else StatevectorCircuit(ops, observables, **shape, dtype=dtype, device=device, fuse=fuse))
@@ -109,12 +111,16 @@ class CompiledCircuit:
         lead = x.shape[:-1]
         if lead.numel() == 0:
             return empty_result(x, w, self.ansatz.n_observables)
-        return self._program(x.reshape(lead.numel(), self.ansatz.n_inputs), w).reshape(*lead, -1)
+        x = x.reshape(lead.numel(), self.ansatz.n_inputs)
+        if self._derived is not None:
+            x = torch.cat([x, self._derived(x, w)], dim=1)
+        return self._program(x, w).reshape(*lead, -1)
 
     def __repr__(self) -> str:
         a = self.ansatz
+        derived = "" if self._derived is None else f"{self._derived.describe()}; "
         return (f"CompiledCircuit({a.circuit.name!r}, {a.n_qubits} qubits, {self.dtype} on {self.device}, "
-                f"strategy={self.strategy!r}: {self._program.describe()})")
+                f"strategy={self.strategy!r}: {derived}{self._program.describe()})")
 
 
 def empty_result(x: torch.Tensor, w: torch.Tensor, n_observables: int) -> torch.Tensor:

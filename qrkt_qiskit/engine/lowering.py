@@ -67,18 +67,22 @@ class Op:
         return {a.slot for a in self.angles if a.slot is not None}
 
 
-def lower(circuit: QuantumCircuit, slots: dict[Parameter, int]) -> list[Op]:
+def lower(circuit: QuantumCircuit, slots: dict[Parameter, int], expressions=None) -> list[Op]:
     """Flatten ``circuit`` into ``Op``s whose angle slots index ``slots``.
+
+    ``expressions``, if given, is called with every angle that is not linear in one parameter
+    and returns the slot to read it from (`expressions.lower_ansatz`); without it such an
+    angle is refused.
 
     Raises:
         UnsupportedCircuitError: naming the first instruction that cannot be simulated.
     """
     ops: list[Op] = []
-    _lower_into(ops, circuit, tuple(range(circuit.num_qubits)), slots)
+    _lower_into(ops, circuit, tuple(range(circuit.num_qubits)), slots, expressions)
     return ops
 
 
-def _lower_into(ops: list[Op], circuit: QuantumCircuit, wires: tuple[int, ...], slots) -> None:
+def _lower_into(ops: list[Op], circuit: QuantumCircuit, wires: tuple[int, ...], slots, expressions) -> None:
     for inst in circuit.data:
         op = inst.operation
         qubits = tuple(wires[circuit.find_bit(q).index] for q in inst.qubits)
@@ -90,13 +94,14 @@ def _lower_into(ops: list[Op], circuit: QuantumCircuit, wires: tuple[int, ...], 
         if matrix is not None:
             ops.append(Op(op.name, qubits, matrix=matrix))
         elif op.name in PARAMETRIC_GATES:
-            ops.append(Op(op.name, qubits, angles=tuple(parse_angle(p, op, qubits, slots) for p in op.params)))
+            ops.append(Op(op.name, qubits, angles=tuple(parse_angle(p, op, qubits, slots, expressions)
+                                                        for p in op.params)))
         elif op.definition is None:
             raise UnsupportedCircuitError(
                 f"gate {op.name!r} on qubits {list(qubits)} is not supported: it has no matrix and no definition"
             )
         else:
-            _lower_into(ops, op.definition, qubits, slots)
+            _lower_into(ops, op.definition, qubits, slots, expressions)
 
 
 def refuse_non_unitary(op: Instruction, qubits: tuple[int, ...]) -> None:
@@ -130,8 +135,12 @@ def constant_matrix(op: Instruction) -> np.ndarray | None:
         return None
 
 
-def parse_angle(value, op: Instruction, qubits, slots: dict[Parameter, int]) -> Angle:
-    """A gate parameter as ``scale * v[slot] + offset``, or a one-sentence refusal naming the gate."""
+def parse_angle(value, op: Instruction, qubits, slots: dict[Parameter, int], expressions=None) -> Angle:
+    """A gate parameter as ``scale * v[slot] + offset``, or a one-sentence refusal naming the gate.
+
+    An angle in several parameters, or not linear in its one, reads the slot ``expressions``
+    gives it (see `lower`), or is refused when there is none.
+    """
     if isinstance(value, Parameter):
         return Angle(slots[value], 1.0, 0.0)
     if not isinstance(value, ParameterExpression):
@@ -139,18 +148,23 @@ def parse_angle(value, op: Instruction, qubits, slots: dict[Parameter, int]) -> 
     params = value.parameters
     if not params:
         return Angle(None, 0.0, _real(complex(value), op, qubits))
+    where = f"gate {op.name!r} on qubits {list(qubits)}"
     if len(params) > 1:
+        if expressions is not None:
+            return Angle(expressions(value), 1.0, 0.0)
         names = ", ".join(sorted(p.name for p in params))
         raise UnsupportedCircuitError(
-            f"gate {op.name!r} on qubits {list(qubits)} has angle {value} in {len(params)} parameters "
-            f"({names}); the engine supports angles linear in one parameter"
+            f"{where} has angle {value} in {len(params)} parameters ({names}); the noisy engine supports angles "
+            "linear in one parameter (the exact engine and Aer take any expression), so use simulator='aer'"
         )
     (param,) = params
     slope = value.gradient(param)
     if isinstance(slope, ParameterExpression) and slope.parameters:
+        if expressions is not None:
+            return Angle(expressions(value), 1.0, 0.0)
         raise UnsupportedCircuitError(
-            f"gate {op.name!r} on qubits {list(qubits)} has angle {value}, which is not linear in "
-            f"{param.name}; the engine supports angles of the form a*{param.name} + b"
+            f"{where} has angle {value}, which is not linear in {param.name}; the noisy engine supports "
+            f"angles of the form a*{param.name} + b (the exact engine and Aer take any expression), so use simulator='aer'"
         )
     offset = value.assign(param, 0.0)
     return Angle(slots[param], _real(complex(slope), op, qubits), _real(complex(offset), op, qubits))

@@ -21,11 +21,6 @@ def ansatz_with(build, n=2):
     [
         (lambda qc, x, w: qc.append(Gate("oracle", 1, []), [1]),
          r"gate 'oracle' on qubits \[1\] is not supported: it has no matrix and no definition"),
-        (lambda qc, x, w: qc.rz(x * w, 0),
-         r"gate 'rz' on qubits \[0\] has angle .* in 2 parameters \(w, x\); the engine supports angles linear in one"),
-        (lambda qc, x, w: qc.rz(x * x, 0),
-         r"gate 'rz' on qubits \[0\] has angle .*, which is not linear in x; the engine supports angles of the form"),
-        (lambda qc, x, w: qc.rz(x.sin(), 1), r"which is not linear in x"),
         (lambda qc, x, w: qc.measure(0, 0),
          r"the circuit contains a measurement \(on qubits \[0\]\); .* remove it \(QuantumCircuit.remove_final"),
         (lambda qc, x, w: qc.reset(1), r"the circuit contains a reset \(on qubits \[1\]\)"),
