@@ -98,12 +98,12 @@ class QuantumLayer(nn.Module):
         """Who simulates a device profile's noise: ``"native"``, ``"aer"`` or ``"runtime"`` (``None`` without a device)."""
         return None if self._placement is None else self._placement.simulator
 
-    def to_backend(self, name: str | BackendProfile = "native", *, backends_dir=None, **overrides) -> QuantumLayer:
+    def to_backend(self, name="native", *, backends_dir=None, pass_manager=None, **overrides) -> QuantumLayer:
         """Run this layer on backend ``name`` from now on, with the same weights; returns self.
 
         See `to_backend` (the module function) for the arguments and errors.
         """
-        return to_backend(self, name, backends_dir=backends_dir, **overrides)
+        return to_backend(self, name, backends_dir=backends_dir, pass_manager=pass_manager, **overrides)
 
     def _place(self, profile: BackendProfile | None) -> None:
         """Switch to ``profile`` (``None``: the exact engine), preparing it now so a failure shows here."""
@@ -142,7 +142,33 @@ class QuantumLayer(nn.Module):
         self._prepare()
         return self
 
+    @classmethod
+    def from_qnn(cls, qnn, **options) -> QuantumLayer:
+        """The layer of a qiskit-machine-learning ``EstimatorQNN``, or of a ``TorchConnector`` holding one.
+
+        The QNN's circuit, input and weight parameters (in its order) and observables become
+        the layer's `Ansatz`; a TorchConnector's trained weights become its weights. The QNN's
+        estimator is not kept: the layer runs natively, or wherever ``backend=`` (in
+        ``options``, with the other `QuantumLayer` options) or `to_backend` puts it.
+
+        Raises:
+            TypeError: for anything else (a SamplerQNN's outputs are probabilities, not
+                expectation values).
+        """
+        from qiskit_machine_learning.neural_networks import EstimatorQNN
+
+        weights = None
+        if isinstance(qnn, nn.Module) and isinstance(getattr(qnn, "neural_network", None), EstimatorQNN):
+            weights, qnn = qnn.weight.detach().double(), qnn.neural_network  # a TorchConnector
+        if not isinstance(qnn, EstimatorQNN):
+            raise TypeError(f"from_qnn takes an EstimatorQNN or a TorchConnector holding one, got {type(qnn).__name__}")
+        ansatz = Ansatz(qnn.circuit, tuple(qnn.input_params), tuple(qnn.weight_params), tuple(qnn.observables))
+        return cls(ansatz.n_qubits, ansatz=ansatz, initial_weights=weights, **options)
+
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        if prefix + "_weights" in state_dict and prefix + "weight" in state_dict:
+            # a TorchConnector's state_dict holds its one weight under both names
+            state_dict = {k: v for k, v in state_dict.items() if k != prefix + "_weights"}
         weight = state_dict.get(prefix + "weight")
         if isinstance(weight, torch.Tensor):  # one sentence here, instead of NaN outputs or a deep shape error later
             if tuple(weight.shape) != (self.ansatz.n_weights,):
@@ -153,11 +179,12 @@ class QuantumLayer(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def __getstate__(self):
-        # Compiled programs and open backend connections are rebuilt on use, never pickled or
-        # deep-copied: a Runtime session must not travel into a checkpoint.
+        # Compiled programs and open backend connections are rebuilt, never pickled or
+        # deep-copied: a Runtime session must not travel into a checkpoint. An estimator or
+        # backend object the user passed travels as the user's object.
         state = {**self.__dict__, "_exact": {}}
         if self._placement is not None:
-            state["_placement"] = _Placement(self._placement.profile, self._placement.simulator)
+            state["_placement"] = _Placement(self._placement.profile, self._placement.simulator, self._placement.user)
         return state
 
     def __setstate__(self, state):
@@ -202,8 +229,9 @@ class _Placement:
 
     profile: BackendProfile
     simulator: str | None
+    user: backends.UserPrimitive | None = None  # an estimator or backend object the user passed
     noisy: dict = field(default_factory=dict)  # (dtype, device) -> the native noisy engine's program
-    connector: nn.Module | None = None  # EstimatorQNN in a TorchConnector, built on first use
+    qnn: object | None = None  # the EstimatorQNN, built on first use
 
     def noisy_program(self, ansatz: Ansatz, weight: torch.Tensor):
         key = (weight.dtype, weight.device)
@@ -212,16 +240,16 @@ class _Placement:
         return self.noisy[key]
 
     def estimate(self, ansatz: Ansatz, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        # The QNN takes the weights as extra inputs, so TorchConnector's input gradients
-        # flow into the layer's own `weight` and no second parameter exists. All samples
-        # go to the backend in one forward call (see qrkt_qiskit.backends.batching).
-        if self.connector is None:
-            self.connector = _estimator_connector(ansatz, self.profile)
+        # The QNN takes the weights as extra inputs, so its input gradients flow into the
+        # layer's own `weight` and no second parameter exists. All samples go to the backend
+        # in one forward call (see qrkt_qiskit.backends.batching).
+        if self.qnn is None:
+            prepared = backends.prepare(self.profile, ansatz) if self.user is None else self.user.prepare(ansatz)
+            self.qnn = _estimator_qnn(ansatz, prepared)
         lead = x.shape[:-1]
         flat = x.reshape(-1, ansatz.n_inputs)
         values = torch.cat([flat, weight.to(flat.dtype).expand(flat.shape[0], -1)], dim=1)
-        out = self.connector(values.cpu().float())
-        return out.to(device=x.device, dtype=x.dtype).reshape(*lead, ansatz.n_observables)
+        return _QNNFunction.apply(values, self.qnn).reshape(*lead, ansatz.n_observables)
 
 
 def _post_norm(out: torch.Tensor) -> torch.Tensor:
@@ -233,14 +261,12 @@ def _post_norm(out: torch.Tensor) -> torch.Tensor:
     return F.batch_norm(flat, None, None, training=True, eps=1e-5).reshape(out.shape)
 
 
-def _estimator_connector(ansatz: Ansatz, profile: BackendProfile) -> nn.Module:
-    from qiskit_machine_learning.connectors import TorchConnector
+def _estimator_qnn(ansatz: Ansatz, prepared):
     from qiskit_machine_learning.neural_networks import EstimatorQNN
 
     # The registry gives the (ISA) circuit, observables laid out onto it, and an estimator
     # that decides shots and batching itself.
-    prepared = backends.prepare(profile, ansatz)
-    qnn = EstimatorQNN(
+    return EstimatorQNN(
         circuit=prepared.circuit,
         observables=list(prepared.observables),
         input_params=list(ansatz.inputs + ansatz.weights),
@@ -249,7 +275,32 @@ def _estimator_connector(ansatz: Ansatz, profile: BackendProfile) -> nn.Module:
         input_gradients=True,  # without it the layers before this one get no gradient
         default_precision=0.0,  # the default would add Gaussian noise to an exact estimator
     )
-    return TorchConnector(qnn, initial_weights=np.zeros(0))
+
+
+class _QNNFunction(torch.autograd.Function):
+    """An EstimatorQNN as a torch function, in the caller's dtype and device.
+
+    qiskit-machine-learning's TorchConnector returns float32 whatever it is given; the QNN
+    itself computes in float64 numpy, so a float64 model keeps its precision here.
+    """
+
+    @staticmethod
+    def forward(values, qnn):
+        out = qnn.forward(values.detach().cpu().double().numpy(), np.zeros(0))
+        return torch.as_tensor(out, dtype=values.dtype, device=values.device)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        values, ctx.qnn = inputs
+        ctx.save_for_backward(values)
+
+    @staticmethod
+    def backward(ctx, grad):
+        # The QNN's input Jacobian J (batch, outputs, inputs): dL/dvalues[b] = grad[b] @ J[b].
+        values, = ctx.saved_tensors
+        jacobian, _ = ctx.qnn.backward(values.detach().cpu().double().numpy(), np.zeros(0))
+        jacobian = torch.as_tensor(np.asarray(jacobian), dtype=grad.dtype, device=grad.device)
+        return torch.einsum("bo,boi->bi", grad, jacobian), None
 
 
 class QuantumLinear(nn.Module):
@@ -296,7 +347,7 @@ class QuantumLinear(nn.Module):
         return f"d_in={self.d_in}, d_out={self.d_out}, circuit_widths={self.widths}"
 
 
-def to_backend(model: nn.Module, name: str | BackendProfile = "native", *, backends_dir=None,
+def to_backend(model: nn.Module, name="native", *, backends_dir=None, pass_manager=None,
                **overrides) -> nn.Module:
     """Switch every `QuantumLayer` in ``model`` to backend ``name``, same weights; returns ``model``.
 
@@ -308,20 +359,45 @@ def to_backend(model: nn.Module, name: str | BackendProfile = "native", *, backe
             switch, nothing else changes (except that a ``native`` profile with
             ``device="cpu"``/``"cuda"`` moves the whole model there).
         name: a backend profile name (``"native"``, ``"aer"``, ``"fake-manila"``, ``"ibm"``,
-            your own) or a `BackendProfile`.
+            your own) or a `BackendProfile`; or an object you built: any Qiskit V2 estimator
+            (used with its own options and shots) or ``BackendV2`` (``AerSimulator``, a fake or
+            real IBM device; see `backends.user_primitive`).
         backends_dir: one more directory of user profiles.
+        pass_manager: for an estimator or backend object, the pass manager its circuits go
+            through (default: none for an estimator, a preset one at level 1 for a backend).
         **overrides: per-call profile options (``shots=``, ``seed=``, ``optimization_level=``,
             ``noise_scale=``, ``simulator=``, ``device=``, …).
 
     Raises:
-        ValueError: for a model without quantum layers, an unknown backend or option, or a
-            circuit wider than the device.
+        ValueError: for a model without quantum layers, an unknown backend or option, a
+            circuit wider than the device, or options that do not apply to what ``name`` is.
+        TypeError: if ``name`` is none of the above.
         BackendUnavailableError: if the backend cannot run on this machine.
+        QrktError: if the transpiler fails on a circuit.
     """
     layers = quantum_layers(model)
     if not layers:
         raise ValueError(f"{type(model).__name__} has no QuantumLayer to put on backend {_label(name)!r}; "
                          "a classical model runs only on torch")
+    if backends.is_primitive(name):
+        if overrides or backends_dir is not None:
+            raise ValueError(f"profile options ({', '.join(sorted(overrides)) or 'backends_dir'}) apply to a profile "
+                             f"name; configure the {type(name).__name__} you pass instead")
+        user = backends.user_primitive(name, pass_manager)
+        for layer in layers:
+            user.check_fits(layer.ansatz.n_qubits)
+        # every circuit transpiled now, before any layer switches, so a failure shows here and changes nothing
+        placements = [_Placement(user.profile, None, user, qnn=_estimator_qnn(layer.ansatz, user.prepare(layer.ansatz)))
+                      for layer in layers]
+        for layer, placement in zip(layers, placements):
+            layer._placement = placement
+        return model
+    if pass_manager is not None:
+        raise ValueError("pass_manager= applies to an estimator or backend object you pass; a profile's circuits are "
+                         "transpiled by its own pass manager (set its optimization_level)")
+    if not isinstance(name, (str, BackendProfile)):
+        raise TypeError(f"a backend must be a profile name, a BackendProfile, a Qiskit V2 estimator or a BackendV2, "
+                        f"got {type(name).__name__}")
     if isinstance(name, str) and name == "native" and not overrides and backends_dir is None:
         profile = None  # the default needs no registry
     else:
@@ -370,4 +446,6 @@ def running_natively(model: nn.Module):
 
 
 def _label(name) -> str:
-    return name.name if isinstance(name, BackendProfile) else str(name)
+    if isinstance(name, BackendProfile):
+        return name.name
+    return name if isinstance(name, str) else type(name).__name__

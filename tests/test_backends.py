@@ -138,7 +138,7 @@ def test_a_model_on_a_backend_pickles_without_its_backend_connection():
     model = nn.Sequential(QuantumLayer(2, backend="aer"))
     model(torch.rand(3, 2))
     copy = pickle.loads(pickle.dumps(model))
-    assert copy[0].backend == "aer" and copy[0]._placement.connector is None
+    assert copy[0].backend == "aer" and copy[0]._placement.qnn is None
     # the exact program is rebuilt on unpickling (so that torch.compile never meets an uncompiled layer), not copied
     assert set(copy[0]._exact) == set(model[0]._exact)
     assert all(copy[0]._exact[k] is not model[0]._exact[k] for k in model[0]._exact)

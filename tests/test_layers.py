@@ -122,11 +122,11 @@ def test_running_natively_is_exact_inside_and_keeps_every_backend_built():
     model = nn.Sequential(QuantumLayer(2, backend="estimator"), QuantumLayer(2))
     x = torch.rand(3, 2)
     on_estimator = model(x)
-    connector = model[0]._placement.connector
+    qnn = model[0]._placement.qnn
     with running_natively(model):
         assert [m.backend for m in model] == ["native", "native"]
         exact = model(x)
-    assert [m.backend for m in model] == ["estimator", "native"] and model[0]._placement.connector is connector
+    assert [m.backend for m in model] == ["estimator", "native"] and model[0]._placement.qnn is qnn
     assert torch.allclose(exact, on_estimator, atol=1e-6)
     with backends_kept(model):
         to_backend(model, "aer")

@@ -52,7 +52,7 @@ def test_the_model_keeps_its_backends_and_mode_and_nothing_is_submitted():
     model = _model().train()
     layer = model[1].f.to_backend("aer")
     resource_report(model, torch.rand(1, 8))
-    assert layer.backend == "aer" and layer._placement.connector is None and model.training
+    assert layer.backend == "aer" and layer._placement.qnn is None and model.training
 
 
 def test_device_profile_adds_transpiled_cost_shots_and_jobs():
@@ -72,7 +72,7 @@ def test_the_training_estimate_is_what_the_parameter_shift_gradient_runs():
     layer = QuantumLayer(3, backend="estimator")
     x = torch.rand(2, 3, requires_grad=True)
     layer(x)
-    estimator = layer._placement.connector.neural_network.estimator
+    estimator = layer._placement.qnn.estimator
     run, evaluated = estimator._call, []
 
     def counting(pubs):  # the real estimator, counting the circuits (one per parameter set) it runs

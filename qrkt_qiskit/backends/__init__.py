@@ -1,9 +1,10 @@
 """Backend registry: named TOML profiles and the Qiskit primitives they run circuits on.
 
-The one package that touches Aer and Qiskit Runtime, in four modules: `profiles` (the
+The one package that touches Aer and Qiskit Runtime, in five modules: `profiles` (the
 registry, its schema, availability), `devices` (fake and IBM devices, pass managers, noise
 models, ISA circuits cached per circuit), `execution` (primitives, sessions, the native
-noisy engine's programs) and `batching` (an estimator that merges PUBs into few jobs). A profile is data: a frozen
+noisy engine's programs), `batching` (an estimator that merges PUBs into few jobs) and `user` (an
+estimator or backend object the user passes instead of a profile). A profile is data: a frozen
 `BackendProfile` read from a small TOML file by `load_profile`; the registry is a plain dict
 built by scanning the shipped ``backends/`` directory, then every directory of
 ``QRKT_BACKENDS_PATH`` (``os.pathsep``-separated), then a ``backends_dir`` argument (later
@@ -23,10 +24,11 @@ from .execution import Prepared, close_sessions, noisy_program, prepare
 from .profiles import (ENV_PATH, KINDS, SHIPPED_DIR, SIMULATORS, BackendJobError, BackendProfile,
                        BackendUnavailableError, check_fits, ensure_available, fake_devices, get_profile, load_profile,
                        profiles, search_path, simulator, unavailable_reason)
+from .user import UserPrimitive, is_primitive, user_primitive
 
 __all__ = [
     "ENV_PATH", "KINDS", "SHIPPED_DIR", "SIMULATORS", "TRANSPILER_SEED", "BackendJobError", "BackendProfile",
     "BackendUnavailableError", "BatchingEstimator", "Prepared", "check_fits", "close_sessions", "ensure_available",
     "fake_devices", "fit", "get_profile", "isa_circuit", "load_profile", "noise_model", "noisy_program", "prepare",
-    "profiles", "search_path", "simulator", "unavailable_reason",
+    "profiles", "search_path", "simulator", "unavailable_reason", "UserPrimitive", "is_primitive", "user_primitive",
 ]

@@ -332,8 +332,8 @@ def check_fits(profile: BackendProfile, n_qubits: int) -> None:
     """Raise ``ValueError`` if an ``n_qubits``-wide circuit does not fit the profile's device."""
     if profile.max_qubits is not None and n_qubits > profile.max_qubits:
         raise ValueError(f"a {n_qubits}-qubit circuit does not fit backend {profile.name!r}, which has "
-                         f"{profile.max_qubits} qubits; use circuits of at most {profile.max_qubits} qubits "
-                         f"(QuantumLinear(..., n_qubits={profile.max_qubits})) or a larger device")
+                         f"{profile.max_qubits} qubits; use a device of at least {n_qubits} qubits (`qrkt backends "
+                         f"--devices` lists them) or a model whose circuits have at most {profile.max_qubits} qubits")
 
 
 def simulator(profile: BackendProfile) -> str | None:
