@@ -255,7 +255,8 @@ def test_registry_errors(call, error, message):
 def test_a_circuit_wider_than_the_device_is_refused_before_any_work():
     model = nn.Sequential(QuantumLayer(3), QuantumLayer(6))
     with pytest.raises(ValueError, match=r"a 6-qubit circuit does not fit backend 'fake-manila', which has 5 qubits; "
-                                         r"use circuits of at most 5 qubits"):
+                                         r"use a device of at least 6 qubits \(`qrkt backends --devices` lists them\) "
+                                         r"or a model whose circuits have at most 5 qubits"):
         to_backend(model, "fake-manila")
     assert {m.backend for m in model.modules() if isinstance(m, QuantumLayer)} == {"native"}
     with pytest.raises(ValueError, match="a 6-qubit circuit does not fit backend 'ibm'"):
