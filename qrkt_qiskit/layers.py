@@ -202,10 +202,12 @@ class QuantumLayer(nn.Module):
             return empty_result(x, self.weight.to(x.dtype), self.n_outputs)
         if placement is None:
             out = self._exact_program()(x, self.weight, validate=False)
-        elif placement.simulator == "native":
-            out = placement.noisy_program(self.ansatz, self.weight)(x, self.weight, validate=False)
         else:
-            out = placement.estimate(self.ansatz, x, self.weight)
+            if placement.simulator == "native":
+                out = placement.noisy_program(self.ansatz, self.weight)(x, self.weight, validate=False)
+            else:
+                out = placement.estimate(self.ansatz, x, self.weight)
+            backends.progress.count(circuits=x.shape[:-1].numel())
         return _post_norm(out) if self.post_norm else out
 
     def _exact_program(self):

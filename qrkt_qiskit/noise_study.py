@@ -18,6 +18,7 @@ from torch import nn
 from tqdm import tqdm
 
 from . import backends as registry
+from .backends.progress import circuit_progress
 from .layers import backends_kept, quantum_layers, running_natively, to_backend
 from .output import figure, markdown_table, save_figure, write_csv, write_text
 
@@ -182,7 +183,7 @@ def _aer_check(model, profile, inputs, batch_size, label) -> float:
 
 def _evaluate(model, inputs, batch_size, label):
     start, outputs = time.perf_counter(), []
-    with torch.no_grad():
+    with torch.no_grad(), circuit_progress(f"{label}: circuits"):
         for batch in tqdm(inputs.split(batch_size), desc=label, unit="batch", leave=False):
             outputs.append(model(batch))
     return torch.cat(outputs), time.perf_counter() - start

@@ -113,8 +113,7 @@ def search(base: TrainConfig, study_dir: str | Path, *, n_trials: int, space: Se
     import optuna
 
     study_dir = Path(study_dir)
-    if base.dataset != "digits" and base.data_root is None:  # every trial would fail on it: say so before any study
-        raise ValueError(f"dataset {base.dataset!r} needs a data root (--data-root) holding its files")
+    base.check_data_root()  # every trial would fail on it: say so before any study
     spec = json.loads(json.dumps({"base": base.to_dict(), "space": dataclasses.asdict(space)}))  # as read back
     path = study_dir / "search.json"
     if resume:

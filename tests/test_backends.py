@@ -349,3 +349,20 @@ def test_layers_of_one_circuit_share_one_transpilation_with_their_own_parameters
     x = torch.rand(2, 3, dtype=torch.float64)
     layer = layers[2].double()  # not the layer whose circuit was transpiled: Aer must bind its own parameters
     assert torch.allclose(layer(x), layer.to_backend(get_profile(profile, simulator="native"))(x), atol=1e-6)
+
+
+# --- progress ---------------------------------------------------------------------------------
+
+def test_circuit_progress_counts_circuits_and_jobs_off_the_exact_engine(capsys):
+    from qrkt_qiskit.backends import circuit_progress
+
+    model = nn.Sequential(QuantumLayer(2), QuantumLayer(2))
+    with circuit_progress("exact") as meter:
+        model(torch.rand(3, 2))
+    assert (meter.circuits, meter.jobs, meter.bar) == (0, 0, None)  # nothing ran off the engine: no bar at all
+    model[1].to_backend("estimator")
+    with circuit_progress("on the estimator") as meter:
+        model(torch.rand(3, 2))
+        model(torch.rand(4, 2))
+    assert (meter.circuits, meter.jobs) == (7, 2)  # one circuit per sample, one job per layer call
+    assert "on the estimator: 0 circuits" in capsys.readouterr().err  # the bar, opened by the first call

@@ -19,6 +19,7 @@ mode, every other device on IBM Quantum with the saved account or environment).
 """
 
 from .batching import BatchingEstimator
+from .progress import circuit_progress
 from .devices import TRANSPILER_SEED, fit, isa_circuit, noise_model
 from .execution import Prepared, close_sessions, noisy_program, prepare
 from .profiles import (ENV_PATH, KINDS, SHIPPED_DIR, SIMULATORS, BackendJobError, BackendProfile,
@@ -28,7 +29,7 @@ from .user import UserPrimitive, is_primitive, user_primitive
 
 __all__ = [
     "ENV_PATH", "KINDS", "SHIPPED_DIR", "SIMULATORS", "TRANSPILER_SEED", "BackendJobError", "BackendProfile",
-    "BackendUnavailableError", "BatchingEstimator", "Prepared", "check_fits", "close_sessions", "ensure_available",
+    "BackendUnavailableError", "BatchingEstimator", "circuit_progress", "Prepared", "check_fits", "close_sessions", "ensure_available",
     "fake_devices", "fit", "get_profile", "isa_circuit", "load_profile", "noise_model", "noisy_program", "prepare",
     "profiles", "search_path", "simulator", "unavailable_reason", "UserPrimitive", "is_primitive", "user_primitive",
 ]

@@ -24,6 +24,8 @@ from qiskit.primitives.containers import DataBin, EstimatorPub
 from qiskit.primitives.containers.observables_array import ObservablesArray
 from tqdm import tqdm
 
+from . import progress
+
 __all__ = ["BatchingEstimator"]
 
 logger = logging.getLogger(__name__)
@@ -76,8 +78,9 @@ class BatchingEstimator(BaseEstimatorV2):
         calls = _plan(units, self._batch_size)
         logger.debug("%s: %d PUB(s) merged into %d, sent in %d call(s)", self._label, len(pubs), len(units), len(calls))
         parts: list[list] = [[] for _ in units]
-        for call in tqdm(calls, desc=self._label, unit="job", disable=len(calls) <= 1, leave=False):
+        for call in tqdm(calls, desc=self._label, unit="job", disable=len(calls) <= 1 or progress.active(), leave=False):
             result = self._call([units[u].pub(rows) for u, rows in call])
+            progress.count(jobs=1)
             for (u, _), pub_result in zip(call, result):
                 parts[u].append(pub_result.data)
         out: list = [None] * len(pubs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -171,6 +172,9 @@ def run_info(args) -> None:
     for quantum in (False, True):
         args.quantum = quantum
         config = _model(args, args.channels or 1)
+        kind = "QRKT-GAN" if quantum else "TransGAN"
+        print(f"building {kind} ({args.preset})" + (" and running one forward pass to count its circuits" if quantum
+                                                    else "") + " ...", file=sys.stderr, flush=True)
         summary = gan_summary(config)
         extra = (f", qubit total {summary['generator_qubits']} (generator) + {summary['critic_qubits']} (critic), "
                  f"widest circuit {summary['widest_circuit']}") if quantum else ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +64,10 @@ def train_tokenizer(texts: Sequence[str], *, vocab_size: int = 20_000) -> Tokeni
     ])
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tokenizer.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False)
+    # Its own progress bar (training on 22,500 reviews takes about a minute), on a terminal
+    # only: elsewhere it writes blank lines to stdout.
+    terminal = sys.stdout.isatty() and sys.stderr.isatty()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=terminal)
     tokenizer.train_from_iterator(texts, trainer=trainer)
     # The trainer numbers pieces in hash-map order, which differs from run to run; number them
     # in sorted order instead, so the same vocabulary always gets the same ids.

@@ -8,7 +8,10 @@ commutes past everything that stays.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+
+import numpy as np
 
 from qiskit import QuantumCircuit
 from qiskit.exceptions import QiskitError
@@ -53,8 +56,15 @@ def _as_clifford(op: Op) -> Clifford | None:
     """The gate as a Clifford tableau: a bound gate whose matrix maps Paulis to Paulis."""
     if op.matrix is None:
         return None
+    return _clifford_of(op.matrix.shape[0], op.matrix.tobytes())
+
+
+@functools.lru_cache(maxsize=256)
+def _clifford_of(dim: int, matrix: bytes) -> Clifford | None:
+    # A wide layer holds hundreds of equal gates (every cx of a ring): each distinct matrix is
+    # tested once (Clifford.from_matrix is ~1 ms). The tableau is only read, never changed.
     try:
-        return Clifford.from_matrix(op.matrix)
+        return Clifford.from_matrix(np.frombuffer(matrix, dtype=complex).reshape(dim, dim))
     except QiskitError:
         return None
 

@@ -10,9 +10,12 @@ in a `CompiledCircuit`, which checks every call's tensors and shapes:
 
 from __future__ import annotations
 
+import collections
+import functools
 from typing import Protocol
 
 import torch
+from qiskit.circuit import Barrier
 
 from ..circuits import Ansatz
 from .bloch import BlochCircuit
@@ -90,8 +93,7 @@ class CompiledCircuit:
                  fuse: bool | None):
         self.ansatz, self.dtype, self.device = ansatz, dtype, device
         n = ansatz.n_qubits
-        ops, self._derived = lower_ansatz(ansatz)
-        self.strategy, ops, observables = _plan_strategy(strategy, ops, ansatz.observables, n)
+        self._derived, self.strategy, ops, observables = _plan(ansatz, strategy)
         n_derived = 0 if self._derived is None else len(self._derived)  # read as inputs, after the real ones
         shape = {"n_qubits": n, "n_inputs": ansatz.n_inputs + n_derived, "n_weights": ansatz.n_weights}
         self._program: Program = (
@@ -163,6 +165,54 @@ def check_weights(w: torch.Tensor, ansatz: Ansatz) -> None:
         raise ValueError(f"weights must have shape ({ansatz.n_weights},), got {tuple(w.shape)}")
     if not is_tracing() and not bool(torch.isfinite(w).all()):
         raise NonFiniteAngleError("weights contain NaN or infinite values; every angle must be finite")
+
+
+# Plans by circuit structure: a model holds many layers of one ansatz (a 384-qubit ring costs
+# ~0.5 s to lower and to move its Clifford tail), and each layer needs only its own program.
+_PLANS: collections.OrderedDict = collections.OrderedDict()
+_PLANS_KEPT = 64
+
+
+def _plan(ansatz: Ansatz, strategy: str):
+    """The derived inputs, strategy, operations and observables of ``ansatz``, shared by equal structures."""
+    key = _structure(ansatz, strategy)
+    if key is not None and key in _PLANS:
+        _PLANS.move_to_end(key)
+        return _PLANS[key]
+    ops, derived = lower_ansatz(ansatz)
+    plan = (derived, *_plan_strategy(strategy, ops, ansatz.observables, ansatz.n_qubits))
+    if key is not None:
+        _PLANS[key] = plan
+        if len(_PLANS) > _PLANS_KEPT:
+            _PLANS.popitem(last=False)
+    return plan
+
+
+def _structure(ansatz: Ansatz, strategy: str):
+    """A key equal for ansätze that plan alike, or ``None`` when a gate's name may not tell what it does.
+
+    Standard gates on the same wires with the same angles (parameters by name: their order
+    gives the slots), the same observables: the same plan. A custom gate could hide any
+    definition behind its name, so such circuits are planned on their own.
+    """
+    circuit, standard = ansatz.circuit, _standard_gates()
+    rows = []
+    for inst in circuit.data:
+        op = inst.operation
+        if op.name not in standard or type(op) is not type(standard[op.name]):
+            return None
+        params = tuple(repr(float(p)) if isinstance(p, (int, float)) else str(p) for p in op.params)
+        rows.append((op.name, tuple(circuit.find_bit(q).index for q in inst.qubits), params))
+    observables = tuple((tuple(o.paulis.to_labels()), tuple(o.coeffs.tolist())) for o in ansatz.observables)
+    return (strategy, ansatz.n_qubits, tuple(p.name for p in ansatz.inputs), tuple(p.name for p in ansatz.weights),
+            observables, tuple(rows))
+
+
+@functools.cache
+def _standard_gates() -> dict:
+    from qiskit.circuit.library import get_standard_gate_name_mapping
+
+    return {**get_standard_gate_name_mapping(), "barrier": Barrier(1)}
 
 
 def _plan_strategy(strategy: str, ops: list[Op], observables, n: int):

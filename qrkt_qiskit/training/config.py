@@ -153,6 +153,11 @@ class TrainConfig:
             if getattr(self, key) is None:
                 object.__setattr__(self, key, getattr(recipe, key))
 
+    def check_data_root(self) -> None:
+        """Refuse, before any work, a dataset that needs files when no ``data_root`` says where they are."""
+        if self.dataset != "digits" and self.data_root is None:
+            raise ValueError(f"dataset {self.dataset!r} needs a data root (--data-root) holding its files")
+
     @property
     def is_text(self) -> bool:
         return self.dataset in TEXT_DATASETS

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..backends.progress import circuit_progress
 from ..data import ImageSplits, TextSplits
 from .config import TrainConfig
 from .distributed import World
@@ -57,16 +59,24 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
 
     Raises:
         FileExistsError: ``run_dir`` already holds a run and ``resume`` is False.
-        ValueError: ``resume`` with a config that differs from the run's.
+        ValueError: ``resume`` with a config that differs from the run's, or a dataset that
+            needs files without a ``data_root``.
 
     On Ctrl-C or SIGTERM the position reached is checkpointed before the interrupt propagates.
     """
+    config.check_data_root()
     world = World.from_env(config.device)
+    status = _status if progress and world.main else (lambda message: None)
     with RunDirectory(run_dir, config, resume=resume, main=world.main) as run:
         torch.manual_seed(config.seed)
+        status(f"building the {'quantum' if config.quantum else 'classical'} {config.preset} model ({config.ode})")
         model = build_model(config).to(config.device)  # first: a bad model configuration fails before any data work
         if config.noise is not None:  # noise-aware: every step and every evaluation through the device's noise
+            status(f"preparing {config.noise}'s noise for every circuit")
             use_training_noise(model, config)
+        tokenizer = config.is_text and not resume
+        status(f"loading {config.dataset}" + (f" and training a {config.vocab_size:,}-piece WordPiece tokenizer on its "
+                                              "training split" if tokenizer else ""))
         data = load_data(config, run.path, fresh=not resume, world=world)
         task = _Classification(config, model, data, world, run, progress)
         if resume:
@@ -162,6 +172,11 @@ class _Classification:
         self.train_metrics.load_state_dict(ckpt["train_metrics"])
 
 
+def _status(message: str) -> None:
+    """One line on stderr for a step that shows no bar (building, loading), above any bar."""
+    tqdm.write(message + " ...", file=sys.stderr)
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, n_classes: int, world: World = World(),
              batch_size: int = EVAL_BATCH, progress: bool = False, desc: str = "evaluate") -> dict[str, float]:
@@ -174,12 +189,14 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, n_classes: i
     model.eval()
     metrics = EpochMetrics(n_classes, device)
     mine = world.shard(torch.arange(len(y)))
-    bar = tqdm(total=len(mine), desc=desc, unit="sample", leave=False, disable=not (progress and world.main))
-    for idx in mine.split(batch_size):  # counted in samples: one slow batch on a device still moves the bar at its end
-        xb, yb = x[idx].to(device), y[idx].to(device)
-        logits = model(xb)
-        metrics.update(logits, yb, F.cross_entropy(logits, yb))
-        bar.update(len(idx))
+    show = progress and world.main
+    bar = tqdm(total=len(mine), desc=desc, unit="sample", leave=False, disable=not show)
+    with circuit_progress(f"{desc}: circuits", enabled=show):  # moves within a slow batch, off the exact engine
+        for idx in mine.split(batch_size):
+            xb, yb = x[idx].to(device), y[idx].to(device)
+            logits = model(xb)
+            metrics.update(logits, yb, F.cross_entropy(logits, yb))
+            bar.update(len(idx))
     bar.close()
     model.train(was_training)
     return metrics.compute()
