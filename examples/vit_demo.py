@@ -21,18 +21,32 @@ from qrkt_qiskit.training import TrainConfig, load_model, results_table, train
 from qrkt_qiskit.training.runs import load_data
 
 
+MARK = ".qrkt-demo"  # written into the runs folder, so that only a previous demo is ever deleted
+
+
+def _replace_previous_demo(runs: Path) -> None:
+    if runs.exists():
+        if not (runs / MARK).exists():
+            raise SystemExit(f"{runs} exists and holds no mark of this demo (older demos left none), so it is not "
+                             "deleted; move it away or pass --runs DIR")
+        shutil.rmtree(runs)
+    runs.mkdir(parents=True)
+    (runs / MARK).write_text("written by examples/vit_demo.py; the next demo run replaces this folder\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--runs", type=Path, default=Path("runs/demo"), help="replaced on every demo run")
+    parser.add_argument("--runs", type=Path, default=Path("runs/demo"),
+                        help="where the runs go; a previous demo there is replaced, anything else is refused")
     parser.add_argument("--device-backend", default="fake-nairobi", help="a fake-<device> profile of ≥ 6 qubits")
     parser.add_argument("--aer-images", type=int, default=4, help="random test images also run through Aer")
     args = parser.parse_args()
     # A few images rarely hold all ten classes; ROC-AUC then warns for the absent ones.
     warnings.filterwarnings("ignore", message="No positive samples in targets")
-    shutil.rmtree(args.runs, ignore_errors=True)
+    _replace_previous_demo(args.runs)
 
-    recipe = dict(dataset="digits", ode="rk4_enh", epochs=args.epochs, batch_size=32, lr=1e-2)
+    recipe = dict(dataset="digits", ode="rk4_enh", recipe="digits", epochs=args.epochs)  # batch 32, peak lr 1e-2
     arms = {"quantum": TrainConfig(quantum=True, **recipe), "classical": TrainConfig(quantum=False, **recipe),
             "noise-aware": TrainConfig(quantum=True, noise=args.device_backend, **recipe)}
     for name in ("quantum", "classical"):
