@@ -1,6 +1,7 @@
 """The native engine: Qiskit circuits compiled into exact, differentiable PyTorch programs."""
 
 from .compiler import CompiledCircuit, compile
+from .dependencies import CircuitDependencies, dependencies
 from .lowering import UnsupportedCircuitError
 
-__all__ = ["CompiledCircuit", "UnsupportedCircuitError", "compile"]
+__all__ = ["CircuitDependencies", "CompiledCircuit", "UnsupportedCircuitError", "compile", "dependencies"]

@@ -50,16 +50,19 @@ def lower_ansatz(ansatz: Ansatz) -> tuple[list[Op], DerivedInputs | None]:
     n_in, k = ansatz.n_inputs, len(found.expressions)
     registry = _Registry(n_in)
     ops = lower(ansatz.circuit, {p: i if i < n_in else i + k for i, p in enumerate(params)}, registry)
-    return ops, DerivedInputs(registry.expressions, params)
+    return ops, DerivedInputs(registry.expressions, params, n_in)
 
 
 class DerivedInputs:
-    """Expressions of the parameters ``params`` (inputs, then weights) as columns ``(batch, k)``."""
+    """Expressions of the parameters ``params`` (``n_inputs`` inputs, then weights) as columns ``(batch, k)``."""
 
-    def __init__(self, expressions: Sequence[ParameterExpression], params: Sequence[Parameter]):
+    def __init__(self, expressions: Sequence[ParameterExpression], params: Sequence[Parameter], n_inputs: int):
         index = {p: i for i, p in enumerate(params)}
         self.expressions = tuple(expressions)
         self._functions = []
+        # for each expression, the inputs it reads (indices into the inputs; weights left out)
+        self.inputs_read = tuple(tuple(sorted(index[p] for p in e.parameters if index[p] < n_inputs))
+                                 for e in self.expressions)
         for expression in self.expressions:
             reads = sorted(expression.parameters, key=lambda p: p.name)
             symbols = [sympy.Symbol(p.name) for p in reads]
