@@ -16,6 +16,7 @@ from torch import nn
 
 from . import backends
 from .backends import BackendProfile
+from .engine.dependencies import CircuitDependencies, dependencies
 from .layers import QuantumLayer, quantum_layers, running_natively
 from .output import markdown_table
 
@@ -38,6 +39,7 @@ class CircuitCost:
             (``None`` without a device profile).
         shifted_parameters: parameterised gate arguments in the circuit the backend runs; a
             parameter-shift gradient evaluates two circuits per argument and observable.
+        computes: which inputs its outputs read (`engine.dependencies`).
     """
 
     ansatz: str
@@ -52,6 +54,7 @@ class CircuitCost:
     shifted_parameters: int
     device_depth: int | None = None
     device_two_qubit_gates: int | None = None
+    computes: CircuitDependencies | None = None
 
 
 @dataclass(frozen=True)
@@ -156,14 +159,20 @@ class ResourceReport:
     def to_markdown(self) -> str:
         """The report as two markdown tables: the model, then one row per distinct circuit."""
         device = self.device is not None
-        head = ["circuit", "qubits", "weights", "modules", "calls", "evaluations/inference", "depth", "2-qubit gates"]
+        head = ["circuit", "mixes inputs", "qubits", "weights", "modules", "calls", "evaluations/inference", "depth",
+                "2-qubit gates"]
         head += ["device depth", "device 2-qubit gates"] if device else []
-        rows = []
+        rows, computes = [], []
         for c in self.circuits:
-            cells = [c.ansatz, c.n_qubits, c.n_weights, c.modules, c.calls, c.evaluations, c.depth, c.two_qubit_gates]
+            mixing = "—" if c.computes is None else c.computes.short()
+            cells = [c.ansatz, mixing, c.n_qubits, c.n_weights, c.modules, c.calls, c.evaluations, c.depth,
+                     c.two_qubit_gates]
             rows.append(cells + ([c.device_depth, c.device_two_qubit_gates] if device else []))
-        return (markdown_table(["quantity", "value"], self.rows(), numeric=1) + "\n\n"
-                + markdown_table(head, rows, numeric=len(head) - 1))
+            if c.computes is not None:
+                computes.append(f"- {c.ansatz} ({c.n_qubits} qubits): {c.computes.summary()}")
+        text = (markdown_table(["quantity", "value"], self.rows(), numeric=1) + "\n\n"
+                + markdown_table(head, rows, numeric=len(head) - 2))
+        return text + ("\n\nWhat each circuit computes:\n" + "\n".join(computes) if computes else "")
 
 
 def resource_report(model: nn.Module, example_input, profile: str | BackendProfile | None = None, *,
@@ -239,7 +248,8 @@ def _report(model, calls, batch, tokens, profile, dataset_size, batch_size) -> R
         training += evaluations * (1 + n_obs * 2 * shifted)
         jobs_per_batch += sum(1 if bs is None else math.ceil(_leading(s) // batch * batch_size / bs) for _, s in members)
         costs.append(CircuitCost(name, n, n_w, n_obs, len({id(m) for m, _ in members}), len(members), evaluations,
-                                 circuit.depth(), _two_qubit_gates(circuit), shifted, *device_costs))
+                                 circuit.depth(), _two_qubit_gates(circuit), shifted, *device_costs,
+                                 computes=dependencies(members[0][0].ansatz)))
     quantum = {id(m.weight): m.weight.numel() for m in model.modules() if isinstance(m, QuantumLayer)}
     return ResourceReport(
         model=type(model).__name__, batch=batch, tokens=tokens, quantum_layers=len(called), layer_calls=len(calls),

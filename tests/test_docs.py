@@ -4,8 +4,9 @@
 A file's Python snippets run in order in one fresh interpreter (later ones may use what
 earlier ones defined), on CPU. A snippet that cannot run here says why on the line before
 its fence: ``<!-- not run by tests/test_docs.py: REASON -->`` (an IBM Quantum account, a
-trained run, dataset files). Shell commands may use placeholders (``RUN``, ``[--post-norm]``),
-so they are not run; their subcommands and every ``--option`` must exist.
+trained run, dataset files). Shell commands (blocks with no language, ``sh`` or ``bash``; a
+program's output goes in ``text`` blocks) may use placeholders (``RUN``, ``[--post-norm]``), so
+they are not run; their subcommands and every ``--option`` must exist.
 """
 
 import re
@@ -60,7 +61,7 @@ def _commands():
     """Every ``qrkt`` command line in the docs' shell blocks, with where it is."""
     for path in DOCS:
         for lang, code, line, _ in _blocks(path):
-            if lang not in ("", "sh", "bash", "console"):
+            if lang not in ("", "sh", "bash"):
                 continue
             for k, text in enumerate(code.splitlines()):
                 text = text.split("#", 1)[0].strip()

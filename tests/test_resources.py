@@ -102,3 +102,12 @@ def test_cli_prints_the_report(capsys):
     assert "| circuits per inference | 6 |" in out and "| shots per inference | 600 |" in out
     with pytest.raises(ValueError, match="--shots and --optimization-level need --backend"):
         args.func(parser.parse_args(["resources", "--shots", "10"]))
+
+
+def test_the_report_says_what_each_circuit_computes():
+    model = nn.Sequential(QuantumLayer(4), nn.Linear(4, 3), QuantumLayer(3, ansatz="basic"))
+    report = resource_report(model, torch.rand(1, 4))
+    text = report.to_markdown()
+    assert "| qrkt | 1/4 outputs mix | 4 |" in text and "| basic | 3/3 outputs mix | 3 |" in text
+    assert "- qrkt (4 qubits): 1 of 4 outputs mix inputs (output 0 reads inputs 0, 3)" in text
+    assert report.circuits[0].computes.outputs[1].strings == ((1.0, "X1"),)
