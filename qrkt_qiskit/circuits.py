@@ -135,6 +135,39 @@ def _qrkt(n_qubits: int, layers: int) -> Ansatz:
     return Ansatz(qc, x, theta)
 
 
+def _qrkt_2n(n_qubits: int, layers: int) -> Ansatz:
+    """``qrkt`` with its own weight for every RX and every RZ: the thesis text's "2n parameters" per layer."""
+    x, theta = ParameterVector("x", n_qubits), ParameterVector("θ", 2 * layers * n_qubits)
+    qc = QuantumCircuit(n_qubits, name="qrkt-2n")
+    for j in range(n_qubits):
+        qc.ry(x[j], j)
+    for layer in range(layers):
+        for j in range(n_qubits):
+            qc.rx(theta[2 * (layer * n_qubits + j)], j)
+            qc.rz(theta[2 * (layer * n_qubits + j) + 1], j)
+        _ring(qc, hadamards=True)
+    return Ansatz(qc, x, theta)
+
+
+def _qrkt_reupload(n_qubits: int, layers: int) -> Ansatz:
+    """``qrkt`` that encodes the inputs again in every layer, each time with trainable scales: RY((1 + s)·x).
+
+    The scale is ``1 + s`` so that weights near zero (``init="normal"``) start at the plain
+    encoding. With one layer it is still single-qubit gates then a Clifford tail (closed form).
+    """
+    x = ParameterVector("x", n_qubits)
+    s, theta = ParameterVector("s", layers * n_qubits), ParameterVector("θ", layers * n_qubits)
+    qc = QuantumCircuit(n_qubits, name="qrkt-reupload")
+    for layer in range(layers):
+        for j in range(n_qubits):
+            k = layer * n_qubits + j
+            qc.ry((1 + s[k]) * x[j], j)
+            qc.rx(theta[k], j)
+            qc.rz(theta[k], j)
+        _ring(qc, hadamards=True)
+    return Ansatz(qc, x, (*s, *theta))
+
+
 def _basic(n_qubits: int, layers: int) -> Ansatz:
     x, w = ParameterVector("x", n_qubits), ParameterVector("w", layers * n_qubits)
     qc = QuantumCircuit(n_qubits, name="basic")
@@ -147,17 +180,20 @@ def _basic(n_qubits: int, layers: int) -> Ansatz:
     return Ansatz(qc, x, w)
 
 
-_BUILDERS = {"qrkt": _qrkt, "basic": _basic}
+_BUILDERS = {"qrkt": _qrkt, "qrkt-2n": _qrkt_2n, "qrkt-reupload": _qrkt_reupload, "basic": _basic}
 ANSATZ_NAMES = tuple(_BUILDERS)
 
 
 def make_ansatz(name: str, n_qubits: int, layers: int = 1) -> Ansatz:
-    """Build a shipped ansatz: ``"qrkt"`` (the thesis circuit) or ``"basic"`` (QViT's).
+    """Build a shipped ansatz: ``"qrkt"`` (the thesis circuit), its variants, or ``"basic"`` (QViT's).
 
     Args:
-        name: one of ``ANSATZ_NAMES``.
+        name: one of ``ANSATZ_NAMES``: ``qrkt``; ``qrkt-2n`` (separate RX and RZ weights);
+            ``qrkt-reupload`` (the inputs encoded in every layer with trainable scales);
+            ``basic``.
         n_qubits: circuit width, also the number of inputs and of ``Z_j`` outputs.
-        layers: variational layers; each adds ``n_qubits`` weights.
+        layers: variational layers; each adds ``n_qubits`` weights (``2 n_qubits`` for
+            ``qrkt-2n`` and ``qrkt-reupload``).
 
     Raises:
         ValueError: for an unknown name or a non-positive width or layer count.

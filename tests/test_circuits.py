@@ -47,7 +47,7 @@ def test_default_observables_are_z_on_each_qubit_in_qubit_order():
 
 
 @pytest.mark.parametrize("args, error, message", [
-    (("ghz", 3), ValueError, "unknown ansatz 'ghz'; choose one of: qrkt, basic"),
+    (("ghz", 3), ValueError, "unknown ansatz 'ghz'; choose one of: qrkt, qrkt-2n, qrkt-reupload, basic"),
     (("qrkt", 0), ValueError, "n_qubits must be a positive integer, got 0"),
     (("qrkt", 2.5), ValueError, "n_qubits must be a positive integer, got 2.5"),
     (("qrkt", 2, 0), ValueError, "layers must be a positive integer, got 0"),

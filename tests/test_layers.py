@@ -61,7 +61,7 @@ def test_a_user_ansatz_drives_the_layer():
 
 @pytest.mark.parametrize("kwargs, error, message", [
     (dict(n_qubits=0), ValueError, "n_qubits must be a positive integer, got 0"),
-    (dict(n_qubits=2, ansatz="ghz"), ValueError, "unknown ansatz 'ghz'; choose one of: qrkt, basic"),
+    (dict(n_qubits=2, ansatz="ghz"), ValueError, "unknown ansatz 'ghz'; choose one of: qrkt, qrkt-2n, qrkt-reupload, basic"),
     (dict(n_qubits=2, backend="aer-gpux"), ValueError,
      r"unknown backend 'aer-gpux'; choose one of: .*aer-gpu, .*estimator, fake-<device>, ibm, native"),
     (dict(n_qubits=3, ansatz=make_ansatz("qrkt", 2)), ValueError, "the ansatz acts on 2 qubits but n_qubits=3"),

@@ -8,7 +8,7 @@ from qiskit.circuit import ParameterVector, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 from qiskit_aer.primitives import EstimatorV2 as AerEstimator
 
-from qrkt_qiskit import Ansatz, UnsupportedCircuitError, compile, make_ansatz
+from qrkt_qiskit import ANSATZ_NAMES, Ansatz, UnsupportedCircuitError, compile, make_ansatz
 from qrkt_qiskit.layers import QuantumLayer
 
 from ..conftest import bindings, reference
@@ -43,7 +43,7 @@ def test_the_strategy_is_chosen_automatically_and_shown(name, layers, strategy):
     assert f"strategy={strategy!r}" in repr(prog)
 
 
-@pytest.mark.parametrize("name", ["qrkt", "basic"])
+@pytest.mark.parametrize("name", ANSATZ_NAMES)
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 12])
 def test_shipped_one_layer_ansatze_match_statevector(name, n, device):
     base = make_ansatz(name, n)

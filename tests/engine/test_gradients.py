@@ -7,7 +7,7 @@ from hypothesis import assume, given, settings
 from qiskit.primitives import StatevectorEstimator
 from qiskit_machine_learning.gradients import ParamShiftEstimatorGradient
 
-from qrkt_qiskit import compile, make_ansatz
+from qrkt_qiskit import ANSATZ_NAMES, compile, make_ansatz
 
 from ..strategies import random_ansatze
 
@@ -19,7 +19,7 @@ def inputs(ansatz, batch=2, seed=0):
     return x.requires_grad_(), w.requires_grad_()
 
 
-@pytest.mark.parametrize("name", ["qrkt", "basic"])
+@pytest.mark.parametrize("name", ANSATZ_NAMES)
 @pytest.mark.parametrize("n, layers", [(1, 1), (2, 2), (3, 1), (4, 2)])
 def test_gradients_match_central_finite_differences(name, n, layers, device):
     ansatz = make_ansatz(name, n, layers)
@@ -37,7 +37,7 @@ def test_random_circuit_gradients_match_finite_differences(ansatz):
     assert torch.autograd.gradcheck(prog, inputs(ansatz), eps=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("name", ["qrkt", "basic"])
+@pytest.mark.parametrize("name", ANSATZ_NAMES)
 def test_gradients_match_qiskit_parameter_shift(name):
     ansatz = make_ansatz(name, 3, layers=2)
     x, w = inputs(ansatz, batch=1)

@@ -9,7 +9,7 @@ from qiskit.circuit import ParameterVector, QuantumCircuit
 from qiskit.circuit.library import UnitaryGate
 from qiskit.quantum_info import SparsePauliOp, random_unitary
 
-from qrkt_qiskit import Ansatz, compile, make_ansatz
+from qrkt_qiskit import ANSATZ_NAMES, Ansatz, compile, make_ansatz
 
 from ..conftest import reference
 from ..strategies import pauli_sums, random_ansatze
@@ -26,7 +26,7 @@ def run(ansatz, dtype, device, batch=3, seed=0, **kw):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("name", ["qrkt", "basic"])
+@pytest.mark.parametrize("name", ANSATZ_NAMES)
 @pytest.mark.parametrize("n", range(1, 11))
 def test_shipped_ansatze_match_statevector(name, n, dtype, device):
     for layers, strategy in [(1, "auto"), (1, "statevector"), (2, "auto")]:

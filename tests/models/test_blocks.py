@@ -102,7 +102,7 @@ def test_block_errors(kwargs, match):
 
 
 def test_quantum_spec_errors():
-    with pytest.raises(ValueError, match=r"unknown ansatz 'xyz'; choose one of: qrkt, basic"):
+    with pytest.raises(ValueError, match=r"unknown ansatz 'xyz'; choose one of: qrkt, qrkt-2n, qrkt-reupload, basic"):
         QuantumSpec(ansatz="xyz")
     with pytest.raises(ValueError, match=r"quantum layers must be a positive integer, got 0"):
         QuantumSpec(layers=0)
