@@ -24,7 +24,10 @@ from .engine import compile as compile_circuit
 from .engine.compiler import check_inputs, empty_result
 from .engine.lowering import UnsupportedCircuitError
 
-__all__ = ["QuantumLayer", "QuantumLinear", "backends_kept", "quantum_layers", "running_natively", "to_backend"]
+__all__ = ["INITS", "QuantumLayer", "QuantumLinear", "backends_kept", "quantum_layers", "running_natively", "to_backend"]
+
+
+INITS = ("uniform", "normal")  # how a layer's weights start (see QuantumLayer)
 
 
 class QuantumLayer(nn.Module):
@@ -45,18 +48,23 @@ class QuantumLayer(nn.Module):
             to zero mean and unit variance, as QuantumNAT's post-measurement normalisation:
             a device's noise mostly shrinks and shifts expectation values, which this undoes.
         initial_weights: the ``n_weights`` starting angles (a tensor, array or list), in the
-            order of ``ansatz.weights``, as TorchConnector's ``initial_weights``; by default
-            they start uniform in [0, 2π), as PennyLane's ``TorchLayer`` does.
+            order of ``ansatz.weights``, as TorchConnector's ``initial_weights``; otherwise
+            ``init`` draws them.
+        init: ``"uniform"`` in [0, 2π), as PennyLane's ``TorchLayer`` does, or ``"normal"``:
+            near zero, Xavier-normal for a ``(layers, n_qubits)`` weight (std
+            ``sqrt(2 / (layers + n_qubits))``), as the thesis author's code and
+            QuantumTransformers start.
 
     Raises:
-        ValueError: for an unknown ansatz or backend, ``n_qubits < 1``, an `Ansatz` whose
+        ValueError: for an unknown ansatz, backend or init, ``n_qubits < 1``, an `Ansatz` whose
             width is not ``n_qubits``, a circuit wider than the backend's device, or
             ``initial_weights`` of the wrong size or not finite.
         BackendUnavailableError: if the backend cannot run on this machine.
     """
 
     def __init__(self, n_qubits: int, *, ansatz: str | Ansatz = "qrkt", layers: int = 1,
-                 backend: str | BackendProfile = "native", post_norm: bool = False, initial_weights=None):
+                 backend: str | BackendProfile = "native", post_norm: bool = False, initial_weights=None,
+                 init: str = "uniform"):
         super().__init__()
         if isinstance(ansatz, Ansatz):
             if ansatz.n_qubits != n_qubits:
@@ -65,8 +73,12 @@ class QuantumLayer(nn.Module):
             ansatz = make_ansatz(ansatz, n_qubits, layers)
         self.ansatz = ansatz
         self.weight = nn.Parameter(torch.empty(ansatz.n_weights))
-        if initial_weights is None:
+        if init not in INITS:
+            raise ValueError(f"unknown init {init!r}; choose one of: {', '.join(INITS)}")
+        if initial_weights is None and init == "uniform":
             nn.init.uniform_(self.weight, 0.0, 2 * math.pi)
+        elif initial_weights is None:
+            nn.init.normal_(self.weight, 0.0, math.sqrt(2 / (ansatz.n_weights / n_qubits + n_qubits)))
         else:
             self.load_state_dict({"weight": torch.as_tensor(initial_weights, dtype=self.weight.dtype)})
         self.post_norm = post_norm
@@ -319,11 +331,11 @@ class QuantumLinear(nn.Module):
         n_qubits: the widest circuit allowed.
         ansatz: shipped ansatz name for every circuit.
         layers: variational layers per circuit.
-        backend, post_norm: as for `QuantumLayer`.
+        backend, post_norm, init: as for `QuantumLayer`.
     """
 
     def __init__(self, d_in: int, d_out: int, n_qubits: int, *, ansatz: str = "qrkt", layers: int = 1,
-                 backend: str = "native", post_norm: bool = False):
+                 backend: str = "native", post_norm: bool = False, init: str = "uniform"):
         super().__init__()
         for name, value in (("d_in", d_in), ("d_out", d_out), ("n_qubits", n_qubits)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -332,8 +344,8 @@ class QuantumLinear(nn.Module):
         self.proj = nn.Linear(d_in, d_out) if d_in != d_out else nn.Identity()
         chunks = math.ceil(d_out / n_qubits)
         self.widths = [d_out // chunks + (1 if i < d_out % chunks else 0) for i in range(chunks)]
-        self.circuits = nn.ModuleList(QuantumLayer(w, ansatz=ansatz, layers=layers, backend=backend, post_norm=post_norm)
-                                     for w in self.widths)
+        self.circuits = nn.ModuleList(QuantumLayer(w, ansatz=ansatz, layers=layers, backend=backend, post_norm=post_norm,
+                                                   init=init) for w in self.widths)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(..., d_in) -> (..., d_out)``: project if needed, split, run each circuit, concatenate."""

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 
 from ..circuits import ANSATZ_NAMES
 from ..data import IMAGE_DATASETS, TEXT_DATASETS
+from ..layers import INITS
 from ..models import ODE_METHODS, TEXT_PRESETS, VIT_PRESETS, QuantumSpec, TextConfig, ViTConfig, text_config, vit_config
+from ..models.quantum import DiagonalSpec
 from .distributed import check_device
 
 __all__ = ["RECIPES", "TrainConfig", "check_numbers", "option"]
@@ -84,6 +86,12 @@ class TrainConfig:
                            negative=("--classical", "nn.Linear everywhere: the classical twin"))
     ansatz: str = option("qrkt", "circuit of every quantum map", group="model", choices=ANSATZ_NAMES)
     circuit_layers: int = option(1, "variational layers per circuit", group="model", metavar="L")
+    weight_init: str = option("uniform", "how circuit weights start: uniform in [0, 2pi), or normal near zero "
+                              "(Xavier normal, as the thesis author's code)", group="model", choices=INITS)
+    output_scale: bool = option(False, "a learned gain per output after every circuit, so bounded outputs can grow",
+                                group="model")
+    elementwise: bool = option(False, "with --classical: a diagonal affine map wherever the quantum model has a "
+                               "circuit (the quantum model's element-wise control)", group="model")
     max_qubits: int | None = option(None, "split maps wider than Q qubits into several circuits", group="model",
                                     metavar="Q", default_help="one circuit per map")
     dropout: float = option(0.0, "dropout in attention and MLP", group="model")
@@ -135,6 +143,8 @@ class TrainConfig:
         check_device(self.device)
         if self.noise is not None and not self.quantum:
             raise ValueError("noise-aware training needs a quantum model; drop --noise or --classical")
+        if self.elementwise and self.quantum:
+            raise ValueError("--elementwise is the classical control of a quantum model; use it with --classical")
         if not (math.isfinite(self.noise_scale) and self.noise_scale >= 0):
             raise ValueError(f"noise_scale must be a finite number >= 0, got {self.noise_scale}")
 
@@ -168,12 +178,13 @@ class TrainConfig:
         if self.model:
             return self.model
         if self.is_text:
-            return f"{self.dataset}-quantum" if self.quantum else self.dataset
+            return f"{self.dataset}-quantum" if self.quantum or self.elementwise else self.dataset
         return {"fashion-mnist": "mnist"}.get(self.dataset, self.dataset)
 
     def model_config(self) -> ViTConfig | TextConfig:
         """The model this run trains: its preset with the sizes, ODE method and quantum spec given here."""
-        quantum = QuantumSpec(self.ansatz, self.circuit_layers, self.max_qubits, self.post_norm) if self.quantum else None
+        quantum = (QuantumSpec(self.ansatz, self.circuit_layers, self.max_qubits, self.post_norm, self.weight_init,
+                               self.output_scale) if self.quantum else DiagonalSpec() if self.elementwise else None)
         overrides = {k: getattr(self, k) for k in ("blocks", "dim", "heads", "mlp_dim") if getattr(self, k) is not None}
         if self.is_text:
             overrides.update(vocab_size=self.vocab_size, max_length=self.max_length)

@@ -54,6 +54,7 @@ def write_summary(config, model: nn.Module, state, run_dir: Path) -> dict:
     circuits = [m for m in model.modules() if isinstance(m, QuantumLayer)]
     summary = {
         "dataset": config.dataset, "model": config.preset, "ode": config.ode, "quantum": config.quantum,
+        "elementwise": config.elementwise,
         "blocks": model.config.blocks, "epochs": state.epoch, "train_seconds": round(state.train_seconds, 2),
         "best_auc_epoch": state.best_epoch, "val_auc": best["val_auc"],
         "test_accuracy": best["test_accuracy"], "test_f1": best["test_f1"], "test_auc": best["test_auc"],
@@ -89,7 +90,8 @@ def results_table(run_dirs: list[str | Path]) -> str:
     rows = []
     for run_dir in run_dirs:
         s = read_summary(run_dir)
-        rows.append([Path(run_dir).name, ("Q" if s["quantum"] else "") + s["ode"].upper(), f"{s['train_seconds']:.1f}",
+        method = ("Q" if s["quantum"] else "") + s["ode"].upper() + (" (diagonal)" if s.get("elementwise") else "")
+        rows.append([Path(run_dir).name, method, f"{s['train_seconds']:.1f}",
                      f"{s['test_accuracy']:.1%}", f"{s['test_f1']:.1%}", s["best_auc_epoch"], s["parameters"],
                      s["qubits"] or "-"])
     return markdown_table(RESULT_COLUMNS, rows)
