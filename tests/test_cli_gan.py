@@ -34,10 +34,12 @@ def test_fid_names_the_network_and_the_image_counts(run_dir, capsys):
 
 
 def test_info_compares_transgan_and_qrkt_gan(capsys):
-    assert main(["gan", "info"]) == 0
+    assert main(["gan", "info", "--preset", "small"]) == 0
     out = capsys.readouterr().out
     assert "TransGAN (small): 314,401 generator + 11,297 critic parameters" in out
     assert "QRKT-GAN (small):" in out and "qubit total 576 (generator) + 192 (critic)" in out
+    assert main(["gan", "info"]) == 0  # the cpu preset, windowed
+    assert "TransGAN (cpu): 1,364,001 generator + 157,825 critic parameters" in capsys.readouterr().out
 
 
 def test_help_reads_like_a_manual(capsys):

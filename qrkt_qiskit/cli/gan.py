@@ -66,18 +66,25 @@ def add_parser(sub) -> None:
 
 
 def _add_model_options(model) -> None:
+    from ..circuits import ANSATZ_NAMES
     from ..models.gan import GAN_PRESETS
 
-    model.add_argument("--preset", choices=list(GAN_PRESETS), default="small",
-                       help="small: trains on 2 CPU cores; thesis: embed 384, depths 5/4/2, heads 4, MLP ratio 4, "
-                       "dropout 0.5, latent 1024 (a GPU's work) (default: small)")
+    model.add_argument("--preset", choices=list(GAN_PRESETS), default="cpu",
+                       help="cpu: widths 128/32/8, depths 2/2/1, 8×8 windows in the 16×16 and 32×32 stages, critic "
+                       "width 96 and depth 2, TransGAN's init, no tanh (for 2 CPU cores); gpu: widths 256/64/16, "
+                       "depths 4/3/2, critic 192×4; thesis: embed 384, depths 5/4/2, heads 4, MLP ratio 4, dropout "
+                       "0.5, latent 1024, full attention; small: the first CPU pair (widths 64/16/4), kept to resume "
+                       "its runs (default: cpu)")
+    model.add_argument("--window", type=int, metavar="W",
+                       help="window side of the stages wider than W, 0 for full attention everywhere (default: the "
+                       "preset's)")
     kind = model.add_mutually_exclusive_group()
     kind.add_argument("--quantum", dest="quantum", action="store_true", default=True,
                       help="QRKT-GAN: circuits for attention and MLP maps, rk4_enh last generator stage (default)")
     kind.add_argument("--classical", dest="quantum", action="store_false", help="TransGAN: nn.Linear everywhere")
     model.add_argument("--ode", choices=("rk1", "rk2", "rk3", "rk4", "rk4_enh", "none"),
                        help="blocks of the last generator stage (default: rk4_enh quantum, none classical)")
-    model.add_argument("--ansatz", choices=("qrkt", "basic"), default="qrkt", help="circuit of every quantum map (default: qrkt)")
+    model.add_argument("--ansatz", choices=ANSATZ_NAMES, default="qrkt", help="circuit of every quantum map (default: qrkt)")
     model.add_argument("--circuit-layers", type=int, default=1, metavar="L", help="variational layers per circuit (default: 1)")
     model.add_argument("--max-qubits", type=int, metavar="Q", help="split maps wider than Q qubits into several circuits")
     model.add_argument("--channels", type=int, choices=(1, 3), help="image channels (default: the dataset's)")
@@ -127,6 +134,8 @@ def _model(args, channels: int):
     overrides = {"channels": args.channels or channels}
     if args.ode is not None:
         overrides["ode"] = args.ode
+    if args.window is not None:
+        overrides["window"] = args.window or None
     return gan_config(args.preset, quantum=quantum, **overrides)
 
 

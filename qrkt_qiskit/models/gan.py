@@ -19,8 +19,9 @@ from torch import nn
 from .blocks import check_block, make_block
 from .quantum import QuantumSpec
 from .vit import ViTConfig, VisionTransformer
+from .windowed import Windowed
 
-__all__ = ["GAN_PRESETS", "GANConfig", "Generator", "discriminator", "gan_config", "gan_summary"]
+__all__ = ["GAN_PRESETS", "GANConfig", "Generator", "discriminator", "gan_config", "gan_summary", "transgan_init"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,9 @@ class GANConfig:
     d_patch: int = 4
     d_dropout: float = 0.0
     quantum: QuantumSpec | None = None
+    window: int | None = None  # stages wider than this run windowed attention (`Windowed`); None: full attention
+    output_tanh: bool = True  # tanh on the generated image (TransGAN has none)
+    init: str = "torch"  # "torch": PyTorch's defaults; "transgan": truncated normal (std 0.02) weights, zero biases
 
     def __post_init__(self):
         object.__setattr__(self, "quantum", QuantumSpec.read(self.quantum))
@@ -67,6 +71,11 @@ class GANConfig:
             raise ValueError(f"image_size={self.image_size} is not a multiple of d_patch={self.d_patch}")
         if self.d_dim % self.heads:
             raise ValueError(f"d_dim={self.d_dim} must be a multiple of heads={self.heads}")
+        if self.window is not None and (self.window < 1 or self.bottom % self.window and self.window % self.bottom):
+            raise ValueError(f"window={self.window} must divide every stage's side ({self.bottom}·2^k) or be a "
+                             "multiple of the first")
+        if self.init not in INITS:
+            raise ValueError(f"unknown GAN init {self.init!r}; choose one of: {', '.join(INITS)}")
 
     @property
     def widths(self) -> tuple[int, ...]:
@@ -87,11 +96,19 @@ class GANConfig:
                          ode="none", pool="cls", dropout=self.d_dropout, quantum=self.quantum)
 
 
-# thesis: the thesis' TransGAN settings (for a GPU); small: a pair that trains on 2 CPU cores
-# (widths 64/16/4 at 8×8/16×16/32×32, 4 heads of width 1 in the last stage, 64 critic tokens).
+INITS = ("torch", "transgan")
+
+# thesis: the thesis' TransGAN settings (for a GPU); small: the first pair that trained on 2 CPU
+# cores (widths 64/16/4, 4 heads of width 1 in the last stage; it draws strokes, not digits);
+# cpu: capacity where the pixels are (widths 128/32/8, as asarigun's MNIST TransGAN) with 8×8
+# windows in the 16×16 and 32×32 stages, TransGAN's init and no tanh; gpu: between cpu and thesis.
 GAN_PRESETS = {
     "thesis": GANConfig(),
     "small": GANConfig(latent_dim=64, dim=64, depths=(1, 1, 1), mlp_ratio=2, dropout=0.0, d_dim=32, d_depth=1),
+    "cpu": GANConfig(latent_dim=128, dim=128, depths=(2, 2, 1), heads=4, mlp_ratio=2, dropout=0.0, d_dim=96, d_depth=2,
+                     d_patch=4, window=8, output_tanh=False, init="transgan"),
+    "gpu": GANConfig(latent_dim=256, dim=256, depths=(4, 3, 2), heads=4, mlp_ratio=4, dropout=0.0, d_dim=192,
+                     d_depth=4, d_patch=4, window=8, output_tanh=False, init="transgan"),
 }
 
 
@@ -119,15 +136,20 @@ class Generator(nn.Module):
         self.pos_embeddings = nn.ParameterList(
             nn.Parameter(torch.randn(1, side * side, width) * 0.02) for side, width in zip(sides, c.widths))
         last = len(c.depths) - 1
+        # One ODE block, the very last (the author's script: depth3 = 1); plain layers elsewhere.
         self.stages = nn.ModuleList(
-            nn.ModuleList(self._block(width, ode=c.ode if i == last else "none") for _ in range(depth))
-            for i, (depth, width) in enumerate(zip(c.depths, c.widths)))
+            nn.ModuleList(self._block(width, side, ode=c.ode if (i, j) == (last, depth - 1) else "none")
+                          for j in range(depth))
+            for i, (depth, width, side) in enumerate(zip(c.depths, c.widths, sides)))
         self.to_image = nn.Conv2d(c.widths[-1], c.channels, kernel_size=1)  # TransGAN's 1×1 "deconv"
+        if c.init == "transgan":
+            transgan_init(self)
 
-    def _block(self, width: int, *, ode: str) -> nn.Module:
+    def _block(self, width: int, side: int, *, ode: str) -> nn.Module:
         c = self.config
-        return make_block(width, ode=ode, heads=c.heads, mlp_dim=c.mlp_ratio * width, quantum=c.quantum,
-                          dropout=c.dropout)
+        block = make_block(width, ode=ode, heads=c.heads, mlp_dim=c.mlp_ratio * width, quantum=c.quantum,
+                           dropout=c.dropout)
+        return block if c.window is None or side <= c.window else Windowed(block, side=side, window=c.window)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Images ``(B, channels, image_size, image_size)`` in [-1, 1] from noise ``z`` ``(B, latent_dim)``."""
@@ -141,7 +163,8 @@ class Generator(nn.Module):
             x = x + pos
             for block in stage:
                 x = block(x)
-        return torch.tanh(self.to_image(_as_image(x)))
+        image = self.to_image(_as_image(x))
+        return torch.tanh(image) if c.output_tanh else image
 
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` images from standard normal noise (drawn by ``generator``, else torch's global RNG)."""
@@ -165,7 +188,23 @@ def _upsample(x: torch.Tensor) -> torch.Tensor:
 
 def discriminator(config: GANConfig) -> VisionTransformer:
     """The critic: images ``(B, channels, image_size, image_size)`` to scores ``(B, 1)``."""
-    return VisionTransformer(config.critic_config())
+    critic = VisionTransformer(config.critic_config())
+    return transgan_init(critic) if config.init == "transgan" else critic
+
+
+def transgan_init(module: nn.Module) -> nn.Module:
+    """TransGAN's initialisation: every linear and convolution weight normal (std 0.02, cut at ±2 as timm's
+    ``trunc_normal_``), biases zero.
+
+    Positional embeddings and class tokens keep their own small normal start; quantum
+    layers keep their angles.
+    """
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
+            nn.init.trunc_normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return module
 
 
 def gan_summary(config: GANConfig) -> dict:

@@ -41,13 +41,14 @@ __all__ = ["GANParts", "GANState", "GANTrainConfig", "build_gan", "critic_loss",
            "gradient_penalty", "load_generator", "read_gan_config", "train_gan"]
 
 SUMS = ("d_loss", "wasserstein", "gp", "g_loss", "g_count")  # per-epoch sums of the step losses
+LR_DECAYS = ("none", "linear")
 
 
 @dataclass(frozen=True)
 class GANTrainConfig:
     """A GAN run: data, the two networks (`GANConfig`), the WGAN-GP-ε objective and its optimiser."""
 
-    model: GANConfig = GAN_PRESETS["small"]
+    model: GANConfig = GAN_PRESETS["cpu"]
     dataset: str = option("digits", "digits needs no files (resized to the model's size); the others read "
                           "torchvision's layouts under --data-root", group="data", choices=GAN_DATASETS)
     data_root: str | None = option(None, "folder holding MNIST/raw, FashionMNIST/raw or cifar-10-batches-py",
@@ -59,15 +60,16 @@ class GANTrainConfig:
     lr_g: float = option(1e-4, "generator learning rate (TransGAN's)", group="optimisation")
     lr_d: float = option(1e-4, "critic learning rate", group="optimisation")
     betas: tuple[float, float] = (0.0, 0.99)  # the thesis' Adam(0, 0.99)
-    weight_decay: float = option(1e-3, "Adam's L2 penalty on generator and critic, the thesis'", group="optimisation")
-    lr_decay: bool = option(True, "keep the learning rates constant instead of decaying them linearly to 0 over "
-                            "the run, as TransGAN", group="optimisation", flag="--no-lr-decay")
+    weight_decay: float = option(0.0, "Adam's L2 penalty on generator and critic (the thesis: 1e-3)", group="optimisation")
+    lr_decay: str = option("none", "none: constant learning rates, as the references effectively are (they decay "
+                           "over 500k iterations); linear: to 0 over the run", group="optimisation",
+                           choices=LR_DECAYS)
     n_critic: int = option(5, "critic steps per generator step", group="optimisation")
     gp_weight: float = option(10.0, "λ, the gradient penalty's weight", group="optimisation")
     drift: float = option(1e-3, "ε, the drift term's weight", group="optimisation")
     phi: float = option(1.0, "φ, the gradient norm the penalty aims at", group="optimisation")
-    diff_aug: str = option("color,translation,cutout", "DiffAugment policy, or none", group="optimisation",
-                           metavar="POLICY")
+    diff_aug: str = option("translation", "DiffAugment policy (color, translation, cutout, comma-separated), or none; "
+                           "the thesis: all three", group="optimisation", metavar="POLICY")
     ema: float = option(0.999, "generator EMA decay per generator step, after a warm-up", group="optimisation")
     grid: int = option(64, "samples in each epoch's grid", group="run", metavar="N")
     seed: int = option(0, "seeds weights, data order and noise", group="optimisation")
@@ -78,6 +80,10 @@ class GANTrainConfig:
     def __post_init__(self):
         if isinstance(self.model, dict):  # from a run directory's config.json
             object.__setattr__(self, "model", GANConfig(**self.model))
+        if isinstance(self.lr_decay, bool):  # a config.json from before lr_decay named its schedule
+            object.__setattr__(self, "lr_decay", "linear" if self.lr_decay else "none")
+        if self.lr_decay not in LR_DECAYS:
+            raise ValueError(f"unknown lr_decay {self.lr_decay!r}; choose one of: {', '.join(LR_DECAYS)}")
         object.__setattr__(self, "betas", tuple(self.betas))
         check_numbers(self)
         if self.dataset not in GAN_DATASETS:
@@ -255,7 +261,7 @@ def build_gan(config: GANTrainConfig, device: torch.device) -> tuple[torch.Tenso
     if steps_per_epoch < 1:
         raise ValueError(f"batch_size={config.batch_size} exceeds the {len(images)} training images")
     total = config.epochs * steps_per_epoch
-    decay = (lambda n: lambda s: max(0.0, 1.0 - s / n)) if config.lr_decay else (lambda n: lambda s: 1.0)
+    decay = (lambda n: lambda s: max(0.0, 1.0 - s / n)) if config.lr_decay == "linear" else (lambda n: lambda s: 1.0)
     sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, decay(total))
     sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, decay(max(1, total // config.n_critic)))
     return images, GANParts(generator, critic, ema, opt_g, opt_d, sched_g, sched_d)

@@ -9,7 +9,9 @@ from qrkt_qiskit.models.gan import GAN_PRESETS, GANConfig, Generator, discrimina
 
 # Both presets' structure (stage depths, heads, ratios, dropout) at a width a test can afford.
 TINY = {"small": dict(dim=32, heads=2, latent_dim=8, d_dim=8),
-        "thesis": dict(dim=32, heads=2, latent_dim=8, d_dim=8, d_depth=2, mlp_ratio=1)}
+        "thesis": dict(dim=32, heads=2, latent_dim=8, d_dim=8, d_depth=2, mlp_ratio=1),
+        "cpu": dict(dim=32, heads=2, latent_dim=8, d_dim=8),
+        "gpu": dict(dim=32, heads=2, latent_dim=8, d_dim=8, d_depth=2, mlp_ratio=1)}
 
 
 @pytest.mark.parametrize("preset", list(GAN_PRESETS))
@@ -19,7 +21,7 @@ def test_every_parameter_of_both_networks_gets_a_gradient(preset, quantum):
     config = gan_config(preset, quantum=quantum, dropout=0.0, **TINY[preset])
     generator, critic = Generator(config), discriminator(config)
     images = generator(torch.randn(2, config.latent_dim))
-    assert images.shape == (2, 1, 32, 32) and images.abs().max() <= 1
+    assert images.shape == (2, 1, 32, 32) and (images.abs().max() <= 1 or not config.output_tanh)
     scores = critic(images)
     assert scores.shape == (2, 1) and torch.isfinite(scores).all()
     scores.square().sum().backward()
@@ -33,7 +35,7 @@ def test_qrkt_gan_is_transgan_with_circuits_and_an_rk4_enh_last_stage():
     assert (transgan.kind, qrkt.kind, qrkt.ode) == ("TransGAN", "QRKT-GAN", "rk4_enh")
     generator = Generator(qrkt)
     assert all(isinstance(b, TransformerLayer) for stage in generator.stages[:-1] for b in stage)
-    assert all(isinstance(b, ODEBlock) and b.method == "rk4_enh" for b in generator.stages[-1])
+    assert [type(b) for b in generator.stages[-1]] == [ODEBlock] and generator.stages[-1][0].method == "rk4_enh"
     critic = discriminator(qrkt)
     assert isinstance(critic, VisionTransformer) and critic.config.ode == "none" and critic.config.pool == "cls"
     assert any(isinstance(m, QuantumLayer) for m in critic.modules())
@@ -91,3 +93,39 @@ def test_config_round_trips_through_a_dict():
 
     config = gan_config("small", quantum=QuantumSpec(max_qubits=16))
     assert GANConfig(**dataclasses.asdict(config)) == config
+
+
+def test_only_the_last_block_is_an_ode_block_when_the_last_stage_has_several():
+    generator = Generator(gan_config("thesis", quantum=QuantumSpec(max_qubits=8), **TINY["thesis"]))
+    blocks = [b for stage in generator.stages for b in stage]
+    assert [isinstance(b, ODEBlock) for b in blocks] == [False] * (len(blocks) - 1) + [True]  # depths 5/4/2
+
+
+def _transformer_layer(d: int, ratio: int) -> int:
+    # two LayerNorms (4d), Q/K/V/output maps with biases 4(d² + d), MLP d -> rd -> d: 2r·d² + (r + 1)d
+    return 4 * d + 4 * (d * d + d) + 2 * ratio * d * d + (ratio + 1) * d
+
+
+def test_the_cpu_preset_has_its_hand_derived_parameter_counts():
+    c = GAN_PRESETS["cpu"]
+    assert (c.latent_dim, c.widths, c.depths, c.heads, c.mlp_ratio) == (128, (128, 32, 8), (2, 2, 1), 4, 2)
+    generator = (128 * 64 * 128 + 64 * 128  # latent -> 8×8 tokens of width 128
+                 + 64 * 128 + 256 * 32 + 1024 * 8  # positional embeddings of the three stages
+                 + 2 * _transformer_layer(128, 2) + 2 * _transformer_layer(32, 2) + _transformer_layer(8, 2)
+                 + 8 + 1)  # the 1×1 convolution to one channel
+    critic = (16 * 96 + 96 + 96 + 65 * 96  # 4×4 patches -> 96, CLS token, 64 + 1 positions
+              + 2 * _transformer_layer(96, 2) + 2 * 96 + 96 + 1)  # blocks, final LayerNorm, one-logit head
+    assert (generator, critic) == (1_364_001, 157_825)
+    assert sum(p.numel() for p in Generator(c).parameters()) == generator
+    assert sum(p.numel() for p in discriminator(c).parameters()) == critic
+
+
+def test_the_cpu_preset_windows_the_wide_stages_and_starts_as_transgan():
+    from qrkt_qiskit.models.windowed import Windowed
+
+    generator = Generator(GAN_PRESETS["cpu"])
+    assert [[isinstance(b, Windowed) for b in stage] for stage in generator.stages] == [[False, False], [True, True],
+                                                                                          [True]]
+    weights = torch.cat([m.weight.flatten() for m in generator.modules() if isinstance(m, torch.nn.Linear)])
+    assert abs(weights.std().item() - 0.02) < 0.001 and abs(weights.mean().item()) < 0.001  # normal(0, 0.02), cut at ±2
+    assert all((m.bias == 0).all() for m in generator.modules() if isinstance(m, torch.nn.Linear))

@@ -179,7 +179,10 @@ def test_a_run_saved_before_an_option_existed_resumes_with_its_default(tmp_path)
         del ckpt["config"][newer]
     save_checkpoint(ckpt, tmp_path / "old" / "last.pt")
     saved = json.loads((tmp_path / "old" / "config.json").read_text())
-    (tmp_path / "old" / "config.json").write_text(json.dumps({k: v for k, v in saved.items() if k != "phi"}))
+    saved = {k: v for k, v in saved.items() if k != "phi"}
+    saved["lr_decay"] = saved["lr_decay"] == "linear"  # once a flag, now a schedule's name
+    saved["model"] = {k: v for k, v in saved["model"].items() if k not in ("window", "output_tanh", "init")}
+    (tmp_path / "old" / "config.json").write_text(json.dumps(saved))
     resumed = GANTrainConfig.from_dict(json.loads((tmp_path / "old" / "config.json").read_text()))
     assert resumed == config
     train_gan(resumed, tmp_path / "old", resume=True, progress=False)
@@ -187,11 +190,17 @@ def test_a_run_saved_before_an_option_existed_resumes_with_its_default(tmp_path)
     assert all(torch.equal(v, old["generator"][k]) for k, v in whole["generator"].items())
 
 
-def test_learning_rates_decay_linearly_to_zero(tmp_path):
-    train_gan(tiny_run(epochs=2, limit=80), tmp_path / "run", progress=False)  # 10 critic, 2 generator steps per epoch
+@pytest.mark.parametrize("decay, expected", [("linear", (1e-4 * 0.5, 0.0)), ("none", (1e-4, 1e-4))])
+def test_learning_rates_decay_linearly_to_zero_or_stay(tmp_path, decay, expected):
+    train_gan(tiny_run(epochs=2, limit=80, lr_decay=decay), tmp_path / "run", progress=False)  # 10 critic steps an epoch
     rows = list(csv.DictReader((tmp_path / "run" / "metrics.csv").read_text().splitlines()))
     lr_g, lr_d = zip(*[(float(r["lr_g"]), float(r["lr_d"])) for r in rows])
-    assert lr_d == pytest.approx((1e-4 * 0.5, 0.0)) and lr_g == pytest.approx((1e-4 * 0.5, 0.0))
+    assert lr_d == pytest.approx(expected) and lr_g == pytest.approx(expected)
+
+
+def test_an_unknown_lr_decay_is_one_sentence():
+    with pytest.raises(ValueError, match="unknown lr_decay 'cosine'; choose one of: none, linear"):
+        tiny_run(lr_decay="cosine")
 
 
 def test_starting_over_a_run_or_resuming_with_another_config_is_refused(tmp_path):
