@@ -45,19 +45,27 @@ class ODEBlock(nn.Module):
             entry, ``F`` has none, and the step starts from the normalised input.
         quantum: ``None`` for a classical block, else how its circuits are built.
         dropout: dropout inside attention and MLP.
+        shared: one attention and one MLP for every stage (``F`` is one field, SPEC §1.5), or
+            ``False``: each stage builds its own, as the thesis author's code does
+            (``--arch thesis``); the LayerNorms stay shared.
     """
 
     def __init__(self, dim: int, *, heads: int, mlp_dim: int, method: str = "rk4_enh", norm: str = "pre",
-                 quantum: QuantumSpec | None = None, dropout: float = 0.0):
+                 quantum: QuantumSpec | None = None, dropout: float = 0.0, shared: bool = True):
         super().__init__()
         if method not in _TABLEAUX:
             raise ValueError(f"unknown ODE method {method!r}; choose one of: {', '.join(ODE_METHODS)}")
         if norm not in NORMS:
             raise ValueError(f"unknown norm {norm!r}; choose one of: {', '.join(NORMS)}")
-        self.method, self.norm = method, norm
+        self.method, self.norm, self.shared = method, norm, shared
         self.a, self.b = _TABLEAUX[method]
-        self.attention = Attention(dim, heads, quantum=quantum, dropout=dropout)
-        self.mlp = MLP(dim, mlp_dim, quantum=quantum, dropout=dropout)
+        if shared:
+            self.attention = Attention(dim, heads, quantum=quantum, dropout=dropout)
+            self.mlp = MLP(dim, mlp_dim, quantum=quantum, dropout=dropout)
+        else:
+            self.attentions = nn.ModuleList(Attention(dim, heads, quantum=quantum, dropout=dropout)
+                                            for _ in range(len(self.b)))
+            self.mlps = nn.ModuleList(MLP(dim, mlp_dim, quantum=quantum, dropout=dropout) for _ in range(len(self.b)))
         inner = nn.LayerNorm if norm == "pre" else nn.Identity
         self.attention_norm, self.mlp_norm = inner(dim), inner(dim)
         self.entry_norm = nn.LayerNorm(dim) if norm == "entry" else nn.Identity()
@@ -66,9 +74,10 @@ class ODEBlock(nn.Module):
     def stages(self) -> int:
         return len(self.b)
 
-    def f(self, y: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """The vector field ``F(y)``, shared by every stage."""
-        return self.attention(self.attention_norm(y), padding_mask) + self.mlp(self.mlp_norm(y))
+    def f(self, y: torch.Tensor, padding_mask: torch.Tensor | None = None, stage: int = 0) -> torch.Tensor:
+        """The vector field ``F(y)``: one for every stage, or stage ``stage``'s own (``shared=False``)."""
+        attention, mlp = (self.attention, self.mlp) if self.shared else (self.attentions[stage], self.mlps[stage])
+        return attention(self.attention_norm(y), padding_mask) + mlp(self.mlp_norm(y))
 
     def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         """One Runge-Kutta step ``y + Σ b_i k_i`` from ``y = x`` (``norm="entry"``: its LayerNorm), ``k_i = F(stage input)``.
@@ -77,13 +86,13 @@ class ODEBlock(nn.Module):
         """
         y = self.entry_norm(x)
         slopes = [self.f(y, padding_mask)]
-        for row in self.a:
-            slopes.append(self.f(y + sum(c * k for c, k in zip(row, slopes) if c), padding_mask))
+        for stage, row in enumerate(self.a, start=1):
+            slopes.append(self.f(y + sum(c * k for c, k in zip(row, slopes) if c), padding_mask, stage))
         return y + sum(c * k for c, k in zip(self.b, slopes) if c)
 
     def extra_repr(self) -> str:
         """What ``print(model)`` shows beside the class name."""
-        return f"method={self.method!r}, norm={self.norm!r}, stages={self.stages}"
+        return f"method={self.method!r}, norm={self.norm!r}, stages={self.stages}" + ("" if self.shared else ", shared=False")
 
 
 class TransformerLayer(nn.Module):

@@ -13,9 +13,10 @@ from torch import nn
 from .blocks import check_block, from_preset, make_blocks
 from .quantum import QuantumSpec
 
-__all__ = ["VIT_PRESETS", "ViTConfig", "VisionTransformer", "vit_config"]
+__all__ = ["ARCHS", "VIT_PRESETS", "ViTConfig", "VisionTransformer", "patchify", "vision_model", "vit_config"]
 
 POOLS = ("cls", "mean")
+ARCHS = ("shared", "thesis")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,9 @@ class ViTConfig:
     pool: str = "cls"
     dropout: float = 0.0
     quantum: QuantumSpec | None = None
+    arch: str = "shared"  # "shared": this package's model; "thesis": the author's (`thesis.ThesisViT`)
+    encoders: int = 0  # thesis arch: plain encoder layers before the Runge-Kutta blocks
+    decoders: int = 1  # thesis arch: decoder blocks on the target stream
 
     def __post_init__(self):
         object.__setattr__(self, "quantum", QuantumSpec.read(self.quantum))
@@ -45,6 +49,10 @@ class ViTConfig:
             raise ValueError(f"unknown pool {self.pool!r}; choose one of: {', '.join(POOLS)}")
         if self.heads < 1 or self.dim % self.heads:
             raise ValueError(f"dim={self.dim} must be a positive multiple of heads={self.heads}")
+        if self.arch not in ARCHS:
+            raise ValueError(f"unknown arch {self.arch!r}; choose one of: {', '.join(ARCHS)}")
+        if self.arch == "thesis" and (self.ode == "none" or self.encoders < 0 or self.decoders < 1):
+            raise ValueError("the thesis arch needs a Runge-Kutta ode, encoders >= 0 and decoders >= 1")
 
     @property
     def n_patches(self) -> int:
@@ -66,6 +74,25 @@ def vit_config(preset: str, *, quantum: QuantumSpec | None = None, **overrides) 
     return from_preset(VIT_PRESETS, preset, quantum=quantum, **overrides)
 
 
+def patchify(images: torch.Tensor, c: ViTConfig) -> torch.Tensor:
+    """``(B, C, H, W) -> (B, n_patches, C·p·p)``, patches in row-major order."""
+    if images.dim() != 4 or tuple(images.shape[1:]) != (c.channels, c.image_size, c.image_size):
+        raise ValueError(f"expected images of shape (B, {c.channels}, {c.image_size}, {c.image_size}), "
+                         f"got {tuple(images.shape)}")
+    b, p, g = images.shape[0], c.patch_size, c.image_size // c.patch_size
+    x = images.reshape(b, c.channels, g, p, g, p).permute(0, 2, 4, 1, 3, 5)  # (B, g, g, C, p, p)
+    return x.reshape(b, g * g, c.channels * p * p)
+
+
+def vision_model(config: ViTConfig) -> nn.Module:
+    """The model of ``config``: a `VisionTransformer`, or for ``arch="thesis"`` a `thesis.ThesisViT`."""
+    if config.arch == "thesis":
+        from .thesis import ThesisViT
+
+        return ThesisViT(config)
+    return VisionTransformer(config)
+
+
 class VisionTransformer(nn.Module):
     """Images ``(B, C, H, W)`` to class logits ``(B, n_classes)``."""
 
@@ -80,19 +107,9 @@ class VisionTransformer(nn.Module):
         self.norm = nn.LayerNorm(c.dim)
         self.head = nn.Linear(c.dim, c.n_classes)
 
-    def patches(self, images: torch.Tensor) -> torch.Tensor:
-        """``(B, C, H, W) -> (B, n_patches, C·p·p)``, patches in row-major order."""
-        c = self.config
-        if images.dim() != 4 or tuple(images.shape[1:]) != (c.channels, c.image_size, c.image_size):
-            raise ValueError(f"expected images of shape (B, {c.channels}, {c.image_size}, {c.image_size}), "
-                             f"got {tuple(images.shape)}")
-        b, p, g = images.shape[0], c.patch_size, c.image_size // c.patch_size
-        x = images.reshape(b, c.channels, g, p, g, p).permute(0, 2, 4, 1, 3, 5)  # (B, g, g, C, p, p)
-        return x.reshape(b, g * g, c.channels * p * p)
-
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Class logits ``(B, n_classes)`` of images ``(B, C, H, W)``."""
-        x = self.to_patch_embedding(self.patches(images))  # (B, N, dim)
+        x = self.to_patch_embedding(patchify(images, self.config))  # (B, N, dim)
         if self.cls_token is not None:
             x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
         x = self.dropout(x + self.pos_embedding)

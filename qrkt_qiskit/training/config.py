@@ -11,6 +11,7 @@ from ..data import IMAGE_DATASETS, TEXT_DATASETS
 from ..layers import INITS
 from ..models import ODE_METHODS, TEXT_PRESETS, VIT_PRESETS, QuantumSpec, TextConfig, ViTConfig, text_config, vit_config
 from ..models.quantum import DiagonalSpec
+from ..models.vit import ARCHS
 from .distributed import check_device
 
 __all__ = ["RECIPES", "TrainConfig", "check_numbers", "option"]
@@ -80,6 +81,14 @@ class TrainConfig:
                              default_help="the preset's")
     heads: int | None = option(None, "attention heads", group="model", metavar="H", default_help="the preset's")
     mlp_dim: int | None = option(None, "hidden (Q)MLP size", group="model", metavar="M", default_help="the preset's")
+    arch: str = option("shared", "shared: this package's model (one field per ODE block, CLS token); thesis: the "
+                       "author's classifier (source and target embeddings, every RK stage its own attention and MLP, "
+                       "decoder blocks, mean pooling), which reproduces the thesis' counts; images only",
+                       group="model", choices=ARCHS)
+    encoders: int = option(0, "thesis arch: plain encoder layers before the RK blocks (the thesis' tables 1/2: 3)",
+                           group="model", metavar="N")
+    decoders: int = option(1, "thesis arch: decoder blocks (the thesis' classical RK2-RK4_ENH MNIST rows: 3)",
+                           group="model", metavar="N")
     norm: str = option("pre", "pre: a LayerNorm before attention and MLP; entry: one at block entry, as the author's code",
                        group="model", choices=("pre", "entry"))
     quantum: bool = option(True, "circuits for Q, K, V, output and the MLP's middle", group="model", flag="--quantum",
@@ -143,6 +152,10 @@ class TrainConfig:
         check_device(self.device)
         if self.noise is not None and not self.quantum:
             raise ValueError("noise-aware training needs a quantum model; drop --noise or --classical")
+        if self.arch == "thesis" and self.is_text:
+            raise ValueError("--arch thesis is built for the vision classifier; the text model has only the shared arch")
+        if self.arch != "shared" and (self.encoders < 0 or self.decoders < 1):
+            raise ValueError(f"encoders must be >= 0 and decoders >= 1, got {self.encoders} and {self.decoders}")
         if self.elementwise and self.quantum:
             raise ValueError("--elementwise is the classical control of a quantum model; use it with --classical")
         if not (math.isfinite(self.noise_scale) and self.noise_scale >= 0):
@@ -190,6 +203,8 @@ class TrainConfig:
             overrides.update(vocab_size=self.vocab_size, max_length=self.max_length)
             return text_config(self.preset, quantum=quantum, ode=self.ode, norm=self.norm, dropout=self.dropout,
                                **overrides)
+        if self.arch == "thesis":
+            overrides.update(arch="thesis", encoders=self.encoders, decoders=self.decoders, pool="mean")
         return vit_config(self.preset, quantum=quantum, ode=self.ode, norm=self.norm, dropout=self.dropout, **overrides)
 
     def warmup(self, total_steps: int) -> int:

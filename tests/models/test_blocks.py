@@ -35,7 +35,7 @@ class _Linear(ODEBlock):
         super().__init__(DIM, heads=2, mlp_dim=3, method=method)
         self.a_matrix = a
 
-    def f(self, y, padding_mask=None):
+    def f(self, y, padding_mask=None, stage=0):
         return y @ self.a_matrix.T
 
 

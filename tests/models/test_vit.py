@@ -5,6 +5,7 @@ import torch
 
 from qrkt_qiskit.layers import QuantumLayer
 from qrkt_qiskit.models import ODE_METHODS, QuantumSpec, VisionTransformer, vit_config
+from qrkt_qiskit.models.vit import patchify
 from qrkt_qiskit.resources import resource_report
 
 VARIANTS = [(ode, q, pool) for ode in ODE_METHODS + ("none",) for q in (None, QuantumSpec()) for pool in ("cls",)]
@@ -61,7 +62,7 @@ def test_cifar_preset_splits_nothing_and_uses_12_qubit_circuits():
 def test_patches_are_row_major_and_shape_errors_are_one_sentence():
     model = VisionTransformer(vit_config("digits"))
     images = torch.arange(64.0).view(1, 1, 8, 8)
-    patches = model.patches(images)
+    patches = patchify(images, model.config)
     assert patches.shape == (1, 4, 16)
     assert patches[0, 1].tolist() == [4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31]
     with pytest.raises(ValueError, match=r"expected images of shape \(B, 1, 8, 8\), got \(2, 1, 28, 28\)"):
