@@ -38,3 +38,9 @@ def _torch_threads_restored():
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _cache_in_a_temporary_folder(tmp_path_factory, monkeypatch):
+    """Trained classifiers (the GAN classifier score) go to a test folder, never to the user's ~/.cache."""
+    monkeypatch.setenv("QRKT_CACHE", str(tmp_path_factory.getbasetemp() / "qrkt-cache"))

@@ -73,7 +73,11 @@ def test_the_fid_protocol_scores_runs_alike_and_refuses_to_mix_sizes(run_dir, tm
                     for _ in range(2))
     assert first["fid"] == again["fid"] > 0  # same real draw, same noise: the same figure
     assert (first["network"], first["real_images"], first["generated_images"]) == ("tiny random projection", 6, 6)
-    assert json.loads((run_dir / "fid.json").read_text())["fid"] == first["fid"]
+    saved = json.loads((run_dir / "fid.json").read_text())
+    assert saved["fid"] == first["fid"]
+    # the classifier score of the same samples: a CNN trained on digits at the run's 32 px, then cached
+    assert first["confident_fraction"] == again["confident_fraction"] and 0 <= first["confident_fraction"] <= 1
+    assert sum(saved["class_histogram"]) == 6 and saved["classifier_test_accuracy"] > 0.9
     config = GANTrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
     small = dataclasses.replace(config.model, image_size=16, depths=config.model.depths[:-1])
     other = tmp_path / "small"

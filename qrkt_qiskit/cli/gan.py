@@ -169,6 +169,8 @@ def run_fid(args) -> None:
                          progress=args.progress)
     for run_dir, record in zip(args.run_dirs, records):
         print(f"{run_dir}: {record['kind']}: {record['summary']}")
+        if "classifier_summary" in record:
+            print(f"{run_dir}: classifier score: {record['classifier_summary']}")
         if args.inception_score:
             print(f"{run_dir}: Inception Score {record['inception_score']:.2f} ± {record['inception_score_std']:.2f} "
                   f"({args.samples} generated images)")

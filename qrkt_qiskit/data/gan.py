@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from .cifar import read_batches
 
-__all__ = ["DEBIAN_FASHION_MNIST", "GAN_DATASETS", "load_gan_images"]
+__all__ = ["DEBIAN_FASHION_MNIST", "GAN_DATASETS", "load_gan_images", "load_gan_labelled"]
 
 GAN_DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")
 
@@ -58,6 +58,38 @@ def load_gan_images(name: str, root: str | Path | None = None, *, image_size: in
         x = _idx_images(_mnist_file(name, root)).unsqueeze(1).float() / 255.0
     x = x[:limit] * 2.0 - 1.0
     return _resize(x, image_size or (8 if name == "digits" else 32))
+
+
+def load_gan_labelled(name: str, root: str | Path | None = None, *, image_size: int | None = None, seed: int = 0):
+    """Labelled train and test images in the GAN's range and size: ``((x, y), (x_test, y_test))``.
+
+    What a classifier score is trained and checked on (`evaluation.classifier_score`). MNIST,
+    Fashion-MNIST and CIFAR-10 use their own test splits; digits holds out 20 % (``seed``).
+
+    Raises:
+        ValueError: for an unknown dataset or a missing ``root``.
+        FileNotFoundError: when the files are absent.
+    """
+    if name not in GAN_DATASETS:
+        raise ValueError(f"unknown GAN dataset {name!r}; choose one of: {', '.join(GAN_DATASETS)}")
+    size = image_size or (8 if name == "digits" else 32)
+    if name == "digits":
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        x = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
+        y = torch.tensor(digits.target, dtype=torch.int64)
+        perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
+        test, train = perm[: round(0.2 * len(y))], perm[round(0.2 * len(y)):]
+        parts = [(x[train], y[train]), (x[test], y[test])]
+    elif name == "cifar10":
+        folder = _root(name, root) / "cifar-10-batches-py"
+        parts = [read_batches(folder, [f"data_batch_{i}" for i in range(1, 6)]), read_batches(folder, ["test_batch"])]
+    else:
+        from .vision import _mnist_like
+
+        parts = _mnist_like(name, _root(name, root), False)
+    return tuple((_resize(x * 2.0 - 1.0, size), y) for x, y in parts)
 
 
 def _root(name: str, root) -> Path:

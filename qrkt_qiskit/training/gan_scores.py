@@ -14,8 +14,9 @@ from pathlib import Path
 
 import torch
 
-from ..data.gan import load_gan_images
+from ..data.gan import load_gan_images, load_gan_labelled
 from ..evaluation import FID, ImageFeatures, inception_features, inception_score
+from ..evaluation.classifier_score import classifier_score, load_classifier
 from ..output import write_text
 from .gan import load_generator
 
@@ -25,7 +26,7 @@ __all__ = ["score_runs"]
 def score_runs(run_dirs: list[str | Path], *, samples: int = 2048, real: int | None = None,
                weights: str | Path | None = None, ema: bool = True, with_inception_score: bool = False,
                batch_size: int = 50, seed: int = 0, progress: bool = True,
-               features: ImageFeatures | None = None) -> list[dict]:
+               features: ImageFeatures | None = None, with_classifier: bool = True) -> list[dict]:
     """Score every run in ``run_dirs`` and write its ``fid.json``; returns the records in order.
 
     Args:
@@ -40,6 +41,8 @@ def score_runs(run_dirs: list[str | Path], *, samples: int = 2048, real: int | N
         seed: draws the real images and the noise.
         progress: show progress bars.
         features: the feature network (default: Inception-v3 pool3 from ``weights``).
+        with_classifier: also the classifier score (`evaluation.classifier_score`) of the same
+            samples: a CNN trained on the dataset's training split (once, then cached).
 
     Raises:
         ValueError: for runs of different datasets or image sizes, or fewer than 2 samples.
@@ -57,16 +60,35 @@ def score_runs(run_dirs: list[str | Path], *, samples: int = 2048, real: int | N
     n_real = min(real or samples, len(images))
     chosen = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n_real]]
     fid = FID(features if features is not None else inception_features(weights), chosen, batch_size=batch_size, progress=progress)
+    classifier = None
+    if with_classifier:
+        size = first.model.image_size
+        classifier, accuracy = load_classifier(
+            f"{first.dataset}-{size}", lambda: load_gan_labelled(first.dataset, first.data_root, image_size=size),
+            progress=progress)
     records = []
     for run_dir, config, generator in runs:
         noise = torch.Generator().manual_seed(seed + 1)
-        result = fid.score_generator(lambda k: generator.sample(k, generator=noise), samples)
+        kept = []  # the very samples FID scored, for the classifier
+
+        def sample(k):
+            images = generator.sample(k, generator=noise)
+            kept.append(images.detach().cpu())
+            return images
+
+        result = fid.score_generator(sample, samples)
         record = {"fid": result.fid, "network": result.network, "real_images": result.n_real,
                   "generated_images": result.n_fake, "ema": ema, "kind": config.model.kind, "summary": str(result)}
+        if classifier is not None:
+            score = classifier_score(classifier, torch.cat(kept), classifier_accuracy=accuracy)
+            record.update(confident_fraction=score.confident, class_histogram=list(score.histogram),
+                          confidence_threshold=score.threshold, classifier_test_accuracy=score.classifier_accuracy,
+                          classifier_summary=str(score))
         if with_inception_score:
             with torch.no_grad():
                 mean, std = inception_score(generator.sample(samples, generator=torch.Generator().manual_seed(seed)))
             record.update(inception_score=mean, inception_score_std=std)
-        write_text(run_dir / "fid.json", json.dumps({k: v for k, v in record.items() if k != "summary"}, indent=2))
+        write_text(run_dir / "fid.json", json.dumps({k: v for k, v in record.items() if not k.endswith("summary")},
+                                                    indent=2))
         records.append(record)
     return records
