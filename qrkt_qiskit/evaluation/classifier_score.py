@@ -22,9 +22,14 @@ from tqdm.auto import tqdm
 
 from ..output import atomic_path
 
-__all__ = ["ClassifierScore", "DigitClassifier", "classifier_score", "load_classifier", "train_classifier"]
+__all__ = ["ClassifierScore", "DigitClassifier", "cache_folder", "classifier_score", "load_classifier", "train_classifier"]
 
 CACHE_ENV = "QRKT_CACHE"  # where trained classifiers are kept (default ~/.cache/qrkt)
+
+
+def cache_folder() -> Path:
+    """Where trained classifiers and real-image FID statistics are kept: ``$QRKT_CACHE``, else ``~/.cache/qrkt``."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "qrkt")
 
 
 class DigitClassifier(nn.Module):
@@ -109,7 +114,7 @@ def load_classifier(key: str, data: Callable[[], tuple], *, epochs: int = 5, cac
     ``data`` returns ``((x, y), (x_test, y_test))`` (`data.gan.load_gan_labelled`). The weights
     are written atomically and read back with ``weights_only=True``.
     """
-    folder = Path(cache_dir or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "qrkt")
+    folder = Path(cache_dir) if cache_dir is not None else cache_folder()
     path = folder / f"classifier-{key}-e{epochs}.pt"
     if path.is_file():
         saved = torch.load(path, map_location="cpu", weights_only=True)

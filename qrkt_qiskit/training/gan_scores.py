@@ -16,14 +16,14 @@ import torch
 
 from ..data.gan import load_gan_images, load_gan_labelled
 from ..evaluation import FID, ImageFeatures, inception_features, inception_score
-from ..evaluation.classifier_score import classifier_score, load_classifier
+from ..evaluation.classifier_score import cache_folder, classifier_score, load_classifier
 from ..output import write_text
 from .gan import load_generator
 
 __all__ = ["score_runs"]
 
 
-def score_runs(run_dirs: list[str | Path], *, samples: int = 2048, real: int | None = None,
+def score_runs(run_dirs: list[str | Path], *, samples: int = 10_000, real: int | None = None,
                weights: str | Path | None = None, ema: bool = True, with_inception_score: bool = False,
                batch_size: int = 50, seed: int = 0, progress: bool = True,
                features: ImageFeatures | None = None, with_classifier: bool = True) -> list[dict]:
@@ -59,7 +59,8 @@ def score_runs(run_dirs: list[str | Path], *, samples: int = 2048, real: int | N
     images = load_gan_images(first.dataset, first.data_root, image_size=first.model.image_size, limit=first.limit)
     n_real = min(real or samples, len(images))
     chosen = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n_real]]
-    fid = FID(features if features is not None else inception_features(weights), chosen, batch_size=batch_size, progress=progress)
+    fid = FID(features if features is not None else inception_features(weights), chosen, batch_size=batch_size,
+              progress=progress, cache_dir=cache_folder())
     classifier = None
     if with_classifier:
         size = first.model.image_size

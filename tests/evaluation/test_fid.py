@@ -30,6 +30,29 @@ def test_fid_of_a_set_with_itself_is_zero_and_of_another_distribution_positive()
     assert str(other).startswith("FID ") and "tiny random projection; 200 real / 200 generated images" in str(other)
 
 
+def test_the_real_sets_statistics_are_cached_and_give_the_same_figure(tmp_path):
+    torch.manual_seed(2)
+    real, fake = torch.rand(300, 1, 8, 8) * 2 - 1, torch.rand(100, 1, 8, 8) * 1.5 - 1
+
+    class Counting(nn.Module):  # the feature network, counting the images it sees
+        def __init__(self):
+            super().__init__()
+            self.inner, self.seen = tiny_features(), 0
+            self.num_features, self.name = self.inner.num_features, self.inner.name
+
+        def forward(self, x):
+            self.seen += len(x)
+            return self.inner(x)
+
+    first_net, second_net = Counting(), Counting()
+    first = FID(first_net, real, cache_dir=tmp_path)
+    second = FID(second_net, real, cache_dir=tmp_path)
+    assert (first.cached, second.cached, first_net.seen, second_net.seen) == (False, True, 300, 0)
+    assert first.score(fake).fid == pytest.approx(second.score(fake).fid, rel=1e-6)
+    other = FID(Counting(), real[:299], cache_dir=tmp_path)  # another real set: its own statistics
+    assert not other.cached and len(list(tmp_path.glob("fid-real-*.pt"))) == 2
+
+
 def test_fid_of_a_sampler_draws_in_batches_and_counts_what_it_drew():
     real = torch.rand(50, 1, 8, 8) * 2 - 1
     fid = FID(tiny_features(), real, batch_size=16)
