@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
@@ -38,10 +39,11 @@ from .run import RunDirectory, RunState, epoch_batches, expect_kind, run_epochs
 from .runs import load_weights
 
 __all__ = ["GANParts", "GANState", "GANTrainConfig", "build_gan", "critic_loss", "ema_decay", "ema_update", "gan_step",
-           "gradient_penalty", "load_generator", "read_gan_config", "train_gan"]
+           "gradient_penalty", "load_generator", "ns_critic_loss", "r1_penalty", "read_gan_config", "train_gan"]
 
 SUMS = ("d_loss", "wasserstein", "gp", "g_loss", "g_count")  # per-epoch sums of the step losses
 LR_DECAYS = ("none", "linear")
+LOSSES = ("wgan-gp", "ns-r1")
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,12 @@ class GANTrainConfig:
     lr_decay: str = option("none", "none: constant learning rates, as the references effectively are (they decay "
                            "over 500k iterations); linear: to 0 over the run", group="optimisation",
                            choices=LR_DECAYS)
+    loss: str = option("wgan-gp", "wgan-gp: the thesis' WGAN-GP with the drift term; ns-r1: an ablation off the "
+                       "thesis, the non-saturating loss with a lazy R1 penalty on real images (ViTGAN's, StyleGAN2's; "
+                       "use --n-critic 1)", group="optimisation", choices=LOSSES)
+    r1_gamma: float = option(1.0, "ns-r1: γ, the R1 penalty's weight (γ/2 · E‖∇D(x)‖²)", group="optimisation")
+    r1_every: int = option(16, "ns-r1: apply R1 every N critic steps, scaled by N (lazy regularisation)",
+                           group="optimisation", metavar="N")
     n_critic: int = option(5, "critic steps per generator step", group="optimisation")
     gp_weight: float = option(10.0, "λ, the gradient penalty's weight", group="optimisation")
     drift: float = option(1e-3, "ε, the drift term's weight", group="optimisation")
@@ -82,6 +90,10 @@ class GANTrainConfig:
             object.__setattr__(self, "model", GANConfig(**self.model))
         if isinstance(self.lr_decay, bool):  # a config.json from before lr_decay named its schedule
             object.__setattr__(self, "lr_decay", "linear" if self.lr_decay else "none")
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; choose one of: {', '.join(LOSSES)}")
+        if self.r1_gamma < 0 or self.r1_every < 1:
+            raise ValueError(f"r1_gamma must not be negative and r1_every at least 1, got {self.r1_gamma}, {self.r1_every}")
         if self.lr_decay not in LR_DECAYS:
             raise ValueError(f"unknown lr_decay {self.lr_decay!r}; choose one of: {', '.join(LR_DECAYS)}")
         object.__setattr__(self, "betas", tuple(self.betas))
@@ -150,6 +162,31 @@ def critic_loss(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, *, gp
     gp = gradient_penalty(critic, real, fake, phi=phi)
     loss = fake_score - real_score + gp_weight * gp / phi**2 + drift * real_score.square()
     return loss, {"d_loss": loss.item(), "wasserstein": (real_score - fake_score).item(), "gp": gp.item()}
+
+
+def r1_penalty(critic: nn.Module, real: torch.Tensor) -> torch.Tensor:
+    """``E[‖∇D(x)‖²]`` at the real images, differentiable in the critic's weights (Mescheder et al.'s R1)."""
+    real = real.detach().requires_grad_(True)
+    with sdpa_kernel([SDPBackend.MATH]):  # as `gradient_penalty`: a double backward through attention
+        scores = critic(real)
+    (grad,) = torch.autograd.grad(scores.sum(), real, create_graph=True)
+    return grad.flatten(1).square().sum(dim=1).mean()
+
+
+def ns_critic_loss(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, *, r1_weight: float
+                   ) -> tuple[torch.Tensor, dict[str, float]]:
+    """The non-saturating critic loss ``softplus(D(G(z))) + softplus(−D(x))``, plus ``r1_weight · R1`` when it is not 0.
+
+    Returns:
+        The loss, and its parts as floats: ``wasserstein`` (the score gap E[D(x)] − E[D(G(z))],
+        for the same curve as WGAN-GP's) and ``gp`` (the R1 term, 0 on the lazy steps without it).
+    """
+    real_scores, fake_scores = critic(real), critic(fake.detach())
+    loss = F.softplus(fake_scores).mean() + F.softplus(-real_scores).mean()
+    r1 = r1_penalty(critic, real) if r1_weight else torch.zeros((), device=real.device)
+    loss = loss + r1_weight * r1
+    gap = real_scores.mean() - fake_scores.mean()
+    return loss, {"d_loss": loss.item(), "wasserstein": gap.item(), "gp": r1.item()}
 
 
 def ema_decay(decay: float, step: int) -> float:
@@ -273,8 +310,12 @@ def gan_step(config: GANTrainConfig, parts: GANParts, real: torch.Tensor, state:
     z = torch.randn(real.shape[0], config.model.latent_dim, device=real.device)
     with torch.no_grad():
         fake = generator(z)
-    d_loss, losses = critic_loss(critic, diff_augment(real, config.diff_aug), diff_augment(fake, config.diff_aug),
-                                 gp_weight=config.gp_weight, drift=config.drift, phi=config.phi)
+    real, fake = diff_augment(real, config.diff_aug), diff_augment(fake, config.diff_aug)
+    if config.loss == "ns-r1":  # R1 every r1_every-th step, scaled up by r1_every (StyleGAN2's lazy regularisation)
+        lazy = (state.d_steps + 1) % config.r1_every == 0
+        d_loss, losses = ns_critic_loss(critic, real, fake, r1_weight=config.r1_gamma / 2 * config.r1_every * lazy)
+    else:
+        d_loss, losses = critic_loss(critic, real, fake, gp_weight=config.gp_weight, drift=config.drift, phi=config.phi)
     parts.opt_d.zero_grad(set_to_none=True)
     d_loss.backward()
     parts.opt_d.step()
@@ -283,7 +324,8 @@ def gan_step(config: GANTrainConfig, parts: GANParts, real: torch.Tensor, state:
     if state.d_steps % config.n_critic == 0:
         critic.requires_grad_(False)  # the generator step needs no critic gradients
         z = torch.randn(real.shape[0], config.model.latent_dim, device=real.device)
-        g_loss = -critic(diff_augment(generator(z), config.diff_aug)).mean()
+        scores = critic(diff_augment(generator(z), config.diff_aug))
+        g_loss = F.softplus(-scores).mean() if config.loss == "ns-r1" else -scores.mean()
         parts.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         parts.opt_g.step()

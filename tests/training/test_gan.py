@@ -66,6 +66,41 @@ def test_critic_loss_has_the_drift_term_on_the_squared_mean_real_score():
     assert (loss - no_drift).item() == pytest.approx(1e-3 * 7.5**2, rel=1e-3)  # float32 cancellation
 
 
+def test_r1_of_a_linear_critic_is_its_squared_weight_norm_and_the_ns_loss_is_by_hand():
+    w = torch.tensor([3.0, 4.0])
+    critic = LinearCritic(w, bias=1.0)
+    real, fake = torch.tensor([[1.0, 1.0], [2.0, 0.0]]), torch.tensor([[0.0, 0.0], [1.0, 0.0]])
+    assert gan.r1_penalty(critic, real).item() == pytest.approx(25.0)  # ∇D = w everywhere
+    softplus = lambda v: math.log1p(math.exp(v))  # noqa: E731
+    d_real, d_fake = (8.0, 7.0), (1.0, 4.0)
+    by_hand = sum(softplus(v) for v in d_fake) / 2 + sum(softplus(-v) for v in d_real) / 2
+    loss, parts = gan.ns_critic_loss(critic, real, fake, r1_weight=0.5)
+    assert loss.item() == pytest.approx(by_hand + 0.5 * 25.0, rel=1e-5)
+    assert parts["gp"] == pytest.approx(25.0) and parts["wasserstein"] == pytest.approx(5.0)
+    lazy, parts = gan.ns_critic_loss(critic, real, fake, r1_weight=0.0)
+    assert lazy.item() == pytest.approx(by_hand, rel=1e-5) and parts["gp"] == 0.0
+
+
+def test_an_ns_r1_run_applies_r1_lazily_and_trains(tmp_path):
+    config = tiny_run(epochs=1, limit=64, loss="ns-r1", n_critic=1, r1_every=4)  # 8 critic steps
+    seen = []
+    original = gan.ns_critic_loss
+
+    def spy(critic, real, fake, *, r1_weight):
+        seen.append(r1_weight)
+        return original(critic, real, fake, r1_weight=r1_weight)
+
+    gan.ns_critic_loss = spy
+    try:
+        summary = train_gan(config, tmp_path / "run", progress=False)
+    finally:
+        gan.ns_critic_loss = original
+    assert seen == [0.0, 0.0, 0.0, 2.0] * 2  # γ/2 · every = 1/2 · 4 on steps 4 and 8
+    assert summary["critic_steps"] == summary["generator_steps"] == 8
+    with pytest.raises(ValueError, match="unknown loss 'hinge'; choose one of: wgan-gp, ns-r1"):
+        tiny_run(loss="hinge")
+
+
 def test_n_critic_really_alternates_five_critic_steps_per_generator_step(tmp_path):
     steps = []
     config = tiny_run(epochs=2, limit=64)  # 8 critic steps per epoch: 16 in all
