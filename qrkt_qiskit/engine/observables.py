@@ -46,8 +46,9 @@ class PauliTables:
     def __call__(self, psi: torch.Tensor) -> torch.Tensor:
         """``psi: (2^n, batch)`` complex -> ``(batch, n_observables)`` real."""
         out = None
-        if self.z_table is not None:
-            out = torch.view_as_real(psi).square().sum(-1).T @ self.z_table
+        if self.z_table is not None:  # |ψ|² on the real view, summed after the matmul, on (n_obs, batch, 2)
+            squares = torch.view_as_real(psi).square().flatten(-2)  # (2^n, batch · 2)
+            out = (self.z_table.T @ squares).unflatten(-1, (-1, 2)).sum(-1).T
         for flipped, table in self.x_groups:
             term = ((psi.conj() * psi.index_select(0, flipped)).T @ table).real
             out = term if out is None else out + term
@@ -62,7 +63,7 @@ class PauliTables:
         """
         lam = None
         if self.z_table is not None:
-            lam = psi * (self.z_table @ (2 * grad.T))
+            lam = torch.view_as_complex(torch.view_as_real(psi) * (self.z_table @ (2 * grad.T)).unsqueeze(-1))
         for flipped, table in self.x_groups:
             t = table @ grad.T.to(table.dtype)
             term = psi.index_select(0, flipped) * (t + t.index_select(0, flipped).conj())

@@ -287,20 +287,17 @@ def _kron_plan(k: int, device) -> Kron:
 
 def _product_plan(n: int, device, cdtype) -> ProductState:
     """`sweep.ProductState`'s gathers and tables for ``n`` qubits, in chunks of ``KRON_CHUNK``."""
-    index, flips, tables, spans = [], [], [], []
+    index, flips, bits, spans = [], [], [], []
     for lo in range(0, n, KRON_CHUNK):
         k = min(KRON_CHUNK, n - lo)
         i = np.arange(2**k)
-        bits = (i[:, None] >> np.arange(k)) & 1  # (2^k, k)
-        index.append(torch.as_tensor(2 * (lo + np.arange(k)) + bits, device=device))
+        b = (i[:, None] >> np.arange(k)) & 1  # (2^k, k)
+        index.append(torch.as_tensor(2 * (lo + np.arange(k)) + b, device=device))
         flips.append(torch.as_tensor((i[None, :] ^ (1 << np.arange(k))[:, None]).reshape(-1), device=device))
-        table = np.zeros((2**k + k * 2**k, 4 * k))
-        table[i[:, None], 2 * np.arange(k) + bits] = 1  # R[a, a]: Σ over i with bit j = a
-        rows = 2**k + np.arange(k)[:, None] * 2**k + i[None, :]  # (k, 2^k)
-        table[rows, 2 * k + 2 * np.arange(k)[:, None] + bits.T] = 1  # R[a, 1 - a], a = bit j of i
-        tables.append(torch.as_tensor(table.T.copy(), dtype=cdtype, device=device))
+        table = np.stack([b.T == 0, b.T == 1], axis=1)  # (k, 2, 2^k)
+        bits.append(torch.as_tensor(table, dtype=cdtype, device=device))
         spans.append((2 * lo, 2 * (lo + k)))
-    return ProductState(tuple(index), tuple(flips), tuple(tables), tuple(spans))
+    return ProductState(tuple(index), tuple(flips), tuple(bits), tuple(spans))
 
 
 def _trace_index(k: int, device) -> torch.Tensor:

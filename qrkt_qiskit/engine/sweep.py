@@ -65,6 +65,7 @@ class Where:
         k = len(qubits)
         self.n, self.qubits, self.d = n, qubits, 2**k
         self.contiguous = qubits == tuple(range(qubits[0], qubits[0] + k))
+        self.full = k == n  # every qubit, in order: the state itself is the view
         self.low = 2 ** qubits[0] if self.contiguous else 1
         self._axes = tuple(-(q + 2) for q in reversed(qubits))  # qubit q is axis -(q + 2) of (2,)*n + (batch,)
         self._last = tuple(range(-k - 1, -1))
@@ -86,7 +87,7 @@ class Where:
 
     def apply(self, u: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         """``u (d, d)`` applied to ``state (..., 2^n, batch)``."""
-        return self.unview(u @ self.view(state), state)
+        return u @ state if self.full else self.unview(u @ self.view(state), state)
 
     def apply_per_sample(self, u: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         """``u (batch, d, d)``, one matrix per sample, applied to ``state (..., 2^n, batch)``."""
@@ -96,6 +97,8 @@ class Where:
 
     def transition(self, lam: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
         """``T[a, c] = Σ conj(λ_a) ψ_c`` over everything but the qubits and the batch: ``(d, d)``."""
+        if self.full:
+            return lam.conj() @ psi.mT
         lv, pv = self.view(lam), self.view(psi)  # (rows, d, low · batch)
         return (lv.conj() @ pv.mT).sum(0)
 
@@ -106,9 +109,20 @@ class Where:
         return torch.einsum("ralb,rclb->bac", lv.conj(), pv)
 
 
-def _gates(A, B, C, cos, sin) -> torch.Tensor:
-    """``A + cos φ B + sin φ C``; ``cos``, ``sin`` shaped to broadcast (they are real, the parts complex)."""
-    return torch.addcmul(torch.addcmul(A, cos, B), sin, C)
+def _gates(parts, cos, sin) -> torch.Tensor:
+    """``A + cos φ B + sin φ C`` from the real views of the parts ``(..., d, d, 2)`` and ``cos``, ``sin``
+    shaped ``(..., 1, 1, 1)``: torch's complex-times-real broadcasts are several times slower."""
+    A, B, C = parts
+    return torch.view_as_complex(torch.addcmul(torch.addcmul(A, cos, B), sin, C))
+
+
+def _real_views(*parts: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    return tuple(torch.view_as_real(t) for t in parts)
+
+
+def _real_dot(a: torch.Tensor, b: torch.Tensor, dims: int) -> torch.Tensor:
+    """``Re Σ conj(a) b`` over the last ``dims`` axes."""
+    return (torch.view_as_real(a) * torch.view_as_real(b)).sum(tuple(range(-dims - 1, 0)))
 
 
 def _matvec(m: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -136,7 +150,7 @@ class Kron:
     index: tuple[torch.Tensor, ...]  # per chunk: (rows, columns, qubits in the chunk)
 
     def __call__(self, factors: torch.Tensor) -> torch.Tensor:
-        chunks = [factors.index_select(-1, index.flatten()).view(index.shape).prod(-1) for index in self.index]
+        chunks = [factors.index_select(-1, index.view(-1)).view(index.shape).prod(-1) for index in self.index]
         out = chunks[-1]
         for chunk in chunks[-2::-1]:
             h, lo = out.shape[-1], chunk.shape[-1]
@@ -159,13 +173,13 @@ class ProductState:
 
     index: tuple[torch.Tensor, ...]  # per chunk: (2^k, k) into f
     flips: tuple[torch.Tensor, ...]  # per chunk: (k · 2^k,), i ^ 2^j for qubit j, basis state i
-    tables: tuple[torch.Tensor, ...]  # per chunk: (4k, 2^k + k · 2^k): [R diagonal; R off] from [g conj ψ; off]
+    bits: tuple[torch.Tensor, ...]  # per chunk: (k, 2, 2^k), [bit j of i = a]
     span: tuple[tuple[int, int], ...]  # per chunk: its rows of f
 
     def __call__(self, f: torch.Tensor, tape: list) -> torch.Tensor:
         """``f (2n, batch|1)`` -> the state ``(2^n, batch|1)``; leaves the chunks' states on the tape."""
         batch = f.shape[-1]
-        chunks = [f.index_select(0, index.flatten()).view(*index.shape, batch).prod(1) for index in self.index]
+        chunks = [f.index_select(0, index.view(-1)).view(*index.shape, batch).prod(1) for index in self.index]
         tape += chunks
         out = chunks[-1]
         for chunk in chunks[-2::-1]:
@@ -185,13 +199,13 @@ class ProductState:
             g = (y * chunks[c].conj().unsqueeze(0)).sum(1)
         co.append(g)
         out = []
-        for psi, g, flips, table, (lo, hi) in zip(chunks, co, self.flips, self.tables, self.span):
-            k = (hi - lo) // 2
-            off = (psi.conj().index_select(0, flips).unflatten(0, (k, -1)) * g.unsqueeze(0)).flatten(0, 1)
-            r = table @ torch.cat([g * psi.conj(), off])  # (4k, batch): R's diagonal, then its off-diagonal
-            vq = f[lo:hi]
-            out.append(r[:2 * k] * vq + r[2 * k:] * vq.unflatten(0, (k, 2)).flip(1).flatten(0, 1))
-        return torch.cat(out)
+        for psi, g, flips, bits, (lo, hi) in zip(chunks, co, self.flips, self.bits, self.span):
+            k = bits.shape[0]
+            diagonal = bits @ (g * psi.conj())  # (k, 2, batch): R_j[a, a]
+            off = bits @ (psi.conj().index_select(0, flips).view(k, *psi.shape) * g)  # R_j[a, 1 - a]
+            vq = (f if len(chunks) == 1 else f[lo:hi]).view(k, 2, -1)
+            out.append((diagonal * vq + off * vq.flip(1)).view(2 * k, -1))
+        return out[0] if len(out) == 1 else torch.cat(out)
 
 
 @dataclass(frozen=True)
@@ -209,10 +223,13 @@ class Layer:
     kron: Kron  # of the k per-qubit matrices, flattened (k · 4,)
     trace_index: torch.Tensor  # (k · 4 · 2^(k-1),): the partial traces of a (d, d) matrix onto each qubit
 
+    def __post_init__(self):
+        object.__setattr__(self, "parts", _real_views(self.A, self.B, self.C))
+
     def matrix(self, cos, sin, tape: list) -> torch.Tensor:
         L, k = self.A.shape[:2]
-        g = _gates(self.A, self.B, self.C, cos[self.start:self.start + L * k].view(L, k, 1, 1),
-                   sin[self.start:self.start + L * k].view(L, k, 1, 1))  # (L, k, 2, 2)
+        span = slice(self.start, self.start + L * k)
+        g = _gates(self.parts, cos[span].view(L, k, 1, 1, 1), sin[span].view(L, k, 1, 1, 1))  # (L, k, 2, 2)
         m = g[0]
         for depth in range(1, L):
             m = g[depth] @ m
@@ -237,8 +254,11 @@ class Segment:
     C: torch.Tensor
     start: int
 
+    def __post_init__(self):
+        object.__setattr__(self, "parts", _real_views(self.A, self.B, self.C))
+
     def matrix(self, cos, sin, tape: list) -> torch.Tensor:
-        return _gates(self.A, self.B, self.C, cos[self.start], sin[self.start])
+        return _gates(self.parts, cos[self.start], sin[self.start])
 
     def angle_grads(self, t: torch.Tensor, tape: list) -> torch.Tensor:
         return (t * self.C).sum().real.reshape(1)
@@ -318,6 +338,9 @@ class Gate:
     C: torch.Tensor
     column: int
 
+    def __post_init__(self):
+        object.__setattr__(self, "parts", _real_views(self.A, self.B, self.C))
+
 
 @dataclass(frozen=True)
 class Prefix:
@@ -336,6 +359,9 @@ class Prefix:
     batched: bool
     start: int
     product: ProductState
+
+    def __post_init__(self):
+        object.__setattr__(self, "parts", _real_views(self.A, self.B, self.C))
 
 
 @dataclass(frozen=True)
@@ -384,7 +410,7 @@ def _forward(p: Program, x: torch.Tensor, w: torch.Tensor):
                 tape.append(u)
                 psi = step.where.apply(u, psi)
             else:
-                g = _gates(step.A, step.B, step.C, cb[:, step.column, None, None], sb[:, step.column, None, None])
+                g = _gates(step.parts, cb[:, step.column, None, None, None], sb[:, step.column, None, None, None])
                 tape.append(g)  # (batch, d, d)
                 psi = step.where.apply_per_sample(g, psi)
     return p.tables(psi), psi, tape
@@ -393,9 +419,11 @@ def _forward(p: Program, x: torch.Tensor, w: torch.Tensor):
 def _prefix_state(prefix: Prefix, cos, sin, tape: list) -> torch.Tensor:
     """The product state ``(2^n, batch|1)``; leaves the gates, each depth's qubit states and the kron's parts on the tape."""
     depth, n = prefix.A.shape[:2]
-    shape = (*cos.shape[:-1], depth, n, 1, 1)
-    span = slice(prefix.start, prefix.start + depth * n)
-    g = _gates(prefix.A, prefix.B, prefix.C, cos[..., span].reshape(shape), sin[..., span].reshape(shape))
+    shape = (*cos.shape[:-1], depth, n, 1, 1, 1)
+    if prefix.start or cos.shape[-1] != depth * n:
+        span = slice(prefix.start, prefix.start + depth * n)
+        cos, sin = cos[..., span], sin[..., span]
+    g = _gates(prefix.parts, cos.reshape(shape), sin.reshape(shape))
     states = [g[..., 0, :, :, 0]]  # (batch|·, n, 2): the first gate on |0> is its first column
     for d in range(1, depth):
         states.append(_matvec(g[..., d, :, :, :], states[-1]))
@@ -415,7 +443,7 @@ def _prefix_grads(prefix: Prefix, lam: torch.Tensor, tape: list) -> torch.Tensor
     for d in range(g.shape[-4] - 1, 0, -1):
         co.append(_matvec(g[..., d, :, :, :].mH, co[-1]))
     co = torch.stack(co[::-1], dim=-3)  # (batch|·, D, n, 2)
-    return (co.conj() * _matvec(prefix.F, states)).sum(-1).real.flatten(-2)  # Re <co_d| F_d |v_d>
+    return _real_dot(co, _matvec(prefix.F, states), 1).flatten(-2)  # Re <co_d| F_d |v_d>
 
 
 def _unapply(step, s: torch.Tensor, matrix: torch.Tensor | None) -> torch.Tensor:
@@ -460,13 +488,15 @@ def _backward(p: Program, psi: torch.Tensor, tape: list, grad: torch.Tensor):
 
 
 def _input_grads(p: Program, d_batched: list, d_weights: list, x: torch.Tensor, w: torch.Tensor):
-    gx, gw = torch.zeros_like(x), torch.zeros_like(w)
+    gx = gw = None
     if d_batched:
-        g = p.batched.grad(torch.cat(d_batched, dim=-1), p.n_inputs + p.n_weights + 1)  # (batch, n_values)
+        g = p.batched.grad(torch.cat(d_batched, dim=-1) if len(d_batched) > 1 else d_batched[0],
+                           p.n_inputs + p.n_weights + 1)  # (batch, n_values)
         gx, gw = g[:, :p.n_inputs], g[:, p.n_inputs:-1].sum(0)
     if d_weights:
-        gw = gw + p.weights.grad(torch.cat(d_weights), p.n_weights + 1)[:-1]
-    return gx, gw
+        more = p.weights.grad(torch.cat(d_weights) if len(d_weights) > 1 else d_weights[0], p.n_weights + 1)[:-1]
+        gw = more if gw is None else gw + more
+    return (torch.zeros_like(x) if gx is None else gx), (torch.zeros_like(w) if gw is None else gw)
 
 
 class _Statevector(torch.autograd.Function):
