@@ -122,7 +122,8 @@ def main() -> None:
         cases = [("training", f"training step, thesis MNIST model, {kind}", lambda p, q=q: training_step(p, q, layers),
                   args.steps) for kind, q in (("classical", False), (f"quantum ({layers} circuit layer(s))", True))]
         cases += [(s, f"qrkt layer fwd+bwd, n={n}, batch {b}, {s}", lambda p, n=n, b=b, s=s: layer_call(p, n, b, s),
-                   200) for s in ("closed-form", "statevector") for n in (6, 12) for b in (64, 1024)]
+                   200 if n == 6 or s == "closed-form" else 20) for s in ("closed-form", "statevector") for n in (6, 12)
+                  for b in (64, 1024)]
         cases += [("statevector", f"{c} layer fwd+bwd, n={n}, batch {b}, statevector",
                    lambda p, n=n, b=b, c=c: layer_call(p, n, b, "statevector", c), 200 if n == 6 else 20, (n, b, c))
                   for c in ("qrkt-2", "ring-ry") for n in (6, 12) for b in (64, 1024)]

@@ -286,10 +286,11 @@ def _kron_plan(k: int, device) -> Kron:
 
 
 def _product_plan(n: int, device, cdtype) -> ProductState:
-    """`sweep.ProductState`'s gathers and tables for ``n`` qubits, in chunks of ``KRON_CHUNK``."""
+    """`sweep.ProductState`'s gathers and tables for ``n`` qubits, in chunks of at most ``KRON_CHUNK``."""
     index, flips, bits, spans = [], [], [], []
-    for lo in range(0, n, KRON_CHUNK):
-        k = min(KRON_CHUNK, n - lo)
+    chunk = min(KRON_CHUNK, -(-n // 2))  # two chunks at least: their gathers stay smaller than the state
+    for lo in range(0, n, chunk):
+        k = min(chunk, n - lo)
         i = np.arange(2**k)
         b = (i[:, None] >> np.arange(k)) & 1  # (2^k, k)
         index.append(torch.as_tensor(2 * (lo + np.arange(k)) + b, device=device))

@@ -19,8 +19,7 @@ it, so ``F = (dG/dφ) G† = C``, a constant (`gates.gate_parts`); a gate follow
 ``V`` on its qubits has ``F = V C V†``. ``T`` does not change under gates on other
 qubits, so the gradients of the steps of a *stage* (steps on disjoint qubits) are all
 taken at the stage's output. A weight-only block is one dense unitary ``U = M_s … M_1``
-built per call, and its gradient ``dL/dU = conj(T) U`` enters the same sweep on the
-``d`` columns of ``U``. Everything is plain torch, so under ``create_graph`` the backward
+built per call; its ``T`` moves back through each part ``M`` as ``Mᵀ T conj(M)``. Everything is plain torch, so under ``create_graph`` the backward
 recomputes the forward from its inputs with autograd on and runs the same sweep, which
 autograd then differentiates (a WGAN-GP critic's double backward).
 """
@@ -126,7 +125,8 @@ def _real_dot(a: torch.Tensor, b: torch.Tensor, dims: int) -> torch.Tensor:
 
 
 def _matvec(m: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    return (m @ v.unsqueeze(-1)).squeeze(-1)
+    """``m (..., 2, 2) @ v (..., 2)`` as broadcast products: a batched matmul of 2×2 blocks is slow."""
+    return m[..., 0] * v[..., 0, None] + m[..., 1] * v[..., 1, None]
 
 
 def _moved(f: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
@@ -288,24 +288,22 @@ class Block:
             u = m if u is None else m @ u
         return u
 
-    def angle_grads(self, t: torch.Tensor, u: torch.Tensor, tape: list) -> list[tuple[int, torch.Tensor]]:
+    def angle_grads(self, t: torch.Tensor, tape: list) -> list[tuple[int, torch.Tensor]]:
         """``(start, dL/dφ)`` of each parametric part, given the transition matrix ``t`` at ``U``'s output.
 
-        The reverse sweep on the ``d`` columns of ``U``: column ``j`` is the state ``U e_j``
-        and its co-state is ``(dL/dU) e_j``, ``dL/dU = conj(t) U``.
+        ``t`` moves back through each part ``M`` as the states and co-states do under ``M†``:
+        ``t ← Mᵀ t conj(M)``, two ``d × d`` products, whatever the batch.
         """
-        grads, s = [], None  # s: (states, co-states) at the current part's output, built when first needed
+        grads = []
         for i in range(len(self.parts) - 1, -1, -1):
             part = self.parts[i]
             if isinstance(part, torch.Tensor):
                 m = part
             else:
                 m = tape.pop()
-                here = t if s is None else (s[1] @ s[0].mH).conj()
-                grads.append((part.start, part.angle_grads(here, tape)))
+                grads.append((part.start, part.angle_grads(t, tape)))
             if i > 0:
-                s = (torch.stack([u, t.conj() @ u]) if s is None else s)
-                s = m.mH @ s
+                t = m.mT @ t @ m.conj()
         return grads
 
 
@@ -468,7 +466,7 @@ def _backward(p: Program, psi: torch.Tensor, tape: list, grad: torch.Tensor):
             m = None
             if isinstance(step, Block):
                 m = tape.pop()
-                d_weights.update(step.angle_grads(step.where.transition(lam, psi), m, tape))
+                d_weights.update(step.angle_grads(step.where.transition(lam, psi), tape))
             elif isinstance(step, Gate):
                 m = tape.pop()
                 t = step.where.transition_per_sample(lam, psi)  # (batch, d, d)
