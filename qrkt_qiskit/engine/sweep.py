@@ -19,9 +19,10 @@ it, so ``F = (dG/dφ) G† = C``, a constant (`gates.gate_parts`); a gate follow
 ``V`` on its qubits has ``F = V C V†``. ``T`` does not change under gates on other
 qubits, so the gradients of the steps of a *stage* (steps on disjoint qubits) are all
 taken at the stage's output. A weight-only block is one dense unitary ``U = M_s … M_1``
-built per call; its ``T`` moves back through each part ``M`` as ``Mᵀ T conj(M)``. Everything is plain torch, so under ``create_graph`` the backward
-recomputes the forward from its inputs with autograd on and runs the same sweep, which
-autograd then differentiates (a WGAN-GP critic's double backward).
+built per call; its ``T`` moves back through each part ``M`` as ``Mᵀ T conj(M)``.
+Everything is plain torch, so under ``create_graph`` the backward recomputes the forward
+from its inputs with autograd on and runs the same sweep, which autograd then
+differentiates (a WGAN-GP critic's double backward).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Angles", "Block", "Const", "Gate", "Kron", "Layer", "Perm", "Prefix", "ProductState", "Program", "Segment", "Where", "run"]
+__all__ = ["Angles", "Block", "Const", "Gate", "Kron", "Layer", "Perm", "Prefix", "ProductState", "Program", "Segment",
+           "Where", "run"]
 
 
 @dataclass(frozen=True)
