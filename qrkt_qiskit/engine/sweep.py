@@ -51,7 +51,8 @@ class Angles:
     def grad(self, d_phi: torch.Tensor, n_values: int) -> torch.Tensor:
         """``dL/dφ (..., m)`` -> ``dL/dvalues (..., n_values)`` (each ``φ`` is affine in one value)."""
         g = d_phi * self.scale
-        return g.new_zeros(*g.shape[:-1], n_values).index_add(-1, self.index, g)
+        onehot = torch.nn.functional.one_hot(self.index, n_values).to(g.dtype)  # (m, n_values)
+        return g @ onehot
 
 
 class Where:
@@ -99,15 +100,34 @@ class Where:
     def transition(self, lam: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
         """``T[a, c] = Σ conj(λ_a) ψ_c`` over everything but the qubits and the batch: ``(d, d)``."""
         if self.full:
-            return lam.conj() @ psi.mT
+            return _cmatmul(lam, psi, conj_a=True, t_b=True)
         lv, pv = self.view(lam), self.view(psi)  # (rows, d, low · batch)
-        return (lv.conj() @ pv.mT).sum(0)
+        return _cmatmul(lv, pv, conj_a=True, t_b=True).sum(0)
 
     def transition_per_sample(self, lam: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
         """``T`` of each sample: ``(batch, d, d)``."""
         batch = psi.shape[-1]
         lv, pv = (self.view(t).unflatten(-1, (-1, batch)) for t in (lam, psi))  # (rows, d, low, batch)
-        return torch.einsum("ralb,rclb->bac", lv.conj(), pv)
+        lv, pv = (t.permute(3, 1, 0, 2).flatten(2) for t in (lv, pv))  # (batch, d, rows · low)
+        return _cmatmul(lv, pv, conj_a=True, t_b=True)
+
+
+def _cmatmul(a: torch.Tensor, b: torch.Tensor, conj_a: bool = False, conj_b: bool = False,
+             t_a: bool = False, t_b: bool = False) -> torch.Tensor:
+    """``a @ b``, either operand conjugated (``conj_*``) or transposed (``t_*``) first, as four real matmuls.
+
+    For the transition matrices and their propagation: torch.compile's inductor (torch 2.14,
+    CPU) miscompiles complex matmuls of conjugated or transposed operands (it returned zeros
+    for ``conj(λ) @ ψᵀ`` in a compiled model; eager and aot_eager do not), so the complex
+    operands are only ever viewed as real as they are, and conjugation lives in the signs.
+    """
+    (ar, ai), (br, bi) = (torch.view_as_real(t).unbind(-1) for t in (a, b))
+    if t_a:
+        ar, ai = ar.mT, ai.mT
+    if t_b:
+        br, bi = br.mT, bi.mT
+    sa, sb = (-1.0 if conj_a else 1.0), (-1.0 if conj_b else 1.0)
+    return torch.complex(ar @ br - (sa * sb) * (ai @ bi), sb * (ar @ bi) + sa * (ai @ br))
 
 
 def _gates(parts, cos, sin) -> torch.Tensor:
@@ -137,7 +157,7 @@ def _moved(f: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     for depth in range(len(g) - 1, 0, -1):
         after.append(after[-1] @ g[depth])
     v = torch.stack(after[::-1])
-    return v @ f @ v.mH
+    return _cmatmul(_cmatmul(v, f), v, conj_b=True, t_b=True)
 
 
 @dataclass(frozen=True)
@@ -244,7 +264,7 @@ class Layer:
         k = self.A.shape[1]
         tq = t.reshape(-1).index_select(0, self.trace_index).view(k, 2, 2, -1).sum(-1)  # (k, 2, 2)
         f = self.C if len(g) == 1 else _moved(self.C, g)
-        return (tq * f).sum((-1, -2)).real.flatten()
+        return _real_dot(tq.conj_physical(), f, 2).flatten()  # Re Σ tq f
 
 
 @dataclass(frozen=True)
@@ -263,7 +283,7 @@ class Segment:
         return _gates(self.parts, cos[self.start], sin[self.start])
 
     def angle_grads(self, t: torch.Tensor, tape: list) -> torch.Tensor:
-        return (t * self.C).sum().real.reshape(1)
+        return _real_dot(t.conj_physical(), self.C, 2).reshape(1)
 
 
 @dataclass(frozen=True)
@@ -305,7 +325,7 @@ class Block:
                 m = tape.pop()
                 grads.append((part.start, part.angle_grads(t, tape)))
             if i > 0:
-                t = m.mT @ t @ m.conj()
+                t = _cmatmul(_cmatmul(m, t, t_a=True), m, conj_b=True)
         return grads
 
 
@@ -472,7 +492,7 @@ def _backward(p: Program, psi: torch.Tensor, tape: list, grad: torch.Tensor):
             elif isinstance(step, Gate):
                 m = tape.pop()
                 t = step.where.transition_per_sample(lam, psi)  # (batch, d, d)
-                d_batched[step.column] = (t * step.C).sum((-1, -2)).real.unsqueeze(-1)
+                d_batched[step.column] = _real_dot(t.conj_physical(), step.C, 2).unsqueeze(-1)
             matrices.append(m)
         if p.state_needed[i]:  # an earlier stage reads ψ: un-apply it with λ, as one stacked tensor
             s = torch.stack([psi, lam])

@@ -72,3 +72,28 @@ def test_torch_compile_has_no_graph_break_and_no_recompile_when_weights_change(n
         assert torch.allclose(out, f(x, ws.detach()), atol=1e-12)
         assert torch.allclose(xs.grad, xr.grad, atol=1e-12) and torch.allclose(ws.grad, wr.grad, atol=1e-12)
     assert counter.frame_count == 1
+
+
+@pytest.mark.parametrize("name, layers", [("qrkt", 2), ("basic", 2)])
+def test_inductor_gradients_match_eager_inside_a_model(name, layers):
+    """torch.compile's default backend, the circuit fed by a layer inside the compiled graph.
+
+    Inductor once returned zero gradients for the weights of a block here (complex matmuls
+    of transposed or conjugated operands; `sweep._cmatmul` avoids them).
+    """
+    torch.manual_seed(0)
+    ansatz = make_ansatz(name, 4, layers)
+    prog = compile(ansatz, torch.float32, strategy="statevector")
+    linear, w = torch.nn.Linear(3, 4), torch.nn.Parameter(torch.rand(ansatz.n_weights) * 6)
+    x = torch.rand(16, 3)
+
+    def loss(x):
+        return prog(linear(x), w, validate=False).square().sum()
+
+    grads = []
+    for fn in (loss, torch.compile(loss)):
+        w.grad = linear.weight.grad = None
+        fn(x).backward()
+        grads.append((w.grad.clone(), linear.weight.grad.clone()))
+    for eager, compiled in zip(*grads):
+        assert torch.allclose(eager, compiled, atol=1e-4, rtol=1e-4)
