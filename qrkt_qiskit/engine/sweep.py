@@ -146,6 +146,12 @@ def _real_dot(a: torch.Tensor, b: torch.Tensor, dims: int) -> torch.Tensor:
     return (torch.view_as_real(a) * torch.view_as_real(b)).sum(tuple(range(-dims - 1, 0)))
 
 
+def _real_sum(a: torch.Tensor, b: torch.Tensor, dims: int) -> torch.Tensor:
+    """``Re Σ a b`` over the last ``dims`` axes, in real arithmetic (see `_cmatmul`)."""
+    (ar, ai), (br, bi) = (torch.view_as_real(t).unbind(-1) for t in (a, b))
+    return (ar * br - ai * bi).sum(tuple(range(-dims, 0)))
+
+
 def _matvec(m: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """``m (..., 2, 2) @ v (..., 2)`` as broadcast products: a batched matmul of 2×2 blocks is slow."""
     return m[..., 0] * v[..., 0, None] + m[..., 1] * v[..., 1, None]
@@ -264,7 +270,7 @@ class Layer:
         k = self.A.shape[1]
         tq = t.reshape(-1).index_select(0, self.trace_index).view(k, 2, 2, -1).sum(-1)  # (k, 2, 2)
         f = self.C if len(g) == 1 else _moved(self.C, g)
-        return _real_dot(tq.conj_physical(), f, 2).flatten()  # Re Σ tq f
+        return _real_sum(tq, f, 2).flatten()
 
 
 @dataclass(frozen=True)
@@ -283,7 +289,7 @@ class Segment:
         return _gates(self.parts, cos[self.start], sin[self.start])
 
     def angle_grads(self, t: torch.Tensor, tape: list) -> torch.Tensor:
-        return _real_dot(t.conj_physical(), self.C, 2).reshape(1)
+        return _real_sum(t, self.C, 2).reshape(1)
 
 
 @dataclass(frozen=True)
@@ -492,7 +498,7 @@ def _backward(p: Program, psi: torch.Tensor, tape: list, grad: torch.Tensor):
             elif isinstance(step, Gate):
                 m = tape.pop()
                 t = step.where.transition_per_sample(lam, psi)  # (batch, d, d)
-                d_batched[step.column] = _real_dot(t.conj_physical(), step.C, 2).unsqueeze(-1)
+                d_batched[step.column] = _real_sum(t, step.C, 2).unsqueeze(-1)
             matrices.append(m)
         if p.state_needed[i]:  # an earlier stage reads ψ: un-apply it with λ, as one stacked tensor
             s = torch.stack([psi, lam])
