@@ -1,7 +1,10 @@
-"""Throughput of the ``qrkt`` quantum layer: the native engine against other simulators.
+"""Throughput of a quantum layer: the native engine against other simulators.
 
 What is measured, in one run on one machine, for each width ``n`` (``--qubits``) and
-batch size (``--batches``) of the ``qrkt`` ansatz with one layer:
+batch size (``--batches``) of a circuit (``--circuit``, from ``benchmarks/circuits.py``):
+``qrkt`` (the default: the ``qrkt`` ansatz with one layer, which takes the closed form),
+``qrkt-2`` (two layers) or ``ring-ry`` (issue 16's: per qubit RX(x)·H·RZ(w), a CNOT ring,
+RY(w) per qubit), which take the statevector path:
 
 * **fwd**: one forward pass under ``torch.no_grad()``;
 * **fwd+bwd**: a forward pass on inputs that require grad, ``loss = out.sum()`` and
@@ -18,8 +21,9 @@ time by ``time.perf_counter``.
 Frameworks (``--skip`` takes names or prefixes, e.g. ``--skip qml pl-lightning``):
 
 * ``engine-c64`` / ``engine-c128``: ``qrkt_qiskit.compile`` in float32 / float64 with its
-  automatic strategy (the closed form, for this one-layer circuit);
-* ``engine-sv-c64`` / ``engine-sv-c128``: the same, forced onto the statevector path;
+  automatic strategy (the closed form for ``qrkt``, the statevector path for the others);
+* ``engine-sv-c64`` / ``engine-sv-c128``: the same, forced onto the statevector path (only
+  where the automatic strategy is the closed form);
 * ``qml-{sv,aer}-{paramshift,lincomb}``: qiskit-machine-learning ``EstimatorQNN`` in a
   ``TorchConnector`` on qiskit's ``StatevectorEstimator`` or qiskit-aer's exact
   ``EstimatorV2``, with parameter-shift or linear-combination gradients. These are
@@ -27,7 +31,12 @@ Frameworks (``--skip`` takes names or prefixes, e.g. ``--skip qml pl-lightning``
   their times are extrapolated linearly to the requested batch (the table says so);
 * ``pl-default-backprop``: PennyLane ``default.qubit`` with backprop in a
   ``qml.qnn.TorchLayer``, fed the whole batch (broadcasting);
-* ``pl-lightning-adjoint``: PennyLane ``lightning.qubit`` with the adjoint method.
+* ``pl-lightning-adjoint``: PennyLane ``lightning.qubit`` with the adjoint method (both
+  PennyLane frameworks for the ``qrkt`` circuits only);
+* ``tc-ng-jit``: TensorCircuit-ng on JAX (``Circuit.from_qiskit`` of the same circuit),
+  complex64: ``jax.jit`` of ``jax.value_and_grad`` of ``vmap``-over-the-batch, the way
+  its users write it (the forward column: ``jax.jit`` of the vmapped forward). Inputs go
+  in and results come out as torch tensors, inside the timed call.
 
 Statevector simulators (everything but the closed-form engine) run up to
 ``STATEVECTOR_MAX`` qubits; above it only the closed form can.
@@ -45,6 +54,7 @@ Run from the repository root:
     .venv/bin/python benchmarks/engine.py                 # n = 6, 12, 64, 384; batch 64, 1024
     .venv/bin/python benchmarks/engine.py --quick         # smoke run, under a minute
     .venv/bin/python benchmarks/engine.py --qubits 8 --batches 256 --skip qml --json out.json
+    .venv/bin/python benchmarks/engine.py --circuit ring-ry --qubits 6 12 --skip qml   # the statevector path
     python benchmarks/engine.py --device cuda --batches 64 1024 65536   # the engine on a GPU
 """
 
@@ -66,9 +76,13 @@ import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
+from circuits import CIRCUITS
+from qiskit.circuit import ParameterVector
 
-from qrkt_qiskit import Ansatz, compile, make_ansatz
+import qrkt_qiskit
+from qrkt_qiskit import Ansatz, compile
 
 WARMUP_SAMPLES = 2
 MIN_RUNS = 3
@@ -85,6 +99,8 @@ class Model:
     weight: torch.Tensor  # the leaf tensor holding the trainable weights
     x_dtype: torch.dtype  # the dtype the inputs are fed in
     device: str = "cpu"  # where the inputs are fed
+    # frameworks outside torch's autograd: x -> (out, d out.sum()/dx, d out.sum()/dw), timed instead of run + backward
+    grad_step: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
 
 
 def build_engine(ansatz: Ansatz, w: torch.Tensor, dtype: torch.dtype, device: str = "cpu",
@@ -146,6 +162,45 @@ def build_pennylane(ansatz: Ansatz, w: torch.Tensor, device: str, diff_method: s
     return Model(layer, layer.qnode_weights["weights"], torch.float64)
 
 
+def build_tensorcircuit(ansatz: Ansatz, w: torch.Tensor) -> Model:
+    """TensorCircuit-ng on JAX in complex64: ``jax.jit`` of ``value_and_grad`` of the vmapped circuit."""
+    import jax
+    import jax.numpy as jnp
+    import tensorcircuit as tc
+
+    tc.set_backend("jax")
+    tc.set_dtype("complex64")
+    n = ansatz.n_qubits
+    theta = ParameterVector("θ", ansatz.n_inputs + ansatz.n_weights)  # from_qiskit binds one vector, by index
+    circuit = ansatz.circuit.assign_parameters(dict(zip(ansatz.inputs + ansatz.weights, theta)))
+    terms = [[(coeff.real, {k: [q for q in range(n) if label[n - 1 - q] == k.upper()] for k in "xyz"})
+              for label, coeff in obs.to_list()] for obs in ansatz.observables]
+
+    def sample(x, weights):
+        c = tc.Circuit.from_qiskit(circuit, n, binding_params=jnp.concatenate([x, weights]))
+        return jnp.stack([sum(coeff * jnp.real(c.expectation_ps(**paulis)) for coeff, paulis in obs)
+                          for obs in terms])
+
+    batched = jax.vmap(sample, in_axes=(0, None))
+
+    def loss(x, weights):
+        out = batched(x, weights)
+        return out.sum(), out
+
+    forward = jax.jit(batched)
+    value_and_grad = jax.jit(jax.value_and_grad(loss, argnums=(0, 1), has_aux=True))
+    weights = jnp.asarray(w.numpy(), jnp.float32)
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(forward(jnp.asarray(x.detach().numpy()), weights)))
+
+    def grad_step(x: torch.Tensor):
+        (_, out), (gx, gw) = value_and_grad(jnp.asarray(x.detach().numpy()), weights)
+        return tuple(torch.from_numpy(np.asarray(t)) for t in (out, gx, gw))
+
+    return Model(run, torch.from_numpy(np.asarray(weights)), torch.float32, grad_step=grad_step)
+
+
 @dataclass(frozen=True)
 class Framework:
     name: str
@@ -154,11 +209,14 @@ class Framework:
     slow: bool = False  # timed on a small batch and extrapolated
     max_qubits: int = 1_000_000  # statevector simulators stop where 2^n amplitudes stop fitting
     float32: str = ""  # why its results are only float32-accurate, if they are
+    circuits: tuple[str, ...] | None = None  # the circuits it can build (None: any)
 
 
 TORCH_CONNECTOR_F32 = "TorchConnector returns float32 tensors and keeps its weights in float32"
 LIGHTNING_F32 = ("lightning.qubit returns Python floats, which PennyLane's torch interface turns into "
                  "float32 tensors (torch's default dtype) before TorchLayer casts them back")
+TC_F32 = "TensorCircuit-ng runs in complex64 with float32 inputs and weights"
+QRKT_ONLY = ("qrkt", "qrkt-2")  # the PennyLane builders write the qrkt circuit by hand
 
 
 STATEVECTOR_MAX = 16
@@ -176,10 +234,11 @@ FRAMEWORKS = (
       for sim in ("sv", "aer") for grad in ("paramshift", "lincomb")),
     Framework("pl-default-backprop", functools.partial(build_pennylane, device="default.qubit",
                                                        diff_method="backprop"), "pennylane",
-              max_qubits=STATEVECTOR_MAX),
+              max_qubits=STATEVECTOR_MAX, circuits=QRKT_ONLY),
     Framework("pl-lightning-adjoint", functools.partial(build_pennylane, device="lightning.qubit",
                                                         diff_method="adjoint"), "pennylane_lightning",
-              float32=LIGHTNING_F32, max_qubits=STATEVECTOR_MAX),
+              float32=LIGHTNING_F32, max_qubits=STATEVECTOR_MAX, circuits=QRKT_ONLY),
+    Framework("tc-ng-jit", build_tensorcircuit, "tensorcircuit", float32=TC_F32, max_qubits=STATEVECTOR_MAX),
 )
 
 
@@ -253,6 +312,10 @@ def benchmark(fw: Framework, model: Model, n: int, batch: int, measured: int, x:
             last["fwd"] = model.run(inputs)
 
     def forward_backward(inputs=xb):
+        if model.grad_step is not None:
+            out, gx, gw = model.grad_step(inputs)
+            last.update(out=out, gx=gx, gw=gw)
+            return
         model.weight.grad = None
         xg = inputs.detach().clone().requires_grad_(True)
         out = model.run(xg)
@@ -294,7 +357,7 @@ def machine_info() -> dict:
         pass
     versions = {}
     for pkg in ("torch", "numpy", "qiskit", "qiskit-aer", "qiskit-machine-learning", "pennylane",
-                "pennylane_lightning"):
+                "pennylane_lightning", "tensorcircuit-ng", "jax"):
         try:
             versions[pkg] = importlib.metadata.version(pkg)
         except importlib.metadata.PackageNotFoundError:
@@ -345,7 +408,11 @@ def table(results: list[Result]) -> str:
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--qubits", type=int, nargs="+", help="circuit widths (default 6 12 64 384; --quick: 6)")
+    p.add_argument("--circuit", default="qrkt", choices=sorted(CIRCUITS),
+                   help="the circuit (default qrkt, one layer: the closed form; qrkt-2 and ring-ry take the "
+                   "statevector path)")
+    p.add_argument("--qubits", type=int, nargs="+",
+                   help="circuit widths (default 6 12 64 384 for qrkt, else 6 12; --quick: 6)")
     p.add_argument("--batches", type=int, nargs="+", help="batch sizes (default 64 1024; --quick: 64)")
     p.add_argument("--quick", action="store_true", help="smoke run: n=6, batch 64, few repeats (< 1 min)")
     p.add_argument("--skip", nargs="+", default=[], metavar="NAME",
@@ -354,6 +421,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "(default 16 for n <= 8, 4 above; --quick: 8)")
     p.add_argument("--repeats", type=int, help="timed calls per measurement at most (default 10; --quick: 3)")
     p.add_argument("--budget", type=float, help="seconds per measurement (default 2; --quick: 0.5)")
+    p.add_argument("--threads", type=int, help="torch's thread count (default: torch's own choice; 1 on a "
+                   "machine shared with other work, where OpenMP threads wait on each other)")
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     p.add_argument("--device", default="cpu",
@@ -362,7 +431,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     unknown = [s for s in args.skip if not any(f.name.startswith(s) for f in FRAMEWORKS)]
     if unknown:
         p.error(f"--skip: no framework is named or starts with {', '.join(unknown)}")
-    args.qubits = args.qubits or ([6] if args.quick else [6, 12, 64, 384])
+    args.qubits = args.qubits or ([6] if args.quick else [6, 12, 64, 384] if args.circuit == "qrkt" else [6, 12])
     args.batches = args.batches or ([64] if args.quick else [64, 1024])
     args.repeats = args.repeats or (3 if args.quick else 10)
     args.budget = args.budget or (0.5 if args.quick else 2.0)
@@ -377,9 +446,11 @@ def slow_batch(args, n: int, batch: int) -> int:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     info = machine_info()
     start = time.perf_counter()
-    print(f"# qrkt layer throughput\n\ncommand: `{info['command']}`  ")
+    print(f"# {args.circuit} layer throughput\n\ncommand: `{info['command']}`  ")
     if args.device != "cpu":
         print(f"device: {args.device} ({torch.cuda.get_device_name(args.device)}); only the engine runs there  ")
     print(f"machine: {info['cpu']}, os.cpu_count() = {info['os_cpu_count']}, "
@@ -389,8 +460,12 @@ def main(argv=None) -> int:
           + ", ".join(f"{k} {v}" for k, v in info["versions"].items()) + "\n", flush=True)
 
     frameworks = []
+    closed_form = args.circuit == "qrkt"  # the others take the statevector path by themselves
     for fw in FRAMEWORKS:
-        if any(fw.name.startswith(s) for s in args.skip):
+        if any(fw.name.startswith(s) for s in args.skip) or (fw.name.startswith("engine-sv") and not closed_form):
+            continue
+        if fw.circuits is not None and args.circuit not in fw.circuits:
+            print(f"note: skipping {fw.name}: it has no version of circuit {args.circuit!r}")
             continue
         if args.device != "cpu":
             if not fw.name.startswith("engine"):
@@ -403,7 +478,7 @@ def main(argv=None) -> int:
 
     results: list[Result] = []
     for n in args.qubits:
-        ansatz = make_ansatz("qrkt", n, layers=1)
+        ansatz = CIRCUITS[args.circuit](qrkt_qiskit, n)
         gen = torch.Generator().manual_seed(args.seed + n)
         x = torch.rand(max(args.batches), n, generator=gen, dtype=torch.float64) * torch.pi
         w = torch.rand(ansatz.n_weights, generator=gen, dtype=torch.float64) * 2 * torch.pi

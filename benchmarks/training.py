@@ -11,7 +11,10 @@ an epoch of 22,500 reviews = 347 steps): the classical baseline (hidden 12, 6 he
 the quantum model (hidden 6, 2 heads, QMLP 4), and the quantum model's classical twin (its
 own shape with nn.Linear maps), the like-for-like comparison for the 1.5x target.
 
-    python benchmarks/training.py [--steps 200] [--threads 2] [--data-root ../shared/data]
+``--circuit-layers L`` gives every circuit L variational layers: with 2 or more a circuit has
+rotations after its entangler and takes the statevector path, not the closed form.
+
+    python benchmarks/training.py [--steps 200] [--threads 2] [--circuit-layers 2] [--data-root ../shared/data]
     python benchmarks/training.py --imdb [--steps 20] [--threads 2]
 """
 
@@ -66,14 +69,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--data-root", help="also train one real MNIST epoch of each model")
     parser.add_argument("--imdb", action="store_true", help="time the thesis' IMDb models instead")
+    parser.add_argument("--circuit-layers", type=int, default=1, metavar="L",
+                        help="variational layers per circuit (default 1: the closed form; 2 or more: the statevector path)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.imdb:
         return imdb(args.steps)
     steps_per_epoch = math.ceil(EPOCH_IMAGES / BATCH)
-    print(f"torch {torch.__version__}, {args.threads} threads; thesis MNIST model, 3 rk4_enh blocks, batch {BATCH}")
-    step = dict(zip((False, True), seconds_per_step([TrainConfig(dataset="mnist", quantum=q) for q in (False, True)],
-                                                    args.steps)))
+    print(f"torch {torch.__version__}, {args.threads} threads; thesis MNIST model, 3 rk4_enh blocks, batch {BATCH}, "
+          f"{args.circuit_layers} layer(s) per circuit")
+    configs = [TrainConfig(dataset="mnist", quantum=q, circuit_layers=args.circuit_layers) for q in (False, True)]
+    step = dict(zip((False, True), seconds_per_step(configs, args.steps)))
     for quantum in (False, True):
         print(f"{'quantum' if quantum else 'classical':>9}: {step[quantum] * 1e3:7.2f} ms/step  "
               f"-> {step[quantum] * steps_per_epoch:6.1f} s per 54k-image epoch (projected)")

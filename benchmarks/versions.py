@@ -6,11 +6,17 @@ This script imports the package of commit ``--old`` (extracted with ``git archiv
 
 * the training step of the thesis' 3-block MNIST model, classical and quantum, as
   ``benchmarks/training.py`` times it (batch 65, AdamW, clipping, warmup-cosine);
-* forward+backward of the ``qrkt`` layer (closed form and statevector path) at n = 6 and 12.
+* forward+backward of the ``qrkt`` layer (closed form and statevector path) at n = 6 and 12,
+  and of the statevector path's own circuits (``qrkt-2``, ``ring-ry``: ``benchmarks/circuits.py``).
+
+``--circuit-layers L`` gives the quantum model's circuits L layers (2 or more: the statevector path).
 
 It prints the median of each and the ratio new/old (below 1: this tree is faster).
 
-    python benchmarks/versions.py --old 4048d74 [--steps 200] [--threads 2]
+    python benchmarks/versions.py --old 4048d74 [--steps 200] [--threads 2] [--circuit-layers 2] [--only statevector] [--tc]
+
+``--tc`` adds TensorCircuit-ng (jit, complex64) as a third arm of the statevector circuits'
+cases, so the engine's speed against it is a ratio taken call by call.
 """
 
 import argparse
@@ -25,6 +31,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from circuits import CIRCUITS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,12 +47,12 @@ def old_package(rev: str, where: Path):
     return importlib.import_module("qrkt_old")
 
 
-def training_step(pkg, quantum: bool):
+def training_step(pkg, quantum: bool, circuit_layers: int = 1):
     train = importlib.import_module(f"{pkg.__name__}.training")
     runs = importlib.import_module(f"{pkg.__name__}.training.runs")
     schedule = importlib.import_module(f"{pkg.__name__}.training.schedule")
     torch.manual_seed(0)
-    model = runs.build_model(train.TrainConfig(dataset="mnist", quantum=quantum))
+    model = runs.build_model(train.TrainConfig(dataset="mnist", quantum=quantum, circuit_layers=circuit_layers))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     scheduler = schedule.warmup_cosine(optimizer, 5000, 54_000)
     x, y = torch.randn(65, 1, 28, 28), torch.randint(0, 10, (65,))
@@ -61,22 +68,35 @@ def training_step(pkg, quantum: bool):
     return step
 
 
-def layer_call(pkg, n: int, batch: int, strategy: str):
-    program = pkg.compile(pkg.make_ansatz("qrkt", n), strategy=strategy)
-    x = torch.rand(batch, n, requires_grad=True)
-    w = torch.rand(n, requires_grad=True)
+def layer_call(pkg, n: int, batch: int, strategy: str, circuit: str = "qrkt"):
+    program = pkg.compile(CIRCUITS[circuit](pkg, n), strategy=strategy)
+    x = torch.rand(batch, program.ansatz.n_inputs, requires_grad=True)
+    w = torch.rand(program.ansatz.n_weights, requires_grad=True)
     return lambda: program(x, w).sum().backward()
 
 
-def alternate(old, new, calls: int) -> tuple[float, float]:
-    """Median seconds of ``old`` and ``new``, called alternately ``calls`` times each after a warm-up."""
-    times = ([], [])
-    for i in range(2 * (calls + 5)):
-        start = time.perf_counter()
-        (old, new)[i % 2]()
-        if i >= 10:
-            times[i % 2].append(time.perf_counter() - start)
-    return statistics.median(times[0]), statistics.median(times[1])
+def alternate(*arms, calls: int) -> list[float]:
+    """Median seconds of each arm, the arms called in turn ``calls`` times each after 5 warm-up rounds."""
+    times = [[] for _ in arms]
+    for i in range(calls + 5):
+        for arm, kept in zip(arms, times):
+            start = time.perf_counter()
+            arm()
+            if i >= 5:
+                kept.append(time.perf_counter() - start)
+    return [statistics.median(kept) for kept in times]
+
+
+def tensorcircuit_call(n: int, batch: int, circuit: str):
+    """TensorCircuit-ng's jit-compiled value_and_grad on the same circuit (`engine.build_tensorcircuit`)."""
+    from engine import build_tensorcircuit
+
+    import qrkt_qiskit
+
+    ansatz = CIRCUITS[circuit](qrkt_qiskit, n)
+    model = build_tensorcircuit(ansatz, torch.rand(ansatz.n_weights, dtype=torch.float64))
+    x = torch.rand(batch, ansatz.n_inputs)
+    return lambda: model.grad_step(x)
 
 
 def main() -> None:
@@ -84,6 +104,11 @@ def main() -> None:
     parser.add_argument("--old", required=True, metavar="REV", help="the commit to compare with")
     parser.add_argument("--steps", type=int, default=200, help="training steps per model and version (default: 200)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--circuit-layers", type=int, default=1, metavar="L", help="the quantum model's circuit layers")
+    parser.add_argument("--only", choices=("training", "closed-form", "statevector"),
+                        help="run only these cases (default: all)")
+    parser.add_argument("--tc", action="store_true",
+                        help="add TensorCircuit-ng (jit) as a third arm of the ring-ry and qrkt-2 layer cases")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     import qrkt_qiskit as new
@@ -91,14 +116,26 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         old = old_package(args.old, Path(tmp))
         print(f"torch {torch.__version__}, {args.threads} thread(s); this tree vs {args.old}, calls alternating\n")
-        print("| what | old (ms) | new (ms) | new / old |\n|---|---:|---:|---:|")
-        cases = [(f"training step, thesis MNIST model, {kind}", lambda p, q=q: training_step(p, q), args.steps)
-                 for kind, q in (("classical", False), ("quantum", True))]
-        cases += [(f"qrkt layer fwd+bwd, n={n}, batch {b}, {s}", lambda p, n=n, b=b, s=s: layer_call(p, n, b, s), 200)
-                  for s in ("closed-form", "statevector") for n in (6, 12) for b in (64, 1024)]
-        for label, make, calls in cases:
-            t_old, t_new = alternate(make(old), make(new), calls)
-            print(f"| {label} | {t_old * 1e3:.3f} | {t_new * 1e3:.3f} | {t_new / t_old:.2f} |", flush=True)
+        print("| what | old (ms) | new (ms) | new / old |" + (" TC-ng jit (ms) | TC-ng / new |" if args.tc else "")
+              + "\n|---|---:|---:|---:|" + ("---:|---:|" if args.tc else ""))
+        layers = args.circuit_layers
+        cases = [("training", f"training step, thesis MNIST model, {kind}", lambda p, q=q: training_step(p, q, layers),
+                  args.steps) for kind, q in (("classical", False), (f"quantum ({layers} circuit layer(s))", True))]
+        cases += [(s, f"qrkt layer fwd+bwd, n={n}, batch {b}, {s}", lambda p, n=n, b=b, s=s: layer_call(p, n, b, s),
+                   200 if n == 6 or s == "closed-form" else 20) for s in ("closed-form", "statevector") for n in (6, 12)
+                  for b in (64, 1024)]
+        cases += [("statevector", f"{c} layer fwd+bwd, n={n}, batch {b}, statevector",
+                   lambda p, n=n, b=b, c=c: layer_call(p, n, b, "statevector", c), 200 if n == 6 else 20, (n, b, c))
+                  for c in ("qrkt-2", "ring-ry") for n in (6, 12) for b in (64, 1024)]
+        for kind, label, make, calls, *tc in cases:
+            if args.only and kind != args.only:
+                continue
+            arms = [make(old), make(new)] + ([tensorcircuit_call(*tc[0])] if args.tc and tc else [])
+            t_old, t_new, *t_tc = alternate(*arms, calls=calls)
+            line = f"| {label} | {t_old * 1e3:.3f} | {t_new * 1e3:.3f} | {t_new / t_old:.2f} |"
+            if args.tc:
+                line += f" {t_tc[0] * 1e3:.3f} | {t_tc[0] / t_new:.2f} |" if t_tc else " — | — |"
+            print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,10 @@ Constant gates never come here: their matrices are Qiskit's own (``Gate.to_matri
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-__all__ = ["PARAMETRIC_GATES"]
+__all__ = ["PARAMETRIC_GATES", "gate_parts"]
 
 
 def _matrix(entries: list[list], like: torch.Tensor) -> torch.Tensor:
@@ -112,3 +113,33 @@ PARAMETRIC_GATES = {
     "ryy": (2, _ryy),
     "rzz": (2, _rzz),
 }
+
+
+_I2 = np.eye(2, dtype=complex)
+_PAULI = {"x": np.array([[0, 1], [1, 0]], dtype=complex), "y": np.array([[0, -1j], [1j, 0]]),
+          "z": np.diag([1.0 + 0j, -1.0])}
+_ONE = np.diag([0.0 + 0j, 1.0])  # |1><1|
+
+
+def gate_parts(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """A one-angle gate as ``A + cos φ · B + sin φ · C`` with ``φ = α θ``: ``(A, B, C, α)``.
+
+    The statevector path's single form for a parametric gate (`rotation` writes the Bloch
+    rotations the same way): ``exp(-iθP/2)`` is ``B = I``, ``C = -iP``, ``α = 1/2``; a phase
+    gate adds ``e^{iθ}`` on ``|1>`` (``A = |0><0|``, ``B = |1><1|``, ``C = i|1><1|``, ``α = 1``);
+    a controlled gate is the identity where its control (the low bit) is 0. Global phases
+    are kept (a controlled gate would see them). ``u`` has three angles and is split into
+    ``rz ry rz`` before it comes here.
+    """
+    if name in ("rx", "ry", "rz"):
+        return np.zeros((2, 2), complex), _I2, -1j * _PAULI[name[1]], 0.5
+    if name in ("rxx", "ryy", "rzz"):
+        p = _PAULI[name[1]]
+        return np.zeros((4, 4), complex), np.eye(4, dtype=complex), -1j * np.kron(p, p), 0.5
+    if name == "p":
+        return _I2 - _ONE, _ONE, 1j * _ONE, 1.0
+    if name in ("crx", "cry", "crz", "cp"):
+        a, b, c, alpha = gate_parts(name[1:])
+        # row index b(control) + 2 b(target): the target's matrix where the control is 1
+        return np.kron(_I2, _I2 - _ONE) + np.kron(a, _ONE), np.kron(b, _ONE), np.kron(c, _ONE), alpha
+    raise KeyError(name)

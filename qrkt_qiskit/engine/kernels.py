@@ -1,7 +1,9 @@
-"""Tensor kernels of the statevector path: how gates touch a ``(batch, 2^n)`` state.
+"""Gate kernels on ``(batch, 2^n)`` rows: the noisy engine's, and the statevector plan's compile-time tools.
 
 Qubit q is bit q of the basis-state index (Qiskit's little-endian order); viewed as a
-``(batch, 2, ..., 2)`` tensor it is axis ``n - q``.
+``(batch, 2, ..., 2)`` tensor it is axis ``n - q``. `statevector` embeds gates into its
+blocks with `apply` and turns permutation-and-phase gates into `Permutation`s; its run
+time is `sweep`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import torch
 
 from .lowering import Op
 
-__all__ = ["Permutation", "apply", "is_monomial", "kron", "permutation", "rotate"]
+__all__ = ["Permutation", "apply", "is_monomial", "kron", "permutation"]
 
 
 @dataclass
@@ -33,28 +35,6 @@ class Permutation:
     def __post_init__(self):
         self.inverse = torch.argsort(self.source)
 
-    def __call__(self, state: torch.Tensor) -> torch.Tensor:
-        state = _Gather.apply(state, self.source, self.inverse)
-        return state if self.phase is None else state * self.phase
-
-
-class _Gather(torch.autograd.Function):
-    """``state[:, source]`` for a permutation: its backward is a gather too, not a scatter-add."""
-
-    @staticmethod
-    def forward(state, source, inverse):
-        return state[:, source]
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        ctx.inverse = inputs[2]
-
-    @staticmethod
-    def backward(ctx, grad):
-        # The forward is a permutation matrix P, so the gradient is Pᵀ = P⁻¹ applied to grad:
-        # grad_state[:, source[i]] = grad[:, i], i.e. grad_state = grad[:, inverse].
-        return grad[:, ctx.inverse], None, None
-
 
 def kron(psi: torch.Tensor) -> torch.Tensor:
     """``(batch, n, 2)`` product state -> ``(batch, 2^n)``, qubit 0 the lowest bit."""
@@ -62,15 +42,6 @@ def kron(psi: torch.Tensor) -> torch.Tensor:
     for q in range(psi.shape[1] - 2, -1, -1):
         state = (state.unsqueeze(-1) * psi[:, q].unsqueeze(-2)).flatten(1)
     return state
-
-
-def rotate(m: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
-    """``m @ psi`` for 2×2 matrices ``(..., k, 2, 2)`` on qubit states ``(batch, k, 2)``.
-
-    Written as a sum of two broadcast products: torch's batched matmul is slow on
-    thousands of 2×2 blocks.
-    """
-    return m[..., 0] * psi[..., 0:1] + m[..., 1] * psi[..., 1:2]
 
 
 def apply(state: torch.Tensor, matrix: torch.Tensor, qubits: tuple[int, ...], n: int) -> torch.Tensor:

@@ -44,14 +44,31 @@ class PauliTables:
         self.n_observables = len(observables)
 
     def __call__(self, psi: torch.Tensor) -> torch.Tensor:
-        """``psi: (batch, 2^n)`` complex -> ``(batch, n_observables)`` real."""
+        """``psi: (2^n, batch)`` complex -> ``(batch, n_observables)`` real."""
         out = None
-        if self.z_table is not None:
-            out = (psi.real.square() + psi.imag.square()) @ self.z_table
+        if self.z_table is not None:  # |ψ|² on the real view, summed after the matmul, on (n_obs, batch, 2)
+            squares = torch.view_as_real(psi).square().flatten(-2)  # (2^n, batch · 2)
+            out = (self.z_table.T @ squares).unflatten(-1, (-1, 2)).sum(-1).T
         for flipped, table in self.x_groups:
-            term = ((psi.conj() * psi[:, flipped]) @ table).real
+            term = ((psi.conj() * psi.index_select(0, flipped)).T @ table).real
             out = term if out is None else out + term
         return out
+
+    def costate(self, psi: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        """``dL/dψ (2^n, batch)`` (torch's convention for complex tensors) from ``grad = dL/dout (batch, n_obs)``.
+
+        An X-mask group is ``Re Σ_i conj(ψ_i) ψ_{i^x} t_i`` with ``t = table @ gradᵀ``; ``i -> i^x``
+        is an involution, so ``dL/dψ = ψ_{i^x} (t_i + conj(t_{i^x}))``, and the Z group
+        (``x = 0``, ``t`` real) gives ``2 ψ t``.
+        """
+        lam = None
+        if self.z_table is not None:
+            lam = torch.view_as_complex(torch.view_as_real(psi) * (self.z_table @ (2 * grad.T)).unsqueeze(-1))
+        for flipped, table in self.x_groups:
+            t = table @ grad.T.to(table.dtype)
+            term = psi.index_select(0, flipped) * (t + t.index_select(0, flipped).conj())
+            lam = term if lam is None else lam + term
+        return lam
 
     def describe(self) -> str:
         """One line for ``repr``: which tables the observables were compiled into."""

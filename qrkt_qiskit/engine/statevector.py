@@ -1,31 +1,33 @@
 """The statevector program: any circuit the engine lowers, as a batched ``(batch, 2^n)`` state.
 
-The plan is chosen once, at build time (docs/engine.md says why each step exists):
+The plan is chosen once, at build time (docs/engine.md says why each step exists), and runs
+as one `autograd.Function` with a hand-written adjoint reverse pass (`sweep`):
 
 1. *Product-state prefix*: single-qubit gates before a qubit's first multi-qubit gate act
-   on a ``(batch, n, 2)`` product state; one Kronecker product gives the full state.
-2. *Fused blocks*: runs of gates that do not read the inputs are cut into blocks of at
+   on a ``(batch, n, 2)`` product state, one ``(depth, n)`` grid of 2×2 matrices; one
+   Kronecker product gives the full state.
+2. *Steps* on the state: runs of at least two permutation-and-phase gates become one
+   gather; the other runs of gates that do not read the inputs are cut into blocks of at
    most ``BLOCK_QUBITS`` qubits, each one dense unitary (built once per call from the
-   weights, or at build time if constant) applied with one GEMM; blocks of
-   permutation-and-phase gates become one gather.
-3. *Gate by gate* for the rest (`kernels`).
-4. *Expectations* as matmuls with Pauli tables (`observables.PauliTables`).
+   weights, or at build time if constant) applied with one GEMM; a gate that reads an
+   input after the prefix is applied with one matrix per sample.
+3. *Expectations* as matmuls with Pauli tables (`observables.PauliTables`).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from qiskit.quantum_info import SparsePauliOp
 
-from .gates import PARAMETRIC_GATES
-from .kernels import Permutation, apply, is_monomial, kron, permutation, rotate
-from .lowering import Op, UnsupportedCircuitError, with_zero_slot
+from .gates import gate_parts
+from .kernels import Permutation, apply, is_monomial, permutation
+from .lowering import Op, UnsupportedCircuitError
 from .observables import PauliTables
+from .sweep import Angles, Block, Const, Gate, Kron, Layer, Perm, Prefix, ProductState, Program, Segment, Where, run
 
 __all__ = ["BLOCK_QUBITS", "FUSE_MAX_QUBITS", "StatevectorCircuit"]
 
@@ -35,30 +37,6 @@ __all__ = ["BLOCK_QUBITS", "FUSE_MAX_QUBITS", "StatevectorCircuit"]
 BLOCK_QUBITS = 6
 # `fuse=True` allows blocks up to this width (a 1024×1024 matrix).
 FUSE_MAX_QUBITS = 10
-
-
-@dataclass
-class _Group:
-    """Gates of one type: one per qubit of a product state, or a single gate on the state."""
-
-    name: str
-    qubits: torch.Tensor | tuple[int, ...]  # per-qubit: a tensor of qubits; single: the gate's wires
-    per_qubit: bool
-    batched: bool  # some angle reads an input, so matrices differ per sample
-    index: torch.Tensor | None = None  # (n_params, k) slots into the value vector
-    scale: torch.Tensor | None = None
-    offset: torch.Tensor | None = None
-    matrix: torch.Tensor | None = None  # constant matrices, (k, d, d) or (d, d)
-    inputs_only: bool = False  # every angle reads an input: index x itself, no value vector needed
-
-
-@dataclass
-class _Fused:
-    """A block of weight-only gates applied as one dense unitary on its qubits."""
-
-    qubits: tuple[int, ...]
-    gates: list[_Group]
-    matrix: torch.Tensor | None  # precomputed when the run has no weights
 
 
 class StatevectorCircuit:
@@ -81,143 +59,270 @@ class StatevectorCircuit:
                  n_weights: int, dtype: torch.dtype, device: torch.device, fuse: bool | None):
         self.n_qubits, self.n_inputs, self.dtype, self.device = n_qubits, n_inputs, dtype, device
         self.cdtype = torch.complex128 if dtype == torch.float64 else torch.complex64
-        self._zero_slot = n_inputs + n_weights
         self._memory = _memory(device)
         _check_width(n_qubits, observables, self.cdtype, device, self._memory)
-        prefix, rest = _split_prefix(ops, n_qubits)
-        self._prefix = [self._group(g, per_qubit=True) for g in _prefix_groups(prefix)]
-        self._steps = _merge_permutations([step for run in _runs(rest, n_inputs)
-                                           for step in self._steps_for(run, fuse)])
-        # angles that read inputs index `x` itself, unless some also read weights or constants
-        self._inputs_only = all(g.inputs_only for g in self._prefix + self._steps
-                                if isinstance(g, _Group) and g.batched and g.matrix is None)
-        self._observables = PauliTables(observables, n_qubits, dtype, device)
+        self._program = _Builder(n_qubits, n_inputs, n_weights, dtype, self.cdtype, device).build(
+            _split_u(ops), PauliTables(observables, n_qubits, dtype, device), fuse)
 
-    # ------------------------------------------------------------------ compile time
-    def _group(self, ops: list[Op], per_qubit: bool) -> _Group:
-        first = ops[0]
-        batched = _reads_inputs(ops, self.n_inputs)
-        qubits = torch.tensor([op.qubits[0] for op in ops], device=self.device) if per_qubit else first.qubits
-        if first.matrix is not None:
-            matrix = torch.as_tensor(np.stack([op.matrix for op in ops]), dtype=self.cdtype, device=self.device)
-            return _Group(first.name, qubits, per_qubit, False, matrix=matrix if per_qubit else matrix[0])
-        n_in = 0 if batched else self.n_inputs  # weight-only groups index the weights alone
-        cols = [[a for a in op.angles] for op in ops]
-
-        def table(get, dtype):
-            return torch.tensor([[get(col[p]) for col in cols] for p in range(len(first.angles))], dtype=dtype,
-                                device=self.device)
-
-        index = table(lambda a: a.source(self._zero_slot) - n_in, torch.long)
-        scale, offset = table(lambda a: a.scale, self.dtype), table(lambda a: a.offset, self.dtype)
-        if bool((scale == 1).all() and (offset == 0).all()):  # plain parameters: skip the affine map
-            scale = offset = None
-        return _Group(first.name, qubits, per_qubit, batched, index, scale, offset,
-                      inputs_only=bool((index < self.n_inputs).all()) if batched else False)
-
-    def _steps_for(self, run: list[Op], fuse: bool | None) -> list:
-        """Fused blocks for weight-only runs, gate by gate for the rest."""
-        if _reads_inputs(run, self.n_inputs):
-            return self._one_by_one(run)
-        limit = {None: BLOCK_QUBITS, True: FUSE_MAX_QUBITS, False: 0}[fuse]
-        steps = []
-        for block in _blocks(run, limit):
-            monomial = all(op.matrix is not None and is_monomial(op.matrix) for op in block)
-            steps.extend(self._one_by_one(block) if len(block) == 1 or monomial else [self._fused(block)])
-        return steps
-
-    def _fused(self, block: list[Op]) -> _Fused:
-        support = tuple(sorted({q for op in block for q in op.qubits}))
-        local = {q: i for i, q in enumerate(support)}
-        gates = [self._group([Op(op.name, tuple(local[q] for q in op.qubits), op.angles, op.matrix)],
-                             per_qubit=False) for op in block]
-        fused = _Fused(support, gates, None)
-        if not any(op.slots for op in block):  # constant: build it once, now
-            fused.matrix = self._unitary(fused, torch.zeros(self._zero_slot + 1 - self.n_inputs,
-                                                            dtype=self.dtype, device=self.device))
-        return fused
-
-    def _one_by_one(self, run: list[Op]) -> list:
-        """Each gate alone: a gather where it only permutes and phases, else its matrix."""
-        return [permutation(op, self.n_qubits, self.cdtype, self.device)
-                if op.matrix is not None and is_monomial(op.matrix) else self._group([op], per_qubit=False)
-                for op in run]
-
-    # ------------------------------------------------------------------ run time
     def __call__(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """``x: (batch, n_inputs)``, ``w: (n_weights,)`` -> ``(batch, n_observables)``."""
-        batch = x.shape[0]
-        _check_batch(batch, self.n_qubits, self.cdtype, self.device, self._memory)
-        values_w = with_zero_slot(w)  # (n_weights + 1,)
-        # (batch, n_inputs + n_weights + 1); input slots index x alike, so x serves when they are all there is
-        values_x = x if self._inputs_only else torch.cat([x, values_w.expand(batch, -1)], dim=1)
-
-        state = kron(self._product_state(values_x, values_w).expand(batch, -1, -1))  # (batch, 2^n)
-        for step in self._steps:
-            if isinstance(step, Permutation):
-                state = step(state)
-            elif isinstance(step, _Fused):
-                u = step.matrix if step.matrix is not None else self._unitary(step, values_w)
-                state = apply(state, u, step.qubits, self.n_qubits)
-            else:
-                state = apply(state, self._matrices(step, values_x, values_w), step.qubits, self.n_qubits)
-        return self._observables(state)
-
-    def _product_state(self, values_x, values_w) -> torch.Tensor:
-        """The prefix applied to ``|0…0>``: ``(batch|1, n, 2)``.
-
-        Weight-only groups between input-dependent ones are multiplied together on
-        ``(n, 2, 2)`` first, so the batch is touched once per input-dependent group.
-        """
-        n = self.n_qubits
-        eye = torch.eye(2, dtype=self.cdtype, device=self.device).expand(n, 2, 2)
-        psi = eye[..., 0]  # (n, 2): |0> on every qubit
-        pending = None  # the weight-only gates not yet applied, (n, 2, 2)
-        for g in self._prefix:
-            m = self._matrices(g, values_x, values_w)  # (batch|·, k, 2, 2)
-            if not g.batched:
-                full = m if len(g.qubits) == n else eye.index_copy(0, g.qubits, m)
-                pending = full if pending is None else full @ pending
-                continue
-            if pending is not None:
-                psi, pending = rotate(pending, psi), None
-            if len(g.qubits) == n:  # every qubit, in order
-                psi = rotate(m, psi)
-            else:
-                psi = psi.expand(m.shape[0], n, 2).index_copy(1, g.qubits, rotate(m, psi[..., g.qubits, :]))
-        return psi if pending is None else rotate(pending, psi)
-
-    def _matrices(self, g: _Group, values_x, values_w) -> torch.Tensor:
-        if g.matrix is not None:
-            return g.matrix
-        values = values_x if g.batched else values_w
-        angles = [values[..., idx] for idx in g.index]
-        if g.scale is not None:
-            angles = [a * s + o for a, s, o in zip(angles, g.scale, g.offset)]
-        m = PARAMETRIC_GATES[g.name][1](*angles)  # (batch|·, k, d, d)
-        return m if g.per_qubit else m.squeeze(-3)
-
-    def _unitary(self, fused: _Fused, values_w) -> torch.Tensor:
-        """The run's unitary on its support: the gates applied to each basis state."""
-        k = len(fused.qubits)
-        rows = torch.eye(2**k, dtype=self.cdtype, device=self.device)  # row j = |j>
-        for g in fused.gates:
-            rows = apply(rows, g.matrix if g.matrix is not None else self._matrices(g, None, values_w), g.qubits, k)
-        return rows.transpose(0, 1)  # rows[j] = U|j>, so U = rows^T
+        _check_batch(x.shape[0], self.n_qubits, self.cdtype, self.device, self._memory)
+        return run(self._program, x, w)
 
     def describe(self) -> str:
         """The plan, one part per step, for ``repr``."""
-        parts = [f"product-state prefix of {len(self._prefix)} gate group(s)"] if self._prefix else []
-        for step in self._steps:
-            if isinstance(step, _Fused):
-                how = "constant" if step.matrix is not None else "built per call"
-                parts.append(f"{len(step.gates)} gates fused on {len(step.qubits)} qubit(s) ({how})")
-            elif isinstance(step, Permutation):
-                parts.append("a permutation")
+        p = self._program
+        parts = [f"product-state prefix of depth {p.prefix.A.shape[0]}"] if p.prefix is not None else []
+        for stage in p.stages:
+            for step in stage:
+                parts.append(_describe(step))
+        parts.append(p.tables.describe())
+        return f"{self.cdtype} statevector, adjoint reverse pass: " + "; ".join(parts)
+
+
+def _describe(step) -> str:
+    if isinstance(step, Perm):
+        return "a permutation"
+    qubits = list(step.where.qubits)
+    if isinstance(step, Const):
+        return f"a constant unitary on qubits {qubits}"
+    if isinstance(step, Gate):
+        return f"an input-dependent gate on qubits {qubits}"
+    layers = sum(isinstance(part, Layer) for part in step.parts)
+    return (f"a unitary on qubits {qubits} built per call ({layers} rotation layer(s), "
+            f"{len(step.parts) - layers} other part(s))")
+
+
+class _Builder:
+    """Turns lowered operations into a `sweep.Program`, collecting every angle into two tables."""
+
+    def __init__(self, n: int, n_inputs: int, n_weights: int, dtype, cdtype, device):
+        self.n, self.n_inputs, self.zero_slot = n, n_inputs, n_inputs + n_weights
+        self.n_weights, self.dtype, self.cdtype, self.device = n_weights, dtype, cdtype, device
+        self.batched: list[tuple[int, float, float]] = []  # (slot into [x, w, 0], scale, offset) of φ
+        self.weights: list[tuple[int, float, float]] = []  # (slot into [w, 0], scale, offset)
+
+    def build(self, ops: list[Op], tables: PauliTables, fuse: bool | None) -> Program:
+        prefix_ops, rest = _split_prefix(ops, self.n)
+        prefix = self._prefix(prefix_ops)
+        steps = _merge_permutations([step for run_ in _runs(rest, self.n_inputs) for step in self._steps(run_, fuse)])
+        steps = [self._perm(step) if isinstance(step, Permutation) else step for step in steps]
+        stages = _stages(steps, self.n)
+        has_grad = [any(isinstance(s, (Block, Gate)) for s in stage) for stage in stages]
+        needed = tuple(any(has_grad[:i]) for i in range(len(stages)))
+        zero = torch.zeros(2**self.n, 1, dtype=self.cdtype, device=self.device)
+        zero[0, 0] = 1
+        return Program(self.n, self.n_inputs, self.n_weights, self._angles(self.batched), self._angles(self.weights),
+                       prefix, tuple(stages), needed, tables, zero)
+
+    # ------------------------------------------------------------------ angles and matrices
+    def _angle(self, op: Op, table: list, shift: int) -> int:
+        """Append the angle of a one-angle gate to ``table``; return its position."""
+        _, _, _, alpha = gate_parts(op.name)
+        a = op.angles[0]
+        table.append((a.source(self.zero_slot) - shift, alpha * a.scale, alpha * a.offset))
+        return len(table) - 1
+
+    def _pad(self, table: list) -> None:
+        table.append((self.zero_slot - (0 if table is self.batched else self.n_inputs), 0.0, 0.0))
+
+    def _angles(self, table: list) -> Angles | None:
+        if not table:
+            return None
+        index, scale, offset = zip(*table)
+        return Angles(torch.tensor(index, device=self.device), self._real(scale), self._real(offset))
+
+    def _real(self, values) -> torch.Tensor:
+        return torch.tensor(values, dtype=self.dtype, device=self.device)
+
+    def _complex(self, values) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(values), dtype=self.cdtype, device=self.device)
+
+    def _parts(self, op: Op, qubits: tuple[int, ...], k: int) -> list[np.ndarray]:
+        """``A, B, C`` of a parametric ``op`` (or its constant matrix as ``A``), on local ``qubits`` of ``k``."""
+        if op.matrix is not None:
+            a, b, c = op.matrix, np.zeros_like(op.matrix), np.zeros_like(op.matrix)
+        else:
+            a, b, c, _ = gate_parts(op.name)
+        return [_embed(part, qubits, k) for part in (a, b, c)]
+
+    # ------------------------------------------------------------------ the plan
+    def _prefix(self, chains: list[list[Op]]) -> Prefix | None:
+        entries = [self._chain(chain) for chain in chains]
+        depth = max(map(len, entries), default=0)
+        if depth == 0:
+            return None
+        batched = _reads_inputs([op for chain in chains for op in chain], self.n_inputs)
+        table, shift = (self.batched, 0) if batched else (self.weights, self.n_inputs)
+        start = len(table)
+        grid = np.zeros((4, depth, self.n, 2, 2), dtype=complex)  # A, B, C, F
+        for d in range(depth):
+            for q, chain in enumerate(entries):
+                if d < len(chain):
+                    *grid[:, d, q], op = chain[d]
+                    if op is None:
+                        self._pad(table)
+                    else:
+                        self._angle(op, table, shift)
+                else:
+                    grid[1, d, q] = np.eye(2)  # the identity at angle 0
+                    self._pad(table)
+        return Prefix(*(self._complex(g) for g in grid), batched, start, _product_plan(self.n, self.device, self.cdtype))
+
+    def _chain(self, ops: list[Op]) -> list[tuple]:
+        """A qubit's prefix as ``(A, B, C, F, op)`` per parametric gate, constant gates folded in.
+
+        A constant ``K`` before a gate ``G`` becomes ``G K`` (parts ``A K, B K, C K``; ``F`` stays
+        ``C``); constants after the last gate become ``K G``, ``F = K C K†``; a chain of constants
+        only is one constant ``A`` (``op`` None, no angle).
+        """
+        entries, pending = [], np.eye(2, dtype=complex)
+        for op in ops:
+            if op.matrix is not None:
+                pending = op.matrix @ pending
+                continue
+            a, b, c, _ = gate_parts(op.name)
+            entries.append((a @ pending, b @ pending, c @ pending, c, op))
+            pending = np.eye(2, dtype=complex)
+        if not entries:
+            return [(pending, np.zeros((2, 2)), np.zeros((2, 2)), np.zeros((2, 2)), None)] if ops else []
+        a, b, c, f, op = entries[-1]
+        entries[-1] = (pending @ a, pending @ b, pending @ c, pending @ f @ pending.conj().T, op)
+        return entries
+
+    def _steps(self, run_: list[Op], fuse: bool | None) -> list:
+        """Gathers, constant unitaries and blocks for a weight-only run; a per-sample gate for an input-dependent one."""
+        if _reads_inputs(run_, self.n_inputs):
+            (op,) = run_
+            qubits = tuple(sorted(op.qubits))
+            parts = self._parts(op, tuple(qubits.index(q) for q in op.qubits), len(qubits))
+            column = self._angle(op, self.batched, 0)
+            return [Gate(Where(self.n, qubits), *(self._complex(p) for p in parts), column)]
+        limit = {None: BLOCK_QUBITS, True: FUSE_MAX_QUBITS, False: 0}[fuse]
+        steps = []
+        fits = len({q for op in run_ for q in op.qubits}) <= limit  # one block: its gathers cost nothing there
+        for piece in ([run_] if fits else _monomial_runs(run_)):
+            if all(op.matrix is not None and is_monomial(op.matrix) for op in piece):
+                steps.extend(permutation(op, self.n, self.cdtype, self.device) for op in piece)
+                continue
+            for block in _blocks(piece, limit):
+                if all(op.matrix is not None and is_monomial(op.matrix) for op in block):
+                    steps.extend(permutation(op, self.n, self.cdtype, self.device) for op in block)
+                else:
+                    steps.append(self._block(block))
+        return steps
+
+    def _block(self, ops: list[Op]):
+        """One `Const` for a constant block, else a `Block`: constants merged, single-qubit gates in layers."""
+        support = tuple(sorted({q for op in ops for q in op.qubits}))
+        k, local = len(support), {q: i for i, q in enumerate(support)}
+        where = Where(self.n, support)
+        parts: list = []  # np.ndarray constants, dicts (qubit -> chain) for layers, Ops for segments
+        for op in ops:
+            qubits = tuple(local[q] for q in op.qubits)
+            if op.matrix is not None:
+                m = _embed(op.matrix, qubits, k)
+                if parts and isinstance(parts[-1], np.ndarray):
+                    parts[-1] = m @ parts[-1]
+                else:
+                    parts.append(m)
+            elif len(qubits) == 1:
+                if not (parts and isinstance(parts[-1], dict)):
+                    parts.append({})
+                parts[-1].setdefault(qubits[0], []).append(op)
             else:
-                parts.append(f"gate {step.name!r}")
-        parts.append(self._observables.describe())
-        return f"{self.cdtype} statevector: " + "; ".join(parts)
+                parts.append((op, qubits))
+        start = self._complex(parts.pop(0)) if isinstance(parts[0], np.ndarray) else None
+        if not parts:
+            return Const(where, start, start.mH.contiguous())
+        return Block(where, start, tuple(self._part(part, k) for part in parts))
+
+    def _part(self, part, k: int):
+        if isinstance(part, np.ndarray):
+            return self._complex(part)
+        if isinstance(part, tuple):
+            op, qubits = part
+            return Segment(*(self._complex(p) for p in self._parts(op, qubits, k)), self._angle(op, self.weights, self.n_inputs))
+        depth = max(map(len, part.values()))
+        start = len(self.weights)
+        grid = np.zeros((3, depth, k, 2, 2), dtype=complex)
+        for d in range(depth):
+            for q in range(k):
+                chain = part.get(q, [])
+                if d < len(chain):
+                    grid[:, d, q] = self._parts(chain[d], (0,), 1)
+                    self._angle(chain[d], self.weights, self.n_inputs)
+                else:
+                    grid[1, d, q] = np.eye(2)
+                    self._pad(self.weights)
+        return Layer(*(self._complex(g) for g in grid), start, _kron_plan(k, self.device),
+                     _trace_index(k, self.device))
+
+    def _perm(self, p: Permutation) -> Perm:
+        if p.phase is None:
+            return Perm(p.source, p.inverse, None, None)
+        return Perm(p.source, p.inverse, p.phase.unsqueeze(-1), p.phase.conj()[p.inverse].unsqueeze(-1))
+
+
+def _embed(matrix: np.ndarray, qubits: tuple[int, ...], k: int) -> np.ndarray:
+    """A gate's matrix on local ``qubits`` (its own order) as a ``(2^k, 2^k)`` operator on all ``k``."""
+    rows = apply(torch.eye(2**k, dtype=torch.complex128), torch.tensor(np.asarray(matrix), dtype=torch.complex128), qubits, k)
+    return rows.numpy().T  # rows[j] = G|j>
+
+
+# A block's rotation layer gathers and multiplies this many qubits' 2×2 entries at once
+# (`sweep.Kron`): a (64, 64, 6) tensor for 6 qubits.
+KRON_CHUNK = 6
+
+
+def _kron_plan(k: int, device) -> Kron:
+    """`sweep.Kron` of ``k`` 2×2 matrices flattened as ``[4q + 2a + b]``, in chunks of ``KRON_CHUNK`` qubits."""
+    index = []
+    for lo in range(0, k, KRON_CHUNK):
+        qubits = np.arange(lo, min(lo + KRON_CHUNK, k))
+        bits = (np.arange(2 ** len(qubits))[:, None] >> (qubits - lo)) & 1  # (entries, qubits)
+        index.append(torch.as_tensor(4 * qubits + 2 * bits[:, None, :] + bits[None, :, :], device=device))
+    return Kron(tuple(index))
+
+
+def _product_plan(n: int, device, cdtype) -> ProductState:
+    """`sweep.ProductState`'s gathers and tables for ``n`` qubits, in chunks of at most ``KRON_CHUNK``."""
+    index, flips, bits, spans = [], [], [], []
+    chunk = min(KRON_CHUNK, -(-n // 2))  # two chunks at least: their gathers stay smaller than the state
+    for lo in range(0, n, chunk):
+        k = min(chunk, n - lo)
+        i = np.arange(2**k)
+        b = (i[:, None] >> np.arange(k)) & 1  # (2^k, k)
+        index.append(torch.as_tensor(2 * (lo + np.arange(k)) + b, device=device))
+        flips.append(torch.as_tensor((i[None, :] ^ (1 << np.arange(k))[:, None]).reshape(-1), device=device))
+        table = np.stack([b.T == 0, b.T == 1], axis=1)  # (k, 2, 2^k)
+        bits.append(torch.as_tensor(table, dtype=cdtype, device=device))
+        spans.append((2 * lo, 2 * (lo + k)))
+    return ProductState(tuple(index), tuple(flips), tuple(bits), tuple(spans))
+
+
+def _trace_index(k: int, device) -> torch.Tensor:
+    """Flat indices into a ``(2^k, 2^k)`` matrix, ``(k, 2, 2, 2^(k-1))``: entry ``(q, a, c)`` sums to its partial trace."""
+    rest = np.arange(2 ** (k - 1))
+    index = np.zeros((k, 2, 2, rest.size), dtype=np.int64)
+    for q in range(k):
+        low, high = rest & ((1 << q) - 1), (rest >> q) << (q + 1)
+        for a in range(2):
+            for c in range(2):
+                index[q, a, c] = (high | low | (a << q)) * 2**k + (high | low | (c << q))
+    return torch.as_tensor(index.reshape(-1), device=device)
+
+
+def _split_u(ops: list[Op]) -> list[Op]:
+    """``u(θ, φ, λ)`` as ``rz(λ) ry(θ) rz(φ)`` (equal up to a global phase, which no expectation sees)."""
+    out = []
+    for op in ops:
+        if op.name == "u" and op.matrix is None:
+            theta, phi, lam = op.angles
+            out += [Op("rz", op.qubits, (lam,)), Op("ry", op.qubits, (theta,)), Op("rz", op.qubits, (phi,))]
+        else:
+            out.append(op)
+    return out
 
 
 def _split_prefix(ops: list[Op], n: int) -> tuple[list[list[Op]], list[Op]]:
@@ -234,20 +339,6 @@ def _split_prefix(ops: list[Op], n: int) -> tuple[list[list[Op]], list[Op]]:
     return prefix, rest
 
 
-def _prefix_groups(prefix: list[list[Op]]) -> list[list[Op]]:
-    """Group the prefix by depth, then by gate type, angle source and constness."""
-    groups = []
-    for depth in range(max((len(p) for p in prefix), default=0)):
-        by_kind: dict[tuple, list[Op]] = {}
-        for ops in prefix:
-            if depth < len(ops):
-                op = ops[depth]
-                key = ("const",) if op.matrix is not None else (op.name, bool(op.slots))
-                by_kind.setdefault(key, []).append(op)
-        groups.extend(by_kind.values())
-    return groups
-
-
 def _runs(ops: list[Op], n_inputs: int) -> list[list[Op]]:
     """Split into maximal runs of input-independent gates and single input-dependent gates."""
     runs: list[tuple[bool, list[Op]]] = []
@@ -257,7 +348,25 @@ def _runs(ops: list[Op], n_inputs: int) -> list[list[Op]]:
             runs[-1][1].append(op)
         else:
             runs.append((dependent, [op]))
-    return [run for _, run in runs]
+    return [run_ for _, run_ in runs]
+
+
+def _monomial_runs(run_: list[Op]) -> list[list[Op]]:
+    """Cut out every stretch of two or more permutation-and-phase gates: one gather, whatever its width."""
+    pieces: list[tuple[bool, list[Op]]] = []
+    for op in run_:
+        mono = op.matrix is not None and is_monomial(op.matrix)
+        if pieces and pieces[-1][0] == mono:
+            pieces[-1][1].append(op)
+        else:
+            pieces.append((mono, [op]))
+    merged: list[tuple[bool, list[Op]]] = []  # a lone monomial gate stays with its neighbours
+    for mono, piece in pieces:
+        if merged and not (mono and len(piece) > 1) and not merged[-1][0]:
+            merged[-1][1].extend(piece)
+        else:
+            merged.append((mono and len(piece) > 1, piece))
+    return [piece for _, piece in merged]
 
 
 def _blocks(run: list[Op], limit: int) -> list[list[Op]]:
@@ -286,6 +395,21 @@ def _merge_permutations(steps: list) -> list:
 
 def _reads_inputs(ops: list[Op], n_inputs: int) -> bool:
     return any(s < n_inputs for op in ops for s in op.slots)
+
+
+def _stages(steps: list, n: int) -> list[tuple]:
+    """Consecutive steps on pairwise disjoint qubits: the reverse sweep takes their gradients at one point."""
+    stages: list[list] = []
+    used: set[int] = set()
+    for step in steps:
+        qubits = set(range(n)) if isinstance(step, Perm) else set(step.where.qubits)
+        if stages and not (qubits & used):
+            stages[-1].append(step)
+            used |= qubits
+        else:
+            stages.append([step])
+            used = set(qubits)
+    return [tuple(stage) for stage in stages]
 
 
 # A call holds about this many batch-sized statevectors at once (the state, the next one, a product).

@@ -65,3 +65,21 @@ def test_complex64_gradients_are_close_to_complex128():
         grads.append((xd.grad.double(), wd.grad.double()))
     assert torch.allclose(grads[0][0], grads[1][0], atol=1e-5)
     assert torch.allclose(grads[0][1], grads[1][1], atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["qrkt", "basic"])
+@pytest.mark.parametrize("n, layers", [(1, 1), (2, 2), (3, 2), (4, 3)])
+def test_statevector_second_derivatives_match_finite_differences(name, n, layers, device):
+    """The adjoint reverse pass is itself differentiable (a WGAN-GP critic differentiates its gradient)."""
+    ansatz = make_ansatz(name, n, layers)
+    prog = compile(ansatz, torch.float64, device, strategy="statevector")
+    x, w = (t.detach().to(device).requires_grad_() for t in inputs(ansatz))
+    assert torch.autograd.gradgradcheck(prog, (x, w), eps=1e-6, atol=1e-6)
+
+
+@settings(max_examples=15)
+@given(random_ansatze(max_qubits=4, max_gates=10))
+def test_random_circuit_second_derivatives_match_finite_differences(ansatz):
+    assume(ansatz.n_inputs + ansatz.n_weights > 0)
+    prog = compile(ansatz, torch.float64, strategy="statevector")
+    assert torch.autograd.gradgradcheck(prog, inputs(ansatz), eps=1e-6, atol=1e-6)

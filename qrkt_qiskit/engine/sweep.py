@@ -1,0 +1,557 @@
+"""The statevector path at run time: one `autograd.Function`, a forward sweep and its adjoint.
+
+A program (`statevector.StatevectorCircuit` builds it) is a product-state *prefix*, then
+*steps* on the ``(2^n, batch)`` state, then Pauli tables. Every parametric gate is
+``G(φ) = A + cos φ · B + sin φ · C`` (`gates.gate_parts`), and ``cos``/``sin`` of every angle
+are computed once per call, from two gathers: the angles that read inputs ``(batch, m)``
+and those that read weights only ``(m,)``.
+
+The reverse pass is the adjoint method (as lightning.qubit's): from the final state ``ψ``
+and the co-state ``λ = dL/dψ`` it walks the steps backwards, un-applying each one to ``λ``
+(and to ``ψ`` while an earlier step still needs it) with ``G†``; no state between the
+steps is stored. A gate's angle gradient is read off at its output:
+
+    dL/dφ = Re <λ| (dG/dφ) G† |ψ> = Re Σ_ac T[a, c] F[a, c],    T[a, c] = Σ conj(λ_a) ψ_c,
+
+``T`` summed over everything but the gate's qubits (its *transition matrix*, one GEMM).
+For every gate here ``G`` is ``exp(φ C)`` on the subspace ``B`` projects on and ``A`` off
+it, so ``F = (dG/dφ) G† = C``, a constant (`gates.gate_parts`); a gate followed by others
+``V`` on its qubits has ``F = V C V†``. ``T`` does not change under gates on other
+qubits, so the gradients of the steps of a *stage* (steps on disjoint qubits) are all
+taken at the stage's output. A weight-only block is one dense unitary ``U = M_s … M_1``
+built per call; its ``T`` moves back through each part ``M`` as ``Mᵀ T conj(M)``.
+Everything is plain torch, so under ``create_graph`` the backward recomputes the forward
+from its inputs with autograd on and runs the same sweep, which autograd then
+differentiates (a WGAN-GP critic's double backward).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["Angles", "Block", "Const", "Gate", "Kron", "Layer", "Perm", "Prefix", "ProductState", "Program", "Segment",
+           "Where", "run"]
+
+
+@dataclass(frozen=True)
+class Angles:
+    """Angles ``φ = scale · v[index] + offset`` of a set of gates (``α`` folded into both)."""
+
+    index: torch.Tensor  # (m,) slots of the values they read
+    scale: torch.Tensor  # (m,)
+    offset: torch.Tensor
+
+    def cos_sin(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``cos φ`` and ``sin φ``, ``(..., m)`` for values ``(..., n_values)``."""
+        phi = torch.addcmul(self.offset, values.index_select(-1, self.index), self.scale)
+        return torch.cos(phi), torch.sin(phi)
+
+    def grad(self, d_phi: torch.Tensor, n_values: int) -> torch.Tensor:
+        """``dL/dφ (..., m)`` -> ``dL/dvalues (..., n_values)`` (each ``φ`` is affine in one value)."""
+        g = d_phi * self.scale
+        onehot = torch.nn.functional.one_hot(self.index, n_values).to(g.dtype)  # (m, n_values)
+        return g @ onehot
+
+
+class Where:
+    """How a ``(..., 2^n, batch)`` state is viewed so that ascending ``qubits`` form one axis of size ``d``.
+
+    The batch is the last axis, so that gathers of basis states copy whole rows. Consecutive
+    qubits are a plain view ``(..., rows, d, low · batch)``; others are moved next to the
+    batch, one copy each way.
+    """
+
+    def __init__(self, n: int, qubits: tuple[int, ...]):
+        k = len(qubits)
+        self.n, self.qubits, self.d = n, qubits, 2**k
+        self.contiguous = qubits == tuple(range(qubits[0], qubits[0] + k))
+        self.full = k == n  # every qubit, in order: the state itself is the view
+        self.low = 2 ** qubits[0] if self.contiguous else 1
+        self._axes = tuple(-(q + 2) for q in reversed(qubits))  # qubit q is axis -(q + 2) of (2,)*n + (batch,)
+        self._last = tuple(range(-k - 1, -1))
+
+    def view(self, state: torch.Tensor) -> torch.Tensor:
+        """``(..., 2^n, batch)`` -> ``(..., rows, d, low · batch)``."""
+        lead, batch = state.shape[:-2], state.shape[-1]
+        if self.contiguous:
+            return state.reshape(*lead, -1, self.d, self.low * batch)
+        t = state.reshape(*lead, *(2,) * self.n, batch).movedim(self._axes, self._last)
+        return t.reshape(*lead, -1, self.d, batch)
+
+    def unview(self, v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        lead, batch = like.shape[:-2], like.shape[-1]
+        if self.contiguous:
+            return v.reshape(like.shape)
+        t = v.reshape(*lead, *(2,) * (self.n - len(self.qubits)), *(2,) * len(self.qubits), batch)
+        return t.movedim(self._last, self._axes).reshape(like.shape)
+
+    def apply(self, u: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """``u (d, d)`` applied to ``state (..., 2^n, batch)``."""
+        return u @ state if self.full else self.unview(u @ self.view(state), state)
+
+    def apply_per_sample(self, u: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """``u (batch, d, d)``, one matrix per sample, applied to ``state (..., 2^n, batch)``."""
+        v = self.view(state).unflatten(-1, (-1, state.shape[-1]))  # (..., rows, d, low, batch)
+        out = (u.permute(1, 2, 0).unsqueeze(-2) * v.unsqueeze(-4)).sum(-3)  # Σ_c u[b, a, c] v[.., c, l, b]
+        return self.unview(out, state)
+
+    def transition(self, lam: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
+        """``T[a, c] = Σ conj(λ_a) ψ_c`` over everything but the qubits and the batch: ``(d, d)``."""
+        if self.full:
+            return _cmatmul(lam, psi, conj_a=True, t_b=True)
+        lv, pv = self.view(lam), self.view(psi)  # (rows, d, low · batch)
+        return _cmatmul(lv, pv, conj_a=True, t_b=True).sum(0)
+
+    def transition_per_sample(self, lam: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
+        """``T`` of each sample: ``(batch, d, d)``."""
+        batch = psi.shape[-1]
+        lv, pv = (self.view(t).unflatten(-1, (-1, batch)) for t in (lam, psi))  # (rows, d, low, batch)
+        lv, pv = (t.permute(3, 1, 0, 2).flatten(2) for t in (lv, pv))  # (batch, d, rows · low)
+        return _cmatmul(lv, pv, conj_a=True, t_b=True)
+
+
+def _cmatmul(a: torch.Tensor, b: torch.Tensor, conj_a: bool = False, conj_b: bool = False,
+             t_a: bool = False, t_b: bool = False) -> torch.Tensor:
+    """``a @ b``, either operand conjugated (``conj_*``) or transposed (``t_*``) first; four real matmuls when compiled.
+
+    For the transition matrices and their propagation: torch.compile's inductor (torch 2.14,
+    CPU) miscompiles complex matmuls of conjugated or transposed operands (it returned zeros
+    for ``conj(λ) @ ψᵀ`` in a compiled model; eager and aot_eager do not), so the complex
+    operands are only ever viewed as real as they are, and conjugation lives in the signs.
+    """
+    if not torch.compiler.is_compiling():  # eager: one complex GEMM, several times faster
+        a, b = (a.conj() if conj_a else a), (b.conj() if conj_b else b)
+        return (a.mT if t_a else a) @ (b.mT if t_b else b)
+    (ar, ai), (br, bi) = (torch.view_as_real(t).unbind(-1) for t in (a, b))
+    if t_a:
+        ar, ai = ar.mT, ai.mT
+    if t_b:
+        br, bi = br.mT, bi.mT
+    sa, sb = (-1.0 if conj_a else 1.0), (-1.0 if conj_b else 1.0)
+    return torch.complex(ar @ br - (sa * sb) * (ai @ bi), sb * (ar @ bi) + sa * (ai @ br))
+
+
+def _gates(parts, cos, sin) -> torch.Tensor:
+    """``A + cos φ B + sin φ C`` from the real views of the parts ``(..., d, d, 2)`` and ``cos``, ``sin``
+    shaped ``(..., 1, 1, 1)``: torch's complex-times-real broadcasts are several times slower."""
+    A, B, C = parts
+    return torch.view_as_complex(torch.addcmul(torch.addcmul(A, cos, B), sin, C))
+
+
+def _real_views(*parts: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    return tuple(torch.view_as_real(t) for t in parts)
+
+
+def _real_dot(a: torch.Tensor, b: torch.Tensor, dims: int) -> torch.Tensor:
+    """``Re Σ conj(a) b`` over the last ``dims`` axes."""
+    return (torch.view_as_real(a) * torch.view_as_real(b)).sum(tuple(range(-dims - 1, 0)))
+
+
+def _real_sum(a: torch.Tensor, b: torch.Tensor, dims: int) -> torch.Tensor:
+    """``Re Σ a b`` over the last ``dims`` axes, in real arithmetic (see `_cmatmul`; tiny tensors)."""
+    (ar, ai), (br, bi) = (torch.view_as_real(t).unbind(-1) for t in (a, b))
+    return (ar * br - ai * bi).sum(tuple(range(-dims, 0)))
+
+
+def _matvec(m: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """``m (..., 2, 2) @ v (..., 2)`` as broadcast products: a batched matmul of 2×2 blocks is slow."""
+    return m[..., 0] * v[..., 0, None] + m[..., 1] * v[..., 1, None]
+
+
+def _moved(f: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """``F`` of each gate of chains ``g (L, ..., 2, 2)`` moved to the chain's end: ``V_j F_j V_j†``, ``V_j = g_L … g_{j+1}``."""
+    after = [torch.eye(2, dtype=g.dtype, device=g.device).expand_as(g[0])]
+    for depth in range(len(g) - 1, 0, -1):
+        after.append(after[-1] @ g[depth])
+    v = torch.stack(after[::-1])
+    return _cmatmul(_cmatmul(v, f), v, conj_b=True, t_b=True)
+
+
+@dataclass(frozen=True)
+class Kron:
+    """The Kronecker product of ``k`` 2×2 matrices as gathers and products, ``KRON_CHUNK`` qubits at a time.
+
+    The factors are the matrices flattened, ``(k · 4,)``; chunk ``c`` (the lowest qubits
+    first) multiplies ``factors[index[c]]`` along its last axis into a ``(2^k_c, 2^k_c)``
+    matrix, and the chunks are joined by Kronecker products, the lowest chunk the fastest.
+    """
+
+    index: tuple[torch.Tensor, ...]  # per chunk: (rows, columns, qubits in the chunk)
+
+    def __call__(self, factors: torch.Tensor) -> torch.Tensor:
+        chunks = [factors.index_select(-1, index.view(-1)).view(index.shape).prod(-1) for index in self.index]
+        out = chunks[-1]
+        for chunk in chunks[-2::-1]:
+            h, lo = out.shape[-1], chunk.shape[-1]
+            out = (out[:, None, :, None] * chunk[None, :, None, :]).reshape(h * lo, h * lo)
+        return out
+
+
+@dataclass(frozen=True)
+class ProductState:
+    """The product of ``n`` qubit states, ``KRON_CHUNK`` qubits at a time, and its reverse pass.
+
+    The qubit states come as ``f (2n, batch|1)``, entry ``2q + a``. Chunk ``c`` (the lowest
+    qubits first) gathers each basis state's factors and multiplies them; outer products
+    join the chunks, the lowest one the fastest index. Backwards, with ``g`` the co-state of
+    a chunk's state ``ψ``, ``dL/dv_q = R_q v_q`` for the 2×2 ``R_q[a, c] = Σ_{i: i_q = a} g_i
+    conj(ψ_{i with bit q = c})``, because ``|v_q| = 1`` (a unitary chain on ``|0>``): one
+    matmul with a table of bits gives every ``R_q`` of the chunk, from ``g conj(ψ)`` (the
+    diagonal) and ``g`` times ``ψ`` gathered with each bit flipped (the off-diagonal).
+    """
+
+    index: tuple[torch.Tensor, ...]  # per chunk: (2^k, k) into f
+    flips: tuple[torch.Tensor, ...]  # per chunk: (k · 2^k,), i ^ 2^j for qubit j, basis state i
+    bits: tuple[torch.Tensor, ...]  # per chunk: (k, 2, 2^k), [bit j of i = a]
+    span: tuple[tuple[int, int], ...]  # per chunk: its rows of f
+
+    def __call__(self, f: torch.Tensor, tape: list) -> torch.Tensor:
+        """``f (2n, batch|1)`` -> the state ``(2^n, batch|1)``; leaves the chunks' states on the tape."""
+        batch = f.shape[-1]
+        chunks = [f.index_select(0, index.view(-1)).view(*index.shape, batch).prod(1) for index in self.index]
+        tape += chunks
+        out = chunks[-1]
+        for chunk in chunks[-2::-1]:
+            out = (out.unsqueeze(1) * chunk.unsqueeze(0)).flatten(0, 1)
+        return out
+
+    def grad(self, f: torch.Tensor, lam: torch.Tensor, tape: list) -> torch.Tensor:
+        """``dL/df (2n, batch)`` from ``λ = dL/d(state) (2^n, batch)``, reading the chunks `__call__` left on the tape."""
+        chunks = [tape.pop() for _ in self.index][::-1]
+        co, g = [], lam
+        for c in range(len(chunks) - 1):  # back through the outer products: y[h, l] = high[h] · chunk_c[l]
+            high = chunks[-1]
+            for chunk in chunks[-2:c:-1]:
+                high = (high.unsqueeze(1) * chunk.unsqueeze(0)).flatten(0, 1)
+            y = g.reshape(-1, chunks[c].shape[0], g.shape[-1])
+            co.append((y * high.conj().unsqueeze(1)).sum(0))
+            g = (y * chunks[c].conj().unsqueeze(0)).sum(1)
+        co.append(g)
+        out = []
+        for psi, g, flips, bits, (lo, hi) in zip(chunks, co, self.flips, self.bits, self.span):
+            k = bits.shape[0]
+            diagonal = bits @ (g * psi.conj())  # (k, 2, batch): R_j[a, a]
+            off = bits @ (psi.conj().index_select(0, flips).view(k, *psi.shape) * g)  # R_j[a, 1 - a]
+            vq = (f if len(chunks) == 1 else f[lo:hi]).view(k, 2, -1)
+            out.append((diagonal * vq + off * vq.flip(1)).view(2 * k, -1))
+        return out[0] if len(out) == 1 else torch.cat(out)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """Single-qubit gates of a block, a chain per qubit, as one kron product ``⊗_q G_q,L … G_q,1``.
+
+    ``A, B, C: (L, k, 2, 2)``, depth-major; a qubit with a shorter chain is padded with the
+    identity (``B = I``, angle 0). Its angles are the weights' ``[start, start + L·k)``.
+    """
+
+    A: torch.Tensor
+    B: torch.Tensor
+    C: torch.Tensor
+    start: int
+    kron: Kron  # of the k per-qubit matrices, flattened (k · 4,)
+    trace_index: torch.Tensor  # (k · 4 · 2^(k-1),): the partial traces of a (d, d) matrix onto each qubit
+
+    def __post_init__(self):
+        object.__setattr__(self, "parts", _real_views(self.A, self.B, self.C))
+
+    def matrix(self, cos, sin, tape: list) -> torch.Tensor:
+        L, k = self.A.shape[:2]
+        span = slice(self.start, self.start + L * k)
+        g = _gates(self.parts, cos[span].view(L, k, 1, 1, 1), sin[span].view(L, k, 1, 1, 1))  # (L, k, 2, 2)
+        m = g[0]
+        for depth in range(1, L):
+            m = g[depth] @ m
+        tape.append(g)
+        return self.kron(m.flatten())
+
+    def angle_grads(self, t: torch.Tensor, tape: list) -> torch.Tensor:
+        """``dL/dφ (L·k,)`` from the transition matrix ``t (d, d)`` at the layer's output."""
+        g = tape.pop()
+        k = self.A.shape[1]
+        tq = t.reshape(-1).index_select(0, self.trace_index).view(k, 2, 2, -1).sum(-1)  # (k, 2, 2)
+        f = self.C if len(g) == 1 else _moved(self.C, g)
+        return _real_sum(tq, f, 2).flatten()
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One multi-qubit parametric gate of a block, embedded in the block's ``d × d`` (weight angle ``start``)."""
+
+    A: torch.Tensor
+    B: torch.Tensor
+    C: torch.Tensor
+    start: int
+
+    def __post_init__(self):
+        object.__setattr__(self, "parts", _real_views(self.A, self.B, self.C))
+
+    def matrix(self, cos, sin, tape: list) -> torch.Tensor:
+        return _gates(self.parts, cos[self.start], sin[self.start])
+
+    def angle_grads(self, t: torch.Tensor, tape: list) -> torch.Tensor:
+        return _real_sum(t, self.C, 2).reshape(1)
+
+
+@dataclass(frozen=True)
+class Block:
+    """A weight-only run on ``where.qubits``: one unitary ``U = M_s … M_1 · start``, built per call.
+
+    ``parts`` are `Layer`s, `Segment`s and constant ``(d, d)`` matrices in circuit order, the
+    first one parametric (leading constants are ``start``, or ``None``).
+    """
+
+    where: Where
+    start: torch.Tensor | None
+    parts: tuple
+
+    def unitary(self, cos, sin, tape: list) -> torch.Tensor:
+        """``U (d, d)``; each parametric part leaves what its gradient needs, then its matrix, on the tape."""
+        u = self.start
+        for part in self.parts:
+            if isinstance(part, torch.Tensor):
+                m = part
+            else:
+                m = part.matrix(cos, sin, tape)
+                tape.append(m)
+            u = m if u is None else m @ u
+        return u
+
+    def angle_grads(self, t: torch.Tensor, tape: list) -> list[tuple[int, torch.Tensor]]:
+        """``(start, dL/dφ)`` of each parametric part, given the transition matrix ``t`` at ``U``'s output.
+
+        ``t`` moves back through each part ``M`` as the states and co-states do under ``M†``:
+        ``t ← Mᵀ t conj(M)``, two ``d × d`` products, whatever the batch.
+        """
+        grads = []
+        for i in range(len(self.parts) - 1, -1, -1):
+            part = self.parts[i]
+            if isinstance(part, torch.Tensor):
+                m = part
+            else:
+                m = tape.pop()
+                grads.append((part.start, part.angle_grads(t, tape)))
+            if i > 0:
+                t = _cmatmul(_cmatmul(m, t, t_a=True), m, conj_b=True)
+        return grads
+
+
+@dataclass(frozen=True)
+class Const:
+    """A constant gate or block on ``where.qubits``."""
+
+    where: Where
+    matrix: torch.Tensor  # (d, d)
+    inverse: torch.Tensor
+
+
+@dataclass(frozen=True)
+class Perm:
+    """Constant gates that only permute and phase basis states: ``new[i] = phase[i] · old[source[i]]``."""
+
+    source: torch.Tensor
+    inverse: torch.Tensor
+    phase: torch.Tensor | None  # (2^n, 1)
+    back: torch.Tensor | None  # conj(phase)[inverse]
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A gate that reads an input after the prefix: one matrix per sample (batched angle ``column``)."""
+
+    where: Where
+    A: torch.Tensor
+    B: torch.Tensor
+    C: torch.Tensor
+    column: int
+
+    def __post_init__(self):
+        object.__setattr__(self, "parts", _real_views(self.A, self.B, self.C))
+
+
+@dataclass(frozen=True)
+class Prefix:
+    """Single-qubit gates before each qubit's first multi-qubit gate: a product state.
+
+    ``A, B, C: (D, n, 2, 2)``, one gate per depth and qubit (constant gates folded into a
+    neighbour, the identity where a chain is shorter), ``F`` each gate's ``(dG/dφ) G†``;
+    its angles are ``[start, start + D·n)`` of the batched angles when ``batched``, else of
+    the weight angles.
+    """
+
+    A: torch.Tensor
+    B: torch.Tensor
+    C: torch.Tensor
+    F: torch.Tensor
+    batched: bool
+    start: int
+    product: ProductState
+
+    def __post_init__(self):
+        object.__setattr__(self, "parts", _real_views(self.A, self.B, self.C))
+
+
+@dataclass(frozen=True)
+class Program:
+    """Everything `run` needs; built once by `statevector.StatevectorCircuit`."""
+
+    n: int
+    n_inputs: int
+    n_weights: int
+    batched: Angles | None  # angles that read inputs (or share the prefix's grid with them): (batch, m)
+    weights: Angles | None  # angles that read weights only: (m,)
+    prefix: Prefix | None
+    stages: tuple[tuple, ...]  # steps on disjoint qubits, in circuit order
+    state_needed: tuple[bool, ...]  # per stage: whether an earlier stage has gradients, so ψ is un-applied too
+    tables: object  # observables.PauliTables
+    zero: torch.Tensor  # (2^n, 1): |0…0>, the state when there is no prefix
+
+
+def run(program: Program, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``x: (batch, n_inputs)``, ``w: (n_weights,)`` -> ``(batch, n_observables)``, one autograd node."""
+    return _Statevector.apply(x, w, program)[0]
+
+
+def _forward(p: Program, x: torch.Tensor, w: torch.Tensor):
+    """The expectation values, the final state and the tape the reverse sweep reads (in push order)."""
+    batch, tape = x.shape[0], []
+    values_w = torch.nn.functional.pad(w, (0, 1))  # [w, 0]: the zero slot (`lowering.Angle`)
+    cb = sb = cw = sw = None
+    if p.batched is not None:
+        cb, sb = p.batched.cos_sin(torch.cat([x, values_w.expand(batch, -1)], dim=1))  # (batch, m)
+    if p.weights is not None:
+        cw, sw = p.weights.cos_sin(values_w)  # (m,)
+    if p.prefix is None:
+        psi = p.zero.expand(-1, batch)
+    else:
+        psi = _prefix_state(p.prefix, *((cb, sb) if p.prefix.batched else (cw, sw)), tape).expand(-1, batch)
+    for stage in p.stages:
+        for step in stage:
+            if isinstance(step, Perm):
+                psi = psi.index_select(0, step.source)
+                psi = psi if step.phase is None else psi * step.phase
+            elif isinstance(step, Const):
+                psi = step.where.apply(step.matrix, psi)
+            elif isinstance(step, Block):
+                u = step.unitary(cw, sw, tape)
+                tape.append(u)
+                psi = step.where.apply(u, psi)
+            else:
+                g = _gates(step.parts, cb[:, step.column, None, None, None], sb[:, step.column, None, None, None])
+                tape.append(g)  # (batch, d, d)
+                psi = step.where.apply_per_sample(g, psi)
+    return p.tables(psi), psi, tape
+
+
+def _prefix_state(prefix: Prefix, cos, sin, tape: list) -> torch.Tensor:
+    """The product state ``(2^n, batch|1)``; leaves the gates, each depth's qubit states and the kron's parts on the tape."""
+    depth, n = prefix.A.shape[:2]
+    shape = (*cos.shape[:-1], depth, n, 1, 1, 1)
+    if prefix.start or cos.shape[-1] != depth * n:
+        span = slice(prefix.start, prefix.start + depth * n)
+        cos, sin = cos[..., span], sin[..., span]
+    g = _gates(prefix.parts, cos.reshape(shape), sin.reshape(shape))
+    states = [g[..., 0, :, :, 0]]  # (batch|·, n, 2): the first gate on |0> is its first column
+    for d in range(1, depth):
+        states.append(_matvec(g[..., d, :, :, :], states[-1]))
+    tape += [g, torch.stack(states, dim=-3)]
+    f = states[-1].flatten(-2)  # (batch|·, 2n)
+    return prefix.product(f.T.contiguous() if prefix.batched else f.unsqueeze(-1), tape)
+
+
+def _prefix_grads(prefix: Prefix, lam: torch.Tensor, tape: list) -> torch.Tensor:
+    """``dL/dφ`` of the prefix's angles ``(batch|·, D·n)`` from the co-state ``λ (2^n, batch)`` of its product state."""
+    v = tape[-1 - len(prefix.product.index)][..., -1, :, :].flatten(-2)  # (batch|·, 2n): each qubit's state
+    gv = prefix.product.grad(v.T if prefix.batched else v.unsqueeze(-1), lam, tape).T.unflatten(-1, (-1, 2))
+    states, g = tape.pop(), tape.pop()
+    if not prefix.batched:
+        gv = gv.sum(0)
+    co = [gv]  # back through the chains, v_d = G_d v_{d-1}: the co-state after each depth
+    for d in range(g.shape[-4] - 1, 0, -1):
+        co.append(_matvec(g[..., d, :, :, :].mH, co[-1]))
+    co = torch.stack(co[::-1], dim=-3)  # (batch|·, D, n, 2)
+    return _real_dot(co, _matvec(prefix.F, states), 1).flatten(-2)  # Re <co_d| F_d |v_d>
+
+
+def _unapply(step, s: torch.Tensor, matrix: torch.Tensor | None) -> torch.Tensor:
+    """``step†`` applied to states ``(..., 2^n, batch)``; ``matrix`` is the step's per-call matrix."""
+    if isinstance(step, Perm):
+        s = s.index_select(-2, step.inverse)
+        return s if step.back is None else s * step.back
+    if isinstance(step, Const):
+        return step.where.apply(step.inverse, s)
+    if isinstance(step, Gate):
+        return step.where.apply_per_sample(matrix.mH, s)
+    return step.where.apply(matrix.mH, s)
+
+
+def _backward(p: Program, psi: torch.Tensor, tape: list, grad: torch.Tensor):
+    """``dL/dφ`` of the batched and of the weight angles (each a list of pieces in order), by the adjoint sweep."""
+    lam = p.tables.costate(psi, grad)  # (2^n, batch)
+    d_batched, d_weights = {}, {}
+    for i in range(len(p.stages) - 1, -1, -1):
+        stage, matrices = p.stages[i], []
+        for step in reversed(stage):  # the stage's gradients at its output: its steps act on disjoint qubits
+            m = None
+            if isinstance(step, Block):
+                m = tape.pop()
+                d_weights.update(step.angle_grads(step.where.transition(lam, psi), tape))
+            elif isinstance(step, Gate):
+                m = tape.pop()
+                t = step.where.transition_per_sample(lam, psi)  # (batch, d, d)
+                d_batched[step.column] = _real_sum(t, step.C, 2).unsqueeze(-1)
+            matrices.append(m)
+        if p.state_needed[i]:  # an earlier stage reads ψ: un-apply it with λ, as one stacked tensor
+            s = torch.stack([psi, lam])
+            for step, m in zip(reversed(stage), matrices):
+                s = _unapply(step, s, m)
+            psi, lam = s[0], s[1]
+        else:
+            for step, m in zip(reversed(stage), matrices):
+                lam = _unapply(step, lam, m)
+    if p.prefix is not None:
+        (d_batched if p.prefix.batched else d_weights)[p.prefix.start] = _prefix_grads(p.prefix, lam, tape)
+    return [d_batched[k] for k in sorted(d_batched)], [d_weights[k] for k in sorted(d_weights)]
+
+
+def _input_grads(p: Program, d_batched: list, d_weights: list, x: torch.Tensor, w: torch.Tensor):
+    gx = gw = None
+    if d_batched:
+        g = p.batched.grad(torch.cat(d_batched, dim=-1) if len(d_batched) > 1 else d_batched[0],
+                           p.n_inputs + p.n_weights + 1)  # (batch, n_values)
+        gx, gw = g[:, :p.n_inputs], g[:, p.n_inputs:-1].sum(0)
+    if d_weights:
+        more = p.weights.grad(torch.cat(d_weights) if len(d_weights) > 1 else d_weights[0], p.n_weights + 1)[:-1]
+        gw = more if gw is None else gw + more
+    return (torch.zeros_like(x) if gx is None else gx), (torch.zeros_like(w) if gw is None else gw)
+
+
+class _Statevector(torch.autograd.Function):
+    """The whole program as one node: `_forward`, and the adjoint sweep of `_backward` as its reverse pass."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x, w, program):
+        out, psi, tape = _forward(program, x, w)
+        return (out, psi, *tape)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, w, program = inputs
+        ctx.program = program
+        ctx.mark_non_differentiable(*output[1:])  # the final state and the tape: saved, not differentiated
+        ctx.set_materialize_grads(False)  # so their (absent) gradients are not zero tensors
+        ctx.save_for_backward(x, w, *output[1:])
+
+    @staticmethod
+    def backward(ctx, grad, *_):
+        if grad is None:  # no gradient reached the expectation values (grads are not materialized)
+            return None, None, None
+        x, w, psi, *tape = ctx.saved_tensors
+        if torch.is_grad_enabled():  # a double backward: the same sweep, on a forward autograd records
+            _, psi, tape = _forward(ctx.program, x, w)
+        gx, gw = _input_grads(ctx.program, *_backward(ctx.program, psi, list(tape), grad), x, w)
+        return gx, gw, None
