@@ -87,7 +87,8 @@ class SearchSpace:
 
 
 def search(base: TrainConfig, study_dir: str | Path, *, n_trials: int, space: SearchSpace = SearchSpace(),
-           storage: str | None = None, resume: bool = False, prune: bool = True, seed: int = 0):
+           storage: str | None = None, resume: bool = False, prune: bool = True, seed: int = 0,
+           progress: bool = False):
     """Run (or resume) a random search into ``study_dir`` until ``n_trials`` trials have finished.
 
     Args:
@@ -101,6 +102,7 @@ def search(base: TrainConfig, study_dir: str | Path, *, n_trials: int, space: Se
         prune: stop hopeless trials early (median of earlier trials' validation AUC per epoch).
         seed: seeds the sampler (offset by the trials already in the storage, so a resumed
             search draws new configurations).
+        progress: show Optuna's progress bar over the trials.
 
     Returns:
         The ``optuna.Study``.
@@ -129,6 +131,7 @@ def search(base: TrainConfig, study_dir: str | Path, *, n_trials: int, space: Se
     remaining = n_trials - len(study.get_trials(deepcopy=False, states=finished))
     if remaining > 0:
         study.optimize(lambda trial: _objective(trial, base, space, study_dir), n_trials=remaining,
+                       show_progress_bar=progress,  # Optuna's bar over this call's trials
                        callbacks=[optuna.study.MaxTrialsCallback(n_trials, states=finished),
                                   lambda study, trial: write_reports(study, study_dir)])
     write_reports(study, study_dir)

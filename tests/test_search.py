@@ -74,8 +74,9 @@ def test_interrupted_search_resumes_without_repeating_finished_trials(tmp_path, 
 def test_search_command_prints_the_table(tmp_path, base, capsys):
     assert main(["search", "--study-dir", str(tmp_path / "s"), "--trials", "1", "--dataset", "imdb", "--data-root",
                  base.data_root, "--epochs", "1", "--max-length", "24", "--vocab-size", "300"]) == 0
-    out = capsys.readouterr().out
-    assert "| trial | state | val AUC | epochs | dim | heads |" in out and "best: trial 0" in out
+    captured = capsys.readouterr()
+    assert "| trial | state | val AUC | epochs | dim | heads |" in captured.out and "best: trial 0" in captured.out
+    assert "1/1" in captured.err  # Optuna's bar over the trials
     assert best_config(tmp_path / "s", quantum=True).quantum
 
 

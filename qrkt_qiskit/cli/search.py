@@ -42,6 +42,7 @@ def add_parser(sub) -> None:
     p.add_argument("--storage", metavar="URL", help="SQLAlchemy URL of the study (default: sqlite:///DIR/study.db)")
     p.add_argument("--resume", action="store_true", help="continue the search in --study-dir with its own search.json")
     p.add_argument("--no-prune", dest="prune", action="store_false", help="train every trial to the end")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar over the trials")
     p.add_argument("--seed", type=int, default=0, help="seeds the sampler and every trial's run (default: 0)")
     base = p.add_argument_group("every trial (the classical baseline)")
     base.add_argument("--dataset", choices=IMAGE_DATASETS + TEXT_DATASETS, default="imdb", help="(default: imdb)")
@@ -67,7 +68,7 @@ def run_search(args) -> None:
                            vocab_size=args.vocab_size)
         space = SearchSpace()
     study = search(base, args.study_dir, n_trials=args.trials, space=space, storage=args.storage,
-                   resume=args.resume, prune=args.prune, seed=args.seed)
+                   resume=args.resume, prune=args.prune, seed=args.seed, progress=args.progress)
     print((args.study_dir / "trials.md").read_text(), end="")
     best = [t for t in study.trials if t.value is not None]
     if best:
