@@ -393,11 +393,11 @@ def to_backend(model: nn.Module, name="native", *, backends_dir=None, pass_manag
     if not layers:
         raise ValueError(f"{type(model).__name__} has no QuantumLayer to put on backend {_label(name)!r}; "
                          "a classical model runs only on torch")
-    if backends.is_primitive(name):
+    if not isinstance(name, (str, BackendProfile)):  # an object you built (`user_primitive` refuses anything else)
+        user = backends.user_primitive(name, pass_manager)
         if overrides or backends_dir is not None:
             raise ValueError(f"profile options ({', '.join(sorted(overrides)) or 'backends_dir'}) apply to a profile "
                              f"name; configure the {type(name).__name__} you pass instead")
-        user = backends.user_primitive(name, pass_manager)
         for layer in layers:
             user.check_fits(layer.ansatz.n_qubits)
         # every circuit transpiled now, before any layer switches, so a failure shows here and changes nothing
@@ -409,9 +409,6 @@ def to_backend(model: nn.Module, name="native", *, backends_dir=None, pass_manag
     if pass_manager is not None:
         raise ValueError("pass_manager= applies to an estimator or backend object you pass; a profile's circuits are "
                          "transpiled by its own pass manager (set its optimization_level)")
-    if not isinstance(name, (str, BackendProfile)):
-        raise TypeError(f"a backend must be a profile name, a BackendProfile, a Qiskit V2 estimator or a BackendV2, "
-                        f"got {type(name).__name__}")
     if isinstance(name, str) and name == "native" and not overrides and backends_dir is None:
         profile = None  # the default needs no registry
     else:

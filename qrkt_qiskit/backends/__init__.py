@@ -25,11 +25,11 @@ from .execution import Prepared, close_sessions, noisy_program, prepare
 from .profiles import (ENV_PATH, KINDS, SHIPPED_DIR, SIMULATORS, BackendJobError, BackendProfile,
                        BackendUnavailableError, check_fits, ensure_available, fake_devices, get_profile, load_profile,
                        profiles, search_path, simulator, unavailable_reason)
-from .user import UserPrimitive, is_primitive, user_primitive
+from .user import UserPrimitive, user_primitive
 
 __all__ = [
     "ENV_PATH", "KINDS", "SHIPPED_DIR", "SIMULATORS", "TRANSPILER_SEED", "BackendJobError", "BackendProfile",
     "BackendUnavailableError", "BatchingEstimator", "circuit_progress", "Prepared", "check_fits", "close_sessions", "ensure_available",
     "fake_devices", "fit", "get_profile", "isa_circuit", "load_profile", "noise_model", "noisy_program", "prepare",
-    "profiles", "search_path", "simulator", "unavailable_reason", "UserPrimitive", "is_primitive", "user_primitive",
+    "profiles", "search_path", "simulator", "unavailable_reason", "UserPrimitive", "user_primitive",
 ]

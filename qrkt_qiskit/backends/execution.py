@@ -21,7 +21,7 @@ from .batching import BatchingEstimator
 from .devices import _first_line, _redact, _setup, fit
 from .profiles import BackendJobError, BackendProfile, _is_fake, check_fits, ensure_available
 
-__all__ = ["Prepared", "close_sessions", "noisy_program", "prepare"]
+__all__ = ["Prepared", "close_sessions", "job_error", "noisy_program", "prepare"]
 
 logger = logging.getLogger(__name__)
 
@@ -213,11 +213,16 @@ class _Execution:
             raise self._job_error(job, exc) from None
 
     def _job_error(self, job, exc: Exception) -> BackendJobError:
-        job_id = job.job_id() if job is not None else None
-        what = f"job {job_id}" if job_id else "a job"
-        if type(exc).__name__ == "RuntimeJobTimeoutError":
-            why = (f"did not finish within {self.profile.option('timeout'):g} s and may still run "
-                   f"(QiskitRuntimeService().job({job_id!r}) fetches it)")
-        else:
-            why = f"failed ({type(exc).__name__}: {_first_line(exc)})"
-        return BackendJobError(_redact(f"{what} on backend {self.profile.name!r} {why}"))
+        return job_error(job, exc, f"backend {self.profile.name!r}", self.profile.option("timeout"))
+
+
+def job_error(job, exc: Exception, where: str, timeout: float | None = None) -> BackendJobError:
+    """A failed (or, on IBM Quantum, timed-out) primitive job as one sentence naming its id, credentials redacted."""
+    job_id = job.job_id() if job is not None and hasattr(job, "job_id") else None
+    what = f"job {job_id}" if job_id else "a job"
+    if timeout is not None and type(exc).__name__ == "RuntimeJobTimeoutError":
+        why = (f"did not finish within {timeout:g} s and may still run "
+               f"(QiskitRuntimeService().job({job_id!r}) fetches it)")
+    else:
+        why = f"failed ({type(exc).__name__}: {_first_line(exc)})"
+    return BackendJobError(_redact(f"{what} on {where} {why}"))

@@ -17,16 +17,11 @@ from qiskit.providers import BackendV2
 
 from ..circuits import Ansatz
 from .batching import BatchingEstimator
-from .devices import TRANSPILER_SEED, _first_line, _redact
-from .execution import Prepared
-from .profiles import BackendJobError, BackendProfile
+from .devices import TRANSPILER_SEED, _first_line
+from .execution import Prepared, job_error
+from .profiles import BackendProfile
 
-__all__ = ["UserPrimitive", "is_primitive", "user_primitive"]
-
-
-def is_primitive(target: Any) -> bool:
-    """Whether ``target`` is an estimator or backend object rather than a profile."""
-    return isinstance(target, (BaseEstimatorV2, BackendV2))
+__all__ = ["UserPrimitive", "user_primitive"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,10 +64,7 @@ class UserPrimitive:
             job = self.estimator.run(pubs)  # its own precision or shots
             return job.result()
         except Exception as exc:  # one sentence with the job id, as for a profile
-            job_id = job.job_id() if job is not None and hasattr(job, "job_id") else None
-            what = f"job {job_id}" if job_id else "a job"
-            raise BackendJobError(_redact(f"{what} on {self.profile.name} failed ({type(exc).__name__}: "
-                                          f"{_first_line(exc)})")) from None
+            raise job_error(job, exc, self.profile.name) from None
 
 
 def user_primitive(target: Any, pass_manager: Any = None) -> UserPrimitive:
