@@ -1,6 +1,7 @@
-"""The issue-18 screen on digits: mean ± std over seeds of every arm's test accuracy, from the records here.
+"""Mean ± std over seeds of every arm's test accuracy, from run records named ``<arm>-s<seed>/``.
 
-    python docs/runs/digits_screen.py [RUNS_DIR]   # default: docs/runs/digits-screen (one folder per arm-seed)
+    python docs/runs/seeds_table.py [RUNS_DIR]   # default: docs/runs/digits-screen (the issue-18 screen)
+    python docs/runs/seeds_table.py docs/runs/mnist-seeds
 """
 
 import json
