@@ -14,8 +14,9 @@ from torch import nn
 
 from .blocks import check_block, from_preset, make_blocks
 from .quantum import QuantumSpec
+from .vit import ARCHS
 
-__all__ = ["TEXT_PRESETS", "TextConfig", "TextTransformer", "text_config"]
+__all__ = ["TEXT_PRESETS", "TextConfig", "TextTransformer", "check_ids", "masked_mean", "text_config", "text_model"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class TextConfig:
     dropout: float = 0.0
     pad_id: int = 0
     quantum: QuantumSpec | None = None
+    arch: str = "shared"  # "shared": this package's model; "thesis": the author's (`thesis.ThesisText`)
+    encoders: int = 0  # thesis arch: plain encoder layers before the Runge-Kutta blocks
+    decoders: int = 1  # thesis arch: decoder blocks on the target stream
 
     def __post_init__(self):
         object.__setattr__(self, "quantum", QuantumSpec.read(self.quantum))
@@ -42,6 +46,10 @@ class TextConfig:
             raise ValueError(f"dim={self.dim} must be a positive multiple of heads={self.heads}")
         if not 0 <= self.pad_id < self.vocab_size:
             raise ValueError(f"pad_id={self.pad_id} is not a token id of a vocabulary of {self.vocab_size}")
+        if self.arch not in ARCHS:
+            raise ValueError(f"unknown arch {self.arch!r}; choose one of: {', '.join(ARCHS)}")
+        if self.arch == "thesis" and (self.ode == "none" or self.encoders < 0 or self.decoders < 1):
+            raise ValueError("the thesis arch needs a Runge-Kutta ode, encoders >= 0 and decoders >= 1")
 
 
 # The thesis' IMDb models (chapter 5.3): the classical RK4_ENH baseline and its quantum twin,
@@ -55,6 +63,27 @@ TEXT_PRESETS = {
 def text_config(preset: str, *, quantum: QuantumSpec | None = None, **overrides) -> TextConfig:
     """A preset of `TEXT_PRESETS` by name, made quantum or classical, with any field overridden."""
     return from_preset(TEXT_PRESETS, preset, quantum=quantum, **overrides)
+
+
+def text_model(config: TextConfig) -> nn.Module:
+    """The model of ``config``: a `TextTransformer`, or for ``arch="thesis"`` a `thesis.ThesisText`."""
+    if config.arch == "thesis":
+        from .thesis import ThesisText
+
+        return ThesisText(config)
+    return TextTransformer(config)
+
+
+def check_ids(ids: torch.Tensor, c: TextConfig) -> None:
+    """One sentence for token ids a text model of ``c`` cannot read."""
+    if ids.dim() != 2 or ids.shape[1] > c.max_length:
+        raise ValueError(f"expected token ids of shape (B, T) with T <= {c.max_length}, got {tuple(ids.shape)}")
+
+
+def masked_mean(x: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+    """``(B, T, dim)`` -> ``(B, dim)``: the mean over the tokens that are not padding."""
+    x = x.masked_fill(padding.unsqueeze(-1), 0.0)
+    return x.sum(dim=1) / (~padding).sum(dim=1, keepdim=True).clamp_min(1)
 
 
 class TextTransformer(nn.Module):
@@ -73,13 +102,9 @@ class TextTransformer(nn.Module):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """Class logits ``(B, n_classes)`` of token ids ``(B, T)``; ``pad_id`` positions are masked out."""
         c = self.config
-        if ids.dim() != 2 or ids.shape[1] > c.max_length:
-            raise ValueError(f"expected token ids of shape (B, T) with T <= {c.max_length}, got {tuple(ids.shape)}")
+        check_ids(ids, c)
         padding = ids == c.pad_id  # (B, T): True at padding
         x = self.dropout(self.token_embedding(ids) + self.pos_embedding[:, : ids.shape[1]])  # (B, T, dim)
         for block in self.blocks:
             x = block(x, padding)
-        x = self.norm(x)
-        x = x.masked_fill(padding.unsqueeze(-1), 0.0)
-        pooled = x.sum(dim=1) / (~padding).sum(dim=1, keepdim=True).clamp_min(1)  # (B, dim): mean over real tokens
-        return self.head(pooled)
+        return self.head(masked_mean(self.norm(x), padding))

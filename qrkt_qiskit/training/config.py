@@ -83,7 +83,7 @@ class TrainConfig:
     mlp_dim: int | None = option(None, "hidden (Q)MLP size", group="model", metavar="M", default_help="the preset's")
     arch: str = option("shared", "shared: this package's model (one field per ODE block, CLS token); thesis: the "
                        "author's classifier (source and target embeddings, every RK stage its own attention and MLP, "
-                       "decoder blocks, mean pooling), which reproduces the thesis' counts; images only",
+                       "decoder blocks, mean pooling), which reproduces the thesis' counts",
                        group="model", choices=ARCHS)
     encoders: int = option(0, "thesis arch: plain encoder layers before the RK blocks (the thesis' tables 1/2: 3)",
                            group="model", metavar="N")
@@ -152,8 +152,6 @@ class TrainConfig:
         check_device(self.device)
         if self.noise is not None and not self.quantum:
             raise ValueError("noise-aware training needs a quantum model; drop --noise or --classical")
-        if self.arch == "thesis" and self.is_text:
-            raise ValueError("--arch thesis is built for the vision classifier; the text model has only the shared arch")
         if self.arch != "shared" and (self.encoders < 0 or self.decoders < 1):
             raise ValueError(f"encoders must be >= 0 and decoders >= 1, got {self.encoders} and {self.decoders}")
         if self.elementwise and self.quantum:
@@ -199,12 +197,14 @@ class TrainConfig:
         quantum = (QuantumSpec(self.ansatz, self.circuit_layers, self.max_qubits, self.post_norm, self.weight_init,
                                self.output_scale) if self.quantum else DiagonalSpec() if self.elementwise else None)
         overrides = {k: getattr(self, k) for k in ("blocks", "dim", "heads", "mlp_dim") if getattr(self, k) is not None}
+        if self.arch == "thesis":
+            overrides.update(arch="thesis", encoders=self.encoders, decoders=self.decoders)
         if self.is_text:
             overrides.update(vocab_size=self.vocab_size, max_length=self.max_length)
             return text_config(self.preset, quantum=quantum, ode=self.ode, norm=self.norm, dropout=self.dropout,
                                **overrides)
         if self.arch == "thesis":
-            overrides.update(arch="thesis", encoders=self.encoders, decoders=self.decoders, pool="mean")
+            overrides.update(pool="mean")
         return vit_config(self.preset, quantum=quantum, ode=self.ode, norm=self.norm, dropout=self.dropout, **overrides)
 
     def warmup(self, total_steps: int) -> int:

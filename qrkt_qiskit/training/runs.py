@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from ..data import ImageSplits, TextSplits, load_images, load_text, load_tokenizer
-from ..models import TextConfig, TextTransformer
+from ..models import TextConfig
+from ..models.text import text_model
 from ..models.vit import vision_model
 from ..output import atomic_path
 from .checkpoint import CheckpointError, load_checkpoint
@@ -23,8 +24,8 @@ TOKENIZER = "tokenizer.json"  # a text run's tokenizer, in its run directory
 
 
 def build_model(config: TrainConfig) -> nn.Module:
-    """The untrained model of ``config``: a `TextTransformer` for a text dataset, else its vision model (`vision_model`)."""
-    return TextTransformer(config.model_config()) if config.is_text else vision_model(config.model_config())
+    """The untrained model of ``config``: its text model (`text_model`) for a text dataset, else its vision model (`vision_model`)."""
+    return text_model(config.model_config()) if config.is_text else vision_model(config.model_config())
 
 
 def use_training_noise(model: nn.Module, config: TrainConfig) -> nn.Module:

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from qrkt_qiskit.layers import QuantumLayer
-from qrkt_qiskit.models.thesis import ThesisViT
+from qrkt_qiskit.models.thesis import ThesisText, ThesisViT
 from qrkt_qiskit.training.config import TrainConfig
 from qrkt_qiskit.training.runs import build_model
 
@@ -18,7 +18,7 @@ def _counts(**options) -> tuple[int, int]:
     return sum(p.numel() for p in model.parameters()), qubits
 
 
-@pytest.mark.parametrize("ode, parameters, qubits", zip(ODES, (2872, 3088, 3304, 3520, 3520), (114, 195, 276, 357, 357)))
+@pytest.mark.parametrize("ode, parameters, qubits", list(zip(ODES, (2872, 3088, 3304, 3520, 3520), (114, 195, 276, 357, 357))))
 def test_quantum_mnist_matches_table_5(ode, parameters, qubits):
     assert _counts(quantum=True, ode=ode) == (parameters, qubits)
 
@@ -29,7 +29,7 @@ def test_classical_mnist_matches_table_3_with_the_decoders_each_row_needs(ode, d
     assert _counts(quantum=False, ode=ode, decoders=decoders) == (parameters, 0)
 
 
-@pytest.mark.parametrize("ode, parameters", zip(ODES, (3733, 3946, 4159, 4372, 4372)))
+@pytest.mark.parametrize("ode, parameters", list(zip(ODES, (3733, 3946, 4159, 4372, 4372))))
 def test_one_block_classical_mnist_matches_table_1_with_three_encoders(ode, parameters):
     assert _counts(quantum=False, ode=ode, model="mnist-1block", encoders=3) == (parameters, 0)
 
@@ -46,8 +46,33 @@ def test_the_thesis_arch_trains_and_its_stages_have_their_own_weights():
     assert all(p.grad is not None for p in model.parameters())
 
 
+def _text_counts(**options) -> tuple[int, int]:
+    model = build_model(TrainConfig(dataset="imdb", arch="thesis", **options))
+    assert isinstance(model, ThesisText)
+    qubits = sum(m.ansatz.n_qubits for m in model.modules() if isinstance(m, QuantumLayer))
+    return sum(p.numel() for p in model.parameters()), qubits
+
+
+def test_quantum_imdb_matches_table_12_with_a_3_wide_qmlp_and_the_inferred_vocabulary():
+    # 2 · 6 · (19,776 + 512) embeddings + 4 stages of (24 + 48) + norms 24 + decoder 114 + head 14
+    assert _text_counts(quantum=True, mlp_dim=3, vocab_size=19_776) == (243_896, 141)
+
+
+def test_classical_imdb_matches_table_12_with_three_decoders_and_the_inferred_vocabulary():
+    assert _text_counts(quantum=False, decoders=3, vocab_size=20_032) == (499_316, 0)
+
+
+def test_the_thesis_text_model_trains_and_padding_changes_nothing():
+    torch.manual_seed(0)
+    model = build_model(TrainConfig(dataset="imdb", arch="thesis", vocab_size=50, max_length=12, dim=6, heads=2,
+                                    decoders=2)).eval()
+    ids = torch.randint(1, 50, (3, 7))
+    padded = torch.cat([ids, torch.zeros(3, 5, dtype=torch.long)], 1)
+    torch.testing.assert_close(model(padded), model(ids), rtol=1e-5, atol=1e-6)
+    model.train()(ids).logsumexp(-1).sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
 def test_thesis_arch_mistakes_are_one_sentence():
-    with pytest.raises(ValueError, match="--arch thesis is built for the vision classifier"):
-        TrainConfig(dataset="imdb", arch="thesis")
     with pytest.raises(ValueError, match="encoders must be >= 0 and decoders >= 1, got 0 and 0"):
         TrainConfig(arch="thesis", decoders=0)
