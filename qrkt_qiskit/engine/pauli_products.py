@@ -40,6 +40,15 @@ class PauliSlots:
     partner: torch.Tensor | None  # strings of weight 2: each slot's other slot
     dense_at: torch.Tensor | None  # narrow circuits: where slot s's Ar, Br, Cr sit in the flat (2n + 1, slots) matrix
     n: int
+    identity: bool  # one string per observable, in order, coefficient 1 (the qrkt ring): the table is not applied
+
+    def sum_terms(self, products: torch.Tensor) -> torch.Tensor:
+        """The strings' products ``(batch, terms)`` -> the observables ``(batch, observables)``."""
+        return products if self.identity else products @ self.table
+
+    def grad_terms(self, grad: torch.Tensor) -> torch.Tensor:
+        """The observables' gradient -> each string's, `sum_terms` backwards."""
+        return grad if self.identity else grad @ self.table.T
 
     @property
     def dense(self) -> bool:
@@ -59,7 +68,8 @@ class PauliSlots:
         if n <= DENSE_MAX_QUBITS:  # rows 0, 1 + q and 1 + n + q of column s: Ar, Br and Cr of slot s on qubit q
             rows = torch.stack([torch.zeros_like(flat), 1 + flat // 4, 1 + n + flat // 4], -1)
             dense_at = (rows * len(flat) + slots[:, None]).flatten()
-        return cls(index, table, flat, flat // 4, real, sink, partner, dense_at, n)
+        identity = table.shape[0] == table.shape[1] and torch.equal(table, torch.eye(len(table), dtype=dtype, device=device))
+        return cls(index, table, flat, flat // 4, real, sink, partner, dense_at, n, identity)
 
     def scatter(self, values: torch.Tensor) -> torch.Tensor:
         """Sum per-slot rows ``(slots, k)`` of the real slots into ``(n, 4, k)``."""
@@ -125,7 +135,7 @@ class _PauliProducts(torch.autograd.Function):
 
     @staticmethod
     def forward(components, slots):
-        return _gather(components, slots).prod(-1) @ slots.table
+        return slots.sum_terms(_gather(components, slots).prod(-1))
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -162,7 +172,7 @@ class _LazyPauliProducts(torch.autograd.Function):
     def forward(theta, terms, slots):
         """The observables, then the factors' parts (what the backward reads, as outputs for ``torch.func``)."""
         parts = _lazy_factors(theta, terms, slots)
-        return parts[-1].view(theta.shape[0], *slots.index.shape).prod(-1) @ slots.table, *parts
+        return slots.sum_terms(parts[-1].view(theta.shape[0], *slots.index.shape).prod(-1)), *parts
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -231,7 +241,7 @@ def _grad_factors(factors: torch.Tensor, grad: torch.Tensor, slots: PauliSlots) 
     The leave-one-out products are two cumulative products: no division, exact at zeros.
     """
     batch, (terms, weight) = factors.shape[0], slots.index.shape
-    grad_terms = (grad @ slots.table.T).unsqueeze(-1)  # (batch, terms, 1)
+    grad_terms = slots.grad_terms(grad).unsqueeze(-1)  # (batch, terms, 1)
     if weight == 1:
         return grad_terms.view(batch, terms)
     if weight == 2:  # the common case (the qrkt and basic rings): each factor's partner
