@@ -4,6 +4,7 @@ import importlib.util
 import json
 
 import pytest
+import torch
 
 from qrkt_qiskit.cli import main
 
@@ -87,3 +88,41 @@ def test_the_fid_protocol_scores_runs_alike_and_refuses_to_mix_sizes(run_dir, tm
         score_runs([run_dir, other], samples=6, features=tiny_features(side=32), progress=False)
     with pytest.raises(ValueError, match="samples must be at least 2, got 1"):
         score_runs([run_dir], samples=1)
+
+
+def test_snapshots_give_a_fid_curve_in_the_same_protocol(tmp_path, capsys):
+    import csv
+
+    from qrkt_qiskit.training.gan import load_generator, load_snapshots
+    from qrkt_qiskit.training.gan_scores import score_curve, score_runs
+
+    from .evaluation.test_fid import tiny_features
+
+    run = tmp_path / "run"
+    assert main(["gan", "train", "--classical", "--epochs", "2", "--snapshot-every", "1", "--n-critic", "1", *TINY,
+                 "--run-dir", str(run)]) == 0
+    config, snapshots = load_snapshots(run)
+    assert [position for position, _ in snapshots] == [dict(epoch=1, critic_steps=2, generator_steps=2),
+                                                       dict(epoch=2, critic_steps=4, generator_steps=4)]
+    _, last = load_generator(run)
+    for name, tensor in last.state_dict().items():  # the last snapshot is the run's final EMA generator
+        assert torch.equal(snapshots[-1][1].state_dict()[name], tensor), name
+    rows = score_curve(run, samples=6, features=tiny_features(side=32), progress=False, with_classifier=False)
+    final = score_runs([run], samples=6, features=tiny_features(side=32), progress=False, with_classifier=False)[0]
+    assert [r["epoch"] for r in rows] == [1, 2] and rows[-1]["fid"] == final["fid"]  # same real draw, same noise
+    assert rows[0]["fid"] != rows[1]["fid"]  # two different generators
+    with open(run / "fid_curve.csv") as f:
+        assert [float(r["fid"]) for r in csv.DictReader(f)] == pytest.approx([r["fid"] for r in rows])
+    assert (run / "fid_curve.png").is_file()
+    with pytest.raises(FileNotFoundError, match="holds no generator snapshots: train it with --snapshot-every N"):
+        score_curve(_plain_run(tmp_path), samples=6)
+    capsys.readouterr()
+    assert main(["gan", "fid", str(run), "--curve", "--no-ema"]) == 2
+    assert capsys.readouterr().err.strip() == ("qrkt gan: error: --curve scores the EMA snapshots by FID and the "
+                                               "classifier; drop --inception-score and --no-ema")
+
+
+def _plain_run(tmp_path):
+    run = tmp_path / "plain"
+    assert main(["gan", "train", "--classical", "--epochs", "1", *TINY, "--run-dir", str(run)]) == 0
+    return run

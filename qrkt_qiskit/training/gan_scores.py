@@ -4,7 +4,8 @@ The protocol: every run must share dataset and image size; ``real`` training ima
 drawn at random (seed ``seed``) and pass through the feature network once for all runs;
 each run's generator (its EMA unless ``ema=False``) draws ``samples`` images from noise
 seeded ``seed + 1``; ``fid.json`` beside the run's checkpoint records the figure with the
-network and the image counts that produced it.
+network and the image counts that produced it. `score_curve` scores a run's generator
+snapshots (``snapshot_every``) the same way: FID against training progress.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import torch
 from ..data.gan import load_gan_images, load_gan_labelled
 from ..evaluation import FID, ImageFeatures, inception_features, inception_score
 from ..evaluation.classifier_score import cache_folder, classifier_score, load_classifier
-from ..output import write_text
-from .gan import load_generator
+from ..output import figure, save_figure, write_csv, write_text
+from .gan import load_generator, load_snapshots
 
-__all__ = ["score_runs"]
+__all__ = ["score_curve", "score_runs"]
 
 
 def score_runs(run_dirs: list[str | Path], *, samples: int = 10_000, real: int | None = None,
@@ -56,35 +57,11 @@ def score_runs(run_dirs: list[str | Path], *, samples: int = 10_000, real: int |
         if (config.dataset, config.model.image_size) != (first.dataset, first.model.image_size):
             raise ValueError(f"{run_dir} was trained on {config.dataset} at {config.model.image_size}px, "
                              f"{first_dir} on {first.dataset} at {first.model.image_size}px: score them separately")
-    images = load_gan_images(first.dataset, first.data_root, image_size=first.model.image_size, limit=first.limit)
-    n_real = min(real or samples, len(images))
-    chosen = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n_real]]
-    fid = FID(features if features is not None else inception_features(weights), chosen, batch_size=batch_size,
-              progress=progress, cache_dir=cache_folder())
-    classifier = None
-    if with_classifier:
-        size = first.model.image_size
-        classifier, accuracy = load_classifier(
-            f"{first.dataset}-{size}", lambda: load_gan_labelled(first.dataset, first.data_root, image_size=size),
-            progress=progress)
+    fid, classifier = _protocol(first, samples=samples, real=real, weights=weights, batch_size=batch_size, seed=seed,
+                                progress=progress, features=features, with_classifier=with_classifier)
     records = []
     for run_dir, config, generator in runs:
-        noise = torch.Generator().manual_seed(seed + 1)
-        kept = []  # the very samples FID scored, for the classifier
-
-        def sample(k):
-            images = generator.sample(k, generator=noise)
-            kept.append(images.detach().cpu())
-            return images
-
-        result = fid.score_generator(sample, samples)
-        record = {"fid": result.fid, "network": result.network, "real_images": result.n_real,
-                  "generated_images": result.n_fake, "ema": ema, "kind": config.model.kind, "summary": str(result)}
-        if classifier is not None:
-            score = classifier_score(classifier, torch.cat(kept), classifier_accuracy=accuracy)
-            record.update(confident_fraction=score.confident, class_histogram=list(score.histogram),
-                          confidence_threshold=score.threshold, classifier_test_accuracy=score.classifier_accuracy,
-                          classifier_summary=str(score))
+        record = {**_score(generator, fid, classifier, samples, seed), "ema": ema, "kind": config.model.kind}
         if with_inception_score:
             with torch.no_grad():
                 mean, std = inception_score(generator.sample(samples, generator=torch.Generator().manual_seed(seed)))
@@ -93,3 +70,74 @@ def score_runs(run_dirs: list[str | Path], *, samples: int = 10_000, real: int |
                                                     indent=2))
         records.append(record)
     return records
+
+
+def score_curve(run_dir: str | Path, *, samples: int = 2_048, real: int | None = None,
+                weights: str | Path | None = None, batch_size: int = 50, seed: int = 0, progress: bool = True,
+                features: ImageFeatures | None = None, with_classifier: bool = True) -> list[dict]:
+    """FID (and the classifier score) of every generator snapshot of a run: where its training is heading.
+
+    The protocol of `score_runs` (same real images, noise and network for every snapshot);
+    ``fid_curve.csv`` and ``fid_curve.png`` go into ``run_dir``. Returns one row per snapshot.
+
+    Raises:
+        FileNotFoundError: for a directory that holds no GAN run or no snapshots.
+        ValueError: for fewer than 2 samples.
+    """
+    if samples < 2:
+        raise ValueError(f"samples must be at least 2, got {samples}")
+    config, snapshots = load_snapshots(run_dir)
+    fid, classifier = _protocol(config, samples=samples, real=real, weights=weights, batch_size=batch_size, seed=seed,
+                                progress=progress, features=features, with_classifier=with_classifier)
+    rows = []
+    for position, generator in snapshots:
+        record = _score(generator, fid, classifier, samples, seed)
+        rows.append({**position, **{k: record[k] for k in ("fid", "confident_fraction") if k in record},
+                     "generated_images": record["generated_images"], "real_images": record["real_images"]})
+    write_csv(rows, Path(run_dir) / "fid_curve.csv")
+    fig, ax = figure(figsize=(6, 4))
+    ax.plot([r["generator_steps"] for r in rows], [r["fid"] for r in rows], marker="o")
+    ax.set_xlabel("generator steps")
+    ax.set_ylabel(f"FID ({rows[0]['generated_images']:,} generated / {rows[0]['real_images']:,} real)")
+    ax.set_title(f"{Path(run_dir).name}: EMA generator snapshots")
+    ax.grid(alpha=0.3)
+    save_figure(fig, Path(run_dir) / "fid_curve.png")
+    return rows
+
+
+def _protocol(config, *, samples, real, weights, batch_size, seed, progress, features, with_classifier):
+    """The fixed part of a score: the real images' features, and the classifier (with its test accuracy) or None."""
+    images = load_gan_images(config.dataset, config.data_root, image_size=config.model.image_size, limit=config.limit)
+    n_real = min(real or samples, len(images))
+    chosen = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n_real]]
+    fid = FID(features if features is not None else inception_features(weights), chosen, batch_size=batch_size,
+              progress=progress, cache_dir=cache_folder())
+    classifier = None
+    if with_classifier:
+        size = config.model.image_size
+        classifier = load_classifier(
+            f"{config.dataset}-{size}", lambda: load_gan_labelled(config.dataset, config.data_root, image_size=size),
+            progress=progress)
+    return fid, classifier
+
+
+def _score(generator, fid: FID, classifier, samples: int, seed: int) -> dict:
+    """FID of ``samples`` images from noise seeded ``seed + 1``, and the classifier score of those very images."""
+    noise = torch.Generator().manual_seed(seed + 1)
+    kept = []  # the very samples FID scored, for the classifier
+
+    def sample(k):
+        images = generator.sample(k, generator=noise)
+        kept.append(images.detach().cpu())
+        return images
+
+    result = fid.score_generator(sample, samples)
+    record = {"fid": result.fid, "network": result.network, "real_images": result.n_real,
+              "generated_images": result.n_fake, "summary": str(result)}
+    if classifier is not None:
+        net, accuracy = classifier
+        score = classifier_score(net, torch.cat(kept), classifier_accuracy=accuracy)
+        record.update(confident_fraction=score.confident, class_histogram=list(score.histogram),
+                      confidence_threshold=score.threshold, classifier_test_accuracy=score.classifier_accuracy,
+                      classifier_summary=str(score))
+    return record

@@ -250,7 +250,8 @@ def test_starting_over_a_run_or_resuming_with_another_config_is_refused(tmp_path
     (dict(dataset="svhn"), r"unknown dataset 'svhn'; choose one of: digits, mnist"),
     (dict(n_critic=0), r"n_critic must be at least 1, got 0"),
     (dict(ema=1.0), r"ema must be in \[0, 1\), got 1.0"),
-    (dict(drift=-1.0), r"gp_weight, drift, weight_decay and checkpoint_every not negative"),
+    (dict(drift=-1.0), r"gp_weight, drift, weight_decay, checkpoint_every and snapshot_every not negative"),
+    (dict(snapshot_every=-1), r"checkpoint_every and snapshot_every not negative"),
     (dict(diff_aug="flip"), r"unknown DiffAugment 'flip'"),
     (dict(device="tpu9"), r"unknown device 'tpu9'; use cpu, cuda or cuda:N"),
 ])
