@@ -97,10 +97,10 @@ class _Builder:
     """Turns lowered operations into a `sweep.Program`, collecting every angle into two tables."""
 
     def __init__(self, n: int, n_inputs: int, n_weights: int, dtype, cdtype, device):
-        self.n, self.n_inputs, self.zero_slot = n, n_inputs, n_inputs + n_weights
+        self.n, self.n_inputs = n, n_inputs
         self.n_weights, self.dtype, self.cdtype, self.device = n_weights, dtype, cdtype, device
-        self.batched: list[tuple[int, float, float]] = []  # (slot into [x, w, 0], scale, offset) of φ
-        self.weights: list[tuple[int, float, float]] = []  # (slot into [w, 0], scale, offset)
+        self.batched: list[tuple] = []  # (slot into [x, w] or None, scale, offset) of φ
+        self.weights: list[tuple] = []  # the same, for angles that read weights only
 
     def build(self, ops: list[Op], tables: PauliTables, fuse: bool | None) -> Program:
         prefix_ops, rest = _split_prefix(ops, self.n)
@@ -112,28 +112,37 @@ class _Builder:
         needed = tuple(any(has_grad[:i]) for i in range(len(stages)))
         zero = torch.zeros(2**self.n, 1, dtype=self.cdtype, device=self.device)
         zero[0, 0] = 1
-        return Program(self.n, self.n_inputs, self.n_weights, self._angles(self.batched), self._angles(self.weights),
+        return Program(self.n, self.n_inputs, self.n_weights, self._angles(self.batched, True), self._angles(self.weights, False),
                        prefix, tuple(stages), needed, tables, zero)
 
     # ------------------------------------------------------------------ angles and matrices
-    def _angle(self, op: Op, table: list, shift: int) -> int:
+    def _angle(self, op: Op, table: list) -> int:
         """Append the angle of a one-angle gate to ``table``; return its position."""
         _, _, _, alpha = gate_parts(op.name)
         a = op.angles[0]
-        table.append((a.source(self.zero_slot) - shift, alpha * a.scale, alpha * a.offset))
+        table.append((a.slot, alpha * a.scale, alpha * a.offset))
         return len(table) - 1
 
     def _pad(self, table: list) -> None:
-        table.append((self.zero_slot - (0 if table is self.batched else self.n_inputs), 0.0, 0.0))
+        table.append((None, 0.0, 0.0))
 
-    def _angles(self, table: list) -> Angles | None:
+    def _angles(self, table: list, batched: bool) -> Angles | None:
+        """The table's `sweep.Angles`: each angle ``(slot into [x, w] or None, scale, offset)`` a column of the maps."""
         if not table:
             return None
-        index, scale, offset = zip(*table)
-        return Angles(torch.tensor(index, device=self.device), self._real(scale), self._real(offset))
+        m = len(table)
+        maps = np.zeros((self.n_inputs + self.n_weights, m))
+        for j, (slot, scale, _) in enumerate(table):
+            if slot is not None:
+                maps[slot, j] = scale
+        offset = np.array([o for _, _, o in table])
+        x_map, w_map = np.split(np.concatenate([maps, maps], axis=1), [self.n_inputs])  # columns [φ, φ - π/2]
+        return Angles(self._real(x_map) if batched else None, self._real(w_map.T), self._real(np.concatenate(
+            [offset, offset - np.pi / 2])), self._real(maps[:self.n_inputs].T) if batched else None,
+            self._real(maps[self.n_inputs:].T))
 
     def _real(self, values) -> torch.Tensor:
-        return torch.tensor(values, dtype=self.dtype, device=self.device)
+        return torch.as_tensor(np.ascontiguousarray(values), dtype=self.dtype, device=self.device)
 
     def _complex(self, values) -> torch.Tensor:
         return torch.as_tensor(np.asarray(values), dtype=self.cdtype, device=self.device)
@@ -153,7 +162,7 @@ class _Builder:
         if depth == 0:
             return None
         batched = _reads_inputs([op for chain in chains for op in chain], self.n_inputs)
-        table, shift = (self.batched, 0) if batched else (self.weights, self.n_inputs)
+        table = self.batched if batched else self.weights
         start = len(table)
         grid = np.zeros((4, depth, self.n, 2, 2), dtype=complex)  # A, B, C, F
         for d in range(depth):
@@ -163,7 +172,7 @@ class _Builder:
                     if op is None:
                         self._pad(table)
                     else:
-                        self._angle(op, table, shift)
+                        self._angle(op, table)
                 else:
                     grid[1, d, q] = np.eye(2)  # the identity at angle 0
                     self._pad(table)
@@ -196,7 +205,7 @@ class _Builder:
             (op,) = run_
             qubits = tuple(sorted(op.qubits))
             parts = self._parts(op, tuple(qubits.index(q) for q in op.qubits), len(qubits))
-            column = self._angle(op, self.batched, 0)
+            column = self._angle(op, self.batched)
             return [Gate(Where(self.n, qubits), *(self._complex(p) for p in parts), column)]
         limit = {None: BLOCK_QUBITS, True: FUSE_MAX_QUBITS, False: 0}[fuse]
         steps = []
@@ -242,7 +251,7 @@ class _Builder:
             return self._complex(part)
         if isinstance(part, tuple):
             op, qubits = part
-            return Segment(*(self._complex(p) for p in self._parts(op, qubits, k)), self._angle(op, self.weights, self.n_inputs))
+            return Segment(*(self._complex(p) for p in self._parts(op, qubits, k)), self._angle(op, self.weights))
         depth = max(map(len, part.values()))
         start = len(self.weights)
         grid = np.zeros((3, depth, k, 2, 2), dtype=complex)
@@ -251,7 +260,7 @@ class _Builder:
                 chain = part.get(q, [])
                 if d < len(chain):
                     grid[:, d, q] = self._parts(chain[d], (0,), 1)
-                    self._angle(chain[d], self.weights, self.n_inputs)
+                    self._angle(chain[d], self.weights)
                 else:
                     grid[1, d, q] = np.eye(2)
                     self._pad(self.weights)

@@ -37,22 +37,24 @@ __all__ = ["Angles", "Block", "Const", "Gate", "Kron", "Layer", "Perm", "Prefix"
 
 @dataclass(frozen=True)
 class Angles:
-    """Angles ``φ = scale · v[index] + offset`` of a set of gates (``α`` folded into both)."""
+    """Angles ``φ = x · x_map + w · w_map + offset`` of ``m`` gates (each reads one value, ``α`` folded in).
 
-    index: torch.Tensor  # (m,) slots of the values they read
-    scale: torch.Tensor  # (m,)
-    offset: torch.Tensor
+    The maps hold every angle twice, ``[φ, φ - π/2]``, so that one ``cos`` gives ``cos φ``
+    and ``sin φ``: two GEMMs and one ``cos`` for all angles of a call.
+    """
 
-    def cos_sin(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``cos φ`` and ``sin φ``, ``(..., m)`` for values ``(..., n_values)``."""
-        phi = torch.addcmul(self.offset, values.index_select(-1, self.index), self.scale)
-        return torch.cos(phi), torch.sin(phi)
+    x_map: torch.Tensor | None  # (n_inputs, 2m), None for angles that read weights only
+    w_map: torch.Tensor  # (2m, n_weights)
+    offset: torch.Tensor  # (2m,)
+    x_grad: torch.Tensor | None  # (m, n_inputs): dφ/dx, the first half of x_map transposed
+    w_grad: torch.Tensor  # (m, n_weights)
 
-    def grad(self, d_phi: torch.Tensor, n_values: int) -> torch.Tensor:
-        """``dL/dφ (..., m)`` -> ``dL/dvalues (..., n_values)`` (each ``φ`` is affine in one value)."""
-        g = d_phi * self.scale
-        onehot = torch.nn.functional.one_hot(self.index, n_values).to(g.dtype)  # (m, n_values)
-        return g @ onehot
+    def cos_sin(self, x: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``cos φ`` and ``sin φ``: ``(batch, m)`` from ``x (batch, n_inputs)`` and ``w``, or ``(m,)`` from ``w``."""
+        phi = torch.addmv(self.offset, self.w_map, w)
+        if self.x_map is not None:
+            phi = torch.addmm(phi, x, self.x_map)
+        return torch.cos(phi).unflatten(-1, (2, -1)).unbind(-2)
 
 
 class Where:
@@ -417,12 +419,8 @@ def run(program: Program, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 def _forward(p: Program, x: torch.Tensor, w: torch.Tensor):
     """The expectation values, the final state and the tape the reverse sweep reads (in push order)."""
     batch, tape = x.shape[0], []
-    values_w = torch.nn.functional.pad(w, (0, 1))  # [w, 0]: the zero slot (`lowering.Angle`)
-    cb = sb = cw = sw = None
-    if p.batched is not None:
-        cb, sb = p.batched.cos_sin(torch.cat([x, values_w.expand(batch, -1)], dim=1))  # (batch, m)
-    if p.weights is not None:
-        cw, sw = p.weights.cos_sin(values_w)  # (m,)
+    cb, sb = (None, None) if p.batched is None else p.batched.cos_sin(x, w)  # (batch, m)
+    cw, sw = (None, None) if p.weights is None else p.weights.cos_sin(x, w)  # (m,)
     if p.prefix is None:
         psi = p.zero.expand(-1, batch)
     else:
@@ -516,16 +514,19 @@ def _backward(p: Program, psi: torch.Tensor, tape: list, grad: torch.Tensor):
     return [d_batched[k] for k in sorted(d_batched)], [d_weights[k] for k in sorted(d_weights)]
 
 
-def _input_grads(p: Program, d_batched: list, d_weights: list, x: torch.Tensor, w: torch.Tensor):
+def _input_grads(p: Program, d_batched: list, d_weights: list, x: torch.Tensor, w: torch.Tensor, x_needed: bool):
+    """``dL/dx`` (None unless ``x_needed``) and ``dL/dw`` from the angles' gradients: one GEMM each."""
     gx = gw = None
     if d_batched:
-        g = p.batched.grad(torch.cat(d_batched, dim=-1) if len(d_batched) > 1 else d_batched[0],
-                           p.n_inputs + p.n_weights + 1)  # (batch, n_values)
-        gx, gw = g[:, :p.n_inputs], g[:, p.n_inputs:-1].sum(0)
+        d = torch.cat(d_batched, dim=-1) if len(d_batched) > 1 else d_batched[0]  # (batch, m)
+        gx = d @ p.batched.x_grad if x_needed else None
+        gw = d.sum(0) @ p.batched.w_grad
     if d_weights:
-        more = p.weights.grad(torch.cat(d_weights) if len(d_weights) > 1 else d_weights[0], p.n_weights + 1)[:-1]
+        more = (torch.cat(d_weights) if len(d_weights) > 1 else d_weights[0]) @ p.weights.w_grad
         gw = more if gw is None else gw + more
-    return (torch.zeros_like(x) if gx is None else gx), (torch.zeros_like(w) if gw is None else gw)
+    if gx is None and x_needed:
+        gx = torch.zeros_like(x)
+    return gx, (torch.zeros_like(w) if gw is None else gw)
 
 
 class _Statevector(torch.autograd.Function):
@@ -553,5 +554,6 @@ class _Statevector(torch.autograd.Function):
         x, w, psi, *tape = ctx.saved_tensors
         if torch.is_grad_enabled():  # a double backward: the same sweep, on a forward autograd records
             _, psi, tape = _forward(ctx.program, x, w)
-        gx, gw = _input_grads(ctx.program, *_backward(ctx.program, psi, list(tape), grad), x, w)
+        gx, gw = _input_grads(ctx.program, *_backward(ctx.program, psi, list(tape), grad), x, w,
+                              ctx.needs_input_grad[0])
         return gx, gw, None
