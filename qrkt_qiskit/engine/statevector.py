@@ -27,7 +27,7 @@ from .gates import gate_parts
 from .kernels import Permutation, apply, is_monomial, permutation
 from .lowering import Op, UnsupportedCircuitError
 from .observables import PauliTables
-from .sweep import Angles, Block, Const, Gate, Kron, Layer, Perm, Prefix, ProductState, Program, Segment, Where, run
+from .sweep import Angles, Block, Const, Gate, Layer, Perm, Prefix, ProductState, Program, Segment, Where, run
 
 __all__ = ["BLOCK_QUBITS", "FUSE_MAX_QUBITS", "StatevectorCircuit"]
 
@@ -72,7 +72,7 @@ class StatevectorCircuit:
     def describe(self) -> str:
         """The plan, one part per step, for ``repr``."""
         p = self._program
-        parts = [f"product-state prefix of depth {p.prefix.A.shape[0]}"] if p.prefix is not None else []
+        parts = [f"product-state prefix of depth {p.prefix.depth}"] if p.prefix is not None else []
         for stage in p.stages:
             for step in stage:
                 parts.append(_describe(step))
@@ -176,7 +176,16 @@ class _Builder:
                 else:
                     grid[1, d, q] = np.eye(2)  # the identity at angle 0
                     self._pad(table)
-        return Prefix(*(self._complex(g) for g in grid), batched, start, _product_plan(self.n, self.device, self.cdtype))
+        A, B, C, F = grid
+        zero = np.array([1.0, 0.0])
+        first = np.stack([_real_vector(m @ zero) for m in (A[0], B[0], C[0])])  # (3, n, 4)
+        step = [np.concatenate([_block_diagonal(m[d]) for m in (A, B, C)], axis=1) for d in range(1, depth)]
+        back = [np.concatenate([_block_diagonal(m[d].conj().swapaxes(-1, -2)) for m in (A, B, C)], axis=1)
+                for d in range(1, depth)]
+        return Prefix(self._real(first), self._real(np.reshape(step, (depth - 1, 4 * self.n, 12 * self.n))),
+                      self._real(np.reshape(back, (depth - 1, 4 * self.n, 12 * self.n))),
+                      self._real(_block_diagonal(F.reshape(-1, 2, 2))), batched, start,
+                      _product_plan(self.n, self.device, self.cdtype))
 
     def _chain(self, ops: list[Op]) -> list[tuple]:
         """A qubit's prefix as ``(A, B, C, F, op)`` per parametric gate, constant gates folded in.
@@ -241,10 +250,19 @@ class _Builder:
                 parts[-1].setdefault(qubits[0], []).append(op)
             else:
                 parts.append((op, qubits))
-        start = self._complex(parts.pop(0)) if isinstance(parts[0], np.ndarray) else None
+        start = parts.pop(0) if isinstance(parts[0], np.ndarray) else None
         if not parts:
-            return Const(where, start, start.mH.contiguous())
-        return Block(where, start, tuple(self._part(part, k) for part in parts))
+            return Const(where, self._complex(start), self._complex(start.conj().T))
+        return Block(where, self._start(start), tuple(self._part(part, k) for part in parts))
+
+    def _start(self, start: np.ndarray | None):
+        """A block's leading constant: ``None``, ``(columns, phase)`` if it is monomial (`sweep.Block`), else the matrix."""
+        if start is None or not is_monomial(start):
+            return None if start is None else self._complex(start)
+        columns = (np.abs(start) > 1e-12).argmax(axis=0)  # the row of each column's non-zero
+        phase = start[columns, np.arange(len(columns))]
+        return (torch.as_tensor(columns, device=self.device),
+                None if np.allclose(phase, 1, rtol=0, atol=1e-15) else self._complex(phase))
 
     def _part(self, part, k: int):
         if isinstance(part, np.ndarray):
@@ -264,13 +282,31 @@ class _Builder:
                 else:
                     grid[1, d, q] = np.eye(2)
                     self._pad(self.weights)
-        return Layer(*(self._complex(g) for g in grid), start, _kron_plan(k, self.device),
-                     _trace_index(k, self.device))
+        return Layer(*(self._complex(g) for g in grid), start, _trace_index(k, self.device))
 
     def _perm(self, p: Permutation) -> Perm:
         if p.phase is None:
             return Perm(p.source, p.inverse, None, None)
         return Perm(p.source, p.inverse, p.phase.unsqueeze(-1), p.phase.conj()[p.inverse].unsqueeze(-1))
+
+
+def _real_vector(v: np.ndarray) -> np.ndarray:
+    """Complex vectors ``(..., 2)`` as 4 reals ``(re, im)`` per entry: ``(..., 4)``."""
+    return np.stack([v.real, v.imag], axis=-1).reshape(*v.shape[:-1], 4)
+
+
+def _block_diagonal(m: np.ndarray) -> np.ndarray:
+    """Complex 2×2 matrices ``m (k, 2, 2)`` as one real ``(4k, 4k)`` table acting on `_real_vector` rows from the right.
+
+    ``v @ R = m v``: ``R[(c, x), (a, y)]`` is ``Re m[a, c]`` for ``x = y``, ``∓ Im m[a, c]`` for ``(x, y) = (im, re), (re, im)``.
+    """
+    k = m.shape[0]
+    out = np.zeros((k, 2, 2, k, 2, 2))  # (qubit in, c, re|im in, qubit out, a, re|im out)
+    for q in range(k):
+        t = m[q].T  # [c, a]
+        out[q, :, 0, q, :, 0], out[q, :, 1, q, :, 1] = t.real, t.real
+        out[q, :, 1, q, :, 0], out[q, :, 0, q, :, 1] = -t.imag, t.imag
+    return out.reshape(4 * k, 4 * k)
 
 
 def _embed(matrix: np.ndarray, qubits: tuple[int, ...], k: int) -> np.ndarray:
@@ -279,35 +315,26 @@ def _embed(matrix: np.ndarray, qubits: tuple[int, ...], k: int) -> np.ndarray:
     return rows.numpy().T  # rows[j] = G|j>
 
 
-# A block's rotation layer gathers and multiplies this many qubits' 2×2 entries at once
-# (`sweep.Kron`): a (64, 64, 6) tensor for 6 qubits.
+# The product state gathers and multiplies this many qubits' amplitudes at once
+# (`sweep.ProductState`): a (64, 6, batch) tensor for 6 qubits.
 KRON_CHUNK = 6
-
-
-def _kron_plan(k: int, device) -> Kron:
-    """`sweep.Kron` of ``k`` 2×2 matrices flattened as ``[4q + 2a + b]``, in chunks of ``KRON_CHUNK`` qubits."""
-    index = []
-    for lo in range(0, k, KRON_CHUNK):
-        qubits = np.arange(lo, min(lo + KRON_CHUNK, k))
-        bits = (np.arange(2 ** len(qubits))[:, None] >> (qubits - lo)) & 1  # (entries, qubits)
-        index.append(torch.as_tensor(4 * qubits + 2 * bits[:, None, :] + bits[None, :, :], device=device))
-    return Kron(tuple(index))
 
 
 def _product_plan(n: int, device, cdtype) -> ProductState:
     """`sweep.ProductState`'s gathers and tables for ``n`` qubits, in chunks of at most ``KRON_CHUNK``."""
-    index, flips, bits, spans = [], [], [], []
+    index, pairs, bits, partners = [], [], [], []
     chunk = min(KRON_CHUNK, -(-n // 2))  # two chunks at least: their gathers stay smaller than the state
     for lo in range(0, n, chunk):
         k = min(chunk, n - lo)
-        i = np.arange(2**k)
-        b = (i[:, None] >> np.arange(k)) & 1  # (2^k, k)
-        index.append(torch.as_tensor(2 * (lo + np.arange(k)) + b, device=device))
-        flips.append(torch.as_tensor((i[None, :] ^ (1 << np.arange(k))[:, None]).reshape(-1), device=device))
-        table = np.stack([b.T == 0, b.T == 1], axis=1)  # (k, 2, 2^k)
-        bits.append(torch.as_tensor(table, dtype=cdtype, device=device))
-        spans.append((2 * lo, 2 * (lo + k)))
-    return ProductState(tuple(index), tuple(flips), tuple(bits), tuple(spans))
+        i, j = np.arange(2**k), np.arange(k)
+        b = (i[:, None] >> j) & 1  # (2^k, k)
+        index.append(torch.as_tensor(2 * (lo + j) + b, device=device))
+        flips = i[None, :, None] ^ (np.arange(2)[None, None, :] << j[:, None, None])  # (k, 2^k, 2)
+        pairs.append(torch.as_tensor(flips.reshape(-1), device=device))
+        bits.append(torch.as_tensor(np.stack([b.T == 0, b.T == 1], axis=1), dtype=cdtype, device=device))
+        a_xor_s = np.arange(2)[:, None] ^ np.arange(2)[None, :]  # (2, 2)
+        partners.append(torch.as_tensor((2 * (lo + j)[:, None, None] + a_xor_s).reshape(-1), device=device))
+    return ProductState(tuple(index), tuple(pairs), tuple(bits), tuple(partners))
 
 
 def _trace_index(k: int, device) -> torch.Tensor:
