@@ -146,11 +146,6 @@ def _real_views(*parts: torch.Tensor) -> tuple[torch.Tensor, ...]:
     return tuple(torch.view_as_real(t) for t in parts)
 
 
-def _real_dot(a: torch.Tensor, b: torch.Tensor, dims: int) -> torch.Tensor:
-    """``Re Σ conj(a) b`` over the last ``dims`` axes."""
-    return (torch.view_as_real(a) * torch.view_as_real(b)).sum(tuple(range(-dims - 1, 0)))
-
-
 def _real_sum(a: torch.Tensor, b: torch.Tensor, dims: int) -> torch.Tensor:
     """``Re Σ a b`` over the last ``dims`` axes, in real arithmetic (see `_cmatmul`; tiny tensors)."""
     (ar, ai), (br, bi) = (torch.view_as_real(t).unbind(-1) for t in (a, b))
@@ -533,8 +528,8 @@ def _backward(p: Program, psi: torch.Tensor, tape: list, grad: torch.Tensor):
             for step, m in zip(reversed(stage), matrices):
                 lam = _unapply(step, lam, m)
     if p.prefix is not None:
-        (d_batched if p.prefix.batched else d_weights)[p.prefix.start] = _prefix_grads(
-            p.prefix, tape[int(p.batched is not None)] if not p.prefix.batched else tape[0], lam, tape)
+        cs = tape[0] if p.prefix.batched else tape[int(p.batched is not None)]  # its cos_sin, first on the tape
+        (d_batched if p.prefix.batched else d_weights)[p.prefix.start] = _prefix_grads(p.prefix, cs, lam, tape)
     return [d_batched[k] for k in sorted(d_batched)], [d_weights[k] for k in sorted(d_weights)]
 
 
