@@ -32,7 +32,7 @@ Frameworks (``--skip`` takes names or prefixes, e.g. ``--skip qml pl-lightning``
 * ``pl-default-backprop``: PennyLane ``default.qubit`` with backprop in a
   ``qml.qnn.TorchLayer``, fed the whole batch (broadcasting);
 * ``pl-lightning-adjoint``: PennyLane ``lightning.qubit`` with the adjoint method (both
-  PennyLane frameworks for the ``qrkt`` circuits only);
+  PennyLane frameworks for the ``qrkt`` circuits and ``ring-ry``, written by hand);
 * ``tc-ng-jit``: TensorCircuit-ng on JAX (``Circuit.from_qiskit`` of the same circuit),
   complex64: ``jax.jit`` of ``jax.value_and_grad`` of ``vmap``-over-the-batch, the way
   its users write it (the forward column: ``jax.jit`` of the vmapped forward). Inputs go
@@ -151,13 +151,31 @@ def pennylane_qrkt(qml, n: int, layers: int) -> Callable:
     return circuit
 
 
+def pennylane_ring_ry(qml, n: int) -> Callable:
+    """``ring-ry`` (`circuits.ring_ry`) in PennyLane; wire j is Qiskit's qubit j."""
+
+    def circuit(inputs, weights):
+        for j in range(n):
+            qml.RX(inputs[..., j], wires=j)
+            qml.Hadamard(wires=j)
+            qml.RZ(weights[j], wires=j)
+        for j in range(n):
+            if n > 2 or (n == 2 and j == 0):
+                qml.CNOT(wires=[j, (j + 1) % n])
+        for j in range(n):
+            qml.RY(weights[n + j], wires=j)
+        return [qml.expval(qml.PauliZ(j)) for j in range(n)]
+
+    return circuit
+
+
 def build_pennylane(ansatz: Ansatz, w: torch.Tensor, device: str, diff_method: str) -> Model:
     import pennylane as qml
 
     n = ansatz.n_qubits
-    layers = ansatz.n_weights // n
-    qnode = qml.QNode(pennylane_qrkt(qml, n, layers), qml.device(device, wires=n), interface="torch",
-                      diff_method=diff_method)
+    circuit = (pennylane_ring_ry(qml, n) if ansatz.circuit.name == "ring-ry"
+               else pennylane_qrkt(qml, n, ansatz.n_weights // n))
+    qnode = qml.QNode(circuit, qml.device(device, wires=n), interface="torch", diff_method=diff_method)
     layer = qml.qnn.TorchLayer(qnode, {"weights": ansatz.n_weights}, init_method={"weights": w.clone()})
     return Model(layer, layer.qnode_weights["weights"], torch.float64)
 
@@ -216,7 +234,7 @@ TORCH_CONNECTOR_F32 = "TorchConnector returns float32 tensors and keeps its weig
 LIGHTNING_F32 = ("lightning.qubit returns Python floats, which PennyLane's torch interface turns into "
                  "float32 tensors (torch's default dtype) before TorchLayer casts them back")
 TC_F32 = "TensorCircuit-ng runs in complex64 with float32 inputs and weights"
-QRKT_ONLY = ("qrkt", "qrkt-2")  # the PennyLane builders write the qrkt circuit by hand
+PENNYLANE_CIRCUITS = ("qrkt", "qrkt-2", "ring-ry")  # the PennyLane builders write these circuits by hand
 
 
 STATEVECTOR_MAX = 16
@@ -234,10 +252,10 @@ FRAMEWORKS = (
       for sim in ("sv", "aer") for grad in ("paramshift", "lincomb")),
     Framework("pl-default-backprop", functools.partial(build_pennylane, device="default.qubit",
                                                        diff_method="backprop"), "pennylane",
-              max_qubits=STATEVECTOR_MAX, circuits=QRKT_ONLY),
+              max_qubits=STATEVECTOR_MAX, circuits=PENNYLANE_CIRCUITS),
     Framework("pl-lightning-adjoint", functools.partial(build_pennylane, device="lightning.qubit",
                                                         diff_method="adjoint"), "pennylane_lightning",
-              float32=LIGHTNING_F32, max_qubits=STATEVECTOR_MAX, circuits=QRKT_ONLY),
+              float32=LIGHTNING_F32, max_qubits=STATEVECTOR_MAX, circuits=PENNYLANE_CIRCUITS),
     Framework("tc-ng-jit", build_tensorcircuit, "tensorcircuit", float32=TC_F32, max_qubits=STATEVECTOR_MAX),
 )
 

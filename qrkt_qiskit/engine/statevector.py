@@ -27,7 +27,7 @@ from .gates import gate_parts
 from .kernels import Permutation, apply, is_monomial, permutation
 from .lowering import Op, UnsupportedCircuitError
 from .observables import PauliTables
-from .sweep import Angles, Block, Const, Gate, Kron, Layer, Perm, Prefix, ProductState, Program, Segment, Where, run
+from .sweep import Angles, Block, Const, Gate, Layer, Perm, Prefix, ProductState, Program, Segment, Where, run
 
 __all__ = ["BLOCK_QUBITS", "FUSE_MAX_QUBITS", "StatevectorCircuit"]
 
@@ -72,7 +72,7 @@ class StatevectorCircuit:
     def describe(self) -> str:
         """The plan, one part per step, for ``repr``."""
         p = self._program
-        parts = [f"product-state prefix of depth {p.prefix.A.shape[0]}"] if p.prefix is not None else []
+        parts = [f"product-state prefix of depth {p.prefix.depth}"] if p.prefix is not None else []
         for stage in p.stages:
             for step in stage:
                 parts.append(_describe(step))
@@ -97,10 +97,10 @@ class _Builder:
     """Turns lowered operations into a `sweep.Program`, collecting every angle into two tables."""
 
     def __init__(self, n: int, n_inputs: int, n_weights: int, dtype, cdtype, device):
-        self.n, self.n_inputs, self.zero_slot = n, n_inputs, n_inputs + n_weights
+        self.n, self.n_inputs = n, n_inputs
         self.n_weights, self.dtype, self.cdtype, self.device = n_weights, dtype, cdtype, device
-        self.batched: list[tuple[int, float, float]] = []  # (slot into [x, w, 0], scale, offset) of φ
-        self.weights: list[tuple[int, float, float]] = []  # (slot into [w, 0], scale, offset)
+        self.batched: list[tuple] = []  # (slot into [x, w] or None, scale, offset) of φ
+        self.weights: list[tuple] = []  # the same, for angles that read weights only
 
     def build(self, ops: list[Op], tables: PauliTables, fuse: bool | None) -> Program:
         prefix_ops, rest = _split_prefix(ops, self.n)
@@ -112,28 +112,37 @@ class _Builder:
         needed = tuple(any(has_grad[:i]) for i in range(len(stages)))
         zero = torch.zeros(2**self.n, 1, dtype=self.cdtype, device=self.device)
         zero[0, 0] = 1
-        return Program(self.n, self.n_inputs, self.n_weights, self._angles(self.batched), self._angles(self.weights),
+        return Program(self.n, self.n_inputs, self.n_weights, self._angles(self.batched, True), self._angles(self.weights, False),
                        prefix, tuple(stages), needed, tables, zero)
 
     # ------------------------------------------------------------------ angles and matrices
-    def _angle(self, op: Op, table: list, shift: int) -> int:
+    def _angle(self, op: Op, table: list) -> int:
         """Append the angle of a one-angle gate to ``table``; return its position."""
         _, _, _, alpha = gate_parts(op.name)
         a = op.angles[0]
-        table.append((a.source(self.zero_slot) - shift, alpha * a.scale, alpha * a.offset))
+        table.append((a.slot, alpha * a.scale, alpha * a.offset))
         return len(table) - 1
 
     def _pad(self, table: list) -> None:
-        table.append((self.zero_slot - (0 if table is self.batched else self.n_inputs), 0.0, 0.0))
+        table.append((None, 0.0, 0.0))
 
-    def _angles(self, table: list) -> Angles | None:
+    def _angles(self, table: list, batched: bool) -> Angles | None:
+        """The table's `sweep.Angles`: each angle ``(slot into [x, w] or None, scale, offset)`` a column of the maps."""
         if not table:
             return None
-        index, scale, offset = zip(*table)
-        return Angles(torch.tensor(index, device=self.device), self._real(scale), self._real(offset))
+        m = len(table)
+        maps = np.zeros((self.n_inputs + self.n_weights, m))
+        for j, (slot, scale, _) in enumerate(table):
+            if slot is not None:
+                maps[slot, j] = scale
+        offset = np.array([o for _, _, o in table])
+        x_map, w_map = np.split(np.concatenate([maps, maps], axis=1), [self.n_inputs])  # columns [φ, φ - π/2]
+        return Angles(self._real(x_map) if batched else None, self._real(w_map.T), self._real(np.concatenate(
+            [offset, offset - np.pi / 2])), self._real(maps[:self.n_inputs].T) if batched else None,
+            self._real(maps[self.n_inputs:].T))
 
     def _real(self, values) -> torch.Tensor:
-        return torch.tensor(values, dtype=self.dtype, device=self.device)
+        return torch.as_tensor(np.ascontiguousarray(values), dtype=self.dtype, device=self.device)
 
     def _complex(self, values) -> torch.Tensor:
         return torch.as_tensor(np.asarray(values), dtype=self.cdtype, device=self.device)
@@ -153,7 +162,7 @@ class _Builder:
         if depth == 0:
             return None
         batched = _reads_inputs([op for chain in chains for op in chain], self.n_inputs)
-        table, shift = (self.batched, 0) if batched else (self.weights, self.n_inputs)
+        table = self.batched if batched else self.weights
         start = len(table)
         grid = np.zeros((4, depth, self.n, 2, 2), dtype=complex)  # A, B, C, F
         for d in range(depth):
@@ -163,11 +172,20 @@ class _Builder:
                     if op is None:
                         self._pad(table)
                     else:
-                        self._angle(op, table, shift)
+                        self._angle(op, table)
                 else:
                     grid[1, d, q] = np.eye(2)  # the identity at angle 0
                     self._pad(table)
-        return Prefix(*(self._complex(g) for g in grid), batched, start, _product_plan(self.n, self.device, self.cdtype))
+        A, B, C, F = grid
+        zero = np.array([1.0, 0.0])
+        first = np.stack([_real_vector(m @ zero) for m in (A[0], B[0], C[0])])  # (3, n, 4)
+        step = [np.concatenate([_block_diagonal(m[d]) for m in (A, B, C)], axis=1) for d in range(1, depth)]
+        back = [np.concatenate([_block_diagonal(m[d].conj().swapaxes(-1, -2)) for m in (A, B, C)], axis=1)
+                for d in range(1, depth)]
+        return Prefix(self._real(first), self._real(np.reshape(step, (depth - 1, 4 * self.n, 12 * self.n))),
+                      self._real(np.reshape(back, (depth - 1, 4 * self.n, 12 * self.n))),
+                      self._real(_block_diagonal(F.reshape(-1, 2, 2))), batched, start,
+                      _product_plan(self.n, self.device, self.cdtype))
 
     def _chain(self, ops: list[Op]) -> list[tuple]:
         """A qubit's prefix as ``(A, B, C, F, op)`` per parametric gate, constant gates folded in.
@@ -196,7 +214,7 @@ class _Builder:
             (op,) = run_
             qubits = tuple(sorted(op.qubits))
             parts = self._parts(op, tuple(qubits.index(q) for q in op.qubits), len(qubits))
-            column = self._angle(op, self.batched, 0)
+            column = self._angle(op, self.batched)
             return [Gate(Where(self.n, qubits), *(self._complex(p) for p in parts), column)]
         limit = {None: BLOCK_QUBITS, True: FUSE_MAX_QUBITS, False: 0}[fuse]
         steps = []
@@ -232,17 +250,26 @@ class _Builder:
                 parts[-1].setdefault(qubits[0], []).append(op)
             else:
                 parts.append((op, qubits))
-        start = self._complex(parts.pop(0)) if isinstance(parts[0], np.ndarray) else None
+        start = parts.pop(0) if isinstance(parts[0], np.ndarray) else None
         if not parts:
-            return Const(where, start, start.mH.contiguous())
-        return Block(where, start, tuple(self._part(part, k) for part in parts))
+            return Const(where, self._complex(start), self._complex(start.conj().T))
+        return Block(where, self._start(start), tuple(self._part(part, k) for part in parts))
+
+    def _start(self, start: np.ndarray | None):
+        """A block's leading constant: ``None``, ``(columns, phase)`` if it is monomial (`sweep.Block`), else the matrix."""
+        if start is None or not is_monomial(start):
+            return None if start is None else self._complex(start)
+        columns = (np.abs(start) > 1e-12).argmax(axis=0)  # the row of each column's non-zero
+        phase = start[columns, np.arange(len(columns))]
+        return (torch.as_tensor(columns, device=self.device),
+                None if np.allclose(phase, 1, rtol=0, atol=1e-15) else self._complex(phase))
 
     def _part(self, part, k: int):
         if isinstance(part, np.ndarray):
             return self._complex(part)
         if isinstance(part, tuple):
             op, qubits = part
-            return Segment(*(self._complex(p) for p in self._parts(op, qubits, k)), self._angle(op, self.weights, self.n_inputs))
+            return Segment(*(self._complex(p) for p in self._parts(op, qubits, k)), self._angle(op, self.weights))
         depth = max(map(len, part.values()))
         start = len(self.weights)
         grid = np.zeros((3, depth, k, 2, 2), dtype=complex)
@@ -251,17 +278,35 @@ class _Builder:
                 chain = part.get(q, [])
                 if d < len(chain):
                     grid[:, d, q] = self._parts(chain[d], (0,), 1)
-                    self._angle(chain[d], self.weights, self.n_inputs)
+                    self._angle(chain[d], self.weights)
                 else:
                     grid[1, d, q] = np.eye(2)
                     self._pad(self.weights)
-        return Layer(*(self._complex(g) for g in grid), start, _kron_plan(k, self.device),
-                     _trace_index(k, self.device))
+        return Layer(*(self._complex(g) for g in grid), start, _trace_index(k, self.device))
 
     def _perm(self, p: Permutation) -> Perm:
         if p.phase is None:
             return Perm(p.source, p.inverse, None, None)
         return Perm(p.source, p.inverse, p.phase.unsqueeze(-1), p.phase.conj()[p.inverse].unsqueeze(-1))
+
+
+def _real_vector(v: np.ndarray) -> np.ndarray:
+    """Complex vectors ``(..., 2)`` as 4 reals ``(re, im)`` per entry: ``(..., 4)``."""
+    return np.stack([v.real, v.imag], axis=-1).reshape(*v.shape[:-1], 4)
+
+
+def _block_diagonal(m: np.ndarray) -> np.ndarray:
+    """Complex 2×2 matrices ``m (k, 2, 2)`` as one real ``(4k, 4k)`` table acting on `_real_vector` rows from the right.
+
+    ``v @ R = m v``: ``R[(c, x), (a, y)]`` is ``Re m[a, c]`` for ``x = y``, ``∓ Im m[a, c]`` for ``(x, y) = (im, re), (re, im)``.
+    """
+    k = m.shape[0]
+    out = np.zeros((k, 2, 2, k, 2, 2))  # (qubit in, c, re|im in, qubit out, a, re|im out)
+    for q in range(k):
+        t = m[q].T  # [c, a]
+        out[q, :, 0, q, :, 0], out[q, :, 1, q, :, 1] = t.real, t.real
+        out[q, :, 1, q, :, 0], out[q, :, 0, q, :, 1] = -t.imag, t.imag
+    return out.reshape(4 * k, 4 * k)
 
 
 def _embed(matrix: np.ndarray, qubits: tuple[int, ...], k: int) -> np.ndarray:
@@ -270,35 +315,26 @@ def _embed(matrix: np.ndarray, qubits: tuple[int, ...], k: int) -> np.ndarray:
     return rows.numpy().T  # rows[j] = G|j>
 
 
-# A block's rotation layer gathers and multiplies this many qubits' 2×2 entries at once
-# (`sweep.Kron`): a (64, 64, 6) tensor for 6 qubits.
+# The product state gathers and multiplies this many qubits' amplitudes at once
+# (`sweep.ProductState`): a (64, 6, batch) tensor for 6 qubits.
 KRON_CHUNK = 6
-
-
-def _kron_plan(k: int, device) -> Kron:
-    """`sweep.Kron` of ``k`` 2×2 matrices flattened as ``[4q + 2a + b]``, in chunks of ``KRON_CHUNK`` qubits."""
-    index = []
-    for lo in range(0, k, KRON_CHUNK):
-        qubits = np.arange(lo, min(lo + KRON_CHUNK, k))
-        bits = (np.arange(2 ** len(qubits))[:, None] >> (qubits - lo)) & 1  # (entries, qubits)
-        index.append(torch.as_tensor(4 * qubits + 2 * bits[:, None, :] + bits[None, :, :], device=device))
-    return Kron(tuple(index))
 
 
 def _product_plan(n: int, device, cdtype) -> ProductState:
     """`sweep.ProductState`'s gathers and tables for ``n`` qubits, in chunks of at most ``KRON_CHUNK``."""
-    index, flips, bits, spans = [], [], [], []
+    index, pairs, bits, partners = [], [], [], []
     chunk = min(KRON_CHUNK, -(-n // 2))  # two chunks at least: their gathers stay smaller than the state
     for lo in range(0, n, chunk):
         k = min(chunk, n - lo)
-        i = np.arange(2**k)
-        b = (i[:, None] >> np.arange(k)) & 1  # (2^k, k)
-        index.append(torch.as_tensor(2 * (lo + np.arange(k)) + b, device=device))
-        flips.append(torch.as_tensor((i[None, :] ^ (1 << np.arange(k))[:, None]).reshape(-1), device=device))
-        table = np.stack([b.T == 0, b.T == 1], axis=1)  # (k, 2, 2^k)
-        bits.append(torch.as_tensor(table, dtype=cdtype, device=device))
-        spans.append((2 * lo, 2 * (lo + k)))
-    return ProductState(tuple(index), tuple(flips), tuple(bits), tuple(spans))
+        i, j = np.arange(2**k), np.arange(k)
+        b = (i[:, None] >> j) & 1  # (2^k, k)
+        index.append(torch.as_tensor(2 * (lo + j) + b, device=device))
+        flips = i[None, :, None] ^ (np.arange(2)[None, None, :] << j[:, None, None])  # (k, 2^k, 2)
+        pairs.append(torch.as_tensor(flips.reshape(-1), device=device))
+        bits.append(torch.as_tensor(np.stack([b.T == 0, b.T == 1], axis=1), dtype=cdtype, device=device))
+        a_xor_s = np.arange(2)[:, None] ^ np.arange(2)[None, :]  # (2, 2)
+        partners.append(torch.as_tensor((2 * (lo + j)[:, None, None] + a_xor_s).reshape(-1), device=device))
+    return ProductState(tuple(index), tuple(pairs), tuple(bits), tuple(partners))
 
 
 def _trace_index(k: int, device) -> torch.Tensor:

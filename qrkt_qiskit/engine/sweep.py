@@ -31,28 +31,30 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Angles", "Block", "Const", "Gate", "Kron", "Layer", "Perm", "Prefix", "ProductState", "Program", "Segment",
+__all__ = ["Angles", "Block", "Const", "Gate", "Layer", "Perm", "Prefix", "ProductState", "Program", "Segment",
            "Where", "run"]
 
 
 @dataclass(frozen=True)
 class Angles:
-    """Angles ``φ = scale · v[index] + offset`` of a set of gates (``α`` folded into both)."""
+    """Angles ``φ = x · x_map + w · w_map + offset`` of ``m`` gates (each reads one value, ``α`` folded in).
 
-    index: torch.Tensor  # (m,) slots of the values they read
-    scale: torch.Tensor  # (m,)
-    offset: torch.Tensor
+    The maps hold every angle twice, ``[φ, φ - π/2]``, so that one ``cos`` gives ``cos φ``
+    and ``sin φ``: two GEMMs and one ``cos`` for all angles of a call.
+    """
 
-    def cos_sin(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``cos φ`` and ``sin φ``, ``(..., m)`` for values ``(..., n_values)``."""
-        phi = torch.addcmul(self.offset, values.index_select(-1, self.index), self.scale)
-        return torch.cos(phi), torch.sin(phi)
+    x_map: torch.Tensor | None  # (n_inputs, 2m), None for angles that read weights only
+    w_map: torch.Tensor  # (2m, n_weights)
+    offset: torch.Tensor  # (2m,)
+    x_grad: torch.Tensor | None  # (m, n_inputs): dφ/dx, the first half of x_map transposed
+    w_grad: torch.Tensor  # (m, n_weights)
 
-    def grad(self, d_phi: torch.Tensor, n_values: int) -> torch.Tensor:
-        """``dL/dφ (..., m)`` -> ``dL/dvalues (..., n_values)`` (each ``φ`` is affine in one value)."""
-        g = d_phi * self.scale
-        onehot = torch.nn.functional.one_hot(self.index, n_values).to(g.dtype)  # (m, n_values)
-        return g @ onehot
+    def cos_sin(self, x: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``[cos φ, sin φ]``: ``(batch, 2, m)`` from ``x (batch, n_inputs)`` and ``w``, or ``(2, m)`` from ``w``."""
+        phi = torch.addmv(self.offset, self.w_map, w)
+        if self.x_map is not None:
+            phi = torch.addmm(phi, x, self.x_map)
+        return torch.cos(phi).unflatten(-1, (2, -1))
 
 
 class Where:
@@ -144,20 +146,10 @@ def _real_views(*parts: torch.Tensor) -> tuple[torch.Tensor, ...]:
     return tuple(torch.view_as_real(t) for t in parts)
 
 
-def _real_dot(a: torch.Tensor, b: torch.Tensor, dims: int) -> torch.Tensor:
-    """``Re Σ conj(a) b`` over the last ``dims`` axes."""
-    return (torch.view_as_real(a) * torch.view_as_real(b)).sum(tuple(range(-dims - 1, 0)))
-
-
 def _real_sum(a: torch.Tensor, b: torch.Tensor, dims: int) -> torch.Tensor:
     """``Re Σ a b`` over the last ``dims`` axes, in real arithmetic (see `_cmatmul`; tiny tensors)."""
     (ar, ai), (br, bi) = (torch.view_as_real(t).unbind(-1) for t in (a, b))
     return (ar * br - ai * bi).sum(tuple(range(-dims, 0)))
-
-
-def _matvec(m: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """``m (..., 2, 2) @ v (..., 2)`` as broadcast products: a batched matmul of 2×2 blocks is slow."""
-    return m[..., 0] * v[..., 0, None] + m[..., 1] * v[..., 1, None]
 
 
 def _moved(f: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
@@ -169,24 +161,13 @@ def _moved(f: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     return _cmatmul(_cmatmul(v, f), v, conj_b=True, t_b=True)
 
 
-@dataclass(frozen=True)
-class Kron:
-    """The Kronecker product of ``k`` 2×2 matrices as gathers and products, ``KRON_CHUNK`` qubits at a time.
-
-    The factors are the matrices flattened, ``(k · 4,)``; chunk ``c`` (the lowest qubits
-    first) multiplies ``factors[index[c]]`` along its last axis into a ``(2^k_c, 2^k_c)``
-    matrix, and the chunks are joined by Kronecker products, the lowest chunk the fastest.
-    """
-
-    index: tuple[torch.Tensor, ...]  # per chunk: (rows, columns, qubits in the chunk)
-
-    def __call__(self, factors: torch.Tensor) -> torch.Tensor:
-        chunks = [factors.index_select(-1, index.view(-1)).view(index.shape).prod(-1) for index in self.index]
-        out = chunks[-1]
-        for chunk in chunks[-2::-1]:
-            h, lo = out.shape[-1], chunk.shape[-1]
-            out = (out[:, None, :, None] * chunk[None, :, None, :]).reshape(h * lo, h * lo)
-        return out
+def _kron(m: torch.Tensor) -> torch.Tensor:
+    """``m_{k-1} ⊗ … ⊗ m_0`` of ``m (k, 2, 2)``, qubit 0 the fastest index (one `torch.kron` per qubit beats
+    a gather of the ``(2^k, 2^k, k)`` factors and their product)."""
+    out = m[-1]
+    for q in range(m.shape[0] - 2, -1, -1):
+        out = torch.kron(out, m[q])
+    return out
 
 
 @dataclass(frozen=True)
@@ -196,16 +177,17 @@ class ProductState:
     The qubit states come as ``f (2n, batch|1)``, entry ``2q + a``. Chunk ``c`` (the lowest
     qubits first) gathers each basis state's factors and multiplies them; outer products
     join the chunks, the lowest one the fastest index. Backwards, with ``g`` the co-state of
-    a chunk's state ``ψ``, ``dL/dv_q = R_q v_q`` for the 2×2 ``R_q[a, c] = Σ_{i: i_q = a} g_i
-    conj(ψ_{i with bit q = c})``, because ``|v_q| = 1`` (a unitary chain on ``|0>``): one
-    matmul with a table of bits gives every ``R_q`` of the chunk, from ``g conj(ψ)`` (the
-    diagonal) and ``g`` times ``ψ`` gathered with each bit flipped (the off-diagonal).
+    a chunk's state ``ψ``, ``dL/dv_q[a] = Σ_s R_q[a, s] v_q[a ⊕ s]`` for
+    ``R_q[a, s] = Σ_{i: i_q = a} g_i conj(ψ_{i ⊕ s 2^q})``, because ``|v_q| = 1`` (a unitary
+    chain on ``|0>``): one gather of ``conj(ψ)`` (each basis state, and it with each bit
+    flipped), one product with ``g`` and one matmul with a table of bits give every ``R_q``
+    of the chunk.
     """
 
     index: tuple[torch.Tensor, ...]  # per chunk: (2^k, k) into f
-    flips: tuple[torch.Tensor, ...]  # per chunk: (k · 2^k,), i ^ 2^j for qubit j, basis state i
+    pairs: tuple[torch.Tensor, ...]  # per chunk: (k · 2^k · 2,), i ⊕ s 2^j at [j, i, s]
     bits: tuple[torch.Tensor, ...]  # per chunk: (k, 2, 2^k), [bit j of i = a]
-    span: tuple[tuple[int, int], ...]  # per chunk: its rows of f
+    partners: tuple[torch.Tensor, ...]  # per chunk: (k · 2 · 2,) into f, 2q + (a ⊕ s) at [j, a, s] (q = j + the chunk's first)
 
     def __call__(self, f: torch.Tensor, tape: list) -> torch.Tensor:
         """``f (2n, batch|1)`` -> the state ``(2^n, batch|1)``; leaves the chunks' states on the tape."""
@@ -230,12 +212,11 @@ class ProductState:
             g = (y * chunks[c].conj().unsqueeze(0)).sum(1)
         co.append(g)
         out = []
-        for psi, g, flips, bits, (lo, hi) in zip(chunks, co, self.flips, self.bits, self.span):
-            k = bits.shape[0]
-            diagonal = bits @ (g * psi.conj())  # (k, 2, batch): R_j[a, a]
-            off = bits @ (psi.conj().index_select(0, flips).view(k, *psi.shape) * g)  # R_j[a, 1 - a]
-            vq = (f if len(chunks) == 1 else f[lo:hi]).view(k, 2, -1)
-            out.append((diagonal * vq + off * vq.flip(1)).view(2 * k, -1))
+        for psi, g, pairs, bits, partners in zip(chunks, co, self.pairs, self.bits, self.partners):
+            k, batch = bits.shape[0], g.shape[-1]
+            x = psi.conj().index_select(0, pairs).view(k, -1, 2, psi.shape[-1]) * g.unsqueeze(1)  # (k, 2^k, 2, batch)
+            r = (bits @ x.view(k, -1, 2 * batch)).view(k, 2, 2, batch)  # R_j[a, s]
+            out.append((r * f.index_select(0, partners).view(k, 2, 2, -1)).sum(2).view(2 * k, batch))
         return out[0] if len(out) == 1 else torch.cat(out)
 
 
@@ -251,7 +232,6 @@ class Layer:
     B: torch.Tensor
     C: torch.Tensor
     start: int
-    kron: Kron  # of the k per-qubit matrices, flattened (k · 4,)
     trace_index: torch.Tensor  # (k · 4 · 2^(k-1),): the partial traces of a (d, d) matrix onto each qubit
 
     def __post_init__(self):
@@ -265,7 +245,7 @@ class Layer:
         for depth in range(1, L):
             m = g[depth] @ m
         tape.append(g)
-        return self.kron(m.flatten())
+        return _kron(m)
 
     def angle_grads(self, t: torch.Tensor, tape: list) -> torch.Tensor:
         """``dL/dφ (L·k,)`` from the transition matrix ``t (d, d)`` at the layer's output."""
@@ -300,11 +280,14 @@ class Block:
     """A weight-only run on ``where.qubits``: one unitary ``U = M_s … M_1 · start``, built per call.
 
     ``parts`` are `Layer`s, `Segment`s and constant ``(d, d)`` matrices in circuit order, the
-    first one parametric (leading constants are ``start``, or ``None``).
+    first one parametric (leading constants are ``start``, or ``None``). A ``start`` that only
+    permutes and phases basis states (a CNOT ring) is ``(columns, phase)``: ``M_1 · start`` is
+    then ``M_1``'s columns gathered, ``(M_1 start)[:, c] = M_1[:, columns[c]] · phase[c]``,
+    instead of a ``d × d × d`` product.
     """
 
     where: Where
-    start: torch.Tensor | None
+    start: torch.Tensor | tuple[torch.Tensor, torch.Tensor | None] | None
     parts: tuple
 
     def unitary(self, cos, sin, tape: list) -> torch.Tensor:
@@ -316,7 +299,14 @@ class Block:
             else:
                 m = part.matrix(cos, sin, tape)
                 tape.append(m)
-            u = m if u is None else m @ u
+            if u is None:
+                u = m
+            elif isinstance(u, tuple):
+                columns, phase = u
+                u = m.index_select(1, columns)
+                u = u if phase is None else u * phase
+            else:
+                u = m @ u
         return u
 
     def angle_grads(self, t: torch.Tensor, tape: list) -> list[tuple[int, torch.Tensor]]:
@@ -375,22 +365,51 @@ class Gate:
 class Prefix:
     """Single-qubit gates before each qubit's first multi-qubit gate: a product state.
 
-    ``A, B, C: (D, n, 2, 2)``, one gate per depth and qubit (constant gates folded into a
-    neighbour, the identity where a chain is shorter), ``F`` each gate's ``(dG/dφ) G†``;
-    its angles are ``[start, start + D·n)`` of the batched angles when ``batched``, else of
-    the weight angles.
+    One gate per depth ``d`` and qubit, ``G_d = A_d + cos φ B_d + sin φ C_d`` (constant gates
+    folded into a neighbour, the identity where a chain is shorter); its angles are
+    ``[start, start + D·n)`` of the batched angles when ``batched``, else of the weight angles.
+    Each qubit's state ``v (2,)`` complex is held as 4 reals, so every 2×2 product of a depth
+    is one real GEMM with a block-diagonal table (complex broadcasts of tiny tensors cost
+    several times more):
+
+    * ``first (3, n, 4)``: ``A_1|0>, B_1|0>, C_1|0>``;
+    * ``step (D - 1, 4n, 12n)``: ``v -> [A_d v, B_d v, C_d v]``, and ``back`` the same for
+      ``A_d†, B_d†, C_d†`` (the reverse pass);
+    * ``F (D·4n, D·4n)``: each gate's ``(dG/dφ) G†`` (`gates.gate_parts`), moved past trailing constants.
     """
 
-    A: torch.Tensor
-    B: torch.Tensor
-    C: torch.Tensor
+    first: torch.Tensor
+    step: torch.Tensor
+    back: torch.Tensor
     F: torch.Tensor
     batched: bool
     start: int
     product: ProductState
 
-    def __post_init__(self):
-        object.__setattr__(self, "parts", _real_views(self.A, self.B, self.C))
+    @property
+    def depth(self) -> int:
+        return self.F.shape[0] // self.first.shape[-2] // 4
+
+    def states(self, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        """Each qubit's state after each depth, ``(batch, D, n, 4)``, from ``cos, sin (batch, D, n, 1)``."""
+        P = self.first
+        v = [torch.addcmul(torch.addcmul(P[0], cos[:, 0], P[1]), sin[:, 0], P[2])]  # (batch, n, 4)
+        for d in range(1, cos.shape[1]):
+            P = (v[-1].flatten(1) @ self.step[d - 1]).unflatten(1, (3, -1, 4))  # (batch, 3, n, 4)
+            v.append(torch.addcmul(torch.addcmul(P[:, 0], cos[:, d], P[:, 1]), sin[:, d], P[:, 2]))
+        return torch.stack(v, dim=1)
+
+    def angle_grads(self, v: torch.Tensor, co: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        """``dL/dφ (batch, D·n)`` from the states ``v`` and the co-state ``co (batch, n, 4)`` of the last depth.
+
+        Back through each chain, ``co_{d-1} = G_d† co_d``; ``dL/dφ_d = Re <co_d| F_d |v_d>``.
+        """
+        cos_ = [co]
+        for d in range(cos.shape[1] - 1, 0, -1):
+            Q = (cos_[-1].flatten(1) @ self.back[d - 1]).unflatten(1, (3, -1, 4))
+            cos_.append(torch.addcmul(torch.addcmul(Q[:, 0], cos[:, d], Q[:, 1]), sin[:, d], Q[:, 2]))
+        co = torch.stack(cos_[::-1], dim=1).flatten(1) if len(cos_) > 1 else co.flatten(1)  # (batch, D·4n)
+        return (co * (v.flatten(1) @ self.F)).unflatten(1, (-1, 4)).sum(-1)
 
 
 @dataclass(frozen=True)
@@ -417,16 +436,15 @@ def run(program: Program, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 def _forward(p: Program, x: torch.Tensor, w: torch.Tensor):
     """The expectation values, the final state and the tape the reverse sweep reads (in push order)."""
     batch, tape = x.shape[0], []
-    values_w = torch.nn.functional.pad(w, (0, 1))  # [w, 0]: the zero slot (`lowering.Angle`)
-    cb = sb = cw = sw = None
-    if p.batched is not None:
-        cb, sb = p.batched.cos_sin(torch.cat([x, values_w.expand(batch, -1)], dim=1))  # (batch, m)
-    if p.weights is not None:
-        cw, sw = p.weights.cos_sin(values_w)  # (m,)
+    csb = None if p.batched is None else p.batched.cos_sin(x, w)  # (batch, 2, m): cos φ, sin φ
+    csw = None if p.weights is None else p.weights.cos_sin(x, w)  # (2, m)
+    tape += [t for t in (csb, csw) if t is not None]
+    cb, sb = (None, None) if csb is None else csb.unbind(1)
+    cw, sw = (None, None) if csw is None else csw.unbind(0)
     if p.prefix is None:
         psi = p.zero.expand(-1, batch)
     else:
-        psi = _prefix_state(p.prefix, *((cb, sb) if p.prefix.batched else (cw, sw)), tape).expand(-1, batch)
+        psi = _prefix_state(p.prefix, csb if p.prefix.batched else csw, tape).expand(-1, batch)
     for stage in p.stages:
         for step in stage:
             if isinstance(step, Perm):
@@ -445,34 +463,32 @@ def _forward(p: Program, x: torch.Tensor, w: torch.Tensor):
     return p.tables(psi), psi, tape
 
 
-def _prefix_state(prefix: Prefix, cos, sin, tape: list) -> torch.Tensor:
-    """The product state ``(2^n, batch|1)``; leaves the gates, each depth's qubit states and the kron's parts on the tape."""
-    depth, n = prefix.A.shape[:2]
-    shape = (*cos.shape[:-1], depth, n, 1, 1, 1)
-    if prefix.start or cos.shape[-1] != depth * n:
-        span = slice(prefix.start, prefix.start + depth * n)
-        cos, sin = cos[..., span], sin[..., span]
-    g = _gates(prefix.parts, cos.reshape(shape), sin.reshape(shape))
-    states = [g[..., 0, :, :, 0]]  # (batch|·, n, 2): the first gate on |0> is its first column
-    for d in range(1, depth):
-        states.append(_matvec(g[..., d, :, :, :], states[-1]))
-    tape += [g, torch.stack(states, dim=-3)]
-    f = states[-1].flatten(-2)  # (batch|·, 2n)
-    return prefix.product(f.T.contiguous() if prefix.batched else f.unsqueeze(-1), tape)
+def _prefix_angles(prefix: Prefix, cs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The prefix's ``cos φ, sin φ (batch|1, D, n, 1)`` from ``cos_sin``'s ``(batch, 2, m)`` or ``(2, m)``."""
+    span = cs[..., prefix.start:prefix.start + prefix.F.shape[0] // 4]
+    span = span if prefix.batched else span.unsqueeze(0)
+    n = prefix.first.shape[-2]
+    return span[:, 0].unflatten(-1, (-1, n, 1)), span[:, 1].unflatten(-1, (-1, n, 1))
 
 
-def _prefix_grads(prefix: Prefix, lam: torch.Tensor, tape: list) -> torch.Tensor:
+def _prefix_state(prefix: Prefix, cs: torch.Tensor, tape: list) -> torch.Tensor:
+    """The product state ``(2^n, batch|1)``; leaves each depth's qubit states and the chunks on the tape."""
+    v = prefix.states(*_prefix_angles(prefix, cs))  # (batch|1, D, n, 4)
+    tape.append(v)
+    f = torch.view_as_complex(v[:, -1].unflatten(-1, (2, 2))).flatten(1)  # (batch|1, 2n)
+    return prefix.product(f.T, tape)
+
+
+def _prefix_grads(prefix: Prefix, cs: torch.Tensor, lam: torch.Tensor, tape: list) -> torch.Tensor:
     """``dL/dφ`` of the prefix's angles ``(batch|·, D·n)`` from the co-state ``λ (2^n, batch)`` of its product state."""
-    v = tape[-1 - len(prefix.product.index)][..., -1, :, :].flatten(-2)  # (batch|·, 2n): each qubit's state
-    gv = prefix.product.grad(v.T if prefix.batched else v.unsqueeze(-1), lam, tape).T.unflatten(-1, (-1, 2))
-    states, g = tape.pop(), tape.pop()
+    v = tape[-1 - len(prefix.product.index)]  # (batch|1, D, n, 4)
+    f = torch.view_as_complex(v[:, -1].unflatten(-1, (2, 2))).flatten(1)
+    co = prefix.product.grad(f.T, lam, tape).T  # (batch, 2n)
+    tape.pop()
     if not prefix.batched:
-        gv = gv.sum(0)
-    co = [gv]  # back through the chains, v_d = G_d v_{d-1}: the co-state after each depth
-    for d in range(g.shape[-4] - 1, 0, -1):
-        co.append(_matvec(g[..., d, :, :, :].mH, co[-1]))
-    co = torch.stack(co[::-1], dim=-3)  # (batch|·, D, n, 2)
-    return _real_dot(co, _matvec(prefix.F, states), 1).flatten(-2)  # Re <co_d| F_d |v_d>
+        co = co.sum(0, keepdim=True)
+    grads = prefix.angle_grads(v, torch.view_as_real(co).flatten(1).unflatten(1, (-1, 4)), *_prefix_angles(prefix, cs))
+    return grads if prefix.batched else grads[0]
 
 
 def _unapply(step, s: torch.Tensor, matrix: torch.Tensor | None) -> torch.Tensor:
@@ -512,20 +528,24 @@ def _backward(p: Program, psi: torch.Tensor, tape: list, grad: torch.Tensor):
             for step, m in zip(reversed(stage), matrices):
                 lam = _unapply(step, lam, m)
     if p.prefix is not None:
-        (d_batched if p.prefix.batched else d_weights)[p.prefix.start] = _prefix_grads(p.prefix, lam, tape)
+        cs = tape[0] if p.prefix.batched else tape[int(p.batched is not None)]  # its cos_sin, first on the tape
+        (d_batched if p.prefix.batched else d_weights)[p.prefix.start] = _prefix_grads(p.prefix, cs, lam, tape)
     return [d_batched[k] for k in sorted(d_batched)], [d_weights[k] for k in sorted(d_weights)]
 
 
-def _input_grads(p: Program, d_batched: list, d_weights: list, x: torch.Tensor, w: torch.Tensor):
+def _input_grads(p: Program, d_batched: list, d_weights: list, x: torch.Tensor, w: torch.Tensor, x_needed: bool):
+    """``dL/dx`` (None unless ``x_needed``) and ``dL/dw`` from the angles' gradients: one GEMM each."""
     gx = gw = None
     if d_batched:
-        g = p.batched.grad(torch.cat(d_batched, dim=-1) if len(d_batched) > 1 else d_batched[0],
-                           p.n_inputs + p.n_weights + 1)  # (batch, n_values)
-        gx, gw = g[:, :p.n_inputs], g[:, p.n_inputs:-1].sum(0)
+        d = torch.cat(d_batched, dim=-1) if len(d_batched) > 1 else d_batched[0]  # (batch, m)
+        gx = d @ p.batched.x_grad if x_needed else None
+        gw = d.sum(0) @ p.batched.w_grad
     if d_weights:
-        more = p.weights.grad(torch.cat(d_weights) if len(d_weights) > 1 else d_weights[0], p.n_weights + 1)[:-1]
+        more = (torch.cat(d_weights) if len(d_weights) > 1 else d_weights[0]) @ p.weights.w_grad
         gw = more if gw is None else gw + more
-    return (torch.zeros_like(x) if gx is None else gx), (torch.zeros_like(w) if gw is None else gw)
+    if gx is None and x_needed:
+        gx = torch.zeros_like(x)
+    return gx, (torch.zeros_like(w) if gw is None else gw)
 
 
 class _Statevector(torch.autograd.Function):
@@ -553,5 +573,6 @@ class _Statevector(torch.autograd.Function):
         x, w, psi, *tape = ctx.saved_tensors
         if torch.is_grad_enabled():  # a double backward: the same sweep, on a forward autograd records
             _, psi, tape = _forward(ctx.program, x, w)
-        gx, gw = _input_grads(ctx.program, *_backward(ctx.program, psi, list(tape), grad), x, w)
+        gx, gw = _input_grads(ctx.program, *_backward(ctx.program, psi, list(tape), grad), x, w,
+                              ctx.needs_input_grad[0])
         return gx, gw, None
