@@ -1,0 +1,32 @@
+#!/bin/bash
+# Issue 19, item 5: the three arms with one data set, budget and recipe, each run in the background
+# with checkpoints and generator snapshots, then FID (10k/10k) and the FID curve of every snapshot.
+#   TransGAN, TransGAN + the rk4_enh last block (the ODE block without circuits), QRKT-GAN.
+# Budget: EPOCHS passes over the 60k MNIST images (batch 32: 375 generator iterations each);
+# at the cpu preset, one thread, an iteration takes ~2.1 / 2.8 / 7.5 s (docs/benchmarks.md).
+#   bash docs/runs/gan_arms.sh train     # three runs in the background, one thread each
+#   bash docs/runs/gan_arms.sh score     # after they finish: fid.json, fid_curve.csv/png
+# A stopped run resumes: `bash docs/runs/gan_arms.sh train` again (each run continues from last.pt).
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-/work/runs/gan}
+DATA=${DATA:-../shared/data}
+PRESET=${PRESET:-cpu}
+EPOCHS=${EPOCHS:-5}
+DEVICE=${DEVICE:-cpu}  # EXTRA="--limit 640" adds options to new runs (a smoke test)
+declare -A ARMS=([transgan]="--classical" [transgan-rk4_enh]="--classical --ode rk4_enh" [qrkt-gan]="--quantum")
+mkdir -p $OUT
+case ${1:?usage: gan_arms.sh train|score} in
+  train)
+    for arm in transgan transgan-rk4_enh qrkt-gan; do
+      dir=$OUT/$arm
+      if [ -f $dir/config.json ]; then args="--resume --run-dir $dir"
+      else args="${ARMS[$arm]} --preset $PRESET --dataset mnist --data-root $DATA --epochs $EPOCHS --device $DEVICE
+                 --lr-g 2e-4 --lr-d 2e-4 --snapshot-every 1 --checkpoint-every 200 ${EXTRA:-} --run-dir $dir"; fi
+      OMP_NUM_THREADS=1 nohup .venv/bin/qrkt --threads 1 gan train $args --no-progress > $dir.log 2>&1 &
+    done ;;
+  score)
+    .venv/bin/qrkt gan fid $OUT/transgan $OUT/transgan-rk4_enh $OUT/qrkt-gan --samples 10000 --no-progress
+    for arm in transgan transgan-rk4_enh qrkt-gan; do
+      .venv/bin/qrkt gan fid $OUT/$arm --curve --samples 2048 --no-progress
+    done ;;
+esac
