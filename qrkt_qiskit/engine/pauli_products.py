@@ -25,6 +25,34 @@ _CODE = {(False, False): 0, (True, False): 1, (True, True): 2, (False, True): 3}
 
 
 @dataclass(frozen=True)
+class Pairs:
+    """Strings of weight <= 2 on the wide route, without padding: each string's first factor, in string
+    order, then the second factors of the strings that have one.
+
+    The ``qrkt`` ring has one string of weight 2 and n − 1 of weight 1: padded, half its slots
+    would be ones, computed and differentiated like the others.
+    """
+
+    flat: torch.Tensor  # (terms + pairs,) the components read
+    qubit: torch.Tensor  # flat // 4
+    sink: torch.Tensor  # flat, but a weight-0 string's padding points past the end, where gradients are dropped
+    paired: torch.Tensor  # (pairs,) the strings with a second factor
+    terms: int
+
+    def products(self, factors: torch.Tensor) -> torch.Tensor:
+        """``(batch, terms + pairs)`` factors -> each string's product ``(batch, terms)``."""
+        first = factors[:, : self.terms]
+        return first.index_copy(1, self.paired, first.index_select(1, self.paired) * factors[:, self.terms:])
+
+    def grad(self, factors: torch.Tensor, grad_terms: torch.Tensor) -> torch.Tensor:
+        """The gradient of `products` with respect to the factors, from each string's ``(batch, terms)``."""
+        first, second = factors[:, : self.terms], factors[:, self.terms:]
+        g_paired = grad_terms.index_select(1, self.paired)
+        return torch.cat([grad_terms.index_copy(1, self.paired, g_paired * second),
+                          g_paired * first.index_select(1, self.paired)], 1)
+
+
+@dataclass(frozen=True)
 class PauliSlots:
     """Where each Pauli string's factors come from: flat ``[1, b]`` indices and their qubits.
 
@@ -41,6 +69,7 @@ class PauliSlots:
     dense_at: torch.Tensor | None  # narrow circuits: where slot s's Ar, Br, Cr sit in the flat (2n + 1, slots) matrix
     n: int
     identity: bool  # one string per observable, in order, coefficient 1 (the qrkt ring): the table is not applied
+    pairs: Pairs | None  # the wide route of strings of weight <= 2 (some 2): no padding (`Pairs`)
 
     def sum_terms(self, products: torch.Tensor) -> torch.Tensor:
         """The strings' products ``(batch, terms)`` -> the observables ``(batch, observables)``."""
@@ -69,11 +98,20 @@ class PauliSlots:
             rows = torch.stack([torch.zeros_like(flat), 1 + flat // 4, 1 + n + flat // 4], -1)
             dense_at = (rows * len(flat) + slots[:, None]).flatten()
         identity = table.shape[0] == table.shape[1] and torch.equal(table, torch.eye(len(table), dtype=dtype, device=device))
-        return cls(index, table, flat, flat // 4, real, sink, partner, dense_at, n, identity)
+        pairs = None
+        if dense_at is None and index.shape[1] == 2:
+            is_real = torch.zeros(len(flat), dtype=torch.bool, device=flat.device)
+            is_real[real] = True
+            paired = torch.nonzero(is_real.view(index.shape)[:, 1]).flatten()
+            pair_flat = torch.cat([index[:, 0], index[paired, 1]])
+            pair_sink = torch.cat([torch.where(is_real.view(index.shape)[:, 0], index[:, 0], 4 * n), index[paired, 1]])
+            pairs = Pairs(pair_flat, pair_flat // 4, pair_sink, paired, len(index))
+        return cls(index, table, flat, flat // 4, real, sink, partner, dense_at, n, identity, pairs)
 
-    def scatter(self, values: torch.Tensor) -> torch.Tensor:
-        """Sum per-slot rows ``(slots, k)`` of the real slots into ``(n, 4, k)``."""
-        out = values.new_zeros(4 * self.n + 1, values.shape[-1]).index_add(0, self.sink, values)
+    def scatter(self, values: torch.Tensor, sink: torch.Tensor | None = None) -> torch.Tensor:
+        """Sum per-slot rows ``(slots, k)`` of the real slots into ``(n, 4, k)`` (``sink``: `Pairs`' slots)."""
+        sink = self.sink if sink is None else sink
+        out = values.new_zeros(4 * self.n + 1, values.shape[-1]).index_add(0, sink, values)
         return out[:-1].view(self.n, 4, -1)
 
     def describe(self) -> str:
@@ -172,7 +210,10 @@ class _LazyPauliProducts(torch.autograd.Function):
     def forward(theta, terms, slots):
         """The observables, then the factors' parts (what the backward reads, as outputs for ``torch.func``)."""
         parts = _lazy_factors(theta, terms, slots)
-        return slots.sum_terms(parts[-1].view(theta.shape[0], *slots.index.shape).prod(-1)), *parts
+        factors = parts[-1]
+        products = (slots.pairs.products(factors) if slots.pairs is not None
+                    else factors.view(theta.shape[0], *slots.index.shape).prod(-1))
+        return slots.sum_terms(products), *parts
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -191,7 +232,9 @@ class _LazyPauliProducts(torch.autograd.Function):
         slots = ctx.slots
         if torch.is_grad_enabled():  # a double backward: rebuild what it differentiates from the inputs
             parts = _lazy_factors(theta, terms, slots)
-        g = _grad_factors(parts[-1], grad, slots)  # (batch, slots)
+        pairs = slots.pairs
+        g = (pairs.grad(parts[-1], slots.grad_terms(grad)) if pairs is not None
+             else _grad_factors(parts[-1], grad, slots))  # (batch, slots)
         n, grad_theta, grad_coef = slots.n, None, None
         if slots.dense:
             basis, coef, _ = parts  # (batch, 2n + 1), (2n + 1, slots)
@@ -200,31 +243,33 @@ class _LazyPauliProducts(torch.autograd.Function):
                 grad_theta = torch.addcmul(g_basis[:, n + 1:] * basis[:, 1:n + 1], g_basis[:, 1:n + 1], basis[:, n + 1:],
                                            value=-1)
             if ctx.needs_input_grad[1]:
-                grad_coef = (basis.T @ g).flatten().index_select(0, slots.dense_at).view(-1, 3)
+                grad_coef = slots.scatter((basis.T @ g).flatten().index_select(0, slots.dense_at).view(-1, 3))
         else:
             cos, sin, coef, _ = parts  # (batch, slots) twice, (slots, 3)
             _, Br, Cr = coef.unbind(-1)
+            layout = slots if pairs is None else pairs
             if ctx.needs_input_grad[0]:  # padding slots have Br = Cr = 0: they add nothing
                 slope = torch.addcmul(cos * Cr, sin, Br, value=-1)
-                grad_theta = torch.zeros_like(theta).index_add(1, slots.qubit, g * slope)
+                grad_theta = torch.zeros_like(theta).index_add(1, layout.qubit, g * slope)
             if ctx.needs_input_grad[1]:
-                grad_coef = torch.stack((g.sum(0), (g * cos).sum(0), (g * sin).sum(0)), -1)
-        return grad_theta, None if grad_coef is None else slots.scatter(grad_coef), None
+                grad_coef = slots.scatter(torch.stack((g.sum(0), (g * cos).sum(0), (g * sin).sum(0)), -1), layout.sink)
+        return grad_theta, grad_coef, None
 
 
 def _lazy_factors(theta, terms, slots: PauliSlots):
     """The factors ``(batch, slots)``, last, after what their backward needs (see `_LazyPauliProducts`)."""
-    coef = terms.reshape(-1, 3).index_select(0, slots.flat)  # (slots, 3): Ar, Br, Cr per slot
     if slots.dense:
+        coef = terms.reshape(-1, 3).index_select(0, slots.flat)  # (slots, 3): Ar, Br, Cr per slot
         basis = torch.cat([theta.new_ones(theta.shape[0], 1), torch.cos(theta), torch.sin(theta)], 1)
         n_basis = 2 * slots.n + 1
         coef = coef.new_zeros(n_basis * len(slots.flat)).index_add(0, slots.dense_at, coef.flatten())
         coef = coef.view(n_basis, -1)
         return basis, coef, basis @ coef
-    cos = torch.cos(theta).index_select(1, slots.qubit)
-    sin = torch.sin(theta).index_select(1, slots.qubit)
+    layout = slots if slots.pairs is None else slots.pairs
+    coef = terms.reshape(-1, 3).index_select(0, layout.flat)  # (slots, 3): Ar, Br, Cr per slot
+    cos = torch.cos(theta).index_select(1, layout.qubit)
+    sin = torch.sin(theta).index_select(1, layout.qubit)
     return cos, sin, coef, rotation(*coef.unbind(-1), cos, sin)
-
 
 
 def _gather(components: torch.Tensor, slots: PauliSlots) -> torch.Tensor:

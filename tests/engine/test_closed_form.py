@@ -265,3 +265,18 @@ def test_narrow_and_wide_batch_routes_agree(ansatz):
         outs.append((out, *torch.autograd.grad(out.sum(), (xg, wg), allow_unused=True)))
     for a, b in zip(*outs):
         assert (a is None and b is None) or torch.allclose(a, b, atol=1e-12)
+
+
+@pytest.mark.parametrize("ansatz_name", ["qrkt", "basic"])
+def test_the_wide_route_is_twice_differentiable(ansatz_name):
+    """Wider than DENSE_MAX_QUBITS the factors are gathered per slot (the qrkt ring without padding): gradgrad holds."""
+    from qrkt_qiskit.engine import pauli_products
+
+    n = pauli_products.DENSE_MAX_QUBITS + 2
+    prog = compile(make_ansatz(ansatz_name, n, 1), dtype=torch.float64, strategy="closed-form")
+    slots = prog._program._slots
+    assert not slots.dense and (slots.pairs is not None) == (ansatz_name == "qrkt")
+    x = torch.rand(2, n, dtype=torch.float64, requires_grad=True)
+    w = torch.rand(n, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(prog, (x, w))
+    assert torch.autograd.gradgradcheck(prog, (x, w))
