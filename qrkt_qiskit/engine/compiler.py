@@ -148,6 +148,12 @@ class NonFiniteAngleError(ValueError):
     """A circuit was given NaN or infinite inputs or weights (in training: the model diverged upstream)."""
 
 
+def all_finite(t: torch.Tensor) -> bool:
+    """Whether no entry of ``t`` is NaN or infinite: its minimum and maximum (which propagate NaN), in
+    one pass and without the full boolean mask of ``isfinite(t).all()``, which costs ~10x more."""
+    return t.numel() == 0 or bool(torch.isfinite(torch.stack(torch.aminmax(t))).all())
+
+
 def check_inputs(x: torch.Tensor, ansatz: Ansatz) -> None:
     """Raise a one-sentence error unless ``x`` is a finite ``(..., n_inputs)`` tensor."""
     if not isinstance(x, torch.Tensor):
@@ -155,7 +161,7 @@ def check_inputs(x: torch.Tensor, ansatz: Ansatz) -> None:
     if x.dim() == 0 or x.shape[-1] != ansatz.n_inputs:
         raise ValueError(f"inputs must have shape (..., {ansatz.n_inputs}) for this {ansatz.n_qubits}-qubit "
                          f"circuit, got {tuple(x.shape)}")
-    if not is_tracing() and not bool(torch.isfinite(x).all()):
+    if not is_tracing() and not all_finite(x):
         raise NonFiniteAngleError("inputs contain NaN or infinite values; every angle must be finite")
 
 
@@ -163,7 +169,7 @@ def check_weights(w: torch.Tensor, ansatz: Ansatz) -> None:
     """Raise a one-sentence error unless ``w`` is a finite ``(n_weights,)`` tensor."""
     if w.shape != (ansatz.n_weights,):
         raise ValueError(f"weights must have shape ({ansatz.n_weights},), got {tuple(w.shape)}")
-    if not is_tracing() and not bool(torch.isfinite(w).all()):
+    if not is_tracing() and not all_finite(w):
         raise NonFiniteAngleError("weights contain NaN or infinite values; every angle must be finite")
 
 

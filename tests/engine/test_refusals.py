@@ -103,3 +103,14 @@ def test_call_errors_name_the_bad_value(prog):
 def test_device_mismatch_is_named(prog):
     with pytest.raises(ValueError, match="inputs are on cuda:0 but the circuit was compiled for cpu"):
         prog(torch.zeros(4, 3, device="cuda"), torch.zeros(6, device="cuda"))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("where", [0, 7, -1])
+def test_all_finite_finds_one_bad_value_anywhere(bad, where):
+    from qrkt_qiskit.engine.compiler import all_finite
+
+    x = torch.randn(5, 4) * 1e30  # huge but finite: no sum that overflows is involved
+    assert all_finite(x) and all_finite(torch.empty(0, 4))
+    x.view(-1)[where] = bad
+    assert not all_finite(x)
