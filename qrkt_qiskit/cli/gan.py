@@ -17,8 +17,9 @@ attention and MLP maps are circuits and whose last generator stage is an rk4_enh
 its critic is a quantum ViT without ODE blocks. --classical gives TransGAN, the baseline.
 
   qrkt gan train   train with WGAN-GP and the drift term ε·(E[D(x)])², n_critic critic steps
-                   per generator step, Adam(0, 0.99) (constant rates unless --lr-decay linear), DiffAugment on real,
-                   generated and penalty images, and a generator EMA; into a run directory
+                   per generator step, Adam(0, 0.99) (constant rates unless --lr-decay linear),
+                   DiffAugment on real, generated and penalty images, and a generator EMA; into
+                   a run directory
   qrkt gan fid     FID of trained runs' EMA generators against the training images, with the
                    network and the number of images named in every figure
   qrkt gan info    parameters of both networks and QRKT-GAN's thesis-style qubit totals"""

@@ -102,9 +102,10 @@ class PauliSlots:
         if dense_at is None and index.shape[1] == 2:
             is_real = torch.zeros(len(flat), dtype=torch.bool, device=flat.device)
             is_real[real] = True
-            paired = torch.nonzero(is_real.view(index.shape)[:, 1]).flatten()
+            first_real, second_real = is_real.view(index.shape).unbind(1)
+            paired = torch.nonzero(second_real).flatten()
             pair_flat = torch.cat([index[:, 0], index[paired, 1]])
-            pair_sink = torch.cat([torch.where(is_real.view(index.shape)[:, 0], index[:, 0], 4 * n), index[paired, 1]])
+            pair_sink = torch.cat([torch.where(first_real, index[:, 0], 4 * n), index[paired, 1]])
             pairs = Pairs(pair_flat, pair_flat // 4, pair_sink, paired, len(index))
         return cls(index, table, flat, flat // 4, real, sink, partner, dense_at, n, identity, pairs)
 

@@ -14,7 +14,7 @@ from torch import nn
 
 from .blocks import check_block, from_preset, make_blocks
 from .quantum import QuantumSpec
-from .vit import ARCHS
+from .vit import check_arch
 
 __all__ = ["TEXT_PRESETS", "TextConfig", "TextTransformer", "check_ids", "masked_mean", "text_config", "text_model"]
 
@@ -46,10 +46,7 @@ class TextConfig:
             raise ValueError(f"dim={self.dim} must be a positive multiple of heads={self.heads}")
         if not 0 <= self.pad_id < self.vocab_size:
             raise ValueError(f"pad_id={self.pad_id} is not a token id of a vocabulary of {self.vocab_size}")
-        if self.arch not in ARCHS:
-            raise ValueError(f"unknown arch {self.arch!r}; choose one of: {', '.join(ARCHS)}")
-        if self.arch == "thesis" and (self.ode == "none" or self.encoders < 0 or self.decoders < 1):
-            raise ValueError("the thesis arch needs a Runge-Kutta ode, encoders >= 0 and decoders >= 1")
+        check_arch(self)
 
 
 # The thesis' IMDb models (chapter 5.3): the classical RK4_ENH baseline and its quantum twin,

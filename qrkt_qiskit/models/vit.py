@@ -13,10 +13,18 @@ from torch import nn
 from .blocks import check_block, from_preset, make_blocks
 from .quantum import QuantumSpec
 
-__all__ = ["ARCHS", "VIT_PRESETS", "ViTConfig", "VisionTransformer", "patchify", "vision_model", "vit_config"]
+__all__ = ["ARCHS", "VIT_PRESETS", "ViTConfig", "VisionTransformer", "check_arch", "patchify", "vision_model", "vit_config"]
 
 POOLS = ("cls", "mean")
 ARCHS = ("shared", "thesis")
+
+
+def check_arch(c) -> None:
+    """One sentence for a vision or text config whose ``arch``, ``ode``, ``encoders`` or ``decoders`` do not fit."""
+    if c.arch not in ARCHS:
+        raise ValueError(f"unknown arch {c.arch!r}; choose one of: {', '.join(ARCHS)}")
+    if c.arch == "thesis" and (c.ode == "none" or c.encoders < 0 or c.decoders < 1):
+        raise ValueError("the thesis arch needs a Runge-Kutta ode, encoders >= 0 and decoders >= 1")
 
 
 @dataclass(frozen=True)
@@ -49,10 +57,7 @@ class ViTConfig:
             raise ValueError(f"unknown pool {self.pool!r}; choose one of: {', '.join(POOLS)}")
         if self.heads < 1 or self.dim % self.heads:
             raise ValueError(f"dim={self.dim} must be a positive multiple of heads={self.heads}")
-        if self.arch not in ARCHS:
-            raise ValueError(f"unknown arch {self.arch!r}; choose one of: {', '.join(ARCHS)}")
-        if self.arch == "thesis" and (self.ode == "none" or self.encoders < 0 or self.decoders < 1):
-            raise ValueError("the thesis arch needs a Runge-Kutta ode, encoders >= 0 and decoders >= 1")
+        check_arch(self)
 
     @property
     def n_patches(self) -> int:

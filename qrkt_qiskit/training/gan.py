@@ -440,9 +440,7 @@ def load_snapshots(run_dir: str | Path) -> tuple[GANTrainConfig, list[tuple[dict
     snapshots = []
     for path in paths:
         state = load_checkpoint(path)
-        generator = Generator(config.model)
-        load_weights(generator, state["ema"], path)
-        snapshots.append(({k: state[k] for k in SNAPSHOT_KEYS}, generator.eval()))
+        snapshots.append(({k: state[k] for k in SNAPSHOT_KEYS}, _generator(config, state["ema"], path)))
     return config, snapshots
 
 
@@ -454,7 +452,11 @@ def load_generator(run_dir: str | Path, *, ema: bool = True) -> tuple[GANTrainCo
     """
     config = read_gan_config(run_dir)
     path = Path(run_dir) / "last.pt"
-    state = load_checkpoint(path)
+    return config, _generator(config, load_checkpoint(path)["ema" if ema else "generator"], path)
+
+
+def _generator(config: GANTrainConfig, weights: dict, path: Path) -> Generator:
+    """``config``'s generator with ``weights`` (read from ``path``), in eval mode."""
     generator = Generator(config.model)
-    load_weights(generator, state["ema" if ema else "generator"], path)
-    return config, generator.eval()
+    load_weights(generator, weights, path)
+    return generator.eval()

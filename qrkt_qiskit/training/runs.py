@@ -8,9 +8,7 @@ import torch
 from torch import nn
 
 from ..data import ImageSplits, TextSplits, load_images, load_text, load_tokenizer
-from ..models import TextConfig
-from ..models.text import text_model
-from ..models.vit import vision_model
+from ..models import TextConfig, text_model, vision_model
 from ..output import atomic_path
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import TrainConfig
