@@ -12,9 +12,11 @@ RY(w) per qubit), which take the statevector path:
 
 each reported as samples per second. Every framework gets the same inputs ``x``
 (uniform in [0, π)) and weights ``w`` (uniform in [0, 2π)), converted to its dtype.
-Timing: warm-up calls on 2 samples and on the full batch, then the median of at least
-3 and at most ``--repeats`` timed calls, stopping after 3 once they add up to the time
-budget (``--budget``); the median of 3 shrugs off one call slowed by another process.
+Timing: warm-up calls on 2 samples and on the full batch, then the median of timed calls
+until they add up to the time budget (``--budget``), at least 3 and at most ``--repeats``:
+a call of a millisecond is timed a thousand times (ten calls, the old default, gave ratios
+that moved 2.7x between runs of one cell), a slow one three times, whose median shrugs off
+one call slowed by another process.
 The slow frameworks get one warm-up call on 2 samples and a single timed call. Wall
 time by ``time.perf_counter``.
 
@@ -437,7 +439,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help=f"frameworks to skip, by name or prefix: {', '.join(f.name for f in FRAMEWORKS)}")
     p.add_argument("--slow-batch", type=int, help="batch the slow frameworks are timed on "
                    "(default 16 for n <= 8, 4 above; --quick: 8)")
-    p.add_argument("--repeats", type=int, help="timed calls per measurement at most (default 10; --quick: 3)")
+    p.add_argument("--repeats", type=int, help="timed calls per measurement at most (default 1000; --quick: 3)")
     p.add_argument("--budget", type=float, help="seconds per measurement (default 2; --quick: 0.5)")
     p.add_argument("--threads", type=int, help="torch's thread count (default: torch's own choice; 1 on a "
                    "machine shared with other work, where OpenMP threads wait on each other)")
@@ -451,7 +453,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--skip: no framework is named or starts with {', '.join(unknown)}")
     args.qubits = args.qubits or ([6] if args.quick else [6, 12, 64, 384] if args.circuit == "qrkt" else [6, 12])
     args.batches = args.batches or ([64] if args.quick else [64, 1024])
-    args.repeats = args.repeats or (3 if args.quick else 10)
+    args.repeats = args.repeats or (3 if args.quick else 1000)
     args.budget = args.budget or (0.5 if args.quick else 2.0)
     if args.quick and args.slow_batch is None:
         args.slow_batch = 8

@@ -2,10 +2,12 @@
 # Issue 19, item 5: the three arms with one data set, budget and recipe, each run in the background
 # with checkpoints and generator snapshots, then FID (10k/10k) and the FID curve of every snapshot.
 #   TransGAN, TransGAN + the rk4_enh last block (the ODE block without circuits), QRKT-GAN.
-# Budget: EPOCHS passes over the 60k MNIST images (batch 32: 375 generator iterations each);
-# at the cpu preset, one thread, an iteration takes ~2.1 / 2.8 / 7.5 s (docs/benchmarks.md).
+# Budget: EPOCHS passes over the 60k MNIST images (batch 32, n_critic 5: 375 generator iterations each);
+# at the cpu preset, one quiet thread, an iteration takes 1.47 / 2.06 / 3.32 s (benchmarks/gan.py, docs/benchmarks.md).
 #   bash docs/runs/gan_arms.sh train     # three runs in the background, one thread each
 #   bash docs/runs/gan_arms.sh score     # after they finish: fid.json, fid_curve.csv/png
+# FID costs ~0.27 s an image on one core here (Inception at 299x299): SAMPLES (default 10000) generated
+# and as many real images for the last generators, CURVE_SAMPLES (default 2048) for every snapshot.
 # A stopped run resumes: `bash docs/runs/gan_arms.sh train` again (each run continues from last.pt).
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/work/runs/gan}
@@ -25,8 +27,8 @@ case ${1:?usage: gan_arms.sh train|score} in
       OMP_NUM_THREADS=1 nohup .venv/bin/qrkt --threads 1 gan train $args --no-progress > $dir.log 2>&1 &
     done ;;
   score)
-    .venv/bin/qrkt gan fid $OUT/transgan $OUT/transgan-rk4_enh $OUT/qrkt-gan --samples 10000 --no-progress
+    .venv/bin/qrkt gan fid $OUT/transgan $OUT/transgan-rk4_enh $OUT/qrkt-gan --samples ${SAMPLES:-10000} --no-progress
     for arm in transgan transgan-rk4_enh qrkt-gan; do
-      .venv/bin/qrkt gan fid $OUT/$arm --curve --samples 2048 --no-progress
+      .venv/bin/qrkt gan fid $OUT/$arm --curve --samples ${CURVE_SAMPLES:-2048} --no-progress
     done ;;
 esac
