@@ -6,7 +6,7 @@
 # at the cpu preset, one quiet thread, an iteration takes 1.47 / 2.06 / 3.32 s (benchmarks/gan.py, docs/benchmarks.md).
 #   bash docs/runs/gan_arms.sh train     # three runs in the background, one thread each
 #   bash docs/runs/gan_arms.sh score     # after they finish: fid.json, fid_curve.csv/png
-#   bash docs/runs/gan_arms.sh record    # the small records into docs/runs/$NAME/<arm>/ (no checkpoints)
+#   bash docs/runs/gan_arms.sh record    # the small records and sample grids into docs/runs/$NAME/<arm>/ (no checkpoints)
 # FID costs ~0.27 s an image on one core here (Inception at 299x299): SAMPLES (default 10000) generated
 # and as many real images for the last generators, CURVE_SAMPLES (default 2048) for every snapshot.
 # A stopped run resumes: `bash docs/runs/gan_arms.sh train` again (each run continues from last.pt).
@@ -36,8 +36,10 @@ case ${1:?usage: gan_arms.sh train|score|record} in
   record)
     for arm in transgan transgan-rk4_enh qrkt-gan; do
       mkdir -p docs/runs/$NAME/$arm
-      cp $OUT/$arm/{config.json,metrics.csv,summary.json,fid.json,fid_curve.csv,fid_curve.png,curves.png} docs/runs/$NAME/$arm/
-      cp "$(ls $OUT/$arm/samples/epoch_*.png | tail -n 1)" docs/runs/$NAME/$arm/samples.png
+      for f in config.json metrics.csv summary.json fid.json fid_curve.csv fid_curve.png curves.png; do
+        [ -f $OUT/$arm/$f ] && cp $OUT/$arm/$f docs/runs/$NAME/$arm/
+      done
+      cp $OUT/$arm/samples/epoch_*.png docs/runs/$NAME/$arm/  # the EMA generator's grid after each epoch
     done
     .venv/bin/python docs/runs/gan_table.py docs/runs/$NAME ;;
 esac
