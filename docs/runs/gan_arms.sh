@@ -17,11 +17,12 @@ PRESET=${PRESET:-cpu}
 EPOCHS=${EPOCHS:-5}
 DEVICE=${DEVICE:-cpu}  # EXTRA="--limit 640" adds options to new runs (a smoke test)
 declare -A ARMS=([transgan]="--classical" [transgan-rk4_enh]="--classical --ode rk4_enh" [qrkt-gan]="--quantum")
+ORDER="transgan transgan-rk4_enh qrkt-gan"  # the arms, in the order of every loop and table
 mkdir -p $OUT
 NAME=${NAME:-gan-arms-mnist}
 case ${1:?usage: gan_arms.sh train|score|record} in
   train)
-    for arm in transgan transgan-rk4_enh qrkt-gan; do
+    for arm in $ORDER; do
       dir=$OUT/$arm
       if [ -f $dir/config.json ]; then args="--resume --run-dir $dir"
       else args="${ARMS[$arm]} --preset $PRESET --dataset mnist --data-root $DATA --epochs $EPOCHS --device $DEVICE
@@ -30,11 +31,11 @@ case ${1:?usage: gan_arms.sh train|score|record} in
     done ;;
   score)
     .venv/bin/qrkt gan fid $OUT/transgan $OUT/transgan-rk4_enh $OUT/qrkt-gan --samples ${SAMPLES:-10000} --no-progress
-    for arm in transgan transgan-rk4_enh qrkt-gan; do
+    for arm in $ORDER; do
       .venv/bin/qrkt gan fid $OUT/$arm --curve --samples ${CURVE_SAMPLES:-2048} --no-progress
     done ;;
   record)
-    for arm in transgan transgan-rk4_enh qrkt-gan; do
+    for arm in $ORDER; do
       mkdir -p docs/runs/$NAME/$arm
       for f in config.json metrics.csv summary.json fid.json fid_curve.csv fid_curve.png curves.png; do
         [ -f $OUT/$arm/$f ] && cp $OUT/$arm/$f docs/runs/$NAME/$arm/
