@@ -14,6 +14,10 @@ float32, the arms alternating so that load drift hits all alike (medians):
   observables evolved back through the weight-only tail, one product with the Pauli vector of
   the product state; at most 10 qubits);
 * ``torch.compile`` of the engine (``--compile``; it takes about a minute to compile).
+
+``--profile`` then splits the engine's step under ``torch.profiler``: the Python of its
+`autograd.Function` (the plan interpreter, forward and reverse) against the ATen calls it
+makes, i.e. what moving the interpreter to C++ and keeping the ATen calls could save.
 """
 
 import argparse
@@ -67,6 +71,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1000, help="timed calls per arm (default 1000)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--compile", action="store_true", help="also torch.compile of the engine")
+    parser.add_argument("--profile", action="store_true", help="also split the engine's step: Python vs ATen calls")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     n = args.qubits
@@ -101,6 +106,27 @@ def main() -> None:
     print(f"\nring-ry, n = {n}, batch {args.batch}, {args.threads} thread(s), medians of {args.calls} alternating calls:")
     for name, t in times.items():
         print(f"  {name:24s} {statistics.median(t) * 1e3:8.3f} ms  ({statistics.median(t) / base:.2f}× the engine's time)")
+    if args.profile:
+        profile_split(lambda: step(engine), calls=min(args.calls, 200))
+
+
+def profile_split(step, calls: int) -> None:
+    """Self time of the engine's `autograd.Function` nodes (Python) and of ATen calls, per step, under the profiler."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(calls):
+            step()
+    events = prof.key_averages()
+    python = sum(e.self_cpu_time_total for e in events if e.key in ("_Statevector", "_StatevectorBackward"))
+    aten = [e for e in events if e.key.startswith("aten::")]
+    aten_time = sum(e.self_cpu_time_total for e in aten)
+    total = sum(e.self_cpu_time_total for e in events)
+    print(f"\nengine step under torch.profiler ({calls} steps; the profiler slows small calls, so shares, not times):")
+    print(f"  Python of the autograd.Function (forward + reverse): {python / calls / 1e3:.3f} ms, {python / total:.0%}")
+    print(f"  ATen calls: {sum(e.count for e in aten) / calls:.0f} per step, {aten_time / calls / 1e3:.3f} ms, "
+          f"{aten_time / total:.0%}")
+    print(f"  other (autograd engine, profiler): {(total - python - aten_time) / total:.0%}")
 
 
 if __name__ == "__main__":
