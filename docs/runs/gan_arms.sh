@@ -9,11 +9,13 @@
 #   bash docs/runs/gan_arms.sh record    # the small records and sample grids into docs/runs/$NAME/<arm>/ (no checkpoints)
 # FID costs ~0.27 s an image on one core here (Inception at 299x299): SAMPLES (default 10000) generated
 # and as many real images for the last generators, CURVE_SAMPLES (default 2048) for every snapshot.
-# A stopped run resumes: `bash docs/runs/gan_arms.sh train` again (each run continues from last.pt).
+# A stopped run resumes: `bash docs/runs/gan_arms.sh train` again (each run continues from last.pt);
+# a finished one goes further with EPOCHS=N given (`qrkt gan train --resume --epochs N`, N epochs in all).
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/work/runs/gan}
 DATA=${DATA:-../shared/data}
 PRESET=${PRESET:-cpu}
+FURTHER=${EPOCHS:+--epochs $EPOCHS}  # resuming: only an EPOCHS given takes the runs further
 EPOCHS=${EPOCHS:-5}
 DEVICE=${DEVICE:-cpu}  # EXTRA="--limit 640" adds options to new runs (a smoke test)
 declare -A ARMS=([transgan]="--classical" [transgan-rk4_enh]="--classical --ode rk4_enh" [qrkt-gan]="--quantum")
@@ -24,7 +26,7 @@ case ${1:?usage: gan_arms.sh train|score|record} in
   train)
     for arm in $ORDER; do
       dir=$OUT/$arm
-      if [ -f $dir/config.json ]; then args="--resume --run-dir $dir"
+      if [ -f $dir/config.json ]; then args="--resume --run-dir $dir $FURTHER"
       else args="${ARMS[$arm]} --preset $PRESET --dataset mnist --data-root $DATA --epochs $EPOCHS --device $DEVICE
                  --lr-g 2e-4 --lr-d 2e-4 --snapshot-every 1 --checkpoint-every 200 ${EXTRA:-} --run-dir $dir"; fi
       OMP_NUM_THREADS=1 nohup .venv/bin/qrkt --threads 1 gan train $args --no-progress > $dir.log 2>&1 &

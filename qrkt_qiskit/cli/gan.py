@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from . import CommandError, summary
-from .options import add_config_options, config_kwargs, epoch_printer, positive_int, refuse_changes
+from .options import add_config_options, config_kwargs, epoch_printer, given, positive_int, refuse_changes
 
 DESCRIPTION = """\
 Transformer GANs on the native engine. QRKT-GAN (--quantum, the default) is a TransGAN whose
@@ -28,7 +28,9 @@ TRAIN_EPILOG = """\
 A run directory holds config.json, metrics.csv (critic and generator loss, Wasserstein
 estimate, penalty, learning rates per epoch), curves.png, samples/epoch_NNN.png (the EMA
 generator on fixed noise), last.pt and summary.json. Ctrl-C or SIGTERM checkpoints;
---resume continues to the same weights an uninterrupted run would have reached.
+--resume continues to the same weights an uninterrupted run would have reached; with
+--epochs N it takes a run with constant learning rates further, to where a run started
+with --epochs N would be.
 
 examples:
   qrkt gan train --epochs 2 --run-dir runs/gan-digits            # QRKT-GAN on scikit-learn's digits
@@ -36,6 +38,7 @@ examples:
   qrkt gan train --dataset fashion-mnist --run-dir runs/fm       # Debian's dataset-fashion-mnist package
   qrkt gan train --preset thesis --device cuda --dataset cifar10 --data-root data   # the thesis' sizes
   qrkt gan train --resume --run-dir runs/transgan
+  qrkt gan train --resume --run-dir runs/transgan --epochs 8     # 8 epochs in all
 """
 
 FID_EPILOG = """\
@@ -106,7 +109,8 @@ def _add_train(actions) -> None:
     _add_model_options(sections["model"])
     run = sections["run"]
     run.add_argument("--run-dir", type=Path, metavar="DIR", help="where the run goes (default: runs/gan-<dataset>-<kind>-<time>)")
-    run.add_argument("--resume", action="store_true", help="continue the run in --run-dir with its own config.json")
+    run.add_argument("--resume", action="store_true", help="continue the run in --run-dir with its own config.json (and "
+                     "--epochs N, to take it further)")
     run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.set_defaults(func=run_train)
 
@@ -147,13 +151,15 @@ def _model(args, channels: int):
 
 def run_train(args) -> None:
     """Run ``qrkt gan train``: a new or resumed GAN run; prints its summary."""
-    from ..training.gan import GANTrainConfig, read_gan_config, train_gan
+    from ..training.gan import GANTrainConfig, extended, read_gan_config, train_gan
 
     if args.resume:
         if args.run_dir is None:
             raise CommandError("--resume needs --run-dir naming the run to continue")
         config = read_gan_config(args.run_dir)
-        refuse_changes(args, config, args.run_dir)
+        refuse_changes(args, config, args.run_dir, allowed=("epochs",))
+        if "epochs" in given(args) and args.epochs != config.epochs:
+            config = extended(config, args.epochs)
     else:
         config = GANTrainConfig(model=_model(args, 3 if args.dataset == "cifar10" else 1),
                                 **config_kwargs(args, GANTrainConfig))

@@ -115,9 +115,10 @@ def _shown(default):
     return f"{default:g}" if isinstance(default, float) else str(default)
 
 
-def refuse_changes(args: argparse.Namespace, config, run_dir) -> None:
-    """``--resume`` continues a run with its own config.json: options given that would change it are a mistake."""
-    changed = sorted(k for k in given(args) if getattr(args, k) != getattr(config, k))
+def refuse_changes(args: argparse.Namespace, config, run_dir, *, allowed: tuple[str, ...] = ()) -> None:
+    """``--resume`` continues a run with its own config.json: options given that would change it
+    (but for those ``allowed``) are a mistake."""
+    changed = sorted(k for k in given(args) - set(allowed) if getattr(args, k) != getattr(config, k))
     if changed:
         asked = ", ".join(args.given_options[k] for k in changed)
         kept = ", ".join(f"{k}={getattr(config, k)!r}" for k in changed)

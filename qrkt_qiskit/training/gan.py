@@ -38,8 +38,8 @@ from .distributed import check_device
 from .run import RunDirectory, RunState, epoch_batches, expect_kind, run_epochs
 from .runs import load_weights
 
-__all__ = ["GANParts", "GANState", "GANTrainConfig", "build_gan", "critic_loss", "ema_decay", "ema_update", "gan_step",
-           "gradient_penalty", "load_generator", "ns_critic_loss", "r1_penalty", "read_gan_config", "train_gan"]
+__all__ = ["GANParts", "GANState", "GANTrainConfig", "build_gan", "critic_loss", "ema_decay", "ema_update", "extended",
+           "gan_step", "gradient_penalty", "load_generator", "ns_critic_loss", "r1_penalty", "read_gan_config", "train_gan"]
 
 SUMS = ("d_loss", "wasserstein", "gp", "g_loss", "g_count")  # per-epoch sums of the step losses
 LR_DECAYS = ("none", "linear")
@@ -250,14 +250,16 @@ def train_gan(config: GANTrainConfig, run_dir: str | Path, *, resume: bool = Fal
             ``samples/epoch_NNN.png`` (EMA generator, fixed noise), ``last.pt`` and
             ``summary.json`` go.
         resume: continue the run in ``run_dir`` from its ``last.pt``; the weights reached are
-            those of an uninterrupted run (bit-identical on CPU).
+            those of an uninterrupted run (bit-identical on CPU). ``config.epochs`` may exceed
+            the run's where nothing else depends on the run's length (`extended`).
         progress: show tqdm progress bars.
         on_step: called with the number of critic steps taken, after each step.
         on_epoch: called with the epoch's metrics row once it is checkpointed.
 
     Raises:
         FileExistsError: ``run_dir`` already holds a run and ``resume`` is False.
-        ValueError: ``resume`` with a config that differs from the run's.
+        ValueError: ``resume`` with a config that differs from the run's, or with fewer epochs
+            than the run has trained.
 
     On Ctrl-C or SIGTERM the position reached is checkpointed before the interrupt propagates.
     """
@@ -265,10 +267,13 @@ def train_gan(config: GANTrainConfig, run_dir: str | Path, *, resume: bool = Fal
         images, parts = build_gan(config, torch.device(config.device))
         task = _GANTraining(config, parts, images, run)
         if resume:
-            ckpt = run.load(map_location=config.device)
+            ckpt = run.load(map_location=config.device, may_differ=() if config.lr_decay == "linear" else ("epochs",))
             parts.load(ckpt)
             torch.set_rng_state(ckpt["rng"])
             task.state = GANState.from_dict(ckpt["state"])
+            if task.state.epoch > config.epochs:
+                raise ValueError(f"{run_dir} has trained {task.state.epoch} epochs already; a run cannot be shortened "
+                                 f"to {config.epochs}")
         run.write_config(config.to_dict())
         (run.path / "samples").mkdir(exist_ok=True)
         if config.snapshot_every:
@@ -412,6 +417,22 @@ def save_sample_grid(generator: Generator, n: int, path: Path, *, seed: int = 0,
     ax.set_axis_off()
     ax.set_title(title or f"{n} samples, fixed noise (seed {seed})", fontsize=10)
     save_figure(fig, path, dpi=110)
+
+
+def extended(config: GANTrainConfig, epochs: int) -> GANTrainConfig:
+    """``config`` trained for ``epochs`` epochs in all: a finished run resumed goes on to there.
+
+    With constant learning rates nothing else depends on the run's length (data order and
+    noise are seeded per epoch and step), so the run reaches what one started with
+    ``epochs`` would have.
+
+    Raises:
+        ValueError: with a linear learning-rate decay, whose schedule spans the run's length.
+    """
+    if config.lr_decay == "linear":
+        raise ValueError(f"the run's learning rates decay linearly to 0 over its {config.epochs} epochs, so more "
+                         "epochs would change its schedule; start a new run instead")
+    return dataclasses.replace(config, epochs=epochs)
 
 
 def read_gan_config(run_dir: str | Path) -> GANTrainConfig:

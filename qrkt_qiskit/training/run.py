@@ -166,16 +166,16 @@ class RunDirectory:
             os.close(self._lock)  # closing the descriptor releases the lock
             self._lock = None
 
-    def load(self, map_location: torch.device | str = "cpu") -> dict:
-        """The run's ``last.pt``, after checking it holds this configuration.
+    def load(self, map_location: torch.device | str = "cpu", *, may_differ: tuple[str, ...] = ()) -> dict:
+        """The run's ``last.pt``, after checking it holds this configuration (but for the fields ``may_differ``).
 
         Raises:
             ValueError: if the run was trained with a different configuration.
         """
         ckpt = load_checkpoint(self.path / LAST, map_location=map_location)
         saved, mine = type(self.config).from_dict(ckpt["config"]).to_dict(), self.config.to_dict()
-        if saved != mine:
-            changed = sorted(k for k, v in mine.items() if saved.get(k) != v)
+        changed = sorted(k for k, v in mine.items() if saved.get(k) != v and k not in may_differ)
+        if changed:
             raise ValueError(f"cannot resume {self.path} with a different configuration (changed: {', '.join(changed)})")
         return ckpt
 

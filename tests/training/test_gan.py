@@ -13,8 +13,8 @@ from qrkt_qiskit.models import QuantumSpec
 from qrkt_qiskit.models.gan import gan_config
 from qrkt_qiskit.training import augment, gan, load_checkpoint, save_checkpoint
 from qrkt_qiskit.training.augment import diff_augment, parse_policy
-from qrkt_qiskit.training.gan import (GANTrainConfig, critic_loss, ema_decay, ema_update, gradient_penalty,
-                                      load_generator, train_gan)
+from qrkt_qiskit.training.gan import (GANTrainConfig, critic_loss, ema_decay, ema_update, extended,
+                                      gradient_penalty, load_generator, train_gan)
 
 
 def tiny_model(quantum=None, **overrides):
@@ -186,6 +186,31 @@ def test_resume_after_an_interrupt_reproduces_the_uninterrupted_run(tmp_path):
         assert {k: v for k, v in a.items() if k != "train_seconds"} == {k: v for k, v in b.items() if k != "train_seconds"}
 
 
+def test_a_finished_run_taken_further_reaches_the_run_started_that_long(tmp_path):
+    train_gan(tiny_run(QuantumSpec(), epochs=3, limit=32), tmp_path / "whole", progress=False)  # 4 steps an epoch
+    train_gan(tiny_run(QuantumSpec(), epochs=1, limit=32), tmp_path / "longer", progress=False)
+    summary = train_gan(extended(tiny_run(QuantumSpec(), epochs=1, limit=32), 3), tmp_path / "longer", resume=True,
+                        progress=False)
+    assert (summary["epochs"], summary["critic_steps"]) == (3, 12)
+    whole, longer = (load_checkpoint(tmp_path / run / "last.pt") for run in ("whole", "longer"))
+    for part in ("generator", "critic", "ema"):
+        assert all(torch.equal(v, longer[part][k]) for k, v in whole[part].items()), part
+    assert json.loads((tmp_path / "longer" / "config.json").read_text())["epochs"] == 3
+    assert len((tmp_path / "longer" / "metrics.csv").read_text().splitlines()) == 1 + 3
+
+
+def test_a_run_is_not_shortened_nor_a_decaying_one_extended(tmp_path):
+    train_gan(tiny_run(epochs=2, limit=16), tmp_path / "run", progress=False)
+    with pytest.raises(ValueError, match=r"run has trained 2 epochs already; a run cannot be shortened to 1$"):
+        train_gan(extended(tiny_run(epochs=2, limit=16), 1), tmp_path / "run", resume=True, progress=False)
+    with pytest.raises(ValueError, match="^the run's learning rates decay linearly to 0 over its 2 epochs, so more "
+                                         "epochs would change its schedule; start a new run instead$"):
+        extended(tiny_run(epochs=2, lr_decay="linear"), 4)
+    train_gan(tiny_run(epochs=1, limit=16, lr_decay="linear"), tmp_path / "decaying", progress=False)
+    with pytest.raises(ValueError, match=r"with a different configuration \(changed: epochs\)$"):  # its schedule spans 1
+        train_gan(tiny_run(epochs=2, limit=16, lr_decay="linear"), tmp_path / "decaying", resume=True, progress=False)
+
+
 def test_a_run_directory_holds_config_metrics_curves_samples_and_summary(tmp_path):
     summary = train_gan(tiny_run(epochs=2, limit=16), tmp_path / "run", progress=False)
     files = {p.relative_to(tmp_path / "run").as_posix() for p in (tmp_path / "run").rglob("*")}
@@ -242,8 +267,8 @@ def test_starting_over_a_run_or_resuming_with_another_config_is_refused(tmp_path
     train_gan(tiny_run(epochs=1, limit=8), tmp_path / "run", progress=False)
     with pytest.raises(FileExistsError, match=r"already holds a run; resume it \(--resume\)"):
         train_gan(tiny_run(epochs=1, limit=8), tmp_path / "run", progress=False)
-    with pytest.raises(ValueError, match=r"cannot resume .* with a different configuration \(changed: epochs\)"):
-        train_gan(tiny_run(epochs=3, limit=8), tmp_path / "run", resume=True, progress=False)
+    with pytest.raises(ValueError, match=r"cannot resume .* with a different configuration \(changed: lr_g\)"):
+        train_gan(tiny_run(epochs=3, limit=8, lr_g=3e-4), tmp_path / "run", resume=True, progress=False)
 
 
 @pytest.mark.parametrize(("overrides", "match"), [
