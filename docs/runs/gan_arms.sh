@@ -32,7 +32,7 @@ case ${1:?usage: gan_arms.sh train|score|record} in
       OMP_NUM_THREADS=1 nohup .venv/bin/qrkt --threads 1 gan train $args --no-progress > $dir.log 2>&1 &
     done ;;
   score)
-    .venv/bin/qrkt gan fid $OUT/transgan $OUT/transgan-rk4_enh $OUT/qrkt-gan --samples ${SAMPLES:-10000} --no-progress
+    .venv/bin/qrkt gan fid $(printf "$OUT/%s " $ORDER) --samples ${SAMPLES:-10000} --no-progress
     for arm in $ORDER; do
       .venv/bin/qrkt gan fid $OUT/$arm --curve --samples ${CURVE_SAMPLES:-2048} --no-progress
     done ;;

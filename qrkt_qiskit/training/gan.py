@@ -115,6 +115,12 @@ class GANTrainConfig:
         parse_policy(self.diff_aug)
         check_device(self.device)
 
+    @property
+    def extensible(self) -> bool:
+        """Whether nothing but the run's length depends on ``epochs``: constant learning rates, not a linear decay
+        whose schedule spans the run (see `extended`)."""
+        return self.lr_decay != "linear"
+
     def to_dict(self) -> dict:
         """The config as JSON-ready data, as ``config.json`` and checkpoints store it."""
         return dataclasses.asdict(self)
@@ -267,7 +273,7 @@ def train_gan(config: GANTrainConfig, run_dir: str | Path, *, resume: bool = Fal
         images, parts = build_gan(config, torch.device(config.device))
         task = _GANTraining(config, parts, images, run)
         if resume:
-            ckpt = run.load(map_location=config.device, may_differ=() if config.lr_decay == "linear" else ("epochs",))
+            ckpt = run.load(map_location=config.device, may_differ=("epochs",) if config.extensible else ())
             parts.load(ckpt)
             torch.set_rng_state(ckpt["rng"])
             task.state = GANState.from_dict(ckpt["state"])
@@ -429,7 +435,7 @@ def extended(config: GANTrainConfig, epochs: int) -> GANTrainConfig:
     Raises:
         ValueError: with a linear learning-rate decay, whose schedule spans the run's length.
     """
-    if config.lr_decay == "linear":
+    if not config.extensible:
         raise ValueError(f"the run's learning rates decay linearly to 0 over its {config.epochs} epochs, so more "
                          "epochs would change its schedule; start a new run instead")
     return dataclasses.replace(config, epochs=epochs)
