@@ -14,8 +14,14 @@ own shape with nn.Linear maps), the like-for-like comparison for the 1.5x target
 ``--circuit-layers L`` gives every circuit L variational layers: with 2 or more a circuit has
 rotations after its entangler and takes the statevector path, not the closed form.
 
+``--options`` times the circuit options of the digits screen (issue 18) on the same MNIST
+model, each against the classical step: the element-wise control, ``qrkt-2n``, re-uploading,
+the normal initialisation, the output scale, ``basic``, two circuit layers, and the
+``--arch thesis`` pair.
+
     python benchmarks/training.py [--steps 200] [--threads 2] [--circuit-layers 2] [--data-root ../shared/data]
     python benchmarks/training.py --imdb [--steps 20] [--threads 2]
+    python benchmarks/training.py --options [--steps 50] [--threads 1]
 """
 
 import argparse
@@ -30,6 +36,19 @@ from qrkt_qiskit.training.runs import build_model
 from qrkt_qiskit.training.schedule import warmup_cosine
 
 EPOCH_IMAGES, EPOCH_REVIEWS, BATCH, TOKENS = 54_000, 22_500, 65, 512
+OPTIONS = {  # the digits screen's arms (docs/runs/digits_screen.sh), as TrainConfig fields
+    "classical": dict(quantum=False),
+    "element-wise control": dict(quantum=False, elementwise=True),
+    "quantum (qrkt)": dict(),
+    "--weight-init normal": dict(weight_init="normal"),
+    "--output-scale": dict(output_scale=True),
+    "--ansatz qrkt-2n": dict(ansatz="qrkt-2n"),
+    "--ansatz qrkt-reupload": dict(ansatz="qrkt-reupload", weight_init="normal"),
+    "--ansatz basic": dict(ansatz="basic"),
+    "--circuit-layers 2": dict(circuit_layers=2),
+    "--arch thesis, classical": dict(quantum=False, arch="thesis"),
+    "--arch thesis, quantum": dict(arch="thesis"),
+}
 
 
 def step_timer(config: TrainConfig):
@@ -71,10 +90,13 @@ def main() -> None:
     parser.add_argument("--imdb", action="store_true", help="time the thesis' IMDb models instead")
     parser.add_argument("--circuit-layers", type=int, default=1, metavar="L",
                         help="variational layers per circuit (default 1: the closed form; 2 or more: the statevector path)")
+    parser.add_argument("--options", action="store_true", help="time the circuit options against the classical step")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.imdb:
         return imdb(args.steps)
+    if args.options:
+        return options(args.steps)
     steps_per_epoch = math.ceil(EPOCH_IMAGES / BATCH)
     print(f"torch {torch.__version__}, {args.threads} threads; thesis MNIST model, 3 rk4_enh blocks, batch {BATCH}, "
           f"{args.circuit_layers} layer(s) per circuit")
@@ -93,6 +115,17 @@ def main() -> None:
                 summary = train(config, run_dir, progress=False)
                 print(f"{'quantum' if quantum else 'classical':>9}: one real MNIST epoch trained in "
                       f"{summary['train_seconds']:.1f} s")
+
+
+def options(steps: int) -> None:
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; MNIST model, 3 rk4_enh blocks, batch {BATCH}; "
+          f"medians of {steps} interleaved steps")
+    configs = {name: TrainConfig(dataset="mnist", **fields) for name, fields in OPTIONS.items()}
+    step = dict(zip(configs, seconds_per_step(list(configs.values()), steps, warmup=5)))
+    print("| model | parameters | ms/step | ÷ classical |\n|---|---:|---:|---:|")
+    for name, config in configs.items():
+        parameters = sum(p.numel() for p in build_model(config).parameters())
+        print(f"| {name} | {parameters:,} | {step[name] * 1e3:.1f} | {step[name] / step['classical']:.2f} |")
 
 
 def imdb(steps: int) -> None:
