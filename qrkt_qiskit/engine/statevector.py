@@ -23,13 +23,16 @@ import numpy as np
 import torch
 from qiskit.quantum_info import SparsePauliOp
 
+from . import fused
+from .fused import FusedProgram
 from .gates import gate_parts
 from .kernels import Permutation, apply, is_monomial, permutation
 from .lowering import Op, UnsupportedCircuitError
 from .observables import PauliTables
 from .sweep import Angles, Block, Const, Gate, Layer, Perm, Prefix, ProductState, Program, Segment, Where, run
+from .tracing import is_tracing
 
-__all__ = ["BLOCK_QUBITS", "FUSE_MAX_QUBITS", "StatevectorCircuit"]
+__all__ = ["BLOCK_QUBITS", "FUSED_MAX_AMPLITUDES", "FUSED_MAX_QUBITS", "FUSE_MAX_QUBITS", "StatevectorCircuit"]
 
 # Weight-only runs are cut into blocks of at most this many qubits, each one dense GEMM:
 # one pass over the state per block instead of one or more per gate. Six qubits (64×64
@@ -37,6 +40,11 @@ __all__ = ["BLOCK_QUBITS", "FUSE_MAX_QUBITS", "StatevectorCircuit"]
 BLOCK_QUBITS = 6
 # `fuse=True` allows blocks up to this width (a 1024×1024 matrix).
 FUSE_MAX_QUBITS = 10
+# On the CPU, calls up to this width and this many amplitudes (batch · 2^n) run as one compiled
+# kernel (`fused`): there the torch sweep's cost is dispatch; above them its GEMMs are faster
+# (docs/benchmarks.md).
+FUSED_MAX_QUBITS = 8
+FUSED_MAX_AMPLITUDES = 1 << 17
 
 
 class StatevectorCircuit:
@@ -61,12 +69,16 @@ class StatevectorCircuit:
         self.cdtype = torch.complex128 if dtype == torch.float64 else torch.complex64
         self._memory = _memory(device)
         _check_width(n_qubits, observables, self.cdtype, device, self._memory)
-        self._program = _Builder(n_qubits, n_inputs, n_weights, dtype, self.cdtype, device).build(
-            _split_u(ops), PauliTables(observables, n_qubits, dtype, device), fuse)
+        ops, tables = _split_u(ops), PauliTables(observables, n_qubits, dtype, device)
+        self._program = _Builder(n_qubits, n_inputs, n_weights, dtype, self.cdtype, device).build(ops, tables, fuse)
+        self._fused = (FusedProgram(ops, tables, n_qubits=n_qubits, n_inputs=n_inputs, dtype=dtype)
+                       if device.type == "cpu" and n_qubits <= FUSED_MAX_QUBITS else None)
 
     def __call__(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """``x: (batch, n_inputs)``, ``w: (n_weights,)`` -> ``(batch, n_observables)``."""
         _check_batch(x.shape[0], self.n_qubits, self.cdtype, self.device, self._memory)
+        if self._fused is not None and x.shape[0] * 2**self.n_qubits <= FUSED_MAX_AMPLITUDES and not is_tracing():
+            return fused.run(self._fused, self._program, x, w)
         return run(self._program, x, w)
 
     def describe(self) -> str:
@@ -77,7 +89,9 @@ class StatevectorCircuit:
             for step in stage:
                 parts.append(_describe(step))
         parts.append(p.tables.describe())
-        return f"{self.cdtype} statevector, adjoint reverse pass: " + "; ".join(parts)
+        kernel = "" if self._fused is None else (
+            f"calls of up to {FUSED_MAX_AMPLITUDES} amplitudes as one compiled CPU kernel, larger ones as ")
+        return f"{self.cdtype} statevector, adjoint reverse pass; {kernel}" + "; ".join(parts)
 
 
 def _describe(step) -> str:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import torch
 
 __all__ = ["Angles", "Block", "Const", "Gate", "Layer", "Perm", "Prefix", "ProductState", "Program", "Segment",
-           "Where", "run"]
+           "Where", "gradients", "run"]
 
 
 @dataclass(frozen=True)
@@ -572,7 +572,17 @@ class _Statevector(torch.autograd.Function):
             return None, None, None
         x, w, psi, *tape = ctx.saved_tensors
         if torch.is_grad_enabled():  # a double backward: the same sweep, on a forward autograd records
-            _, psi, tape = _forward(ctx.program, x, w)
+            return (*gradients(ctx.program, x, w, grad, ctx.needs_input_grad[0]), None)
         gx, gw = _input_grads(ctx.program, *_backward(ctx.program, psi, list(tape), grad), x, w,
                               ctx.needs_input_grad[0])
         return gx, gw, None
+
+
+def gradients(program: Program, x: torch.Tensor, w: torch.Tensor, grad: torch.Tensor, x_needed: bool):
+    """``dL/dx`` (None unless ``x_needed``) and ``dL/dw`` by a forward and the adjoint sweep, in plain torch.
+
+    Under ``create_graph`` autograd records it, which is how a double backward (a WGAN-GP
+    critic) differentiates the reverse pass.
+    """
+    _, psi, tape = _forward(program, x, w)
+    return _input_grads(program, *_backward(program, psi, tape, grad), x, w, x_needed)
