@@ -46,12 +46,12 @@ class FusedProgram:
     Args:
         ops: the lowered gates (``u`` already split into ``rz ry rz``).
         tables: the observables' `observables.PauliTables`.
-        n_qubits, n_inputs: the circuit's width and how many of its angle slots read inputs.
+        n_qubits: the circuit's width (angle slots below the call's input count read inputs, the rest weights).
         dtype: ``torch.float32`` or ``torch.float64``, the precision of every plane.
     """
 
-    def __init__(self, ops: list[Op], tables, *, n_qubits: int, n_inputs: int, dtype: torch.dtype):
-        self.n, self.n_inputs, self.dtype = n_qubits, n_inputs, dtype
+    def __init__(self, ops: list[Op], tables, *, n_qubits: int, dtype: torch.dtype):
+        self.n, self.dtype = n_qubits, dtype
         real = np.float64 if dtype == torch.float64 else np.float32
         kind, width, qubits, sorted_qubits, mats, perm, source, scale, offset = [], [], [], [], [], [], [], [], []
         self.offsets = np.zeros((len(ops), 3), dtype=np.int64)  # into qubits, mats, perm
@@ -86,7 +86,7 @@ class FusedProgram:
         self.kind, self.width = np.asarray(kind, np.int64), np.asarray(width, np.int64)
         self.qubits, self.sorted_qubits = np.asarray(qubits, np.int64), np.asarray(sorted_qubits, np.int64)
         self.mats_re, self.mats_im = mats.real.astype(real), mats.imag.astype(real)
-        self.perm = np.asarray(perm + [0], np.int64)
+        self.perm = np.asarray(perm, np.int64)
         self.source = np.asarray(source, np.int64)
         self.scale, self.offset = np.asarray(scale, real), np.asarray(offset, real)
         dim, n_obs = 2**n_qubits, tables.n_observables
@@ -169,23 +169,24 @@ _jit = numba.njit(cache=True, nogil=True)
 
 
 @_jit
-def _insert_zeros(i, sorted_qubits):
-    """The ``i``-th basis index whose bits at ``sorted_qubits`` are 0."""
-    for q in sorted_qubits:
-        i = ((i >> q) << (q + 1)) | (i & ((1 << q) - 1))
-    return i
-
-
-@_jit
-def _local_offsets(qubits):
-    """For each local index ``a`` of a gate, the global index bits it sets (little-endian over ``qubits``)."""
-    d = 1 << qubits.shape[0]
+def _groups(n, qubits, sorted_qubits):
+    """``(2^(n-k), 2^k)``: for each setting of the other qubits, the basis indices of a ``k``-qubit gate's
+    local states (local index little-endian over ``qubits``, as the gate's matrix is)."""
+    k = qubits.shape[0]
+    d = 1 << k
     offs = np.zeros(d, np.int64)
     for a in range(d):
-        for j in range(qubits.shape[0]):
+        for j in range(k):
             if (a >> j) & 1:
                 offs[a] |= 1 << qubits[j]
-    return offs
+    groups = np.empty((1 << (n - k), d), np.int64)
+    for i in range(1 << (n - k)):
+        base = i
+        for q in sorted_qubits:  # insert a 0 bit at each of the gate's qubits
+            base = ((base >> q) << (q + 1)) | (base & ((1 << q) - 1))
+        for a in range(d):
+            groups[i, a] = base | offs[a]
+    return groups
 
 
 @_jit
@@ -289,45 +290,39 @@ def _grad_1q_shared(re, im, l_re, l_im, n, q, d0r, d0i, d1r, d1i, d2r, d2i, d3r,
 def _apply_dense(re, im, n, qubits, sorted_qubits, m_re, m_im, acc_re, acc_im):
     """A ``k``-qubit matrix per sample ``m (d·d, T)``; ``acc (d, T)`` is scratch."""
     T = re.shape[1]
-    k = qubits.shape[0]
-    d = 1 << k
-    offs = _local_offsets(qubits)
-    for i in range(1 << (n - k)):
-        base = _insert_zeros(i, sorted_qubits)
+    d = 1 << qubits.shape[0]
+    for idx in _groups(n, qubits, sorted_qubits):
         for a in range(d):
             ar, ai = acc_re[a], acc_im[a]
             ar[:] = 0.0
             ai[:] = 0.0
             for c in range(d):
-                sr, si = re[base | offs[c]], im[base | offs[c]]
+                sr, si = re[idx[c]], im[idx[c]]
                 mr, mi = m_re[a * d + c], m_im[a * d + c]
                 for t in range(T):
                     ar[t] += mr[t] * sr[t] - mi[t] * si[t]
                     ai[t] += mr[t] * si[t] + mi[t] * sr[t]
         for a in range(d):
-            re[base | offs[a]] = acc_re[a]
-            im[base | offs[a]] = acc_im[a]
+            re[idx[a]] = acc_re[a]
+            im[idx[a]] = acc_im[a]
 
 
 @_jit
 def _apply_monomial(re, im, n, qubits, sorted_qubits, perm, ph_re, ph_im, inverse, acc_re, acc_im):
     """``new[a] = ph[a] · old[perm[a]]`` on the gate's local indices (``inverse``: its adjoint)."""
     T = re.shape[1]
-    k = qubits.shape[0]
-    d = 1 << k
-    offs = _local_offsets(qubits)
-    for i in range(1 << (n - k)):
-        base = _insert_zeros(i, sorted_qubits)
+    d = 1 << qubits.shape[0]
+    for idx in _groups(n, qubits, sorted_qubits):
         for a in range(d):
-            acc_re[a] = re[base | offs[a]]
-            acc_im[a] = im[base | offs[a]]
+            acc_re[a] = re[idx[a]]
+            acc_im[a] = im[idx[a]]
         for a in range(d):
             pr, pi = ph_re[a], ph_im[a]
             if inverse:  # old[perm[a]] = conj(ph[a]) · new[a]
                 pi = -pi
-                dst, src = base | offs[perm[a]], a
+                dst, src = idx[perm[a]], a
             else:
-                dst, src = base | offs[a], perm[a]
+                dst, src = idx[a], perm[a]
             tr, ti, sr, si = re[dst], im[dst], acc_re[src], acc_im[src]
             for t in range(T):
                 tr[t] = pr * sr[t] - pi * si[t]
@@ -453,20 +448,24 @@ def _costate(re, im, z_table, flips, x_re, x_im, grad, b0, l_re, l_im):
 def _angle_grad(re, im, l_re, l_im, n, qubits, sorted_qubits, dm_re, dm_im, dphi):
     """``dphi[t] += Re <λ_t| dG ψ_t>`` for a gate with per-sample derivative ``dm (d·d, T)``."""
     T = re.shape[1]
-    k = qubits.shape[0]
-    d = 1 << k
-    offs = _local_offsets(qubits)
-    for i in range(1 << (n - k)):
-        base = _insert_zeros(i, sorted_qubits)
+    d = 1 << qubits.shape[0]
+    for idx in _groups(n, qubits, sorted_qubits):
         for a in range(d):
-            lr, li = l_re[base | offs[a]], l_im[base | offs[a]]
+            lr, li = l_re[idx[a]], l_im[idx[a]]
             for c in range(d):
-                sr, si = re[base | offs[c]], im[base | offs[c]]
+                sr, si = re[idx[c]], im[idx[c]]
                 mr, mi = dm_re[a * d + c], dm_im[a * d + c]
                 for t in range(T):
                     vr = mr[t] * sr[t] - mi[t] * si[t]
                     vi = mr[t] * si[t] + mi[t] * sr[t]
                     dphi[t] += lr[t] * vr + li[t] * vi
+
+
+@_jit
+def _scratch(d, T, dtype):
+    """A gate's per-sample matrix ``m``, its derivative ``dm`` (``(d·d, T)`` planes each) and ``acc (d, T)``."""
+    return (np.empty((d * d, T), dtype), np.empty((d * d, T), dtype), np.empty((d * d, T), dtype),
+            np.empty((d * d, T), dtype), np.empty((d, T), dtype), np.empty((d, T), dtype))
 
 
 @_jit
@@ -480,9 +479,7 @@ def _forward(x, w, kind, width, offsets, qubits, sorted_qubits, mats_re, mats_im
     for b0 in range(0, batch, tile):
         T = min(tile, batch - b0)
         r, i_ = np.zeros((dim, T), dtype), np.zeros((dim, T), dtype)
-        m_re, m_im, dm_re, dm_im = (np.empty((d * d, T), dtype), np.empty((d * d, T), dtype),
-                                    np.empty((d * d, T), dtype), np.empty((d * d, T), dtype))
-        acc_re, acc_im = np.empty((d, T), dtype), np.empty((d, T), dtype)
+        m_re, m_im, dm_re, dm_im, acc_re, acc_im = _scratch(d, T, dtype)
         r[0, :] = 1.0
         for g in range(kind.shape[0]):
             per_sample = False
@@ -510,9 +507,7 @@ def _backward(x, w, kind, width, offsets, qubits, sorted_qubits, mats_re, mats_i
         T = min(tile, batch - b0)
         r, i_ = np.empty((dim, T), dtype), np.empty((dim, T), dtype)
         lr, li = np.empty((dim, T), dtype), np.empty((dim, T), dtype)
-        m_re, m_im, dm_re, dm_im = (np.empty((d * d, T), dtype), np.empty((d * d, T), dtype),
-                                    np.empty((d * d, T), dtype), np.empty((d * d, T), dtype))
-        acc_re, acc_im = np.empty((d, T), dtype), np.empty((d, T), dtype)
+        m_re, m_im, dm_re, dm_im, acc_re, acc_im = _scratch(d, T, dtype)
         dphi = np.empty(T, dtype)
         for j in range(dim):
             for t in range(T):

@@ -71,7 +71,7 @@ class StatevectorCircuit:
         _check_width(n_qubits, observables, self.cdtype, device, self._memory)
         ops, tables = _split_u(ops), PauliTables(observables, n_qubits, dtype, device)
         self._program = _Builder(n_qubits, n_inputs, n_weights, dtype, self.cdtype, device).build(ops, tables, fuse)
-        self._fused = (FusedProgram(ops, tables, n_qubits=n_qubits, n_inputs=n_inputs, dtype=dtype)
+        self._fused = (FusedProgram(ops, tables, n_qubits=n_qubits, dtype=dtype)
                        if device.type == "cpu" and n_qubits <= FUSED_MAX_QUBITS else None)
 
     def __call__(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
