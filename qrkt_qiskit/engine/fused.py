@@ -94,8 +94,8 @@ class FusedProgram:
         self.z_table = np.zeros((0, n_obs), real) if z is None else np.ascontiguousarray(z.cpu().numpy(), real)
         self.flips = np.asarray([int(index[0]) for index, _ in tables.x_groups], np.int64)
         x_tables = np.stack([t.cpu().numpy() for _, t in tables.x_groups]) if tables.x_groups else np.zeros((0, dim, n_obs))
-        self.x_re = np.ascontiguousarray(x_tables.real, real)
-        self.x_im = np.ascontiguousarray(x_tables.imag, real)
+        self.x_re = np.array(x_tables.real, real)  # copies: writable, so one compiled type whatever the tables
+        self.x_im = np.array(x_tables.imag, real)
         self.n_observables = n_obs
         self.tile = max(1, TILE_AMPLITUDES // dim)
 
@@ -519,18 +519,13 @@ def _backward(x, w, kind, width, offsets, qubits, sorted_qubits, mats_re, mats_i
             parametric = kind[g] == _PARAMETRIC
             costate = g > first_parametric  # an earlier parametric gate reads λ
             # ψ is un-applied always: the angle's gradient reads dG ψ before the gate, as earlier gates do
-            if kind[g] == _MONOMIAL:
-                _apply(g, r, i_, n, kind, width, offsets, qubits, sorted_qubits, mats_re, mats_im, perm,
-                       m_re, m_im, False, acc_re, acc_im, True)
-                if costate:
-                    _apply(g, lr, li, n, kind, width, offsets, qubits, sorted_qubits, mats_re, mats_im, perm,
-                           m_re, m_im, False, acc_re, acc_im, True)
-                continue
-            per_sample = _gate_matrix(g, x, w, b0, T, kind, width, offsets, mats_re, mats_im, source, scale,
-                                      offset, m_re, m_im, dm_re, dm_im)
+            per_sample = False
+            if kind[g] != _MONOMIAL:
+                per_sample = _gate_matrix(g, x, w, b0, T, kind, width, offsets, mats_re, mats_im, source, scale,
+                                          offset, m_re, m_im, dm_re, dm_im)
             qo = offsets[g, 0]
             dphi[:] = 0.0
-            if k == 1 and not per_sample:  # three vectorised passes: ψ <- G† ψ, the gradient, λ <- G† λ
+            if k == 1 and kind[g] != _MONOMIAL and not per_sample:  # three vectorised passes
                 q = qubits[qo]
                 a = (m_re[0, 0], -m_im[0, 0], m_re[2, 0], -m_im[2, 0], m_re[1, 0], -m_im[1, 0], m_re[3, 0], -m_im[3, 0])
                 _apply_1q_shared(r, i_, n, q, *a)
@@ -540,16 +535,15 @@ def _backward(x, w, kind, width, offsets, qubits, sorted_qubits, mats_re, mats_i
                 if costate:
                     _apply_1q_shared(lr, li, n, q, *a)
             else:
-                if not per_sample:
-                    _broadcast(1 << (2 * k), T, m_re, m_im)
-                    _broadcast(1 << (2 * k), T, dm_re, dm_im)
                 _apply(g, r, i_, n, kind, width, offsets, qubits, sorted_qubits, mats_re, mats_im, perm,
-                       m_re, m_im, True, acc_re, acc_im, True)
+                       m_re, m_im, per_sample, acc_re, acc_im, True)
                 if parametric:
+                    if not per_sample:
+                        _broadcast(1 << (2 * k), T, dm_re, dm_im)
                     _angle_grad(r, i_, lr, li, n, qubits[qo:qo + k], sorted_qubits[qo:qo + k], dm_re, dm_im, dphi)
                 if costate:
                     _apply(g, lr, li, n, kind, width, offsets, qubits, sorted_qubits, mats_re, mats_im, perm,
-                           m_re, m_im, True, acc_re, acc_im, True)
+                           m_re, m_im, per_sample, acc_re, acc_im, True)
             if parametric:
                 src = source[g]
                 if 0 <= src < nx:
