@@ -5,12 +5,12 @@ microseconds each, and the call costs dispatch, not arithmetic (docs/benchmarks.
 the lowered gates run as two numba-compiled loops, one for the forward pass and one for the
 adjoint reverse pass, with no framework call per gate:
 
-* the state is kept as real and imaginary ``(2^n, T)`` planes for a *tile* of ``T`` samples,
-  small enough to stay in cache (`TILE_AMPLITUDES`); every gate loops over amplitude pairs
-  (or groups) with the tile's samples innermost, so the loops vectorise over samples;
+* the state is kept as real and imaginary ``(2^n, T)`` planes for a *tile* of ``T`` samples
+  (at most `TILE_AMPLITUDES` amplitudes); every gate loops over amplitude pairs (or groups)
+  with the tile's samples innermost, so the loops vectorise over samples;
 * a parametric gate ``A + cos φ B + sin φ C`` (`gates.gate_parts`) is built per sample,
   ``φ = scale · v[slot] + offset``; a constant gate that only permutes and phases basis states
-  (X, CNOT, CZ, SWAP) is applied as such, any other as its dense matrix;
+  (X, CNOT, CZ, SWAP, CCX, `kernels.is_monomial`) is applied as such, any other as its dense matrix;
 * the reverse pass is the adjoint method: from the final state ``ψ`` and the co-state
   ``λ = dL/dψ`` (torch's convention, `observables.PauliTables.costate`) it un-applies the gates
   one by one and reads ``dL/dφ = Re <λ| (dG/dφ) G† ψ>`` at each gate's output; it stops at the
@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from .gates import gate_parts
+from .kernels import is_monomial, monomial_columns
 from .lowering import Op
 from .sweep import Program, gradients
 
@@ -72,14 +73,14 @@ class FusedProgram:
             source.append(_NO_ANGLE)
             scale.append(0.0)
             offset.append(0.0)
-            columns = _monomial_columns(op.matrix)
-            if columns is None:
-                kind.append(_DENSE)
-                mats += list(op.matrix.ravel())
-            else:
+            if is_monomial(op.matrix):
+                columns = monomial_columns(op.matrix)
                 kind.append(_MONOMIAL)
                 mats += list(op.matrix[np.arange(len(columns)), columns])
                 perm += list(columns)
+            else:
+                kind.append(_DENSE)
+                mats += list(op.matrix.ravel())
         parametric = [g for g, k in enumerate(kind) if k == _PARAMETRIC]
         self.first_parametric = parametric[0] if parametric else len(ops)
         mats = np.asarray(mats, dtype=complex)
@@ -154,14 +155,6 @@ class _Fused(torch.autograd.Function):
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
     return t.detach().contiguous().numpy()
-
-
-def _monomial_columns(matrix: np.ndarray) -> list[int] | None:
-    """Each row's one non-zero column if ``matrix`` only permutes and phases basis states, else None."""
-    nonzero = np.abs(matrix) > 1e-12
-    if not (nonzero.sum(axis=1) == 1).all():
-        return None
-    return [int(c) for c in nonzero.argmax(axis=1)]
 
 
 # ---------------------------------------------------------------------------------- kernels

@@ -15,7 +15,7 @@ import torch
 
 from .lowering import Op
 
-__all__ = ["Permutation", "apply", "is_monomial", "kron", "permutation"]
+__all__ = ["Permutation", "apply", "is_monomial", "kron", "monomial_columns", "permutation"]
 
 
 @dataclass
@@ -68,10 +68,15 @@ def is_monomial(matrix: np.ndarray) -> bool:
     return bool((nonzero.sum(axis=1) == 1).all() and (nonzero.sum(axis=0) == 1).all())
 
 
+def monomial_columns(matrix: np.ndarray) -> np.ndarray:
+    """Of a monomial matrix (`is_monomial`), each row's one non-zero column: row ``l`` reads column ``sigma[l]``."""
+    return (np.abs(matrix) > 1e-12).argmax(axis=1)
+
+
 def permutation(op: Op, n: int, cdtype, device) -> Permutation:
     """A monomial constant gate as a gather with phases over the full ``2^n`` index."""
     m = op.matrix
-    sigma = (np.abs(m) > 1e-12).argmax(axis=1)  # row l of the gate reads column sigma[l]
+    sigma = monomial_columns(m)
     index = np.arange(2**n, dtype=np.int64)
     local = sum(((index >> q) & 1) << b for b, q in enumerate(op.qubits))
     source = index.copy()

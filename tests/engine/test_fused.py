@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings
 from qiskit.circuit import ParameterVector, QuantumCircuit
 from qiskit.circuit.library import UnitaryGate
-from qiskit.quantum_info import Operator, SparsePauliOp, random_unitary
+from qiskit.quantum_info import SparsePauliOp, random_unitary
 
 from qrkt_qiskit import ANSATZ_NAMES, Ansatz, compile, make_ansatz
 from qrkt_qiskit.engine import fused, statevector
@@ -141,4 +141,6 @@ def test_wide_circuits_and_gpus_get_no_kernel():
 def test_permutation_and_phase_gates_are_applied_as_such(gate, qubits, monomial):
     qc = QuantumCircuit(2)
     getattr(qc, gate)(*qubits)
-    assert (fused._monomial_columns(Operator(qc.data[0].operation).data) is not None) == monomial
+    kernel = compile(Ansatz(qc, [], [], observables=[SparsePauliOp("ZZ")]), torch.float64,
+                     strategy="statevector")._program._fused
+    assert list(kernel.kind) == [fused._MONOMIAL if monomial else fused._DENSE]
