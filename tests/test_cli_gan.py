@@ -45,7 +45,8 @@ def test_resume_with_more_epochs_takes_a_run_further_and_refuses_a_decaying_one(
 def test_fid_names_the_network_and_the_image_counts(run_dir, capsys):
     assert main(["gan", "fid", str(run_dir), "--samples", "3", "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "TransGAN: FID " in out and "Inception-v3 pool3" in out and "3 real / 3 generated images" in out
+    assert "TransGAN, epoch 1 (" in out and "generator steps): FID " in out
+    assert "Inception-v3 pool3" in out and "3 real / 3 generated images" in out
     record = json.loads((run_dir / "fid.json").read_text())
     assert (record["real_images"], record["generated_images"], record["ema"]) == (3, 3, True)
 
@@ -130,12 +131,30 @@ def test_snapshots_give_a_fid_curve_in_the_same_protocol(tmp_path, capsys):
     with open(run / "fid_curve.csv") as f:
         assert [float(r["fid"]) for r in csv.DictReader(f)] == pytest.approx([r["fid"] for r in rows])
     assert (run / "fid_curve.png").is_file()
-    with pytest.raises(FileNotFoundError, match="holds no generator snapshots: train it with --snapshot-every N"):
-        score_curve(_plain_run(tmp_path), samples=6)
+    assert {k: final[k] for k in ("epoch", "critic_steps", "generator_steps")} == snapshots[-1][0]
+    # one epoch's snapshot under the same protocol: the curve's point, its position in fid.json
+    first = score_runs([run], samples=6, features=tiny_features(side=32), progress=False, with_classifier=False,
+                       epoch=1)[0]
+    assert first["fid"] == rows[0]["fid"] and {k: first[k] for k in snapshots[0][0]} == snapshots[0][0]
+    assert json.loads((run / "fid.json").read_text())["generator_steps"] == 2
+    with pytest.raises(FileNotFoundError, match=r"run kept no generator snapshot of epoch 3, only of epochs 1, 2$"):
+        score_runs([run], samples=6, epoch=3)
+    with pytest.raises(ValueError, match="snapshots keep the EMA generator only: score an epoch's snapshot with "
+                                         "ema=True"):
+        score_runs([run], samples=6, epoch=1, ema=False)
+    plain = _plain_run(tmp_path)
+    for score in (lambda: score_curve(plain, samples=6), lambda: score_runs([plain], samples=6, epoch=1)):
+        with pytest.raises(FileNotFoundError, match="holds no generator snapshots: train it with --snapshot-every N"):
+            score()
     capsys.readouterr()
     assert main(["gan", "fid", str(run), "--curve", "--no-ema"]) == 2
     assert capsys.readouterr().err.strip() == ("qrkt gan: error: --curve scores the EMA snapshots by FID and the "
                                                "classifier; drop --inception-score and --no-ema")
+    assert main(["gan", "fid", str(run), "--curve", "--epoch", "1"]) == 2
+    assert capsys.readouterr().err.strip() == ("qrkt gan: error: --epoch scores one EMA snapshot of each run; drop "
+                                               "--curve and --no-ema")
+    assert main(["gan", "fid", str(run), "--epoch", "3"]) == 2
+    assert capsys.readouterr().err.strip().endswith("kept no generator snapshot of epoch 3, only of epochs 1, 2")
 
 
 def _plain_run(tmp_path):

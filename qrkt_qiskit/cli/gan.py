@@ -53,6 +53,7 @@ scored at every snapshot instead: fid_curve.csv and fid_curve.png show where it 
 examples:
   qrkt gan fid runs/transgan runs/qrkt-gan --samples 2048
   qrkt gan fid runs/transgan --curve --samples 2048      # every snapshot of the run
+  qrkt gan fid runs/transgan runs/qrkt-gan --epoch 2      # both runs after 2 epochs (--snapshot-every 1)
   qrkt gan fid runs/transgan --samples 500 --inception-score
 """
 
@@ -129,6 +130,8 @@ def _add_fid(actions) -> None:
     p.add_argument("--no-ema", dest="ema", action="store_false", help="score the raw generator, not its EMA")
     p.add_argument("--curve", action="store_true", help="score every EMA snapshot the run kept (--snapshot-every) into "
                    "fid_curve.csv and fid_curve.png, not its last generator")
+    p.add_argument("--epoch", type=positive_int, metavar="N", help="score each run's EMA snapshot of epoch N, not its "
+                   "last generator: runs trained to different lengths compared at one budget")
     p.add_argument("--inception-score", action="store_true", help="also the Inception Score (needs torch-fidelity's weights)")
     p.add_argument("--batch-size", type=positive_int, default=50, help="images per Inception call (default: 50)")
     p.add_argument("--seed", type=int, default=0, help="draws the real images and the noise (default: 0)")
@@ -176,6 +179,8 @@ def run_fid(args) -> None:
     """Run ``qrkt gan fid``: score the runs under one protocol (`score_runs`) and print each figure."""
     from ..training.gan_scores import score_curve, score_runs
 
+    if args.epoch is not None and (args.curve or not args.ema):
+        raise CommandError("--epoch scores one EMA snapshot of each run; drop --curve and --no-ema")
     if args.curve:
         if args.inception_score or not args.ema:
             raise CommandError("--curve scores the EMA snapshots by FID and the classifier; drop --inception-score "
@@ -190,9 +195,10 @@ def run_fid(args) -> None:
         return
     records = score_runs(args.run_dirs, samples=args.samples, real=args.real, weights=args.fid_weights, ema=args.ema,
                          with_inception_score=args.inception_score, batch_size=args.batch_size, seed=args.seed,
-                         progress=args.progress)
+                         progress=args.progress, epoch=args.epoch)
     for run_dir, record in zip(args.run_dirs, records):
-        print(f"{run_dir}: {record['kind']}: {record['summary']}")
+        print(f"{run_dir}: {record['kind']}, epoch {record['epoch']} ({record['generator_steps']:,} generator steps): "
+              f"{record['summary']}")
         if "classifier_summary" in record:
             print(f"{run_dir}: classifier score: {record['classifier_summary']}")
         if args.inception_score:

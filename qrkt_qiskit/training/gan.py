@@ -39,7 +39,8 @@ from .run import RunDirectory, RunState, epoch_batches, expect_kind, run_epochs
 from .runs import load_weights
 
 __all__ = ["GANParts", "GANState", "GANTrainConfig", "build_gan", "critic_loss", "ema_decay", "ema_update", "extended",
-           "gan_step", "gradient_penalty", "load_generator", "ns_critic_loss", "r1_penalty", "read_gan_config", "train_gan"]
+           "gan_step", "gradient_penalty", "load_generator", "load_last", "load_snapshot", "load_snapshots", "ns_critic_loss",
+           "r1_penalty", "read_gan_config", "train_gan"]
 
 SUMS = ("d_loss", "wasserstein", "gp", "g_loss", "g_count")  # per-epoch sums of the step losses
 LR_DECAYS = ("none", "linear")
@@ -461,14 +462,35 @@ def load_snapshots(run_dir: str | Path) -> tuple[GANTrainConfig, list[tuple[dict
         FileNotFoundError: when ``run_dir`` holds no GAN run, or no snapshots.
     """
     config = read_gan_config(run_dir)
+    return config, [_snapshot(config, path) for path in _snapshot_paths(run_dir)]
+
+
+def load_snapshot(run_dir: str | Path, epoch: int) -> tuple[GANTrainConfig, dict, Generator]:
+    """A GAN run's EMA generator after ``epoch`` (kept by ``snapshot_every``), with its epoch and step counts:
+    runs trained to different lengths compared at one budget.
+
+    Raises:
+        FileNotFoundError: when ``run_dir`` holds no GAN run, or no snapshot of that epoch.
+    """
+    config, paths = read_gan_config(run_dir), _snapshot_paths(run_dir)
+    path = Path(run_dir) / "snapshots" / f"epoch_{epoch:03d}.pt"
+    if path not in paths:
+        kept = ", ".join(p.stem.removeprefix("epoch_").lstrip("0") for p in paths)
+        raise FileNotFoundError(f"{run_dir} kept no generator snapshot of epoch {epoch}, only of epochs {kept}")
+    return config, *_snapshot(config, path)
+
+
+def _snapshot_paths(run_dir: str | Path) -> list[Path]:
+    """The run's snapshot files, oldest first."""
     paths = sorted((Path(run_dir) / "snapshots").glob("epoch_*.pt"))
     if not paths:
         raise FileNotFoundError(f"{run_dir} holds no generator snapshots: train it with --snapshot-every N")
-    snapshots = []
-    for path in paths:
-        state = load_checkpoint(path)
-        snapshots.append(({k: state[k] for k in SNAPSHOT_KEYS}, _generator(config, state["ema"], path)))
-    return config, snapshots
+    return paths
+
+
+def _snapshot(config: GANTrainConfig, path: Path) -> tuple[dict, Generator]:
+    state = load_checkpoint(path)
+    return {k: state[k] for k in SNAPSHOT_KEYS}, _generator(config, state["ema"], path)
 
 
 def load_generator(run_dir: str | Path, *, ema: bool = True) -> tuple[GANTrainConfig, Generator]:
@@ -477,9 +499,22 @@ def load_generator(run_dir: str | Path, *, ema: bool = True) -> tuple[GANTrainCo
     Raises:
         FileNotFoundError: when ``run_dir`` holds no GAN run.
     """
+    config, _, generator = load_last(run_dir, ema=ema)
+    return config, generator
+
+
+def load_last(run_dir: str | Path, *, ema: bool = True) -> tuple[GANTrainConfig, dict, Generator]:
+    """`load_generator` with the epoch and step counts ``last.pt`` was written at (as `load_snapshot`'s).
+
+    Raises:
+        FileNotFoundError: when ``run_dir`` holds no GAN run.
+    """
     config = read_gan_config(run_dir)
     path = Path(run_dir) / "last.pt"
-    return config, _generator(config, load_checkpoint(path)["ema" if ema else "generator"], path)
+    checkpoint = load_checkpoint(path)
+    state = checkpoint["state"]
+    position = {"epoch": state["epoch"], "critic_steps": state["d_steps"], "generator_steps": state["g_steps"]}
+    return config, position, _generator(config, checkpoint["ema" if ema else "generator"], path)
 
 
 def _generator(config: GANTrainConfig, weights: dict, path: Path) -> Generator:

@@ -19,7 +19,7 @@ from ..data.gan import load_gan_images, load_gan_labelled
 from ..evaluation import FID, ImageFeatures, inception_features, inception_score
 from ..evaluation.classifier_score import cache_folder, classifier_score, load_classifier
 from ..output import figure, save_figure, write_csv, write_text
-from .gan import load_generator, load_snapshots
+from .gan import load_last, load_snapshot, load_snapshots
 
 __all__ = ["score_curve", "score_runs"]
 
@@ -27,7 +27,8 @@ __all__ = ["score_curve", "score_runs"]
 def score_runs(run_dirs: list[str | Path], *, samples: int = 10_000, real: int | None = None,
                weights: str | Path | None = None, ema: bool = True, with_inception_score: bool = False,
                batch_size: int = 50, seed: int = 0, progress: bool = True,
-               features: ImageFeatures | None = None, with_classifier: bool = True) -> list[dict]:
+               features: ImageFeatures | None = None, with_classifier: bool = True,
+               epoch: int | None = None) -> list[dict]:
     """Score every run in ``run_dirs`` and write its ``fid.json``; returns the records in order.
 
     Args:
@@ -44,24 +45,31 @@ def score_runs(run_dirs: list[str | Path], *, samples: int = 10_000, real: int |
         features: the feature network (default: Inception-v3 pool3 from ``weights``).
         with_classifier: also the classifier score (`evaluation.classifier_score`) of the same
             samples: a CNN trained on the dataset's training split (once, then cached).
+        epoch: score each run's EMA snapshot of this epoch (`load_snapshot`), not its last
+            generator: runs trained to different lengths compared at one budget.
 
     Raises:
-        ValueError: for runs of different datasets or image sizes, or fewer than 2 samples.
-        FileNotFoundError: for a directory that holds no GAN run.
+        ValueError: for runs of different datasets or image sizes, fewer than 2 samples, or
+            ``epoch`` with ``ema=False`` (snapshots keep the EMA generator only).
+        FileNotFoundError: for a directory that holds no GAN run, or no snapshot of ``epoch``.
     """
     if samples < 2:
         raise ValueError(f"samples must be at least 2, got {samples}")
-    runs = [(Path(run_dir), *load_generator(run_dir, ema=ema)) for run_dir in run_dirs]
-    first_dir, first, _ = runs[0]
-    for run_dir, config, _ in runs[1:]:
+    if epoch is not None and not ema:
+        raise ValueError("snapshots keep the EMA generator only: score an epoch's snapshot with ema=True")
+    runs = [(Path(run_dir), *(load_last(run_dir, ema=ema) if epoch is None else load_snapshot(run_dir, epoch)))
+            for run_dir in run_dirs]
+    first_dir, first, *_ = runs[0]
+    for run_dir, config, *_ in runs[1:]:
         if (config.dataset, config.model.image_size) != (first.dataset, first.model.image_size):
             raise ValueError(f"{run_dir} was trained on {config.dataset} at {config.model.image_size}px, "
                              f"{first_dir} on {first.dataset} at {first.model.image_size}px: score them separately")
     fid, classifier = _protocol(first, samples=samples, real=real, weights=weights, batch_size=batch_size, seed=seed,
                                 progress=progress, features=features, with_classifier=with_classifier)
     records = []
-    for run_dir, config, generator in runs:
-        record = {**_score(generator, fid, classifier, samples, seed), "ema": ema, "kind": config.model.kind}
+    for run_dir, config, position, generator in runs:
+        record = {**_score(generator, fid, classifier, samples, seed), "ema": ema, "kind": config.model.kind,
+                  **position}
         if with_inception_score:
             with torch.no_grad():
                 mean, std = inception_score(generator.sample(samples, generator=torch.Generator().manual_seed(seed)))
