@@ -6,6 +6,7 @@
 # at the cpu preset, one quiet thread, an iteration takes 1.47 / 2.06 / 3.32 s (benchmarks/gan.py, docs/benchmarks.md).
 #   bash docs/runs/gan_arms.sh train     # three runs in the background, one thread each
 #   bash docs/runs/gan_arms.sh score     # after they finish: fid.json, fid_curve.csv/png
+#   AT=2 CURVE_SAMPLES=0 bash docs/runs/gan_arms.sh score   # every arm's snapshot of epoch 2 only, no curves
 #   bash docs/runs/gan_arms.sh record    # the small records and sample grids into docs/runs/$NAME/<arm>/ (no checkpoints)
 # FID costs ~0.27 s an image on one core here (Inception at 299x299): SAMPLES (default 10000) generated
 # and as many real images for the last generators, CURVE_SAMPLES (default 2048) for every snapshot.
@@ -32,8 +33,8 @@ case ${1:?usage: gan_arms.sh train|score|record} in
       OMP_NUM_THREADS=1 nohup .venv/bin/qrkt --threads 1 gan train $args --no-progress > $dir.log 2>&1 &
     done ;;
   score)
-    .venv/bin/qrkt gan fid $(printf "$OUT/%s " $ORDER) --samples ${SAMPLES:-10000} --no-progress
-    for arm in $ORDER; do
+    .venv/bin/qrkt gan fid $(printf "$OUT/%s " $ORDER) --samples ${SAMPLES:-10000} ${AT:+--epoch $AT} --no-progress
+    [ "${CURVE_SAMPLES:-2048}" = 0 ] || for arm in $ORDER; do
       .venv/bin/qrkt gan fid $OUT/$arm --curve --samples ${CURVE_SAMPLES:-2048} --no-progress
     done ;;
   record)
