@@ -39,8 +39,8 @@ from .run import RunDirectory, RunState, epoch_batches, expect_kind, run_epochs
 from .runs import load_weights
 
 __all__ = ["GANParts", "GANState", "GANTrainConfig", "build_gan", "critic_loss", "ema_decay", "ema_update", "extended",
-           "gan_step", "gradient_penalty", "load_generator", "load_last", "load_snapshot", "load_snapshots", "ns_critic_loss",
-           "r1_penalty", "read_gan_config", "train_gan"]
+           "gan_step", "gradient_penalty", "load_generator", "load_last", "load_snapshot", "load_snapshots",
+           "ns_critic_loss", "r1_penalty", "read_gan_config", "train_gan"]
 
 SUMS = ("d_loss", "wasserstein", "gp", "g_loss", "g_count")  # per-epoch sums of the step losses
 LR_DECAYS = ("none", "linear")
@@ -224,6 +224,10 @@ class GANState(RunState):
     g_steps: int = 0
     sums: dict = field(default_factory=lambda: dict.fromkeys(SUMS, 0.0))
 
+    def steps(self) -> dict:
+        """The step counts under the names of ``metrics.csv``, snapshots and ``fid.json``."""
+        return {"critic_steps": self.d_steps, "generator_steps": self.g_steps}
+
 
 @dataclass
 class GANParts:
@@ -375,7 +379,7 @@ class _GANTraining:
         row = {**{k: sums[k] / steps for k in ("d_loss", "wasserstein", "gp")},
                "g_loss": sums["g_loss"] / max(1, sums["g_count"]),
                "lr_g": parts.opt_g.param_groups[0]["lr"], "lr_d": parts.opt_d.param_groups[0]["lr"],
-               "critic_steps": self.state.d_steps, "generator_steps": self.state.g_steps}
+               **self.state.steps()}
         self.state.sums = dict.fromkeys(SUMS, 0.0)
         return row
 
@@ -512,9 +516,8 @@ def load_last(run_dir: str | Path, *, ema: bool = True) -> tuple[GANTrainConfig,
     config = read_gan_config(run_dir)
     path = Path(run_dir) / "last.pt"
     checkpoint = load_checkpoint(path)
-    state = checkpoint["state"]
-    position = {"epoch": state["epoch"], "critic_steps": state["d_steps"], "generator_steps": state["g_steps"]}
-    return config, position, _generator(config, checkpoint["ema" if ema else "generator"], path)
+    state = GANState.from_dict(checkpoint["state"])
+    return config, {"epoch": state.epoch, **state.steps()}, _generator(config, checkpoint["ema" if ema else "generator"], path)
 
 
 def _generator(config: GANTrainConfig, weights: dict, path: Path) -> Generator:
