@@ -186,6 +186,37 @@ def test_resume_after_an_interrupt_reproduces_the_uninterrupted_run(tmp_path):
         assert {k: v for k, v in a.items() if k != "train_seconds"} == {k: v for k, v in b.items() if k != "train_seconds"}
 
 
+def test_a_run_killed_between_checkpoints_replays_the_lost_steps_to_the_uninterrupted_run(tmp_path):
+    config = tiny_run(epochs=2, limit=48, checkpoint_every=2)  # 6 steps an epoch, last.pt every 2
+    train_gan(config, tmp_path / "whole", progress=False)
+
+    def killed(step):
+        if step == 9:  # a crash, not a signal: no checkpoint at the crash, so step 9 is lost with it
+            raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        train_gan(config, tmp_path / "split", progress=False, on_step=killed)
+    assert load_checkpoint(tmp_path / "split" / "last.pt")["state"]["d_steps"] == 8
+    train_gan(config, tmp_path / "split", resume=True, progress=False)
+    whole, split = (load_checkpoint(tmp_path / run / "last.pt") for run in ("whole", "split"))
+    for part in ("generator", "critic", "ema", "opt_g", "opt_d"):
+        assert torch.equal(torch.cat([t.flatten() for t in _tensors(whole[part])]),
+                           torch.cat([t.flatten() for t in _tensors(split[part])])), part
+    for a, b in zip(whole["state"]["history"], split["state"]["history"], strict=True):
+        assert {k: v for k, v in a.items() if k != "train_seconds"} == {k: v for k, v in b.items() if k != "train_seconds"}
+
+
+def _tensors(tree):
+    """Every tensor in a state dict, optimiser states included, in a fixed order."""
+    if isinstance(tree, torch.Tensor):
+        return [tree]
+    if isinstance(tree, dict):
+        return [t for key in sorted(tree, key=str) for t in _tensors(tree[key])]
+    if isinstance(tree, (list, tuple)):
+        return [t for item in tree for t in _tensors(item)]
+    return []
+
+
 def test_a_finished_run_taken_further_reaches_the_run_started_that_long(tmp_path):
     train_gan(tiny_run(QuantumSpec(), epochs=3, limit=32), tmp_path / "whole", progress=False)  # 4 steps an epoch
     train_gan(tiny_run(QuantumSpec(), epochs=1, limit=32), tmp_path / "longer", progress=False)
