@@ -42,7 +42,7 @@ def iteration_times(preset: str, iterations: int, device: torch.device) -> dict[
     real = torch.rand(32, 1, 32, 32, device=device) * 2 - 1
     runs = {}
     for name, overrides in ARMS.items():
-        config = GANTrainConfig(model=gan_config(preset, **overrides), dataset="digits", limit=64, device=str(device))
+        config = GANTrainConfig(model=gan_config(preset, **overrides), dataset="digits", limit=64)
         _, parts = build_gan(config, device)
         runs[name] = (config, parts, GANState())
     times = {name: [] for name in runs}

@@ -167,36 +167,22 @@ def test_ema_update_follows_its_formula_and_warms_up():
     assert [ema_decay(0.999, s) for s in (1, 10, 10_000)] == [2 / 11, 11 / 20, 0.999]
 
 
-def test_resume_after_an_interrupt_reproduces_the_uninterrupted_run(tmp_path):
-    config = tiny_run(QuantumSpec(), epochs=2, limit=48, checkpoint_every=0)  # 6 steps an epoch
+@pytest.mark.parametrize("exc, checkpoint_every, stop_at, kept", [(KeyboardInterrupt, 0, 4, 4), (RuntimeError, 2, 9, 8)],
+                         ids=["ctrl-c", "crash"])
+def test_resume_after_an_interrupt_or_a_crash_reproduces_the_uninterrupted_run(tmp_path, exc, checkpoint_every,
+                                                                               stop_at, kept):
+    """Ctrl-C checkpoints where it stops (mid-epoch, between two generator steps); a crash writes nothing, so
+    the run falls back to the last periodic checkpoint and replays the steps lost with it."""
+    config = tiny_run(QuantumSpec(), epochs=2, limit=48, checkpoint_every=checkpoint_every)  # 6 steps an epoch
     train_gan(config, tmp_path / "whole", progress=False)
 
-    def interrupt(step):
-        if step == 4:  # mid-epoch, between two generator steps
-            raise KeyboardInterrupt
+    def stop(step):
+        if step == stop_at:
+            raise exc
 
-    with pytest.raises(KeyboardInterrupt):
-        train_gan(config, tmp_path / "split", progress=False, on_step=interrupt)
-    train_gan(config, tmp_path / "split", resume=True, progress=False)
-    whole, split = (load_checkpoint(tmp_path / run / "last.pt") for run in ("whole", "split"))
-    for part in ("generator", "critic", "ema"):
-        for key, value in whole[part].items():
-            assert torch.equal(value, split[part][key]), (part, key)
-    for a, b in zip(whole["state"]["history"], split["state"]["history"]):
-        assert {k: v for k, v in a.items() if k != "train_seconds"} == {k: v for k, v in b.items() if k != "train_seconds"}
-
-
-def test_a_run_killed_between_checkpoints_replays_the_lost_steps_to_the_uninterrupted_run(tmp_path):
-    config = tiny_run(epochs=2, limit=48, checkpoint_every=2)  # 6 steps an epoch, last.pt every 2
-    train_gan(config, tmp_path / "whole", progress=False)
-
-    def killed(step):
-        if step == 9:  # a crash, not a signal: no checkpoint at the crash, so step 9 is lost with it
-            raise RuntimeError("killed")
-
-    with pytest.raises(RuntimeError, match="killed"):
-        train_gan(config, tmp_path / "split", progress=False, on_step=killed)
-    assert load_checkpoint(tmp_path / "split" / "last.pt")["state"]["d_steps"] == 8
+    with pytest.raises(exc):
+        train_gan(config, tmp_path / "split", progress=False, on_step=stop)
+    assert load_checkpoint(tmp_path / "split" / "last.pt")["state"]["d_steps"] == kept
     train_gan(config, tmp_path / "split", resume=True, progress=False)
     whole, split = (load_checkpoint(tmp_path / run / "last.pt") for run in ("whole", "split"))
     for part in ("generator", "critic", "ema", "opt_g", "opt_d"):
