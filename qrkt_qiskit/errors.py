@@ -5,7 +5,9 @@ that are not a bad argument (a backend job that failed, a checkpoint from anothe
 raise a `QrktError` subclass. The ``qrkt`` command line shows either as one line.
 """
 
-__all__ = ["Interrupted", "QrktError"]
+import errno
+
+__all__ = ["Interrupted", "QrktError", "os_error_sentence"]
 
 
 class QrktError(Exception):
@@ -14,3 +16,26 @@ class QrktError(Exception):
 
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM stopped a run; the message says truthfully what its ``last.pt`` holds."""
+
+
+# What to do about the file-system errors a user can meet, by errno.
+_REMEDIES = {
+    errno.ENOSPC: "no space left on its device; free some space",
+    errno.EDQUOT: "your disk quota is used up; free some space",
+    errno.EROFS: "its file system is read-only; copy the run to a writable place",
+    errno.EACCES: "permission denied; fix the permissions",
+    errno.EPERM: "operation not permitted; fix the permissions",
+}
+
+
+def os_error_sentence(exc: OSError, then: str = "run the command again") -> str:
+    """``exc`` (full disk, read-only, permission, ...) as one sentence naming the file, the cause and what to do.
+
+    ``then`` is what to do once the cause is fixed. An error raised with a message of its own
+    (no ``strerror``) is that message.
+    """
+    if exc.strerror is None:
+        return str(exc)
+    where = f"{exc.filename}: " if exc.filename is not None else ""
+    remedy = _REMEDIES.get(exc.errno)
+    return f"{where}{exc.strerror}" if remedy is None else f"{where}{remedy}, then {then}"

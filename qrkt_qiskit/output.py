@@ -25,10 +25,15 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
     The temporary name keeps ``path``'s suffix (libraries choose a format by it) and is
     unique, so two writers never share one. On an exception the temporary file is removed
-    and ``path`` is untouched.
+    and ``path`` is untouched; an `OSError` about the temporary file (a full disk, a
+    read-only directory) names ``path``, the file the user knows.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+    except OSError as exc:
+        exc.filename = str(path)
+        raise
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -36,8 +41,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename in (None, str(tmp)):
+            exc.filename, exc.filename2 = str(path), None
         raise
 
 

@@ -44,3 +44,54 @@ def _torch_threads_restored():
 def _cache_in_a_temporary_folder(tmp_path_factory, monkeypatch):
     """Trained classifiers (the GAN classifier score) go to a test folder, never to the user's ~/.cache."""
     monkeypatch.setenv("QRKT_CACHE", str(tmp_path_factory.getbasetemp() / "qrkt-cache"))
+
+
+def _mount(args: list[str], target) -> None:
+    """Run ``mount args… target``, or skip the test saying why it cannot run here."""
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a file system of its own (a tmpfs); run the suite as root to include it")
+    done = subprocess.run(["mount", *args, str(target)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a file system here: {done.stderr.strip()}")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """``small_disk(size)``: a fresh tmpfs of ``size`` (``"64k"``, ``"8m"``) under the test's folder, unmounted after."""
+    import subprocess
+
+    mounted = []
+
+    def make(size: str):
+        target = tmp_path / f"disk{len(mounted)}"
+        target.mkdir()
+        _mount(["-t", "tmpfs", "-o", f"size={size}", "tmpfs"], target)
+        mounted.append(target)
+        return target
+
+    yield make
+    for target in reversed(mounted):
+        subprocess.run(["umount", str(target)], check=True)
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """``read_only(folder)``: ``folder`` seen through a read-only bind mount (a new path), unmounted after."""
+    import subprocess
+
+    mounted = []
+
+    def make(folder):
+        target = tmp_path / f"read-only{len(mounted)}"
+        target.mkdir()
+        _mount(["--bind", str(folder)], target)
+        mounted.append(target)
+        _mount(["-o", "remount,bind,ro"], target)
+        return target
+
+    yield make
+    for target in reversed(mounted):
+        subprocess.run(["umount", str(target)], check=True)

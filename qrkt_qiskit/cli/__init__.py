@@ -2,18 +2,22 @@
 
 Only this package prints. A subcommand's ``add_parser`` registers its arguments and sets
 ``func`` to a callable taking the parsed namespace; errors a user can cause are raised as
-`CommandError`, `QrktError`, ``ValueError`` or ``FileNotFoundError`` and shown as one
-line, never a traceback (``qrkt --debug …`` shows it).
+`CommandError`, `QrktError`, ``ValueError`` or ``OSError`` (a missing file, a full disk, a
+read-only directory) and shown as one line, never a traceback (``qrkt --debug …`` shows it).
+SIGTERM and SIGHUP stop a command as Ctrl-C does, so each says what it kept.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import signal
 import sys
+import threading
 
-from ..errors import Interrupted, QrktError
+from ..errors import Interrupted, QrktError, os_error_sentence
 from .options import int_at_least
 
 __all__ = ["CommandError", "main"]
@@ -89,14 +93,34 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     try:
-        args.func(args)
-    except (CommandError, QrktError, ValueError, FileNotFoundError) as exc:
+        with _stopping_on(signal.SIGTERM, signal.SIGHUP):
+            args.func(args)
+    except (CommandError, QrktError, ValueError, OSError) as exc:
         if args.debug:
             raise
-        print(f"qrkt {args.command}: error: {exc}", file=sys.stderr)
+        message = os_error_sentence(exc) if isinstance(exc, OSError) else exc
+        print(f"qrkt {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         detail = f": {exc}" if isinstance(exc, Interrupted) else ""  # what the run's last.pt holds
         print(f"qrkt {args.command}: interrupted{detail}", file=sys.stderr)
         return 130
     return 0
+
+
+@contextlib.contextmanager
+def _stopping_on(*signals):
+    """Inside, each of ``signals`` raises KeyboardInterrupt as Ctrl-C does (where they can be handled: the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _interrupt) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")

@@ -33,13 +33,19 @@ class CheckpointError(QrktError):
 def save_checkpoint(state: dict, path: str | Path) -> None:
     """Write ``state`` to ``path`` so that a crash at any moment leaves the old file or the new one.
 
-    See `qrkt_qiskit.output.atomic_path`.
+    See `qrkt_qiskit.output.atomic_path`. The bytes are made in memory and written by Python,
+    so a full disk is an `OSError` ("No space left on device"), not torch's writer's error.
     """
+    payload = _serialise(state)
+    envelope = _serialise({"format": FORMAT, "sha256": hashlib.sha256(payload).hexdigest(), "payload": payload})
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(envelope)
+
+
+def _serialise(obj) -> bytes:
     buffer = io.BytesIO()
-    torch.save(state, buffer)
-    payload = buffer.getvalue()
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        torch.save({"format": FORMAT, "sha256": hashlib.sha256(payload).hexdigest(), "payload": payload}, f)
+    torch.save(obj, buffer)
+    return buffer.getvalue()
 
 
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:

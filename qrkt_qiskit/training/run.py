@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import fcntl
 import json
 import math
 import os
 import signal
+import stat
 import sys
 import threading
 import time
@@ -29,12 +31,12 @@ import torch
 from tqdm.auto import tqdm
 
 from ..engine.compiler import NonFiniteAngleError
-from ..errors import Interrupted, QrktError
+from ..errors import Interrupted, QrktError, os_error_sentence
 from ..output import write_text
 from .checkpoint import load_checkpoint, save_checkpoint
 
 __all__ = ["NonFiniteLossError", "RunDirectory", "RunExistsError", "RunLockedError", "RunState", "Task", "epoch_batches",
-           "expect_kind", "run_epochs", "run_kind"]
+           "expect_kind", "read_stored_config", "run_epochs", "run_kind"]
 
 LAST = "last.pt"
 LOCK = ".lock"  # held (flock) by the process writing the run; it holds that process's pid
@@ -49,8 +51,23 @@ class RunLockedError(QrktError):
 
 
 def _lock(path: Path) -> int:
-    """An exclusive lock on ``path``, held until the returned descriptor is closed; it records this pid."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    """An exclusive lock on ``path``, held until the returned descriptor is closed; it records this pid.
+
+    The file is opened without following a symbolic link and must be a plain file of one
+    link: whoever can write a shared run directory must not make the next run truncate
+    another file through its ``.lock``.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise QrktError(f"{path} is a symbolic link, which qrkt never writes through; remove it and run again") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        os.close(fd)
+        raise QrktError(f"{path} is not a plain file of its own (a hard link or a device), which qrkt never "
+                        "writes to; remove it and run again")
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -82,6 +99,21 @@ def expect_kind(run_dir: str | Path, kind: str) -> dict:
         takes = {"classification": "a classification run (qrkt train)", "gan": "a GAN run (qrkt gan train)"}[kind]
         raise ValueError(f"{run_dir} holds a {found} run ({made[found]}), but this takes {takes}")
     return data
+
+
+def read_stored_config(run_dir: str | Path, kind: str, from_dict: Callable[[dict], Any]) -> Any:
+    """The config of ``run_dir``'s ``config.json`` (a ``kind`` run), made by ``from_dict`` from its data.
+
+    Raises:
+        FileNotFoundError: if it has no ``config.json``.
+        ValueError: if it holds another kind of run, or a value ``from_dict`` refuses (one
+            sentence naming the file: it was edited by hand).
+    """
+    data = expect_kind(run_dir, kind)
+    try:
+        return from_dict(data["train"] if kind == "classification" else data)
+    except ValueError as exc:
+        raise ValueError(f"{Path(run_dir) / 'config.json'}: {exc}; was it edited by hand?") from None
 
 
 def _config_json(run_dir: str | Path):
@@ -130,7 +162,9 @@ class RunDirectory:
     process (``main=True``) writes.
 
     Use it as a context manager: inside, the main process holds an exclusive lock on the
-    directory (a second writer gets one sentence naming this process's pid).
+    directory (a second writer gets one sentence naming this process's pid). A directory it
+    created is removed again if the run fails before writing anything into it, so a mistake
+    leaves no empty run behind.
 
     The checks happen on entering (see `__enter__`).
     """
@@ -138,6 +172,7 @@ class RunDirectory:
     def __init__(self, path: str | Path, config: Any, *, resume: bool, main: bool = True):
         self.path, self.config, self.resume, self.main = Path(path), config, resume, main
         self._lock: int | None = None
+        self._created = False
 
     def __enter__(self) -> RunDirectory:
         """Hold the directory's lock (main process only), check it, and clear temporary files a crashed writer left.
@@ -151,20 +186,28 @@ class RunDirectory:
         if self.path.exists() and not self.path.is_dir():
             raise ValueError(f"{self.path} is a file, not a run directory; choose a directory")
         if self.main:
+            self._created = not self.path.exists()
             self.path.mkdir(parents=True, exist_ok=True)
             self._lock = _lock(self.path / LOCK)
         if not self.resume and (self.path / LAST).exists():
-            self.__exit__()
+            self.__exit__(None, None, None)
             raise RunExistsError(f"{self.path} already holds a run; resume it (--resume) or choose another directory")
         if self.main:
             for orphan in [*self.path.glob(".*.tmp*"), *self.path.glob("*/.*.tmp*")]:
                 orphan.unlink(missing_ok=True)
         return self
 
-    def __exit__(self, *exc) -> None:
-        if self._lock is not None:
-            os.close(self._lock)  # closing the descriptor releases the lock
-            self._lock = None
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if self._lock is None:
+            return
+        empty = exc_type is not None and self._created and [p.name for p in self.path.iterdir()] == [LOCK]
+        if empty:  # unlinked under the lock: a writer that comes after finds no lock of ours to share
+            (self.path / LOCK).unlink()
+        os.close(self._lock)  # closing the descriptor releases the lock
+        self._lock = None
+        if empty:
+            with contextlib.suppress(OSError):  # a new writer got in first: the directory is its own now
+                self.path.rmdir()
 
     def load(self, map_location: torch.device | str = "cpu", *, may_differ: tuple[str, ...] = ()) -> dict:
         """The run's ``last.pt``, after checking it holds this configuration (but for the fields ``may_differ``).
@@ -236,10 +279,12 @@ def run_epochs(task: Task, run: RunDirectory, state: RunState, batches: Callable
             (a search pruning the trial) stops the run there.
 
     Raises:
-        Interrupted: on Ctrl-C or SIGTERM. One that arrives during a step or the epoch's
+        Interrupted: on Ctrl-C, SIGTERM or SIGHUP. One that arrives during a step or the epoch's
             bookkeeping is held until that work is done, then the position is checkpointed;
             a second one stops at once, and the exception says what ``last.pt`` holds.
         NonFiniteLossError: when a step's loss is not finite; ``last.pt`` keeps the last good position.
+        QrktError: when a file of the run cannot be written (a full disk, a read-only directory):
+            one sentence naming it and saying what ``last.pt`` holds.
     """
     saved = (state.epoch, state.step) if run.resume else None  # the position last.pt holds
 
@@ -293,6 +338,13 @@ def run_epochs(task: Task, run: RunDirectory, state: RunState, batches: Callable
                 signals.busy = True  # a further signal must not cut this checkpoint short
                 checkpoint()
             raise Interrupted(_position(run, saved, per_epoch)) from exc
+        except OSError as exc:  # a full disk or a read-only directory while writing the run's files
+            if saved is None:
+                then = f"start the run again (no checkpoint was written yet, so {run.path} cannot be resumed)"
+            else:
+                then = (f"continue with --resume --run-dir {run.path} ({run.path / LAST} holds {saved[0]} epoch(s) and "
+                        f"{saved[1]} of {per_epoch} steps into the next)")
+            raise QrktError(os_error_sentence(exc, then=then)) from exc
 
 
 def _position(run: RunDirectory, saved: tuple[int, int] | None, per_epoch: int) -> str:
@@ -318,7 +370,7 @@ def _check_finite(shown: dict[str, float], global_step: int, run: RunDirectory, 
 
 
 class _HeldSignals:
-    """SIGINT and SIGTERM that arrive while work is in hand are held until it is done; a second one is not."""
+    """SIGINT, SIGTERM and SIGHUP (a closed terminal) arriving while work is in hand wait until it is done; a second does not."""
 
     def __init__(self):
         self.busy = False
@@ -344,11 +396,11 @@ class _HeldSignals:
 
     @contextlib.contextmanager
     def installed(self):
-        """This object handles SIGINT and SIGTERM inside (in the main thread; elsewhere nothing changes)."""
+        """This object handles SIGINT, SIGTERM and SIGHUP inside (in the main thread; elsewhere nothing changes)."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return
-        previous = {sig: signal.signal(sig, self) for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous = {sig: signal.signal(sig, self) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         try:
             yield
         finally:
