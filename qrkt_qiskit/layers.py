@@ -21,8 +21,9 @@ from . import backends
 from .backends import BackendProfile
 from .circuits import Ansatz, make_ansatz
 from .engine import compile as compile_circuit
-from .engine.compiler import check_inputs, empty_result
+from .engine.compiler import NonFiniteAngleError, all_finite, check_inputs, empty_result
 from .engine.lowering import UnsupportedCircuitError
+from .engine.tracing import is_tracing
 
 __all__ = ["INITS", "QuantumLayer", "QuantumLinear", "backends_kept", "quantum_layers", "running_natively", "to_backend"]
 
@@ -204,11 +205,20 @@ class QuantumLayer(nn.Module):
         self._prepare()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Expectation values ``(..., n_outputs)`` of inputs ``(..., n_inputs)`` on the current backend."""
+        """Expectation values ``(..., n_outputs)`` of inputs ``(..., n_inputs)`` on the current backend.
+
+        Inputs and weights are checked here, once for every backend: Aer would cast integer
+        inputs and the weights with them to integers, and no backend computes in half precision.
+        """
+        if isinstance(x, torch.Tensor) and (not x.is_floating_point() or x.dtype in (torch.float16, torch.bfloat16)):
+            raise TypeError(f"inputs have dtype {x.dtype}, but a circuit's inputs are angles in float32 or float64; "
+                            "convert them (x.float())")
         check_inputs(x, self.ansatz)
         if self.weight.shape != (self.ansatz.n_weights,):
             raise ValueError(f"weight has shape {tuple(self.weight.shape)}, but this circuit has "
                              f"{self.ansatz.n_weights} weights")
+        if not is_tracing() and not all_finite(self.weight):
+            raise NonFiniteAngleError("weight contains NaN or infinite values; a circuit's weights are angles")
         placement = self._placement
         if x.shape[:-1].numel() == 0:  # no sample: nothing to run, on any backend
             return empty_result(x, self.weight.to(x.dtype), self.n_outputs)
@@ -283,7 +293,7 @@ def _estimator_qnn(ansatz: Ansatz, prepared):
     return EstimatorQNN(
         circuit=prepared.circuit,
         observables=list(prepared.observables),
-        input_params=list(ansatz.inputs + ansatz.weights),
+        input_params=list(prepared.parameters),
         weight_params=[],
         estimator=prepared.estimator,
         input_gradients=True,  # without it the layers before this one get no gradient

@@ -173,16 +173,31 @@ def test_forward_pubs_are_merged_into_one_pub_and_split_by_batch_size(capsys):
     assert "test" in capsys.readouterr().err  # several calls show a progress bar
 
 
-def test_single_value_pubs_of_a_gradient_are_stacked():
+def test_single_value_pubs_of_a_gradient_are_stacked_with_their_observables_broadcast():
     ansatz = make_ansatz("basic", 2, 1)
     rows = np.random.default_rng(1).random((6, 4))
-    pubs = [(ansatz.circuit, obs, row) for obs in ansatz.observables for row in rows]
+    pubs = [(ansatz.circuit, obs, row) for obs in ansatz.observables for row in rows]  # EstimatorQNN's gradient layout
     counted = _Counted()
     result = BatchingEstimator(counted).run(pubs).result()
-    assert counted.calls == [[(6,), (6,)]]
+    assert counted.calls == [[(2, 6)]]  # one PUB: 6 parameter sets, both observables from the same shots
     expected = StatevectorEstimator().run(pubs).result()
     np.testing.assert_allclose([float(r.data.evs) for r in result], [float(r.data.evs) for r in expected],
                                atol=1e-12)
+
+
+def test_pubs_of_one_circuit_and_observables_concatenate_their_rows():
+    ansatz = make_ansatz("qrkt", 3, 1)
+    rng = np.random.default_rng(2)
+    obs = [[o] for o in ansatz.observables]  # (3, 1): broadcast against the rows
+    batches = [rng.random((n, ansatz.n_inputs + ansatz.n_weights)) for n in (2, 5, 3)]  # three layers' calls
+    pubs = [(ansatz.circuit, obs, b) for b in batches] + [(ansatz.circuit, ansatz.observables[0], batches[0][0])]
+    counted = _Counted()
+    result = BatchingEstimator(counted).run(pubs).result()
+    assert counted.calls == [[(3, 10), ()]]
+    expected = StatevectorEstimator().run(pubs, precision=0.0).result()
+    for got, want in zip(result, expected):
+        assert got.data.evs.shape == want.data.evs.shape
+        np.testing.assert_allclose(got.data.evs, want.data.evs, atol=1e-12)
 
 
 def test_precision_asks_for_exactly_the_shots():
@@ -343,9 +358,10 @@ def test_layers_of_one_circuit_share_one_transpilation_with_their_own_parameters
     monkeypatch.setattr(devices, "_transpile", lambda *a: runs.append(a) or transpile(*a))
     layers = [QuantumLayer(3, backend=profile) for _ in range(4)]
     assert len(runs) == 1  # transpiled at to_backend, once for all four
-    for layer in layers:
-        circuit, _ = backends.fit(profile, layer.ansatz)
-        assert set(circuit.parameters) == set(layer.ansatz.inputs + layer.ansatz.weights)
+    fitted = [backends.fit(profile, layer.ansatz) for layer in layers]
+    assert all(f.circuit is fitted[0].circuit for f in fitted)  # one ISA circuit: PUBs of all four merge
+    for layer, f in zip(layers, fitted):
+        assert set(f.own(layer.ansatz).parameters) == set(layer.ansatz.inputs + layer.ansatz.weights)
     x = torch.rand(2, 3, dtype=torch.float64)
     layer = layers[2].double()  # not the layer whose circuit was transpiled: Aer must bind its own parameters
     assert torch.allclose(layer(x), layer.to_backend(get_profile(profile, simulator="native"))(x), atol=1e-6)

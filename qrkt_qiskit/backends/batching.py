@@ -1,22 +1,32 @@
-"""A V2 estimator that sends PUBs to a backend in as few primitive calls as it allows.
+"""A V2 estimator that sends PUBs to a backend in as few PUBs and primitive calls as it allows.
 
 EstimatorQNN's forward pass sends one PUB per observable, each carrying every sample's
-parameter values. On a sampling backend each PUB is measured separately, so ``k``
-observables cost ``k`` times the circuits and shots they need. `BatchingEstimator` merges
-PUBs that share a circuit and parameter values into one PUB whose observables broadcast
-against the values (``(k, 1)`` against ``(P, n_params)``): commuting observables are then
-measured from the same shots. Its parameter-shift gradient sends one single-value PUB per
-sample, observable, parameter and shift; runs of those on one observable are stacked into
-one PUB with a parameter array. PUBs are sent in one primitive call, or split into calls of
-at most ``batch_size`` parameter sets with a progress bar. This module knows only Qiskit's
-primitive containers; the backend behind ``call`` is the registry's business.
+parameter values; its parameter-shift gradient sends one single-value PUB per sample,
+observable, parameter and shift. On a sampling backend every PUB is measured separately,
+so ``k`` observables cost ``k`` times the circuits and shots they need. `BatchingEstimator`
+rewrites the PUBs before sending them:
+
+- a run of single-value PUBs on one circuit and observable (a gradient's shifted circuits)
+  stacks its values into one PUB with a parameter array;
+- PUBs on one circuit and the same parameter values whose observables differ become one
+  PUB whose observables broadcast against the values (``(k, 1)`` against ``(P, n)``):
+  commuting observables are then measured from the same shots. This merges both a forward
+  call's observables and a gradient's per-observable stacks, so a gradient costs 1/k of
+  the parameter sets it would one observable at a time;
+- PUBs on one circuit object with the same observables (several layers of one circuit
+  structure, each binding its own weights as values) concatenate their parameter rows.
+
+The PUBs are sent in one primitive call, or split into calls of at most ``batch_size``
+parameter sets with a progress bar; a ``guard`` sees every call's PUBs before the first is
+sent (a budget check refuses there). This module knows only Qiskit's primitive containers;
+the backend behind ``call`` is the registry's business.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from qiskit.primitives import BaseEstimatorV2, PrimitiveJob, PrimitiveResult, PubResult
@@ -33,18 +43,27 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class _Unit:
-    """PUBs run as one: ``indices`` of the caller's PUBs, their circuit, observables and values."""
+    """PUBs run as one PUB: its circuit, observables and values, and where each caller's result lies in it.
 
-    indices: list[int]
+    ``picks`` pairs each caller PUB's index with the index of its result in this PUB's
+    ``evs``; ``param_axis`` is the axis of ``evs`` that runs over the rows of ``values``
+    (``None``: one parameter set, or a shape this module does not split or concatenate).
+    """
+
     circuit: object
     observables: ObservablesArray
     values: np.ndarray  # (*param_shape, n_params)
-    param_axis: int | None  # result axis of the first parameter axis, if the unit may be split
+    param_axis: int | None
+    picks: list[tuple[int, tuple]] = field(default_factory=list)
 
     @property
     def size(self) -> int:
         shape = self.values.shape[:-1]
         return int(np.prod(shape)) if shape else 1
+
+    @property
+    def rows(self) -> int:
+        return self.values.shape[0]
 
     def pub(self, rows: slice | None = None):
         return (self.circuit, self.observables, self.values if rows is None else self.values[rows])
@@ -56,15 +75,18 @@ class BatchingEstimator(BaseEstimatorV2):
     Args:
         call: runs a list of PUBs as one primitive job and returns its `PrimitiveResult`.
         batch_size: the most parameter sets per call; ``None`` sends everything in one call.
+            A callable gets the circuits of the PUBs and returns that cap (or ``None``).
         label: the progress bar's title.
+        guard: called with the PUBs of every call before the first is sent; it refuses by raising.
 
     The ``precision`` a caller passes to `run` is ignored: the backend's profile decides
     shots, so EstimatorQNN's default cannot change them.
     """
 
-    def __init__(self, call: Callable[[list], PrimitiveResult], batch_size: int | None = None, label: str = ""):
+    def __init__(self, call: Callable[[list], PrimitiveResult], batch_size: int | None = None, label: str = "",
+                 *, guard: Callable[[list[list]], None] | None = None):
         super().__init__()
-        self._call, self._batch_size, self._label = call, batch_size, label
+        self._call, self._batch_size, self._label, self._guard = call, batch_size, label, guard
 
     def run(self, pubs, *, precision: float | None = None) -> PrimitiveJob:
         """Merge ``pubs`` and run them in as few jobs as ``batch_size`` allows; one result per PUB, in order."""
@@ -75,8 +97,12 @@ class BatchingEstimator(BaseEstimatorV2):
 
     def _run(self, pubs: Sequence[EstimatorPub]) -> PrimitiveResult:
         units = _merge(pubs)
-        calls = _plan(units, self._batch_size)
+        cap = self._batch_size(list({id(u.circuit): u.circuit for u in units}.values())) if callable(
+            self._batch_size) else self._batch_size
+        calls = _plan(units, cap)
         logger.debug("%s: %d PUB(s) merged into %d, sent in %d call(s)", self._label, len(pubs), len(units), len(calls))
+        if self._guard is not None:
+            self._guard([[units[u].pub(rows) for u, rows in call] for call in calls])
         parts: list[list] = [[] for _ in units]
         for call in tqdm(calls, desc=self._label, unit="job", disable=len(calls) <= 1 or progress.active(), leave=False):
             result = self._call([units[u].pub(rows) for u, rows in call])
@@ -87,11 +113,8 @@ class BatchingEstimator(BaseEstimatorV2):
         for unit, datas in zip(units, parts):
             evs = _join([d.evs for d in datas], unit.param_axis)
             stds = _join([getattr(d, "stds", np.zeros_like(d.evs)) for d in datas], unit.param_axis)
-            if len(unit.indices) == 1:
-                out[unit.indices[0]] = PubResult(DataBin(evs=evs, stds=stds, shape=evs.shape))
-            else:  # a merged or stacked unit: its result j is the caller's PUB indices[j]
-                for j, i in enumerate(unit.indices):
-                    out[i] = PubResult(DataBin(evs=evs[j], stds=stds[j], shape=evs[j].shape))
+            for i, index in unit.picks:
+                out[i] = PubResult(DataBin(evs=evs[index], stds=stds[index], shape=np.shape(evs[index])))
         return PrimitiveResult(out)
 
 
@@ -126,29 +149,72 @@ def _run_length(pubs: Sequence[EstimatorPub], i: int, same) -> int:
 
 
 def _merge(pubs: Sequence[EstimatorPub]) -> list[_Unit]:
-    """Consecutive PUBs become one where they can.
-
-    A run of single-value PUBs on the same circuit and observable (a gradient's shifted
-    circuits) stacks its values into one PUB; a run of PUBs on the same circuit and values
-    with one observable each (EstimatorQNN's forward) becomes one PUB whose observables
-    broadcast against the values. Either way, result ``j`` of the unit is PUB ``indices[j]``.
-    """
+    """The caller's PUBs as few PUBs (see the module docstring), each result still found by its caller's index."""
     units, i = [], 0
     while i < len(pubs):
         first = pubs[i]
         pshape = first.parameter_values.shape
         if (n := _run_length(pubs, i, _stackable)) > 1:
             values = np.stack([_values(pub) for pub in pubs[i:i + n]])
-            units.append(_Unit(list(range(i, i + n)), first.circuit, first.observables, values, 0))
+            units.append(_Unit(first.circuit, first.observables, values, 0, [(i + r, (r,)) for r in range(n)]))
         elif (n := _run_length(pubs, i, _mergeable)) > 1:
             obs = ObservablesArray([pub.observables.tolist() for pub in pubs[i:i + n]])
             obs = obs.reshape((n,) + (1,) * len(pshape))
-            units.append(_Unit(list(range(i, i + n)), first.circuit, obs, _values(first), 1 if pshape else None))
-        else:
-            splittable = pshape != () and first.observables.shape == ()
-            units.append(_Unit([i], first.circuit, first.observables, _values(first), 0 if splittable else None))
+            rows = (slice(0, pshape[0]),) if len(pshape) == 1 else ()
+            units.append(_Unit(first.circuit, obs, _values(first), 1 if len(pshape) == 1 else None,
+                               [(i + j, (j,) + rows) for j in range(n)]))
+        else:  # rows split and concatenate where the observables are one, or broadcast as (k, 1)
+            oshape = first.observables.shape
+            rows_last = oshape == () or (len(oshape) == 2 and oshape[1] == 1)
+            axis = (1 if oshape else 0) if len(pshape) == 1 and rows_last else None
+            index = () if axis is None else (slice(None),) * axis + (slice(0, pshape[0]),)
+            units.append(_Unit(first.circuit, first.observables, _values(first), axis, [(i, index)]))
         i += n
-    return units
+    return _concatenate(_broadcast(units))
+
+
+def _broadcast(units: list[_Unit]) -> list[_Unit]:
+    """Units of one observable each on one circuit and the same values become one with the observables as ``(k, 1)``."""
+    groups: dict[tuple, list[_Unit]] = {}
+    for unit in units:
+        key = ((id(unit.circuit), unit.values.shape, unit.values.tobytes()) if unit.param_axis == 0
+               and unit.observables.shape == () else (id(unit),))
+        groups.setdefault(key, []).append(unit)
+    out = []
+    for group in groups.values():
+        if len(group) == 1:
+            out.append(group[0])
+            continue
+        obs = ObservablesArray([u.observables.tolist() for u in group]).reshape((len(group), 1))
+        picks = [(i, (j,) + index) for j, u in enumerate(group) for i, index in u.picks]
+        out.append(_Unit(group[0].circuit, obs, group[0].values, 1, picks))
+    return out
+
+
+def _concatenate(units: list[_Unit]) -> list[_Unit]:
+    """Units on one circuit object with the same observables concatenate their parameter rows."""
+    groups: dict[tuple, list[_Unit]] = {}
+    for unit in units:
+        key = ((id(unit.circuit), unit.param_axis, unit.observables.shape, repr(unit.observables.tolist()))
+               if unit.param_axis is not None and unit.values.ndim == 2 else (id(unit),))
+        groups.setdefault(key, []).append(unit)
+    out = []
+    for group in groups.values():
+        if len(group) == 1:
+            out.append(group[0])
+            continue
+        picks, offset, axis = [], 0, group[0].param_axis
+        for u in group:
+            picks += [(i, _shifted(index, axis, offset)) for i, index in u.picks]
+            offset += u.rows
+        out.append(_Unit(group[0].circuit, group[0].observables, np.concatenate([u.values for u in group]), axis, picks))
+    return out
+
+
+def _shifted(index: tuple, axis: int, offset: int) -> tuple:
+    row = index[axis]
+    row = row + offset if isinstance(row, int) else slice(row.start + offset, row.stop + offset)
+    return index[:axis] + (row,) + index[axis + 1:]
 
 
 def _plan(units: list[_Unit], batch_size: int | None) -> list[list[tuple[int, slice | None]]]:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
+from typing import Any
 
 from ..circuits import Ansatz
 from ..errors import QrktError
 from .profiles import BackendProfile, BackendUnavailableError, _fake_backend, _is_fake, check_fits
 
-__all__ = ["TRANSPILER_SEED", "fit", "isa_circuit", "noise_model"]
+__all__ = ["TRANSPILER_SEED", "Fitted", "fit", "isa_circuit", "noise_model"]
 
 TRANSPILER_SEED = 1234  # a profile without a seed still transpiles reproducibly
 
@@ -29,7 +30,7 @@ class _Setup:
         self.pass_manager = _pass_manager(profile, self.device)
         self._noise = None
         self.superops: dict = {}  # the noise model's errors as superoperators, converted once
-        self.isa: dict = {}  # circuit structure -> its ISA transpilation
+        self.isa: dict = {}  # circuit structure -> its ISA transpilation and the parameters it was built with
 
     def noise_model(self, *, require_calibration: bool = False):
         """Aer's noise model of the device at the profile's ``noise_scale`` (``None`` at scale 0)."""
@@ -66,11 +67,33 @@ def noise_model(profile: BackendProfile, *, require_calibration: bool = False):
     return _setup(profile).noise_model(require_calibration=require_calibration)
 
 
-def fit(profile: BackendProfile, ansatz: Ansatz):
-    """The ansatz's ISA circuit for the profile's device, and its observables laid out onto it.
+@dataclasses.dataclass(frozen=True)
+class Fitted:
+    """An ansatz's ISA circuit on a device, shared by every ansatz of its structure.
 
-    Transpiled once per circuit structure and device setup; a later ansatz of the same
-    structure gets the cached circuit with its own parameters substituted by name.
+    Attributes:
+        circuit: the ISA circuit, one object per circuit structure and device setup, so
+            PUBs of several layers of one structure merge into one.
+        parameters: the circuit's parameters standing for the ansatz's inputs then weights,
+            in that order (bind values by these, never by the circuit's sorted order).
+        observables: the ansatz's observables laid out onto ``circuit``.
+    """
+
+    circuit: Any
+    parameters: tuple
+    observables: tuple
+
+    def own(self, ansatz: Ansatz):
+        """The circuit with the ansatz's own parameters (the native noisy engine binds by them)."""
+        return self.circuit.assign_parameters(dict(zip(self.parameters, ansatz.inputs + ansatz.weights)))
+
+
+def fit(profile: BackendProfile, ansatz: Ansatz) -> Fitted:
+    """The ansatz's ISA circuit for the profile's device, its parameters, and its observables laid out onto it.
+
+    Transpiled once per circuit structure and device setup; every ansatz of that structure
+    (whatever its parameters are named) gets the same circuit object, its parameters mapped
+    by position.
 
     Raises:
         ValueError: if the circuit is wider than the device, or transpiling removed a parameter.
@@ -78,20 +101,27 @@ def fit(profile: BackendProfile, ansatz: Ansatz):
     """
     setup = _setup(profile)
     check_fits(dataclasses.replace(profile, max_qubits=setup.device.num_qubits), ansatz.n_qubits)
-    key = _structure(ansatz.circuit)
+    canonical = _canonical(ansatz)
+    generic = ansatz.circuit.assign_parameters(dict(zip(ansatz.inputs + ansatz.weights, canonical)))
+    generic.name = ansatz.circuit.name  # a copy is renamed; messages name the user's circuit
+    key = _structure(generic)
     if key not in setup.isa:
-        circuit = _transpile(profile, setup.pass_manager, ansatz.circuit, setup.device)
-        lost = set(ansatz.inputs + ansatz.weights) - set(circuit.parameters)
+        circuit = _transpile(profile, setup.pass_manager, generic, setup.device)
+        lost = set(canonical) - set(circuit.parameters)
         if lost:
+            mine = dict(zip(canonical, ansatz.inputs + ansatz.weights))
             raise ValueError(f"transpiling for backend {profile.name!r} removed parameters "
-                             f"{', '.join(sorted(p.name for p in lost))}; use optimization_level=1")
-        setup.isa[key] = circuit
-    circuit = setup.isa[key]
-    mine = {p.name: p for p in ansatz.circuit.parameters}
-    renamed = {p: mine[p.name] for p in circuit.parameters if mine[p.name] is not p}
-    if renamed:
-        circuit = circuit.assign_parameters(renamed)
-    return circuit, tuple(obs.apply_layout(circuit.layout) for obs in ansatz.observables)
+                             f"{', '.join(sorted(mine[p].name for p in lost))}; use optimization_level=1")
+        setup.isa[key] = circuit, canonical
+    circuit, parameters = setup.isa[key]
+    return Fitted(circuit, parameters, tuple(obs.apply_layout(circuit.layout) for obs in ansatz.observables))
+
+
+def _canonical(ansatz: Ansatz) -> tuple:
+    """Position-named parameters: ``x[i]`` for input i, ``w[j]`` for weight j (names never reach the device)."""
+    from qiskit.circuit import ParameterVector
+
+    return tuple(ParameterVector("x", ansatz.n_inputs)) + tuple(ParameterVector("w", ansatz.n_weights))
 
 
 def _structure(circuit) -> tuple:

@@ -32,7 +32,8 @@ class Prepared:
 
     Attributes:
         circuit: what the primitive runs: the ansatz's circuit, or its ISA transpilation
-            (with ``layout``) for a device.
+            (with ``layout``) for a device, one object per circuit structure.
+        parameters: ``circuit``'s parameters standing for the ansatz's inputs then weights.
         observables: the ansatz's observables, laid out onto ``circuit``.
         estimator: a V2 estimator over the profile's primitive that merges PUBs and sends
             them in as few jobs as ``batch_size`` allows (see `BatchingEstimator`).
@@ -41,6 +42,7 @@ class Prepared:
     """
 
     circuit: Any
+    parameters: tuple
     observables: tuple
     estimator: Any
     primitive: Any
@@ -61,10 +63,11 @@ def prepare(profile: BackendProfile, ansatz: Ansatz) -> Prepared:
     execution = _EXECUTIONS.get(profile)
     if execution is None:
         execution = _EXECUTIONS[profile] = _Execution(profile)
-    circuit, observables = ansatz.circuit, tuple(ansatz.observables)
+    circuit, parameters, observables = ansatz.circuit, ansatz.inputs + ansatz.weights, tuple(ansatz.observables)
     if profile.kind in ("fake", "ibm"):
         setup = _setup(profile)
-        circuit, observables = fit(profile, ansatz)
+        fitted = fit(profile, ansatz)
+        circuit, parameters, observables = fitted.circuit, fitted.parameters, fitted.observables
         if profile.kind == "fake" and profile.shots is None and profile.option("readout_error", True):
             # Aer's exact estimator measures nothing: read the readout error into the observables
             noise = setup.noise_model()
@@ -72,7 +75,7 @@ def prepare(profile: BackendProfile, ansatz: Ansatz) -> Prepared:
                 readout = DeviceNoise.from_noise_model(noise, circuit).readout
                 observables = tuple(readout_observables(observables, readout))
     estimator = BatchingEstimator(execution.call, profile.option("batch_size"), profile.name)
-    return Prepared(circuit, observables, estimator, execution.primitive, execution.precision)
+    return Prepared(circuit, tuple(parameters), observables, estimator, execution.primitive, execution.precision)
 
 
 def noisy_program(profile: BackendProfile, ansatz: Ansatz, *, dtype: torch.dtype = torch.float32,
@@ -91,7 +94,8 @@ def noisy_program(profile: BackendProfile, ansatz: Ansatz, *, dtype: torch.dtype
     """
     check_fits(profile, ansatz.n_qubits)
     setup = _setup(profile)
-    circuit, observables = fit(profile, ansatz)
+    fitted = fit(profile, ansatz)
+    circuit, observables = fitted.own(ansatz), fitted.observables
     model = setup.noise_model(require_calibration=True)
     noise = None if model is None else DeviceNoise.from_noise_model(model, circuit, setup.superops)
     return NoisyCircuit(ansatz, circuit, observables, noise, readout_error=profile.option("readout_error", True),

@@ -55,8 +55,8 @@ class UserPrimitive:
                                 f"({type(exc).__name__}: {_first_line(exc)})") from None
             if circuit.layout is not None:
                 observables = tuple(o.apply_layout(circuit.layout) for o in observables)
-        return Prepared(circuit, observables, BatchingEstimator(self._call, None, self.profile.name), self.estimator,
-                        None)
+        return Prepared(circuit, ansatz.inputs + ansatz.weights, observables,
+                        BatchingEstimator(self._call, None, self.profile.name), self.estimator, None)
 
     def _call(self, pubs: list):
         job = None
