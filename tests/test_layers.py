@@ -140,3 +140,29 @@ def test_initial_weights_set_the_starting_angles_and_are_checked():
         QuantumLayer(3, initial_weights=[0.1, 0.2])
     with pytest.raises(ValueError, match=r"^weight contains NaN or infinite values"):
         QuantumLayer(3, initial_weights=[0.1, float("inf"), 0.3])
+
+
+BACKENDS = ["native", "estimator", "aer", "fake-manila"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool, torch.bfloat16, torch.float16, torch.complex64])
+def test_inputs_that_are_not_float32_or_float64_are_refused_alike_on_every_backend(backend, dtype):
+    # Aer once took integers, cast the weights to integers with them, and returned zeros
+    layer = QuantumLayer(2, backend=backend)
+    with pytest.raises(TypeError, match=rf"^inputs have dtype {dtype}, but a circuit's inputs are angles in float32 or "
+                                        r"float64; convert them \(x.float\(\)\)$"):
+        layer(torch.ones(3, 2, dtype=dtype))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_weight_that_is_not_finite_is_refused_on_every_backend_as_the_engine_refuses_it(backend, bad):
+    from qrkt_qiskit.engine.compiler import NonFiniteAngleError
+
+    layer = QuantumLayer(2, backend=backend)
+    with torch.no_grad():
+        layer.weight[1] = bad
+    with pytest.raises(NonFiniteAngleError, match="^weight contains NaN or infinite values; a circuit's weights are "
+                                                  "angles$"):
+        layer(torch.rand(3, 2))

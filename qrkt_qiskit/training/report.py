@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
+import os
 from pathlib import Path
 
 from torch import nn
@@ -98,8 +100,17 @@ def results_table(run_dirs: list[str | Path]) -> str:
 
 
 def append_evaluation(run_dir: str | Path, row: dict) -> None:
-    """Add ``row`` to the run's ``evaluations.csv``, rewritten atomically (columns: every row's keys, in order)."""
+    """Add ``row`` to the run's ``evaluations.csv``, rewritten atomically (columns: every row's keys, in order).
+
+    The read and the rewrite happen under an exclusive lock on the run directory, so
+    evaluations that finish together each keep their row.
+    """
     path = Path(run_dir) / EVALUATIONS
-    rows = list(csv.DictReader(path.read_text().splitlines())) if path.is_file() else []
-    rows.append(row)
-    write_csv(rows, path, list(dict.fromkeys(k for r in rows for k in r)))
+    fd = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released when fd closes
+        rows = list(csv.DictReader(path.read_text().splitlines())) if path.is_file() else []
+        rows.append(row)
+        write_csv(rows, path, list(dict.fromkeys(k for r in rows for k in r)))
+    finally:
+        os.close(fd)
