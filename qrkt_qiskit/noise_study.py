@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from . import backends as registry
 from .backends.progress import circuit_progress
+from .errors import Interrupted
 from .layers import backends_kept, quantum_layers, running_natively, to_backend
 from .output import figure, markdown_table, save_figure, write_csv, write_text
 
@@ -96,6 +97,11 @@ def noise_study(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *
     Raises:
         ValueError: for an unknown backend, an invalid option, or inputs and targets of
             different lengths.
+        Interrupted: on Ctrl-C (or a signal the caller turns into one): the rows finished
+            so far are written, and the message says where.
+
+    A row that fails writes the rows finished before it too; its exception carries a note
+    saying where they are.
     """
     if len(inputs) != len(targets):
         raise ValueError(f"inputs and targets must have the same length, got {len(inputs)} and {len(targets)}")
@@ -131,6 +137,15 @@ def noise_study(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *
                                           profile.option("resilience_level") if profile.kind == "ibm" else None,
                                           value, value - ref_metric, (outputs - reference).abs().mean().item(),
                                           len(inputs), seconds, check))
+    except BaseException as exc:  # a row that fails or is interrupted keeps the rows finished before it
+        if not rows:
+            raise
+        _write(rows, Path(out_dir), metric_name)
+        kept = f"the {len(rows)} finished row(s) of {len(plan) + 1} are in {out_dir}"
+        if isinstance(exc, KeyboardInterrupt):
+            raise Interrupted(kept) from exc
+        exc.add_note(kept)
+        raise
     finally:
         model.train(was_training)
     _write(rows, Path(out_dir), metric_name)

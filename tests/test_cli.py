@@ -3,6 +3,9 @@
 import argparse
 import csv
 import dataclasses
+import json
+import os
+import shutil
 import subprocess
 import sys
 
@@ -204,3 +207,64 @@ def test_threads_are_set_for_every_command(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         main(["--threads", "-1", "backends"])
     assert "argument --threads: expected a number of threads of at least 0, got -1" in capsys.readouterr().err
+
+
+def test_evaluate_of_a_read_only_run_prints_its_metrics_and_says_in_one_line_why_it_kept_no_row(
+        run_dir, tmp_path, read_only, capsys):
+    shutil.copytree(run_dir, tmp_path / "run")
+    run = read_only(tmp_path / "run")
+    assert main(["evaluate", str(run), "--limit", "8"]) == 2
+    out, err = capsys.readouterr()
+    assert out.startswith("backend=native  split=test  checkpoint=best  images=8  loss=") and "accuracy=" in out
+    assert err.replace("\r", "\n").splitlines()[-1] == (  # after the progress bar
+        f"qrkt evaluate: error: {run / 'evaluations.csv'}: its file system is read-only; copy the run to a writable "
+        "place, then run the command again")
+    assert "Traceback" not in err
+    assert main(["train", "--resume", "--run-dir", str(run), "--no-progress"]) == 2
+    assert capsys.readouterr().err == (f"qrkt train: error: {run / '.lock'}: its file system is read-only; copy the run "
+                                       "to a writable place, then run the command again\n")
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("epochs", "2", "option epochs must be an integer or null, got '2'"),
+    ("lr", "0.01", "option lr must be a number or null, got '0.01'"),
+    ("dim", [4], "option dim must be an integer or null, got [4]"),
+    ("batch_size", 2.5, "option batch_size must be an integer or null, got 2.5"),
+    ("blocks", True, "option blocks must be an integer or null, got True"),
+    ("data_root", {}, "option data_root must be a string or null, got {}"),
+    ("ode", "x" * 50_000, "option ode must be one of: rk1, rk2, rk3, rk4, rk4_enh, none; got 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                          "... (50,002 characters)"),
+    ("epochs", 0, "epochs must be at least 1, got 0"),
+])
+def test_a_hand_edited_config_json_is_one_sentence_naming_the_file_and_the_option(run_dir, tmp_path, key, value, message,
+                                                                                  capsys):
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    saved = json.loads((run / "config.json").read_text())
+    saved["train"][key] = value
+    (run / "config.json").write_text(json.dumps(saved))
+    for argv in (["evaluate", str(run)], ["train", "--resume", "--run-dir", str(run)]):
+        assert main(argv) == 2
+        assert capsys.readouterr().err == (f"qrkt {argv[0]}: error: {run / 'config.json'}: {message}; "
+                                           "was it edited by hand?\n")
+
+
+def test_sigterm_stops_a_noise_study_in_one_line_keeping_its_finished_rows(run_dir, tmp_path):
+    import signal
+
+    shots = [str(s) for s in range(100, 140)]  # 40 rows: far more than run before the signal lands
+    study = subprocess.Popen([sys.executable, "-m", "qrkt_qiskit", "noise-study", str(run_dir), "--backends", "aer",
+                              "--shots", *shots, "--aer-check", "0", "--limit", "4", "--out", str(tmp_path / "s")],
+                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env={**os.environ,
+                                                                                                "OMP_NUM_THREADS": "1"})
+    seen = ""
+    while "noise study:   2%" not in seen:  # the first aer row is done
+        seen += study.stderr.read(1) or pytest.fail(f"the study ended early: {seen}")
+    study.send_signal(signal.SIGTERM)
+    err = seen + study.stderr.read()
+    assert study.wait(timeout=120) == 130
+    last = err.replace("\r", "\n").splitlines()[-1]
+    assert last.startswith("qrkt noise-study: interrupted: the ") and last.endswith(
+        f" finished row(s) of 41 are in {tmp_path / 's'}")
+    with open(tmp_path / "s" / "noise_study.csv") as f:
+        assert len(list(csv.DictReader(f))) == int(last.split("the ")[1].split(" ")[0]) >= 2

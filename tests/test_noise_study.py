@@ -51,3 +51,32 @@ def test_errors_come_before_any_work(tmp_path):
 
 def test_accuracy():
     assert accuracy(torch.tensor([[0.1, 0.9], [0.8, 0.2]]), torch.tensor([1, 1])) == 0.5
+
+
+@pytest.mark.parametrize("stop", ["interrupt", "failure"])
+def test_a_row_that_is_interrupted_or_fails_keeps_the_rows_finished_before_it(tmp_path, stop):
+    import os
+    import signal
+
+    from qrkt_qiskit.errors import Interrupted
+
+    model, inputs, targets = _model_and_data()
+    calls = []
+
+    def metric(outputs, targets):  # the third row (aer, 128 shots) is where it stops
+        calls.append(len(calls))
+        if len(calls) == 3 and stop == "interrupt":
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, as the CLI also turns SIGTERM into
+        if len(calls) == 3 and stop == "failure":
+            raise ZeroDivisionError("the metric failed")
+        return accuracy(outputs, targets)
+
+    with pytest.raises(Interrupted if stop == "interrupt" else ZeroDivisionError) as stopped:
+        noise_study(model, inputs, targets, backends=["aer"], shots=[None, 128, 1024], out_dir=tmp_path / "study",
+                    metric=metric)
+    kept = f"the 2 finished row(s) of 4 are in {tmp_path / 'study'}"
+    assert (str(stopped.value) if stop == "interrupt" else stopped.value.__notes__) == (
+        kept if stop == "interrupt" else [kept])
+    with open(tmp_path / "study" / "noise_study.csv") as f:
+        assert [(r["backend"], r["shots"]) for r in csv.DictReader(f)] == [("native", ""), ("aer", "")]
+    assert (tmp_path / "study" / "noise_study.md").read_text().count("\n") == 2 + 2

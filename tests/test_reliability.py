@@ -250,8 +250,10 @@ from qrkt_qiskit.backends import load_profile  # noqa: E402
     (["resources", "--tokens", "-1"], "argument --tokens: expected an integer of at least 1, got -1"),
     (["resources", "--batch-size", "0"], "argument --batch-size: expected an integer of at least 1, got 0"),
     (["resources", "--dataset-size", "-5"], "argument --dataset-size: expected an integer of at least 1, got -5"),
-    (["train", "--dataset", "cifar10", "--data-root", "{tmp}", "--download"],
+    (["train", "--dataset", "cifar10", "--data-root", "{tmp}", "--download", "--run-dir", "{tmp}/run"],
      "cifar10 could not be downloaded into {tmp} ("),
+    (["noise-study", "x", "--backends", "aer", "--aer-check", "-3"],
+     "argument --aer-check: expected an integer of at least 0, got -3"),
 ])
 def test_a_mistake_on_the_command_line_is_one_sentence(argv, message, tmp_path, capsys, monkeypatch):
     import urllib.request

@@ -98,8 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     except (CommandError, QrktError, ValueError, OSError) as exc:
         if args.debug:
             raise
-        message = os_error_sentence(exc) if isinstance(exc, OSError) else exc
-        print(f"qrkt {args.command}: error: {message}", file=sys.stderr)
+        message = os_error_sentence(exc) if isinstance(exc, OSError) else str(exc)
+        notes = "".join(f"; {note}" for note in getattr(exc, "__notes__", ()))  # what was kept (a noise study's rows)
+        print(f"qrkt {args.command}: error: {message}{notes}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         detail = f": {exc}" if isinstance(exc, Interrupted) else ""  # what the run's last.pt holds

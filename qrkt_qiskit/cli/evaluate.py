@@ -79,8 +79,8 @@ def run_evaluate(args) -> None:
     label = args.backend if args.simulator is None else f"{args.backend} ({args.simulator})"
     row = {"backend": label, **{k: "exact" if k == "shots" and args.exact else overrides.get(k, "") for k in OVERRIDES}, "split": args.split, "checkpoint": args.checkpoint, "images": len(y),
            **{k: round(v, 6) for k, v in metrics.items()}, "seconds": round(time.perf_counter() - start, 2)}
+    print("  ".join(f"{k}={v}" for k, v in row.items() if v != ""), flush=True)  # first: a failed write loses nothing
     append_evaluation(args.run_dir, row)
-    print("  ".join(f"{k}={v}" for k, v in row.items() if v != ""))
 
 
 def run_results(args) -> None:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from . import summary
-from .options import positive_int
+from .options import int_at_least, positive_int
 
 DESCRIPTION = """\
 Evaluate the same trained weights of a run on the exact native engine and on every backend
@@ -53,7 +53,7 @@ def add_parser(sub) -> None:
                    help="error-rate factors for fake devices (default: 1)")
     p.add_argument("--split", choices=("val", "test"), default="test", help="(default: test)")
     p.add_argument("--limit", type=positive_int, metavar="N", help="evaluate the first N images only (default: the whole split)")
-    p.add_argument("--aer-check", type=int, default=8, metavar="N",
+    p.add_argument("--aer-check", type=int_at_least(0), default=8, metavar="N",
                    help="random images of every native-simulated row also run through Aer (default: 8; 0: none)")
     p.add_argument("--resilience", nargs="+", type=int, choices=(0, 1, 2), metavar="LEVEL",
                    help="Runtime error-mitigation levels for ibm profiles (default: the profile's own)")

@@ -14,7 +14,7 @@ from ..models.quantum import DiagonalSpec
 from ..models.vit import ARCHS
 from .distributed import check_device
 
-__all__ = ["RECIPES", "TrainConfig", "check_numbers", "option"]
+__all__ = ["RECIPES", "TrainConfig", "check_numbers", "from_data", "option"]
 
 
 def check_numbers(config) -> None:
@@ -28,6 +28,52 @@ def check_numbers(config) -> None:
         for v in value if isinstance(value, tuple) else (value,):
             if isinstance(v, float) and not math.isfinite(v):
                 raise ValueError(f"{f.name} must be a finite number, got {v}")
+
+
+_TYPES = {"int": (int, "an integer"), "float": ((int, float), "a number"), "str": (str, "a string"),
+          "bool": (bool, "true or false")}
+_QUOTED = 40  # characters of a bad value a message shows: a hand-edited file may hold anything
+
+
+def from_data(cls, values, what: str):
+    """``cls(**values)`` from JSON data, after checking each value against its field's type and choices.
+
+    A ``config.json`` edited by hand can hold ``"2"`` for 2, ``2.5`` for a batch size or ``[4]``
+    for a width; each is refused here in one sentence naming the option, instead of failing
+    deep in training or training something else than asked.
+
+    Args:
+        cls: a config dataclass whose fields are typed ``int``, ``float``, ``str``, ``bool``
+            (each possibly ``| None``) or something else (not checked here).
+        values: the data, e.g. a parsed ``config.json``.
+        what: names the config in messages ("training").
+
+    Raises:
+        ValueError: for something other than an object, an unknown option, or a value of
+            the wrong type or outside the option's choices.
+    """
+    if not isinstance(values, dict):
+        raise ValueError(f"the {what} options must be a JSON object, got {_shortened(repr(values))}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ValueError(f"unknown {what} option(s) {_shortened(', '.join(unknown))}")
+    for name, value in values.items():
+        kind, optional = fields[name].type.removesuffix(" | None"), fields[name].type.endswith(" | None")
+        if kind not in _TYPES or (value is None and optional):
+            continue
+        accepted, described = _TYPES[kind]
+        if not isinstance(value, accepted) or (isinstance(value, bool) and kind != "bool"):
+            described += " or null" if optional else ""
+            raise ValueError(f"option {name} must be {described}, got {_shortened(repr(value))}")
+        choices = fields[name].metadata.get("choices")
+        if choices is not None and value not in choices:
+            raise ValueError(f"option {name} must be one of: {', '.join(choices)}; got {_shortened(repr(value))}")
+    return cls(**values)
+
+
+def _shortened(text: str) -> str:
+    return text if len(text) <= _QUOTED else f"{text[:_QUOTED]}... ({len(text):,} characters)"
 
 
 def option(default, help: str, **cli):
@@ -220,10 +266,6 @@ class TrainConfig:
         """A config from `to_dict`'s data; options it lacks (added since it was saved) take their defaults.
 
         Raises:
-            ValueError: for an option this version does not know.
+            ValueError: for an option this version does not know, or a value of the wrong type (`from_data`).
         """
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown training option(s) {', '.join(unknown)}")
-        return cls(**values)
+        return from_data(cls, values, "training")

@@ -33,9 +33,9 @@ from ..models.gan import GAN_PRESETS, GANConfig, Generator, discriminator, gan_s
 from ..output import figure, save_figure, write_csv, write_text
 from .augment import diff_augment, parse_policy
 from .checkpoint import load_checkpoint
-from .config import check_numbers, option
+from .config import check_numbers, from_data, option
 from .distributed import check_device
-from .run import RunDirectory, RunState, epoch_batches, expect_kind, run_epochs
+from .run import RunDirectory, RunState, epoch_batches, read_stored_config, run_epochs
 from .runs import load_weights
 
 __all__ = ["GANParts", "GANState", "GANTrainConfig", "build_gan", "critic_loss", "ema_decay", "ema_update", "extended",
@@ -91,8 +91,6 @@ class GANTrainConfig:
     def __post_init__(self):
         if isinstance(self.model, dict):  # from a run directory's config.json
             object.__setattr__(self, "model", GANConfig(**self.model))
-        if isinstance(self.lr_decay, bool):  # a config.json from before lr_decay named its schedule
-            object.__setattr__(self, "lr_decay", "linear" if self.lr_decay else "none")
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; choose one of: {', '.join(LOSSES)}")
         if self.r1_gamma < 0 or self.r1_every < 1:
@@ -131,12 +129,11 @@ class GANTrainConfig:
         """A config from `to_dict`'s data; options it lacks (added since it was saved) take their defaults.
 
         Raises:
-            ValueError: for an option this version does not know.
+            ValueError: for an option this version does not know, or a value of the wrong type (`from_data`).
         """
-        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown GAN training option(s) {', '.join(unknown)}")
-        return cls(**values)
+        if isinstance(values, dict) and isinstance(values.get("lr_decay"), bool):  # from before it named a schedule
+            values = {**values, "lr_decay": "linear" if values["lr_decay"] else "none"}
+        return from_data(cls, values, "GAN training")
 
 
 def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, *, phi: float = 1.0,
@@ -453,7 +450,7 @@ def read_gan_config(run_dir: str | Path) -> GANTrainConfig:
         FileNotFoundError: if it has no ``config.json``.
         ValueError: if it holds another kind of run.
     """
-    return GANTrainConfig.from_dict(expect_kind(run_dir, "gan"))
+    return read_stored_config(run_dir, "gan", GANTrainConfig.from_dict)
 
 
 SNAPSHOT_KEYS = ("epoch", "critic_steps", "generator_steps")

@@ -13,7 +13,7 @@ from ..output import atomic_path
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import TrainConfig
 from .distributed import World
-from .run import expect_kind
+from .run import read_stored_config
 
 __all__ = ["TOKENIZER", "build_model", "example_input", "load_data", "load_model", "read_config", "use_training_noise"]
 
@@ -74,7 +74,7 @@ def load_data(config: TrainConfig, run_dir: str | Path | None = None, *, fresh: 
 
 def read_config(run_dir: str | Path) -> TrainConfig:
     """The `TrainConfig` a run directory was trained with."""
-    return TrainConfig.from_dict(expect_kind(run_dir, "classification")["train"])
+    return read_stored_config(run_dir, "classification", TrainConfig.from_dict)
 
 
 def load_model(run_dir: str | Path, checkpoint: str = "best") -> tuple[TrainConfig, nn.Module]:
