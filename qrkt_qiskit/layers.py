@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +30,8 @@ __all__ = ["INITS", "QuantumLayer", "QuantumLinear", "backends_kept", "quantum_l
 
 
 INITS = ("uniform", "normal")  # how a layer's weights start (see QuantumLayer)
+# Set by qrkt_qiskit.levels while it sends a model's calls one job per dependency level.
+recording: ContextVar = ContextVar("qrkt_levels_recording", default=None)
 
 
 class QuantumLayer(nn.Module):
@@ -123,7 +126,7 @@ class QuantumLayer(nn.Module):
         if profile is None or profile.kind == "native":
             self._placement = None
             return
-        placement = _Placement(profile, backends.simulator(profile))
+        placement = _Placement(profile, backends.simulator(profile), self.ansatz)
         if placement.simulator in ("native", "auto"):
             try:  # built now, so that a circuit the engine cannot run is reported here
                 placement.noisy_program(self.ansatz, self.weight)
@@ -197,7 +200,8 @@ class QuantumLayer(nn.Module):
         # backend object the user passed travels as the user's object.
         state = {**self.__dict__, "_exact": {}}
         if self._placement is not None:
-            state["_placement"] = _Placement(self._placement.profile, self._placement.simulator, self._placement.user)
+            state["_placement"] = _Placement(self._placement.profile, self._placement.simulator, self.ansatz,
+                                             self._placement.user)
         return state
 
     def __setstate__(self, state):
@@ -227,8 +231,12 @@ class QuantumLayer(nn.Module):
         else:
             if placement.simulator == "native":
                 out = placement.noisy_program(self.ansatz, self.weight)(x, self.weight, validate=False)
+            elif (levels := recording.get()) is not None:
+                out = levels.call(self, x)  # sent with the other calls of its dependency level (qrkt_qiskit.levels)
             else:
-                out = placement.estimate(self.ansatz, x, self.weight)
+                placement.check_not_training(self, x)
+                values = placement.values(self.ansatz, x, self.weight)
+                out = placement.function(values).reshape(*x.shape[:-1], self.n_outputs)
             backends.progress.count(circuits=x.shape[:-1].numel())
         return _post_norm(out) if self.post_norm else out
 
@@ -253,9 +261,11 @@ class _Placement:
 
     profile: BackendProfile
     simulator: str | None
+    ansatz: Ansatz
     user: backends.UserPrimitive | None = None  # an estimator or backend object the user passed
     noisy: dict = field(default_factory=dict)  # (dtype, device) -> the native noisy engine's program
-    qnn: object | None = None  # the EstimatorQNN, built on first use
+    _prepared: object | None = None  # backends.Prepared, built on first use
+    _qnn: object | None = None  # the EstimatorQNN, built on first use
 
     def noisy_program(self, ansatz: Ansatz, weight: torch.Tensor):
         key = (weight.dtype, weight.device)
@@ -263,17 +273,74 @@ class _Placement:
             self.noisy[key] = backends.noisy_program(self.profile, ansatz, dtype=weight.dtype, device=weight.device)
         return self.noisy[key]
 
-    def estimate(self, ansatz: Ansatz, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        # The QNN takes the weights as extra inputs, so its input gradients flow into the
-        # layer's own `weight` and no second parameter exists. All samples go to the backend
-        # in one forward call (see qrkt_qiskit.backends.batching).
-        if self.qnn is None:
-            prepared = backends.prepare(self.profile, ansatz) if self.user is None else self.user.prepare(ansatz)
-            self.qnn = _estimator_qnn(ansatz, prepared)
-        lead = x.shape[:-1]
+    @property
+    def prepared(self):
+        """The circuit, parameters, observables and estimator of this placement (built on first use)."""
+        if self._prepared is None:
+            self._prepared = (backends.prepare(self.profile, self.ansatz) if self.user is None
+                              else self.user.prepare(self.ansatz))
+        return self._prepared
+
+    @property
+    def estimator(self):
+        return self.prepared.estimator
+
+    @property
+    def qnn(self):
+        """The EstimatorQNN: it takes the weights as extra inputs, so its input gradients reach the layer's ``weight``."""
+        if self._qnn is None:
+            self._qnn = _estimator_qnn(self.prepared)
+        return self._qnn
+
+    def values(self, ansatz: Ansatz, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """Every sample's parameter values ``(P, n_inputs + n_weights)``, in the order of ``prepared.parameters``."""
         flat = x.reshape(-1, ansatz.n_inputs)
-        values = torch.cat([flat, weight.to(flat.dtype).expand(flat.shape[0], -1)], dim=1)
-        return _QNNFunction.apply(values, self.qnn).reshape(*lead, ansatz.n_observables)
+        return torch.cat([flat, weight.to(flat.dtype).expand(flat.shape[0], -1)], dim=1)
+
+    def pub(self, values: torch.Tensor) -> tuple:
+        """One call's PUB: every observable, broadcast as ``(k, 1)`` against every sample's values."""
+        from qiskit.primitives.containers.bindings_array import BindingsArray
+
+        p = self.prepared
+        bound = BindingsArray({tuple(p.parameters): values.detach().cpu().double().numpy()})
+        return p.circuit, [[o] for o in p.observables], bound
+
+    def function(self, values: torch.Tensor, outputs: torch.Tensor | None = None) -> torch.Tensor:
+        """The call as a torch function ``(P, n) -> (P, k)``: run now, or with ``outputs`` measured already."""
+        return _QNNFunction.apply(values, self, outputs)
+
+    def check_not_training(self, layer: QuantumLayer, x: torch.Tensor) -> None:
+        """Refuse, before any job, a forward pass that builds a graph to train through IBM hardware."""
+        if not (self.profile.kind == "ibm" and self.user is None and layer.training and torch.is_grad_enabled()
+                and (x.requires_grad or layer.weight.requires_grad)
+                and not self.profile.option("allow_hardware_training", False)):
+            return
+        samples = x.shape[:-1].numel()
+        cost = hardware_step_cost(self, samples)
+        raise backends.BudgetExceededError(
+            f"training through backend {self.profile.name!r} runs on IBM hardware: this layer's forward pass and "
+            f"parameter-shift gradient on {samples} sample(s) alone are {cost.describe()}; set "
+            "allow_hardware_training = true in the profile (qrkt train --allow-hardware-training) to pay for it, "
+            "or call model.eval() or use torch.no_grad() to only evaluate")
+
+
+def hardware_step_cost(placement: _Placement, samples: int):
+    """The estimated cost of one call of ``placement``'s layer on ``samples`` samples and its gradient."""
+    p = placement.prepared
+    n = len(p.parameters)
+    shifts = 2 * _shifted_parameters(p.circuit)
+    observables = [[o] for o in p.observables]
+    model = backends.qpu_model(placement.profile)
+    return model.job([(p.circuit, observables, np.zeros((samples, n)))]) + model.job(
+        [(p.circuit, observables, np.zeros((samples * shifts, n)))])
+
+
+def _shifted_parameters(circuit) -> int:
+    """Parameterised gate arguments: a parameter-shift gradient evaluates two circuits per argument."""
+    from qiskit.circuit import ParameterExpression
+
+    return sum(1 for inst in circuit.data for q in inst.operation.params
+               if isinstance(q, ParameterExpression) and q.parameters)
 
 
 def _post_norm(out: torch.Tensor) -> torch.Tensor:
@@ -285,7 +352,7 @@ def _post_norm(out: torch.Tensor) -> torch.Tensor:
     return F.batch_norm(flat, None, None, training=True, eps=1e-5).reshape(out.shape)
 
 
-def _estimator_qnn(ansatz: Ansatz, prepared):
+def _estimator_qnn(prepared):
     from qiskit_machine_learning.neural_networks import EstimatorQNN
 
     # The registry gives the (ISA) circuit, observables laid out onto it, and an estimator
@@ -309,22 +376,32 @@ class _QNNFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(values, qnn):
-        out = qnn.forward(values.detach().cpu().double().numpy(), np.zeros(0))
+    def forward(values, placement, outputs=None):
+        if outputs is not None:  # measured already, with the other calls of its level
+            return outputs.to(values.dtype).clone()
+        out = placement.qnn.forward(values.detach().cpu().double().numpy(), np.zeros(0))
         return torch.as_tensor(out, dtype=values.dtype, device=values.device)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        values, ctx.qnn = inputs
+        values, ctx.placement, _ = inputs
         ctx.save_for_backward(values)
 
     @staticmethod
     def backward(ctx, grad):
         # The QNN's input Jacobian J (batch, outputs, inputs): dL/dvalues[b] = grad[b] @ J[b].
         values, = ctx.saved_tensors
-        jacobian, _ = ctx.qnn.backward(values.detach().cpu().double().numpy(), np.zeros(0))
+        placement = ctx.placement
+        if placement.profile.kind == "ibm" and placement.user is None and not placement.profile.option(
+                "allow_hardware_training", False):
+            cost = hardware_step_cost(placement, values.shape[0])
+            raise backends.BudgetExceededError(
+                f"a backward pass through backend {placement.profile.name!r} runs the parameter-shift gradient on "
+                f"IBM hardware ({cost.describe()} with its forward pass); nothing was submitted for it: set "
+                "allow_hardware_training = true in the profile to pay for it")
+        jacobian, _ = placement.qnn.backward(values.detach().cpu().double().numpy(), np.zeros(0))
         jacobian = torch.as_tensor(np.asarray(jacobian), dtype=grad.dtype, device=grad.device)
-        return torch.einsum("bo,boi->bi", grad, jacobian), None
+        return torch.einsum("bo,boi->bi", grad, jacobian), None, None
 
 
 class QuantumLinear(nn.Module):
@@ -411,8 +488,9 @@ def to_backend(model: nn.Module, name="native", *, backends_dir=None, pass_manag
         for layer in layers:
             user.check_fits(layer.ansatz.n_qubits)
         # every circuit transpiled now, before any layer switches, so a failure shows here and changes nothing
-        placements = [_Placement(user.profile, None, user, qnn=_estimator_qnn(layer.ansatz, user.prepare(layer.ansatz)))
-                      for layer in layers]
+        placements = [_Placement(user.profile, None, layer.ansatz, user) for layer in layers]
+        for placement in placements:
+            placement.qnn  # noqa: B018 (built now, so a pass manager's failure shows here)
         for layer, placement in zip(layers, placements):
             layer._placement = placement
         return model

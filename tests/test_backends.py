@@ -138,7 +138,7 @@ def test_a_model_on_a_backend_pickles_without_its_backend_connection():
     model = nn.Sequential(QuantumLayer(2, backend="aer"))
     model(torch.rand(3, 2))
     copy = pickle.loads(pickle.dumps(model))
-    assert copy[0].backend == "aer" and copy[0]._placement.qnn is None
+    assert copy[0].backend == "aer" and copy[0]._placement._qnn is None and copy[0]._placement._prepared is None
     # the exact program is rebuilt on unpickling (so that torch.compile never meets an uncompiled layer), not copied
     assert set(copy[0]._exact) == set(model[0]._exact)
     assert all(copy[0]._exact[k] is not model[0]._exact[k] for k in model[0]._exact)
@@ -352,7 +352,7 @@ def test_credentials_never_reach_logs_output_files_or_checkpoints(tmp_path, monk
 def test_layers_of_one_circuit_share_one_transpilation_with_their_own_parameters(monkeypatch):
     from qrkt_qiskit.backends import devices
 
-    profile = get_profile("fake-manila", seed=4321, simulator="aer", shots=None)  # a seed of its own: a fresh setup
+    profile = get_profile("fake-manila", layout_seed=4321, simulator="aer", shots=None)  # a layout of its own: a fresh setup
     runs = []
     transpile = devices._transpile
     monkeypatch.setattr(devices, "_transpile", lambda *a: runs.append(a) or transpile(*a))

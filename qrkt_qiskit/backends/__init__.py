@@ -3,7 +3,7 @@
 The one package that touches Aer and Qiskit Runtime, in five modules: `profiles` (the
 registry, its schema, availability), `devices` (fake and IBM devices, pass managers, noise
 models, ISA circuits cached per circuit), `execution` (primitives, sessions, the native
-noisy engine's programs), `batching` (an estimator that merges PUBs into few jobs) and `user` (an
+noisy engine's programs), `qpu_time` (what a job costs on an IBM device), `batching` (an estimator that merges PUBs into few jobs) and `user` (an
 estimator or backend object the user passes instead of a profile). A profile is data: a frozen
 `BackendProfile` read from a small TOML file by `load_profile`; the registry is a plain dict
 built by scanning the shipped ``backends/`` directory, then every directory of
@@ -20,16 +20,19 @@ mode, every other device on IBM Quantum with the saved account or environment).
 
 from .batching import BatchingEstimator
 from .progress import circuit_progress
-from .devices import TRANSPILER_SEED, fit, isa_circuit, noise_model
-from .execution import Prepared, close_sessions, noisy_program, prepare
+from .devices import TRANSPILER_SEED, Fitted, fit, isa_circuit, noise_model
+from .qpu_time import Cost, QPUTimeModel, format_seconds
+from .execution import Prepared, close_sessions, noisy_program, prepare, qpu_model, runtime_options
 from .profiles import (ENV_PATH, KINDS, SHIPPED_DIR, SIMULATORS, BackendJobError, BackendProfile,
-                       BackendUnavailableError, check_fits, ensure_available, fake_devices, get_profile, load_profile,
+                       BackendUnavailableError, BudgetExceededError, check_fits, ensure_available, fake_devices, get_profile, load_profile,
                        profiles, search_path, simulator, unavailable_reason)
 from .user import UserPrimitive, user_primitive
 
 __all__ = [
     "ENV_PATH", "KINDS", "SHIPPED_DIR", "SIMULATORS", "TRANSPILER_SEED", "BackendJobError", "BackendProfile",
-    "BackendUnavailableError", "BatchingEstimator", "circuit_progress", "Prepared", "check_fits", "close_sessions", "ensure_available",
-    "fake_devices", "fit", "get_profile", "isa_circuit", "load_profile", "noise_model", "noisy_program", "prepare",
-    "profiles", "search_path", "simulator", "unavailable_reason", "UserPrimitive", "user_primitive",
+    "BackendUnavailableError", "BatchingEstimator", "BudgetExceededError", "Cost", "Fitted", "QPUTimeModel",
+    "circuit_progress", "Prepared", "check_fits", "close_sessions", "ensure_available", "fake_devices", "fit",
+    "format_seconds", "get_profile", "isa_circuit", "load_profile", "noise_model", "noisy_program", "prepare",
+    "profiles", "qpu_model", "runtime_options", "search_path", "simulator", "unavailable_reason", "UserPrimitive",
+    "user_primitive",
 ]

@@ -95,11 +95,19 @@ class BatchingEstimator(BaseEstimatorV2):
         job._submit()  # as Qiskit's own estimators do
         return job
 
-    def _run(self, pubs: Sequence[EstimatorPub]) -> PrimitiveResult:
+    def jobs(self, pubs) -> list[list[tuple]]:
+        """The PUBs of each job `run` would send for ``pubs``; nothing is sent (cost estimates use this)."""
+        units, calls = self._plan([EstimatorPub.coerce(pub) for pub in pubs])
+        return [[units[u].pub(rows) for u, rows in call] for call in calls]
+
+    def _plan(self, pubs: Sequence[EstimatorPub]) -> tuple[list[_Unit], list]:
         units = _merge(pubs)
         cap = self._batch_size(list({id(u.circuit): u.circuit for u in units}.values())) if callable(
             self._batch_size) else self._batch_size
-        calls = _plan(units, cap)
+        return units, _plan(units, cap)
+
+    def _run(self, pubs: Sequence[EstimatorPub]) -> PrimitiveResult:
+        units, calls = self._plan(pubs)
         logger.debug("%s: %d PUB(s) merged into %d, sent in %d call(s)", self._label, len(pubs), len(units), len(calls))
         if self._guard is not None:
             self._guard([[units[u].pub(rows) for u, rows in call] for call in calls])

@@ -52,7 +52,7 @@ _SETUPS: dict[tuple, _Setup] = {}
 def _setup(profile: BackendProfile) -> _Setup:
     """Shared by every profile that differs only in how it simulates or samples (same device and ISA circuits)."""
     key = (profile.kind,) + tuple(profile.option(k) for k in ("device", "channel", "instance", "account",
-                                                                "optimization_level", "seed", "noise_scale"))
+                                                                "optimization_level", "layout_seed", "noise_scale"))
     if key not in _SETUPS:
         _SETUPS[key] = _Setup(profile)
     return _SETUPS[key]
@@ -191,10 +191,10 @@ def _pass_manager(profile: BackendProfile, device):
     from qiskit.transpiler import generate_preset_pass_manager
 
     # Without a seed the layout would be drawn anew each time: a noise study and its Aer check
-    # must run one ISA circuit, so the transpiler always has a seed.
-    seed = profile.option("seed")
+    # must run one ISA circuit, so the transpiler always has a seed. It is the layout's own
+    # (``layout_seed``), not the sampling ``seed``: a new sampling seed must not move the circuit.
     return generate_preset_pass_manager(backend=device, optimization_level=profile.option("optimization_level", 1),
-                                        seed_transpiler=TRANSPILER_SEED if seed is None else seed)
+                                        seed_transpiler=profile.option("layout_seed", TRANSPILER_SEED))
 
 
 def isa_circuit(profile: BackendProfile, circuit):

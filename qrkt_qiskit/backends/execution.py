@@ -19,9 +19,10 @@ from ..circuits import Ansatz
 from ..engine.noisy import DeviceNoise, NoisyCircuit, readout_observables
 from .batching import BatchingEstimator
 from .devices import _first_line, _redact, _setup, fit
-from .profiles import BackendJobError, BackendProfile, _is_fake, check_fits, ensure_available
+from .profiles import BackendJobError, BackendProfile, BudgetExceededError, _is_fake, check_fits, ensure_available
+from .qpu_time import Cost, QPUTimeModel, format_seconds
 
-__all__ = ["Prepared", "close_sessions", "job_error", "noisy_program", "prepare"]
+__all__ = ["Prepared", "close_sessions", "job_error", "noisy_program", "prepare", "qpu_model", "runtime_options"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,22 +36,19 @@ class Prepared:
             (with ``layout``) for a device, one object per circuit structure.
         parameters: ``circuit``'s parameters standing for the ansatz's inputs then weights.
         observables: the ansatz's observables, laid out onto ``circuit``.
-        estimator: a V2 estimator over the profile's primitive that merges PUBs and sends
-            them in as few jobs as ``batch_size`` allows (see `BatchingEstimator`).
-        primitive: the profile's own primitive, shared by every layer on this profile.
-        precision: what the primitive is run with (``None``: its own ``default_shots``).
+        estimator: a V2 estimator over the profile's primitive (shared by every layer on the
+            profile, opened by its first job) that merges PUBs and sends them in as few jobs as
+            ``batch_size`` and IBM's per-job limits allow (see `BatchingEstimator`).
     """
 
     circuit: Any
     parameters: tuple
     observables: tuple
     estimator: Any
-    primitive: Any
-    precision: float | None
 
 
 def prepare(profile: BackendProfile, ansatz: Ansatz) -> Prepared:
-    """Open ``profile`` (once per process, shared by every layer) and fit ``ansatz`` to it.
+    """Fit ``ansatz`` to ``profile`` and give it the profile's estimator (one per process, shared by every layer).
 
     Raises:
         ValueError: if the circuit is wider than the device.
@@ -74,8 +72,7 @@ def prepare(profile: BackendProfile, ansatz: Ansatz) -> Prepared:
             if noise is not None:
                 readout = DeviceNoise.from_noise_model(noise, circuit).readout
                 observables = tuple(readout_observables(observables, readout))
-    estimator = BatchingEstimator(execution.call, profile.option("batch_size"), profile.name)
-    return Prepared(circuit, tuple(parameters), observables, estimator, execution.primitive, execution.precision)
+    return Prepared(circuit, tuple(parameters), observables, execution.estimator)
 
 
 def noisy_program(profile: BackendProfile, ansatz: Ansatz, *, dtype: torch.dtype = torch.float32,
@@ -128,8 +125,12 @@ class _Execution:
 
     def __init__(self, profile: BackendProfile):
         self.profile = profile
-        self.device = self.pass_manager = self.mode = None
-        self.primitive, self.precision = getattr(self, f"_open_{profile.kind}")()
+        self.device = self.pass_manager = self.mode = self._qpu = None
+        self.spent = 0.0  # estimated QPU seconds of the jobs this process sent on the profile
+        self.pending: list[Cost] = []  # the estimates of the jobs a guarded call is about to send
+        self.primitive = self.precision = None  # opened by the first job: an estimate opens no Session
+        # one estimator for every layer, so the calls of one dependency level go out together
+        self.estimator = BatchingEstimator(self.call, self.cap, profile.name, guard=self.guard)
 
     def _open_estimator(self):
         from qiskit.primitives import StatevectorEstimator
@@ -174,25 +175,45 @@ class _Execution:
         from qiskit_ibm_runtime.executor_estimator import Estimator
 
         p = self.profile
-        device = p.option("device")
-        local = _is_fake(device)
         # A fake device as the mode is Runtime's local testing mode: the same client code as hardware.
-        setup = _setup(p)
-        self.device, self.pass_manager = setup.device, setup.pass_manager
+        self.device, self.pass_manager = _setup(p).device, _setup(p).pass_manager
         execution = p.option("execution", "batch")
         mode = self.device if execution == "job" else {"session": Session, "batch": Batch}[execution](backend=self.device)
         self.mode = None if execution == "job" else mode
-        options = {"default_shots": p.shots, "resilience_level": p.option("resilience_level", 1)}
-        if p.option("dynamical_decoupling", "off") != "off":
-            options["dynamical_decoupling"] = {"enable": True, "sequence_type": p.option("dynamical_decoupling")}
-        if p.option("twirling") is not None:
-            twirl = p.option("twirling")  # False leaves measurement twirling to the resilience level
-            options["twirling"] = {"enable_gates": twirl, **({"enable_measure": True} if twirl else {})}
-        if local and p.option("seed") is not None:
-            options["simulator"] = {"seed_simulator": p.option("seed")}
         logger.info("backend %r: Runtime Estimator on %s (%s mode%s)", p.name, self.device.name, execution,
-                    ", local testing" if local else "")
-        return Estimator(mode=mode, options=options), None
+                    ", local testing" if _is_fake(p.option("device")) else "")
+        return Estimator(mode=mode, options=runtime_options(p)), None
+
+    @property
+    def qpu(self) -> QPUTimeModel | None:
+        """The QPU-time model of a profile that runs on an IBM device (``None`` for simulators)."""
+        if self._qpu is None and self.profile.kind == "ibm":
+            self._qpu = qpu_model(self.profile)
+        return self._qpu
+
+    def cap(self, circuits: list) -> int | None:
+        """The most parameter sets per job: the profile's ``batch_size``, and within IBM's per-job limits."""
+        size = self.profile.option("batch_size")
+        if self.qpu is None:
+            return size
+        limit = self.qpu.max_parameter_sets([(c, _MEASURE_ONE[c.num_qubits], None) for c in circuits])
+        return limit if size is None else min(size, limit)
+
+    def guard(self, jobs: list[list]) -> None:
+        """Refuse, before the first is sent, jobs whose estimated QPU time would exceed ``max_qpu_seconds``."""
+        budget = self.profile.option("max_qpu_seconds")
+        if self.qpu is None:
+            return
+        costs = [self.qpu.job(pubs) for pubs in jobs]
+        total = sum(costs, Cost())
+        self.pending = list(costs)
+        if budget is not None and self.spent + total.qpu_seconds > budget:
+            self.pending = []
+            raise BudgetExceededError(
+                f"backend {self.profile.name!r}: this call is {total.describe()}, and with "
+                f"{format_seconds(self.spent)} already spent in this process that exceeds max_qpu_seconds = "
+                f"{budget:g}; nothing was submitted (raise the budget, or use fewer shots, images or a lower "
+                "resilience level: `qrkt resources` estimates each)")
 
     def close(self):
         """Close the Session or Batch; a later `call` (a layer still on this backend) opens a new one."""
@@ -209,6 +230,8 @@ class _Execution:
         kwargs = {} if self.precision is None else {"precision": self.precision}
         try:
             job = self.primitive.run(pubs, **kwargs)
+            if self.qpu is not None:
+                self.spent += (self.pending.pop(0) if self.pending else self.qpu.job(pubs)).qpu_seconds
             timeout = self.profile.option("timeout")
             if timeout is not None and hasattr(job, "wait_for_final_state"):
                 job.wait_for_final_state(timeout=timeout)
@@ -218,6 +241,48 @@ class _Execution:
 
     def _job_error(self, job, exc: Exception) -> BackendJobError:
         return job_error(job, exc, f"backend {self.profile.name!r}", self.profile.option("timeout"))
+
+
+def runtime_options(profile: BackendProfile) -> dict:
+    """The options Runtime's Estimator is built with for an ``ibm`` profile: only what the profile sets.
+
+    Keys the profile leaves unset keep Runtime's defaults, so twirling follows the resilience
+    level (level 2 twirls gates) unless ``twirling`` is set.
+    """
+    p = profile
+    options: dict = {"default_shots": p.shots}
+    if p.option("resilience_level") is not None:
+        options["resilience_level"] = p.option("resilience_level")
+    if p.option("dynamical_decoupling", "off") != "off":
+        options["dynamical_decoupling"] = {"enable": True, "sequence_type": p.option("dynamical_decoupling")}
+    if p.option("twirling") is not None:
+        twirl = p.option("twirling")  # False leaves measurement twirling to the resilience level
+        options["twirling"] = {"enable_gates": twirl, **({"enable_measure": True} if twirl else {})}
+    if p.option("rep_delay") is not None:
+        options["execution"] = {"rep_delay": p.option("rep_delay")}
+    if p.option("max_execution_time") is not None:
+        options["max_execution_time"] = p.option("max_execution_time")
+    if _is_fake(p.option("device")) and p.option("seed") is not None:
+        options["simulator"] = {"seed_simulator": p.option("seed")}
+    return options
+
+
+def qpu_model(profile: BackendProfile) -> QPUTimeModel:
+    """The QPU-time model of an ``ibm`` profile (its device looked up, no session opened, nothing sent)."""
+    return QPUTimeModel(_setup(profile).device, runtime_options(profile), profile.option("max_execution_time"))
+
+
+class _MeasureOne(dict):
+    """``Z`` on qubit 0 of an n-qubit circuit: Z-strings share one basis, so any prices a job's parameter sets."""
+
+    def __missing__(self, n: int):
+        from qiskit.quantum_info import SparsePauliOp
+
+        self[n] = SparsePauliOp.from_sparse_list([("Z", [0], 1.0)], n)
+        return self[n]
+
+
+_MEASURE_ONE = _MeasureOne()
 
 
 def job_error(job, exc: Exception, where: str, timeout: float | None = None) -> BackendJobError:

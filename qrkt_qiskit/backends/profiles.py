@@ -32,7 +32,8 @@ import torch
 from ..errors import QrktError
 
 __all__ = [
-    "BackendJobError", "BackendProfile", "BackendUnavailableError", "KINDS", "SIMULATORS", "check_fits",
+    "BackendJobError", "BackendProfile", "BackendUnavailableError", "BudgetExceededError", "KINDS", "NATIVE_ONLY",
+    "RUNTIME_ONLY", "SIMULATORS", "check_fits",
     "ensure_available", "fake_devices", "get_profile", "load_profile", "profiles", "search_path", "simulator",
     "unavailable_reason",
 ]
@@ -57,6 +58,10 @@ class BackendUnavailableError(QrktError):
 
 class BackendJobError(QrktError):
     """A primitive job that failed or timed out; the message names the job id."""
+
+
+class BudgetExceededError(QrktError):
+    """Work refused before submission: its estimated QPU time exceeds the user's budget, or it trains on hardware."""
 
 
 def _choice(*values):
@@ -84,20 +89,27 @@ _OPTIONS = {
     "estimator": {"batch_size": _int_at_least(1)},
     "aer": {**_SHOTS, "device": _choice("CPU", "GPU"), "method": _choice(*_AER_METHODS),
             "seed": _int_at_least(0), "batch_size": _int_at_least(1)},
-    "fake": {**_SHOTS, "device": _STRING, "seed": _int_at_least(0), "optimization_level": _choice(0, 1, 2, 3),
+    "fake": {**_SHOTS, "device": _STRING, "seed": _int_at_least(0), "layout_seed": _int_at_least(0),
+             "optimization_level": _choice(0, 1, 2, 3),
              "noise_scale": _number(positive=False), "method": _choice(*_AER_METHODS),
              "batch_size": _int_at_least(1), "simulator": _choice(*SIMULATORS["fake"]),
              "readout_error": _choice(True, False)},
     "ibm": {**_SHOTS, "device": _STRING, "channel": _STRING, "instance": _STRING, "account": _STRING,
             "execution": _choice("session", "batch", "job"),
             # Runtime's local testing mode silently ignores seed 0, so it is refused.
-            "seed": _int_at_least(1), "optimization_level": _choice(0, 1, 2, 3),
+            "seed": _int_at_least(1), "layout_seed": _int_at_least(0), "optimization_level": _choice(0, 1, 2, 3),
             "resilience_level": _choice(0, 1, 2), "dynamical_decoupling": _choice("off", "XX", "XpXm", "XY4"),
             "twirling": _choice(True, False), "timeout": _number(positive=True), "batch_size": _int_at_least(1),
+            "rep_delay": _number(positive=False), "max_execution_time": _int_at_least(1),
+            "max_qpu_seconds": _number(positive=True), "allow_hardware_training": _choice(True, False),
             # simulator = "native" trains and evaluates against the device's calibration, on this machine
             "simulator": _choice(*SIMULATORS["ibm"]), "noise_scale": _number(positive=False),
             "readout_error": _choice(True, False)},
 }
+# Keys that mean something to one simulator of an ``ibm`` profile only: set for the other, they are refused.
+RUNTIME_ONLY = ("execution", "resilience_level", "dynamical_decoupling", "twirling", "timeout", "rep_delay",
+                "max_execution_time", "max_qpu_seconds", "allow_hardware_training", "batch_size")
+NATIVE_ONLY = ("noise_scale", "readout_error")
 
 
 @dataclass(frozen=True)
@@ -163,8 +175,15 @@ def _build(name: str, data: Mapping[str, Any], where: str, source: str | None) -
         raise ValueError(f"{where}: key 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
     for key, value in data.items():
         _check_key(kind, key, value, where)
-    if kind == "ibm" and data.get("shots") is None and data.get("simulator", "runtime") == "runtime":
-        raise ValueError(f"{where}: key 'shots' is required for an 'ibm' profile, since hardware always samples")
+    if kind == "ibm":
+        runtime = data.get("simulator", "runtime") == "runtime"
+        if data.get("shots") is None and runtime:
+            raise ValueError(f"{where}: key 'shots' is required for an 'ibm' profile, since hardware always samples")
+        for key in NATIVE_ONLY if runtime else RUNTIME_ONLY:
+            if key in data:
+                applies, other = ("native", "runtime") if runtime else ("runtime", "native")
+                raise ValueError(f"{where}: key {key!r} applies only to simulator = {applies!r}, and this profile "
+                                 f"runs on simulator = {other!r}; remove it or set simulator = {applies!r}")
     options = {k: v for k, v in data.items() if k not in ("kind", "description", "max_qubits", "shots")}
     return BackendProfile(name, kind, data.get("description", ""), data.get("max_qubits"), data.get("shots"),
                           options, source)

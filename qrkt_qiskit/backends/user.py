@@ -32,6 +32,13 @@ class UserPrimitive:
     pass_manager: Any
     profile: BackendProfile
 
+    @property
+    def _estimator(self) -> BatchingEstimator:
+        """One batching estimator for every layer on this object, so a level's calls go out together."""
+        if "_batching" not in self.__dict__:
+            object.__setattr__(self, "_batching", BatchingEstimator(self._call, None, self.profile.name))
+        return self.__dict__["_batching"]
+
     def check_fits(self, n_qubits: int) -> None:
         """Refuse, in one sentence, a circuit wider than the backend."""
         width = self.profile.max_qubits
@@ -56,7 +63,7 @@ class UserPrimitive:
             if circuit.layout is not None:
                 observables = tuple(o.apply_layout(circuit.layout) for o in observables)
         return Prepared(circuit, ansatz.inputs + ansatz.weights, observables,
-                        BatchingEstimator(self._call, None, self.profile.name), self.estimator, None)
+                        self._estimator)
 
     def _call(self, pubs: list):
         job = None
