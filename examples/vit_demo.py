@@ -8,13 +8,20 @@ beside a third model, trained with the same recipe *through* the device's noise
 (``--noise``). Both are checked on a few random test images against Aer, the independent
 simulator.
 
-    python examples/vit_demo.py [--epochs 30] [--device-backend fake-nairobi] [--aer-images 4]
+    python examples/vit_demo.py [--epochs 30] [--device-backend fake-nairobi] [--aer-images 4] [--threads 1]
+
+On a machine other processes share, use one thread (``--threads 1`` or ``QRKT_THREADS=1``, as
+for ``qrkt``): with torch's default of one per core, its epochs took 10x longer under load.
 """
 
 import argparse
+import os
 import shutil
+import sys
 import warnings
 from pathlib import Path
+
+import torch
 
 from qrkt_qiskit.noise_study import noise_study
 from qrkt_qiskit.training import TrainConfig, load_model, results_table, train
@@ -35,13 +42,27 @@ def _replace_previous_demo(runs: Path) -> None:
 
 
 def main() -> None:
+    try:
+        _demo()
+    except KeyboardInterrupt:  # the demo starts over rather than resuming: say so, not train's --resume advice
+        print(f"\ndemo interrupted; run it again (make demo, or {' '.join(['python', *sys.argv])}) to start over",
+              file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+def _demo() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--runs", type=Path, default=Path("runs/demo"),
                         help="where the runs go; a previous demo there is replaced, anything else is refused")
     parser.add_argument("--device-backend", default="fake-nairobi", help="a fake-<device> profile of ≥ 6 qubits")
     parser.add_argument("--aer-images", type=int, default=4, help="random test images also run through Aer")
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("QRKT_THREADS", "0")),
+                        help="CPU threads torch may use (default: $QRKT_THREADS, else 0: torch's own choice)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch uses {torch.get_num_threads()} CPU thread(s) (--threads or QRKT_THREADS to change it)")
     # A few images rarely hold all ten classes; ROC-AUC then warns for the absent ones.
     warnings.filterwarnings("ignore", message="No positive samples in targets")
     _replace_previous_demo(args.runs)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -270,6 +271,7 @@ def train_gan(config: GANTrainConfig, run_dir: str | Path, *, resume: bool = Fal
             than the run has trained.
 
     On Ctrl-C or SIGTERM the position reached is checkpointed before the interrupt propagates.
+    A run that ends without a generator step (fewer critic steps than ``n_critic``) warns.
     """
     with RunDirectory(run_dir, config, resume=resume) as run:
         images, parts = build_gan(config, torch.device(config.device))
@@ -289,6 +291,10 @@ def train_gan(config: GANTrainConfig, run_dir: str | Path, *, resume: bool = Fal
         run_epochs(task, run, task.state, task.batches, epochs=config.epochs, checkpoint_every=config.checkpoint_every,
                    progress=progress, on_step=on_step, on_epoch=on_epoch)
         state = task.state
+        if state.g_steps == 0:
+            warnings.warn(f"the run took {state.d_steps} critic step(s) and not one generator step (one comes every "
+                          f"n_critic = {config.n_critic} critic steps), so its generator is untrained; train on more "
+                          "images or epochs, or lower --n-critic", stacklevel=2)
         summary = {**gan_summary(config.model), "dataset": config.dataset, "images": len(images), "epochs": state.epoch,
                    "critic_steps": state.d_steps, "generator_steps": state.g_steps,
                    "train_seconds": round(state.train_seconds, 2),

@@ -350,3 +350,11 @@ def test_adam_carries_the_thesis_weight_decay():
     for opt in (parts.opt_g, parts.opt_d):
         group = opt.param_groups[0]
         assert (group["weight_decay"], group["betas"]) == (1e-3, (0.0, 0.99))
+
+
+def test_a_run_that_ends_without_a_generator_step_warns(tmp_path):
+    with pytest.warns(UserWarning, match=r"^the run took 2 critic step\(s\) and not one generator step \(one comes every "
+                                         r"n_critic = 5 critic steps\), so its generator is untrained; train on more "
+                                         "images or epochs, or lower --n-critic$"):
+        summary = gan.train_gan(tiny_run(limit=16, epochs=1), tmp_path / "run", progress=False)
+    assert (summary["critic_steps"], summary["generator_steps"]) == (2, 0)
