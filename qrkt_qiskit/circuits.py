@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from qiskit.circuit import Parameter, ParameterVector, QuantumCircuit
+from qiskit.circuit import Parameter, ParameterExpression, ParameterVector, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 
-__all__ = ["Ansatz", "ANSATZ_NAMES", "make_ansatz", "z_observables"]
+__all__ = ["Ansatz", "ANSATZ_NAMES", "make_ansatz", "parameterised_gate_arguments", "z_observables"]
 
 
 def z_observables(n_qubits: int) -> tuple[SparsePauliOp, ...]:
@@ -205,3 +205,9 @@ def make_ansatz(name: str, n_qubits: int, layers: int = 1) -> Ansatz:
     if isinstance(layers, bool) or not isinstance(layers, (int, np.integer)) or layers < 1:
         raise ValueError(f"layers must be a positive integer, got {layers!r}")
     return _BUILDERS[name](int(n_qubits), int(layers))
+
+
+def parameterised_gate_arguments(circuit: QuantumCircuit) -> int:
+    """Gate arguments that depend on a parameter: a parameter-shift gradient evaluates two circuits per argument."""
+    return sum(1 for inst in circuit.data for arg in inst.operation.params
+               if isinstance(arg, ParameterExpression) and arg.parameters)

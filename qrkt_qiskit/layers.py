@@ -20,7 +20,7 @@ from torch import nn
 
 from . import backends
 from .backends import BackendProfile
-from .circuits import Ansatz, make_ansatz
+from .circuits import Ansatz, make_ansatz, parameterised_gate_arguments
 from .engine import compile as compile_circuit
 from .engine.compiler import NonFiniteAngleError, all_finite, check_inputs, empty_result
 from .engine.lowering import UnsupportedCircuitError
@@ -328,19 +328,11 @@ def hardware_step_cost(placement: _Placement, samples: int):
     """The estimated cost of one call of ``placement``'s layer on ``samples`` samples and its gradient."""
     p = placement.prepared
     n = len(p.parameters)
-    shifts = 2 * _shifted_parameters(p.circuit)
+    shifts = 2 * parameterised_gate_arguments(p.circuit)
     observables = [[o] for o in p.observables]
     model = backends.qpu_model(placement.profile)
     return model.job([(p.circuit, observables, np.zeros((samples, n)))]) + model.job(
         [(p.circuit, observables, np.zeros((samples * shifts, n)))])
-
-
-def _shifted_parameters(circuit) -> int:
-    """Parameterised gate arguments: a parameter-shift gradient evaluates two circuits per argument."""
-    from qiskit.circuit import ParameterExpression
-
-    return sum(1 for inst in circuit.data for q in inst.operation.params
-               if isinstance(q, ParameterExpression) and q.parameters)
 
 
 def _post_norm(out: torch.Tensor) -> torch.Tensor:

@@ -19,37 +19,56 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
 from .backends.qpu_time import Cost
+from .circuits import parameterised_gate_arguments
 from .layers import QuantumLayer, quantum_layers, recording
 
-__all__ = ["Level", "Plan", "by_level", "plan"]
-
-
-@dataclass
-class Level:
-    """One dependency level: the PUBs each backend's estimator gets, and the jobs they become."""
-
-    pubs: dict = field(default_factory=dict)  # estimator -> [(layer call index, pub, its values (P, n))]
-    jobs: list = field(default_factory=list)  # (estimator, [pub, ...]) per job, as the estimator plans them
+__all__ = ["Plan", "by_level", "plan"]
 
 
 @dataclass
 class Plan:
-    """The levels of one forward pass and what their jobs cost (``cost`` only for IBM devices)."""
+    """The calls of one forward pass, by dependency level, and what sending them costs.
 
-    levels: list[Level]
+    Attributes:
+        levels: per level, each backend estimator's calls as ``(circuit, observables,
+            values)`` PUBs (values ``(P, n)``, one row per sample and token).
+        calls: quantum-layer calls on backends in the pass.
+    """
+
+    levels: list[dict]
     calls: int
-    cost: Cost | None = None
 
-    @property
-    def jobs(self) -> int:
-        return sum(len(level.jobs) for level in self.levels)
+    def jobs(self, scale: int = 1) -> list[tuple]:
+        """``(estimator, PUBs)`` of every job, for ``scale`` times the samples planned (the forward pass)."""
+        return [(estimator, job) for level in self.levels for estimator, pubs in level.items()
+                for job in estimator.jobs([_scaled(pub, scale) for pub in pubs])]
+
+    def gradient_jobs(self, scale: int = 1) -> list[tuple]:
+        """The jobs of a backward pass: each call's parameter-shift gradient, its observables broadcast, one job each."""
+        return [(estimator, job) for level in self.levels for estimator, pubs in level.items() for pub in pubs
+                for job in estimator.jobs([_scaled(pub, scale * 2 * parameterised_gate_arguments(pub[0]))])]
+
+    def cost(self, scale: int = 1, *, training: bool = False) -> tuple[Cost, bool]:
+        """Jobs, PUBs and parameter sets of the forward pass (with ``training``, and its gradient) at ``scale``
+        times the samples planned; executions and QPU seconds where the backend is an IBM device.
+
+        Returns:
+            The cost, and whether every job was priced (an IBM device's QPU-time model).
+        """
+        jobs = self.jobs(scale) + (self.gradient_jobs(scale) if training else [])
+        total, priced = Cost(), True
+        for estimator, job in jobs:
+            cost = estimator.cost(job)
+            priced &= cost is not None
+            total += cost if cost is not None else Cost(1, len(job), sum(_sets(pub) for pub in job))
+        return total, priced
 
 
 def by_level(model: nn.Module, *inputs, **kwargs) -> torch.Tensor:
@@ -72,32 +91,37 @@ def by_level(model: nn.Module, *inputs, **kwargs) -> torch.Tensor:
     return out
 
 
-def plan(model: nn.Module, *inputs, cost: Callable | None = None, **kwargs) -> Plan:
-    """The levels and jobs `by_level` would send for ``model(*inputs)``; nothing is sent.
+def plan(model: nn.Module, *inputs, **kwargs) -> Plan:
+    """The levels and calls `by_level` would send for ``model(*inputs)``; nothing is sent.
 
-    Args:
-        cost: maps an estimator to its backend's QPU-time model (``None`` where it has none);
-            with it, the plan's ``cost`` sums every job's estimate.
+    The exact native values stand in for every measurement, so the plan is that of the model
+    on these inputs (a model whose circuit calls depend on the data, as the text model's
+    padding does, is planned on the data it will run on).
     """
     _check_eval(model)
-    levels: list[Level] = []
+    levels: list[dict] = []
 
-    def dry(level: Level, measured: dict) -> None:
-        levels.append(level)
-        for estimator, calls in level.pubs.items():
-            level.jobs += [(estimator, job) for job in estimator.jobs([pub for _, pub, _ in calls])]
+    def dry(ready: dict, measured: dict) -> None:
+        levels.append({estimator: [pub for _, pub, _ in calls] for estimator, calls in ready.items()})
+        for calls in ready.values():
             for index, _, values in calls:
                 measured[index] = _Measured(values, None)
 
     measured = _run(model, inputs, kwargs, send=dry)
-    total = None
-    if cost is not None:
-        for level in levels:
-            for estimator, job in level.jobs:
-                model_ = cost(estimator)
-                if model_ is not None:
-                    total = (total or Cost()) + model_.job(job)
-    return Plan(levels, len(measured), total)
+    return Plan(levels, len(measured))
+
+
+def _scaled(pub: tuple, scale: int) -> tuple:
+    """``pub`` with ``scale`` times its parameter sets (values do not change what a job costs)."""
+    circuit, observables, bound = pub
+    rows = _sets(pub) * scale
+    return circuit, observables, np.zeros((rows, bound.num_parameters if hasattr(bound, "num_parameters")
+                                           else np.shape(bound)[-1]))
+
+
+def _sets(pub: tuple) -> int:
+    shape = pub[2].shape if hasattr(pub[2], "num_parameters") else np.shape(pub[2])[:-1]
+    return int(np.prod(shape)) if shape else 1
 
 
 def _on_backends(model: nn.Module) -> bool:
@@ -168,7 +192,7 @@ def _recorder(rec: _Recorder):
 
 
 def _run(model: nn.Module, inputs: tuple, kwargs: dict, send: Callable) -> dict:
-    """Planning passes until every call is measured; ``send(level, measured)`` measures a level's ready calls."""
+    """Planning passes until every call is measured; ``send(ready, measured)`` measures one level's ready calls."""
     measured: dict = {}
     frozen = [p for p in model.parameters() if p.requires_grad]
     detached = tuple(t.detach() if isinstance(t, torch.Tensor) else t for t in inputs)
@@ -184,16 +208,16 @@ def _run(model: nn.Module, inputs: tuple, kwargs: dict, send: Callable) -> dict:
                 if len(measured) < rec.index:
                     raise RuntimeError("a quantum-layer call waits on no other call yet was never ready")
                 return measured
-            send(Level(rec.ready), measured)
+            send(rec.ready, measured)
         raise RuntimeError("the planning passes did not converge: the model's forward pass is not deterministic")
     finally:
         for p in frozen:
             p.requires_grad_(True)
 
 
-def _send(level: Level, measured: dict) -> None:
+def _send(ready: dict, measured: dict) -> None:
     """Each backend's ready calls of one level as one `run` of its estimator: merged PUBs, as few jobs as allowed."""
-    for estimator, calls in level.pubs.items():
+    for estimator, calls in ready.items():
         result = estimator.run([pub for _, pub, _ in calls]).result()
         for (index, _, values), pub_result in zip(calls, result):
             evs = np.asarray(pub_result.data.evs)  # (k, P): observables broadcast against the rows

@@ -1,23 +1,30 @@
-"""Hardware cost of any model's quantum layers: circuits, qubits, weights; on a device, gates, shots, jobs.
+"""Hardware cost of any model's quantum layers: circuits, qubits, weights; on a device, gates, jobs, QPU time.
 
 `resource_report` runs one forward pass on the native engine with a hook on every
 `QuantumLayer`, so it counts what the model really does — a layer shared by four RK stages
-is called four times — and needs nothing from the model but its modules.
+is called four times — and needs nothing from the model but its modules. With a backend
+profile it plans the forward pass as `levels.by_level` sends it (one job per dependency
+level, PUBs merged, jobs split at IBM's per-job limits) and, on an IBM device, prices every
+job with `backends.qpu_time`: executions as Runtime's Estimator prepares them at the
+profile's resilience level, and estimated QPU seconds. Nothing is submitted.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 import torch
-from qiskit.circuit import Gate, ParameterExpression
+from qiskit.circuit import Gate
 from torch import nn
 
-from . import backends
-from .backends import BackendProfile
+from . import backends, levels
+from .backends import BackendProfile, Cost
 from .engine.dependencies import CircuitDependencies, dependencies
-from .layers import QuantumLayer, quantum_layers, running_natively
+from .circuits import parameterised_gate_arguments
+from .layers import QuantumLayer, backends_kept, quantum_layers, running_natively
+from .levels import Plan
 from .output import markdown_table
 
 __all__ = ["CircuitCost", "ResourceReport", "resource_report"]
@@ -74,11 +81,11 @@ class ResourceReport:
         distinct_qubits: the sum of widths over the layer modules, each counted once.
         quantum_weights: weights of every `QuantumLayer`; classical_parameters: every other parameter.
         circuits: per distinct circuit.
-        backend, device, shots, batch_size, dataset_size: what the cost figures assume.
-        jobs_per_batch: primitive jobs for one forward pass of ``batch_size`` samples.
-        training_circuits_per_inference: circuit evaluations of one sample's forward and
-            parameter-shift backward (1 + 2·k·m per evaluation: k observables, m
-            parameterised gate arguments in the circuit the backend runs).
+        backend, device, shots, resilience_level: what the cost figures assume.
+        batch_size: samples per forward pass when a dataset is evaluated (``qrkt evaluate``'s 1,024).
+        train_batch_size: samples of one training step.
+        dataset_size: samples of the dataset estimate.
+        plan: the forward pass of one sample as it is sent to the backend (``None`` without one).
     """
 
     model: str
@@ -96,10 +103,11 @@ class ResourceReport:
     backend: str | None = None
     device: str | None = None
     shots: int | None = None
-    batch_size: int = 64
+    resilience_level: int | None = None
+    batch_size: int = 1024
+    train_batch_size: int = 32
     dataset_size: int | None = None
-    jobs_per_batch: int = 0
-    training_circuits_per_inference: int = 0
+    plan: Plan | None = None
 
     @property
     def circuits_per_token(self) -> float | None:
@@ -111,23 +119,26 @@ class ResourceReport:
         return None if self.shots is None else self.circuits_per_inference * self.shots
 
     @property
-    def jobs_per_inference(self) -> int:
-        """One primitive job per layer call: all samples of a batch go in one job (or ``batch_size`` splits)."""
-        return self.layer_calls
+    def jobs_per_inference(self) -> int | None:
+        """Primitive jobs of one sample's forward pass: one per dependency level (``None`` without a backend)."""
+        return None if self.plan is None else self.plan.cost()[0].jobs
 
-    def epoch(self, training: bool = False) -> dict[str, int | None] | None:
-        """Circuits, shots and jobs of one pass over ``dataset_size`` samples in batches of ``batch_size``.
+    @property
+    def priced(self) -> bool:
+        """Whether the cost figures include executions and QPU seconds (an IBM device's profile)."""
+        return self.plan is not None and self.plan.cost()[1]
 
-        Training assumes EstimatorQNN's parameter-shift gradient (one forward job and one
-        gradient job per layer call and batch); ``None`` without a dataset size.
-        """
-        if self.dataset_size is None:
+    def cost(self, samples: int = 1, *, training: bool = False) -> Cost | None:
+        """One forward pass of ``samples`` samples (with ``training``, and its parameter-shift gradient)."""
+        return None if self.plan is None else self.plan.cost(samples, training=training)[0]
+
+    def dataset_cost(self) -> Cost | None:
+        """Evaluating ``dataset_size`` samples in batches of ``batch_size``; ``None`` without both."""
+        if self.plan is None or self.dataset_size is None:
             return None
-        batches = math.ceil(self.dataset_size / self.batch_size)
-        per_sample = self.training_circuits_per_inference if training else self.circuits_per_inference
-        circuits = self.dataset_size * per_sample
-        return {"circuits": circuits, "shots": None if self.shots is None else circuits * self.shots,
-                "jobs": batches * self.jobs_per_batch * (2 if training else 1)}
+        full, rest = divmod(self.dataset_size, self.batch_size)
+        total = self.cost(self.batch_size) * full if full else Cost()
+        return total + self.cost(rest) if rest else total
 
     def rows(self) -> list[tuple[str, str]]:
         """The report as (quantity, value) pairs, in reading order."""
@@ -144,16 +155,19 @@ class ResourceReport:
                 ("quantum weights", fmt(self.quantum_weights)),
                 ("classical parameters", fmt(self.classical_parameters))]
         if self.backend is not None:
-            rows += [("backend", self.backend + (f" ({self.device})" if self.device else "")),
+            level = "" if self.resilience_level is None else f", resilience level {self.resilience_level}"
+            rows += [("backend", self.backend + (f" ({self.device}{level})" if self.device else "")),
                      ("shots per circuit", "exact" if self.shots is None else fmt(self.shots)),
-                     ("shots per inference", fmt(self.shots_per_inference)),
-                     ("primitive jobs per inference", fmt(self.jobs_per_inference))]
-        for training in (False, True):
-            epoch = self.epoch(training)
-            if epoch is not None:
-                what = "training epoch (parameter shift)" if training else "inference epoch"
-                rows.append((f"{what}: {self.dataset_size:,} samples, batch {self.batch_size}",
-                             f"{fmt(epoch['circuits'])} circuits, {fmt(epoch['shots'])} shots, {fmt(epoch['jobs'])} jobs"))
+                     ("shots per inference (circuits × shots)", fmt(self.shots_per_inference)),
+                     ("primitive jobs per forward pass (one per dependency level)", fmt(self.jobs_per_inference))]
+            describe = (lambda c: c.describe()) if self.priced else (
+                lambda c: f"{c.jobs:,} job(s), {c.pubs:,} PUBs, {c.parameter_sets:,} parameter sets")
+            rows.append(("one inference", describe(self.cost(1))))
+            if self.dataset_size is not None:
+                rows.append((f"{self.dataset_size:,} samples in batches of {self.batch_size:,}",
+                             describe(self.dataset_cost())))
+            rows.append((f"one training step, batch {self.train_batch_size} (forward + parameter-shift gradient)",
+                         describe(self.cost(self.train_batch_size, training=True))))
         return rows
 
     def to_markdown(self) -> str:
@@ -176,8 +190,8 @@ class ResourceReport:
 
 
 def resource_report(model: nn.Module, example_input, profile: str | BackendProfile | None = None, *,
-                    tokens: int | None = None, dataset_size: int | None = None, batch_size: int = 64,
-                    **overrides) -> ResourceReport:
+                    tokens: int | None = None, dataset_size: int | None = None, batch_size: int = 1024,
+                    train_batch_size: int = 32, **overrides) -> ResourceReport:
     """Count the circuits one inference of ``model`` evaluates, and what they cost on a device.
 
     Args:
@@ -188,9 +202,10 @@ def resource_report(model: nn.Module, example_input, profile: str | BackendProfi
             ``ibm``), each distinct circuit is transpiled once for depth and 2-qubit gates.
         tokens: positions per sample; ``None`` infers it from the quantum layers' inputs when
             all have a token axis ``(batch, tokens, features)`` of one length.
-        dataset_size: samples per epoch, for the epoch estimate.
-        batch_size: samples per forward pass in the epoch estimate.
-        **overrides: per-call profile options (``shots=``, ``optimization_level=``, …).
+        dataset_size: samples to evaluate, for the dataset estimate.
+        batch_size: samples per forward pass in the dataset estimate (``qrkt evaluate``'s default).
+        train_batch_size: samples of the training-step estimate.
+        **overrides: per-call profile options (``shots=``, ``resilience_level=``, …).
 
     The forward pass runs on the native engine whatever the layers' backends (no job is
     submitted) and leaves the model's backends and training mode as they were.
@@ -216,14 +231,36 @@ def resource_report(model: nn.Module, example_input, profile: str | BackendProfi
             h.remove()
         model.train(was_training)
     resolved = None if profile is None else backends.get_profile(profile, **overrides)
-    return _report(model, calls, batch, tokens, resolved, dataset_size, batch_size)
+    report = _report(model, calls, batch, tokens, resolved)
+    plan = None if resolved is None else _plan(model, inputs, resolved)
+    return dataclasses.replace(report, plan=plan, batch_size=batch_size, train_batch_size=train_batch_size,
+                               dataset_size=dataset_size)
+
+
+def _plan(model: nn.Module, inputs: tuple, profile: BackendProfile) -> Plan:
+    """One sample's forward pass on ``profile`` as `levels.by_level` would send it; the model is left as it was."""
+    from .layers import to_backend
+
+    if profile.kind == "native":
+        raise ValueError(f"backend {profile.name!r} is the native engine: it sends no job, so there is nothing to "
+                         "estimate; name a device profile (fake-<device>, ibm) or a simulator")
+    if backends.simulator(profile) in ("native", "auto"):  # what the device itself would be sent
+        profile = backends.get_profile(profile, simulator="aer" if profile.kind == "fake" else "runtime")
+    was_training = model.training
+    one = tuple(t[:1] if isinstance(t, torch.Tensor) and t.dim() else t for t in inputs)
+    try:
+        with backends_kept(model), torch.no_grad():
+            to_backend(model, profile)
+            return levels.plan(model.eval(), *one)
+    finally:
+        model.train(was_training)
 
 
 def _leading(shape: torch.Size) -> int:
     return math.prod(shape[:-1])
 
 
-def _report(model, calls, batch, tokens, profile, dataset_size, batch_size) -> ResourceReport:
+def _report(model, calls, batch, tokens, profile) -> ResourceReport:
     if tokens is None:
         lengths = {shape[-2] for _, shape in calls if len(shape) >= 3}
         tokens = lengths.pop() if len(lengths) == 1 and all(len(s) >= 3 for _, s in calls) else None
@@ -232,9 +269,7 @@ def _report(model, calls, batch, tokens, profile, dataset_size, batch_size) -> R
     for mod, shape in calls:
         a = mod.ansatz
         groups.setdefault((a.circuit.name, a.n_qubits, a.n_weights, a.n_observables), []).append((mod, shape))
-    costs, training = [], 0
-    device_name, bs = None, None if profile is None else profile.option("batch_size")
-    jobs_per_batch = 0
+    costs, device_name = [], None
     for (name, n, n_w, n_obs), members in groups.items():
         circuit = members[0][0].ansatz.circuit
         runs = circuit
@@ -244,13 +279,11 @@ def _report(model, calls, batch, tokens, profile, dataset_size, batch_size) -> R
             device_costs = (runs.depth(), _two_qubit_gates(runs))
             device_name = profile.option("device") or "least busy"
         evaluations = sum(_leading(shape) for _, shape in members) // batch
-        shifted = _shifted_parameters(runs)
-        training += evaluations * (1 + n_obs * 2 * shifted)
-        jobs_per_batch += sum(1 if bs is None else math.ceil(_leading(s) // batch * batch_size / bs) for _, s in members)
         costs.append(CircuitCost(name, n, n_w, n_obs, len({id(m) for m, _ in members}), len(members), evaluations,
-                                 circuit.depth(), _two_qubit_gates(circuit), shifted, *device_costs,
+                                 circuit.depth(), _two_qubit_gates(circuit), parameterised_gate_arguments(runs), *device_costs,
                                  computes=dependencies(members[0][0].ansatz)))
     quantum = {id(m.weight): m.weight.numel() for m in model.modules() if isinstance(m, QuantumLayer)}
+    runtime = profile is not None and profile.kind == "ibm" and backends.simulator(profile) == "runtime"
     return ResourceReport(
         model=type(model).__name__, batch=batch, tokens=tokens, quantum_layers=len(called), layer_calls=len(calls),
         circuits_per_inference=sum(c.evaluations for c in costs),
@@ -259,15 +292,11 @@ def _report(model, calls, batch, tokens, profile, dataset_size, batch_size) -> R
         distinct_qubits=sum(m.ansatz.n_qubits for m in called), quantum_weights=sum(quantum.values()),
         classical_parameters=sum(p.numel() for p in model.parameters() if id(p) not in quantum),
         circuits=tuple(costs), backend=None if profile is None else profile.name, device=device_name,
-        shots=None if profile is None else profile.shots, batch_size=batch_size, dataset_size=dataset_size,
-        jobs_per_batch=jobs_per_batch if profile is not None else len(calls),
-        training_circuits_per_inference=training)
+        shots=None if profile is None else profile.shots,
+        resilience_level=profile.option("resilience_level", 1) if runtime else None)
 
 
 def _two_qubit_gates(circuit) -> int:
     return sum(1 for inst in circuit.data if isinstance(inst.operation, Gate) and inst.operation.num_qubits == 2)
 
 
-def _shifted_parameters(circuit) -> int:
-    return sum(1 for inst in circuit.data for p in inst.operation.params
-               if isinstance(p, ParameterExpression) and p.parameters)

@@ -52,7 +52,7 @@ def test_the_model_keeps_its_backends_and_mode_and_nothing_is_submitted():
     model = _model().train()
     layer = model[1].f.to_backend("aer")
     resource_report(model, torch.rand(1, 8))
-    assert layer.backend == "aer" and layer._placement.qnn is None and model.training
+    assert layer.backend == "aer" and layer._placement._qnn is None and model.training
 
 
 def test_device_profile_adds_transpiled_cost_shots_and_jobs():
@@ -61,9 +61,10 @@ def test_device_profile_adds_transpiled_cost_shots_and_jobs():
                              dataset_size=100, batch_size=25)
     for c in report.circuits:
         assert c.device_depth > c.depth and c.device_two_qubit_gates >= c.two_qubit_gates
-    assert report.shots_per_inference == 6 * 1000 and report.jobs_per_inference == 6
-    assert report.epoch() == {"circuits": 600, "shots": 600_000, "jobs": 4 * 6}
-    assert report.epoch(training=True)["jobs"] == 2 * 4 * 6
+    # four stages, each reading the one before, then QuantumLinear's two circuits together: five levels, a job each
+    assert report.shots_per_inference == 6 * 1000 and report.jobs_per_inference == 5
+    assert report.dataset_cost().jobs == 4 * 5 and report.dataset_cost().parameter_sets == 100 * 6
+    assert report.cost(25, training=True).jobs == 5 + 6  # forward levels, then one gradient job per call
     text = report.to_markdown()
     assert "| qubit total (thesis: Σ width over calls) | 22 |" in text and "device 2-qubit gates" in text
 
@@ -82,7 +83,7 @@ def test_the_training_estimate_is_what_the_parameter_shift_gradient_runs():
     estimator._call = counting
     layer(x).sum().backward()
     report = resource_report(layer, torch.rand(1, 3), "estimator", dataset_size=2, batch_size=2)
-    assert sum(evaluated) == report.epoch(training=True)["circuits"]
+    assert sum(evaluated) == report.cost(2, training=True).parameter_sets
 
 
 def test_errors():
@@ -99,8 +100,8 @@ def test_cli_prints_the_report(capsys):
                               "--backend", "fake-manila", "--shots", "100", "--dataset-size", "10"])
     args.func(args)
     out = capsys.readouterr().out
-    assert "| circuits per inference | 6 |" in out and "| shots per inference | 600 |" in out
-    with pytest.raises(ValueError, match="--shots and --optimization-level need --backend"):
+    assert "| circuits per inference | 6 |" in out and "| shots per inference (circuits × shots) | 600 |" in out
+    with pytest.raises(ValueError, match=r"backend options \(shots\) need --backend naming the profile they change"):
         args.func(parser.parse_args(["resources", "--shots", "10"]))
 
 

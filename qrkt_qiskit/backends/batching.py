@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from qiskit.primitives import BaseEstimatorV2, PrimitiveJob, PrimitiveResult, PubResult
@@ -78,15 +79,20 @@ class BatchingEstimator(BaseEstimatorV2):
             A callable gets the circuits of the PUBs and returns that cap (or ``None``).
         label: the progress bar's title.
         guard: called with the PUBs of every call before the first is sent; it refuses by raising.
+        cost: prices one call's PUBs (see `cost`).
 
     The ``precision`` a caller passes to `run` is ignored: the backend's profile decides
     shots, so EstimatorQNN's default cannot change them.
     """
 
     def __init__(self, call: Callable[[list], PrimitiveResult], batch_size: int | None = None, label: str = "",
-                 *, guard: Callable[[list[list]], None] | None = None):
+                 *, guard: Callable[[list[list]], None] | None = None, cost: Callable[[list], Any] | None = None):
         super().__init__()
-        self._call, self._batch_size, self._label, self._guard = call, batch_size, label, guard
+        self._call, self._batch_size, self._label, self._guard, self._cost = call, batch_size, label, guard, cost
+
+    def cost(self, job: list) -> Any:
+        """What one job of ``job``'s PUBs costs on the device (a `qpu_time.Cost`), or ``None`` off IBM devices."""
+        return None if self._cost is None else self._cost(job)
 
     def run(self, pubs, *, precision: float | None = None) -> PrimitiveJob:
         """Merge ``pubs`` and run them in as few jobs as ``batch_size`` allows; one result per PUB, in order."""

@@ -17,6 +17,7 @@ import torch
 
 from ..circuits import Ansatz
 from ..engine.noisy import DeviceNoise, NoisyCircuit, readout_observables
+from . import journal
 from .batching import BatchingEstimator
 from .devices import _first_line, _redact, _setup, fit
 from .profiles import BackendJobError, BackendProfile, BudgetExceededError, _is_fake, check_fits, ensure_available
@@ -130,7 +131,7 @@ class _Execution:
         self.pending: list[Cost] = []  # the estimates of the jobs a guarded call is about to send
         self.primitive = self.precision = None  # opened by the first job: an estimate opens no Session
         # one estimator for every layer, so the calls of one dependency level go out together
-        self.estimator = BatchingEstimator(self.call, self.cap, profile.name, guard=self.guard)
+        self.estimator = BatchingEstimator(self.call, self.cap, profile.name, guard=self.guard, cost=self.job_cost)
 
     def _open_estimator(self):
         from qiskit.primitives import StatevectorEstimator
@@ -199,12 +200,18 @@ class _Execution:
         limit = self.qpu.max_parameter_sets([(c, _MEASURE_ONE[c.num_qubits], None) for c in circuits])
         return limit if size is None else min(size, limit)
 
+    def job_cost(self, pubs: list) -> Cost | None:
+        """The estimated cost of one job of ``pubs`` on the device (``None`` off IBM devices)."""
+        return None if self.qpu is None else self.qpu.job(pubs)
+
     def guard(self, jobs: list[list]) -> None:
         """Refuse, before the first is sent, jobs whose estimated QPU time would exceed ``max_qpu_seconds``."""
         budget = self.profile.option("max_qpu_seconds")
         if self.qpu is None:
             return
-        costs = [self.qpu.job(pubs) for pubs in jobs]
+        record = journal.active()
+        costs = [Cost() if record is not None and record.done(self._label, runtime_options(self.profile), pubs)
+                 else self.qpu.job(pubs) for pubs in jobs]  # a job a journal finished before costs nothing now
         total = sum(costs, Cost())
         self.pending = list(costs)
         if budget is not None and self.spent + total.qpu_seconds > budget:
@@ -222,22 +229,50 @@ class _Execution:
             self.mode = self.primitive = None
 
     def call(self, pubs: list) -> Any:
-        """Run ``pubs`` as one primitive job and return its result; failures name the job id."""
+        """Run ``pubs`` as one primitive job and return its result; failures name the job id.
+
+        Inside a `journal.journal` block an ``ibm`` profile's job is recorded as it is sent,
+        and a job the journal finished before is not sent again.
+        """
         if self.primitive is None:
             self.primitive, self.precision = getattr(self, f"_open_{self.profile.kind}")()
             _EXECUTIONS[self.profile] = self
         job = None
+        estimate = None if self.qpu is None else self.pending.pop(0) if self.pending else self.qpu.job(pubs)
         kwargs = {} if self.precision is None else {"precision": self.precision}
-        try:
+
+        def submit():
+            nonlocal job
             job = self.primitive.run(pubs, **kwargs)
-            if self.qpu is not None:
-                self.spent += (self.pending.pop(0) if self.pending else self.qpu.job(pubs)).qpu_seconds
+            if estimate is not None:
+                self.spent += estimate.qpu_seconds
             timeout = self.profile.option("timeout")
             if timeout is not None and hasattr(job, "wait_for_final_state"):
                 job.wait_for_final_state(timeout=timeout)
-            return job.result()
+            return job
+
+        record = journal.active() if self.profile.kind == "ibm" else None
+        try:
+            if record is None:
+                return submit().result()
+            fetch = None if _is_fake(self.profile.option("device")) else self._fetch
+            return record.run(self._label, runtime_options(self.profile), pubs, submit, fetch,
+                              None if estimate is None else estimate.qpu_seconds)
         except Exception as exc:  # any backend failure becomes one sentence with the job id
             raise self._job_error(job, exc) from None
+
+    @property
+    def _label(self) -> str:
+        return f"{self.profile.name} on {_setup(self.profile).device.name}"
+
+    def _fetch(self, job_id: str):
+        """A job sent by an earlier process, from IBM Quantum by its id."""
+        from qiskit_ibm_runtime import QiskitRuntimeService
+
+        p = self.profile
+        service = QiskitRuntimeService(channel=p.option("channel"), instance=p.option("instance"),
+                                       name=p.option("account"))
+        return service.job(job_id)
 
     def _job_error(self, job, exc: Exception) -> BackendJobError:
         return job_error(job, exc, f"backend {self.profile.name!r}", self.profile.option("timeout"))

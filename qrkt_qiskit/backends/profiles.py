@@ -167,7 +167,9 @@ def _check_key(kind: str, key: str, value: Any, where: str) -> None:
         raise ValueError(f"{where}: key {key!r} must be {what}, got {value!r}")
 
 
-def _build(name: str, data: Mapping[str, Any], where: str, source: str | None) -> BackendProfile:
+def _build(name: str, data: Mapping[str, Any], where: str, source: str | None,
+           checked: set | None = None) -> BackendProfile:
+    """The profile of ``data``; ``checked`` names the keys whose simulator must apply (default: a file's own)."""
     if "kind" not in data:
         raise ValueError(f"{where}: key 'kind' is missing; set it to one of: {', '.join(KINDS)}")
     kind = data["kind"]
@@ -179,11 +181,13 @@ def _build(name: str, data: Mapping[str, Any], where: str, source: str | None) -
         runtime = data.get("simulator", "runtime") == "runtime"
         if data.get("shots") is None and runtime:
             raise ValueError(f"{where}: key 'shots' is required for an 'ibm' profile, since hardware always samples")
-        for key in NATIVE_ONLY if runtime else RUNTIME_ONLY:
-            if key in data:
-                applies, other = ("native", "runtime") if runtime else ("runtime", "native")
-                raise ValueError(f"{where}: key {key!r} applies only to simulator = {applies!r}, and this profile "
-                                 f"runs on simulator = {other!r}; remove it or set simulator = {applies!r}")
+        # A file may hold settings for both simulators (a profile trains natively and runs on the
+        # device); keys given with a simulator they do not apply to are refused, never ignored.
+        for key in set(NATIVE_ONLY if runtime else RUNTIME_ONLY) & set(checked if checked is not None else
+                                                                          data if "simulator" in data else ()):
+            applies, other = ("native", "runtime") if runtime else ("runtime", "native")
+            raise ValueError(f"{where}: key {key!r} applies only to simulator = {applies!r}, and this profile "
+                             f"runs on simulator = {other!r}; remove it or set simulator = {applies!r}")
     options = {k: v for k, v in data.items() if k not in ("kind", "description", "max_qubits", "shots")}
     return BackendProfile(name, kind, data.get("description", ""), data.get("max_qubits"), data.get("shots"),
                           options, source)
@@ -344,7 +348,7 @@ def _override(profile: BackendProfile, overrides: Mapping[str, Any]) -> BackendP
             continue
         _check_key(profile.kind, key, value, where)
         data[key] = value
-    return _build(profile.name, data, where, profile.source)
+    return _build(profile.name, data, where, profile.source, checked=set(overrides) - {"simulator"})
 
 
 def check_fits(profile: BackendProfile, n_qubits: int) -> None:

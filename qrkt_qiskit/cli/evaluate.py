@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from pathlib import Path
 
 from . import summary
 from .options import positive_int
+from .profile_options import add_profile_options, profile_overrides
 
 EVALUATE = """\
 Evaluate a trained run on one of its data splits, on any backend: `native` (the engine the
@@ -35,16 +37,13 @@ def add_parser(sub) -> None:
     p.add_argument("--limit", type=positive_int, metavar="N", help="evaluate only the split's first N images (slow backends)")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="(default: best validation AUC)")
     p.add_argument("--batch-size", type=positive_int, default=1024, help="images per model call (default: 1024)")
-    over = p.add_argument_group("backend options (override the profile's)")
-    over.add_argument("--shots", type=positive_int, metavar="N", help="shots per circuit")
-    over.add_argument("--noise-scale", type=float, metavar="S", help="fake devices: multiply every error rate by S")
-    over.add_argument("--optimization-level", type=int, choices=(0, 1, 2, 3), help="ISA transpilation level")
-    over.add_argument("--seed", type=int, help="transpiler and simulator seed")
-    over.add_argument("--simulator", choices=("auto", "native", "aer", "runtime"),
-                      help="who simulates a device profile's noise: the native noisy engine or Aer (fake-<device>), "
-                      "runtime or native (ibm)")
-    over.add_argument("--exact", action="store_true", help="exact expectation values instead of shots")
-    over.add_argument("--backends-dir", type=Path, metavar="DIR", help="one more directory of profile TOML files")
+    add_profile_options(p)
+    extra = p.add_argument_group("simulation")
+    extra.add_argument("--simulator", choices=("auto", "native", "aer", "runtime"),
+                       help="who simulates a device profile's noise: the native noisy engine or Aer (fake-<device>), "
+                       "runtime or native (ibm)")
+    extra.add_argument("--exact", action="store_true", help="exact expectation values instead of shots")
+    extra.add_argument("--backends-dir", type=Path, metavar="DIR", help="one more directory of profile TOML files")
     p.set_defaults(func=run_evaluate)
     r = sub.add_parser("results", help=summary("results"), description=RESULTS,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -55,32 +54,71 @@ def add_parser(sub) -> None:
 
 def run_evaluate(args) -> None:
     """Run ``qrkt evaluate`` with the parsed ``args``."""
+    from ..backends.journal import journal
     from ..layers import to_backend
     from ..training import evaluate, load_model
     from ..training.report import append_evaluation
     from ..training.runs import load_data
 
     config, model = load_model(args.run_dir, args.checkpoint)
-    overrides = {k: v for k in OVERRIDES if (v := getattr(args, k)) is not None}
+    overrides = profile_overrides(args)
     if args.exact:
-        if args.shots is not None:
+        if "shots" in overrides:
             raise ValueError("--exact and --shots contradict each other; give one")
         overrides["shots"] = None
-    extra = {} if args.simulator is None else {"simulator": args.simulator}
-    if config.quantum or args.backend != "native" or overrides or extra:  # a classical model is refused in one sentence
-        to_backend(model, args.backend, backends_dir=args.backends_dir, **overrides, **extra)
+    if args.simulator is not None:
+        overrides["simulator"] = args.simulator
+    if config.quantum or args.backend != "native" or overrides:  # a classical model is refused in one sentence
+        to_backend(model, args.backend, backends_dir=args.backends_dir, **overrides)
     data = load_data(config, args.run_dir)
     x, y = data.split(args.split)
     if args.limit is not None:
         x, y = x[: args.limit], y[: args.limit]
+    hardware = _on_ibm_hardware(model)
     start = time.perf_counter()
-    metrics = evaluate(model, x, y, n_classes=data.n_classes, batch_size=args.batch_size, progress=True,
-                       desc=f"{args.backend} {args.split}")
+    with contextlib.ExitStack() as stack:
+        if hardware is not None:
+            estimate = _check_budget(model, x, args.batch_size, hardware)
+            record = stack.enter_context(journal(args.run_dir / "ibm-jobs" / f"{args.backend}-{args.split}-{args.checkpoint}"))
+        metrics = evaluate(model, x, y, n_classes=data.n_classes, batch_size=args.batch_size, progress=True,
+                           desc=f"{args.backend} {args.split}")
     label = args.backend if args.simulator is None else f"{args.backend} ({args.simulator})"
-    row = {"backend": label, **{k: "exact" if k == "shots" and args.exact else overrides.get(k, "") for k in OVERRIDES}, "split": args.split, "checkpoint": args.checkpoint, "images": len(y),
+    row = {"backend": label, **{k: "exact" if k == "shots" and args.exact else overrides.get(k, "") for k in OVERRIDES},
+           "options": " ".join(f"{k}={v}" for k, v in overrides.items() if k not in OVERRIDES + ("simulator",)),
+           "split": args.split, "checkpoint": args.checkpoint, "images": len(y),
            **{k: round(v, 6) for k, v in metrics.items()}, "seconds": round(time.perf_counter() - start, 2)}
+    if hardware is not None:
+        row.update(jobs_sent=record.sent, jobs_reused=record.reused, estimated_qpu_seconds=round(estimate.qpu_seconds, 1))
     print("  ".join(f"{k}={v}" for k, v in row.items() if v != ""), flush=True)  # first: a failed write loses nothing
     append_evaluation(args.run_dir, row)
+
+
+def _on_ibm_hardware(model):
+    """The profile of the model's layers that run on an IBM device through Runtime, if any."""
+    from ..layers import quantum_layers
+
+    for layer in quantum_layers(model):
+        if layer.profile is not None and layer.profile.kind == "ibm" and layer.simulator == "runtime":
+            return layer.profile
+    return None
+
+
+def _check_budget(model, x, batch_size: int, profile):
+    """Print the whole evaluation's estimate; refuse it, before any job, above ``max_qpu_seconds``."""
+    from ..backends import BudgetExceededError, Cost
+    from ..levels import plan
+
+    total = Cost()
+    model.eval()
+    for batch in x.split(batch_size):
+        total += plan(model, batch).cost()[0]
+    print(f"estimate on {profile.name}: {total.describe()} (docs/ibm.md says what is assumed)", flush=True)
+    budget = profile.option("max_qpu_seconds")
+    if budget is not None and total.qpu_seconds > budget:
+        raise BudgetExceededError(f"evaluating {len(x):,} images on backend {profile.name!r} is estimated at "
+                                  f"{total.describe()}, above max_qpu_seconds = {budget:g}; nothing was submitted "
+                                  "(use --limit, --shots, a lower --resilience-level or a larger --max-qpu-seconds)")
+    return total
 
 
 def run_results(args) -> None:
