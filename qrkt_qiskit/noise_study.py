@@ -21,6 +21,7 @@ from . import backends as registry
 from .backends.progress import circuit_progress
 from .errors import Interrupted
 from .layers import backends_kept, quantum_layers, running_natively, to_backend
+from .levels import by_level
 from .output import figure, markdown_table, save_figure, write_csv, write_text
 
 __all__ = ["NoiseStudyRow", "accuracy", "noise_study"]
@@ -68,7 +69,7 @@ def noise_study(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *
                 out_dir: str | Path, metric: Callable[[torch.Tensor, torch.Tensor], float] = accuracy,
                 metric_name: str = "accuracy", batch_size: int = 256, seed: int | None = 1234,
                 resilience_levels: Sequence[int] | None = None, aer_check: int = 0,
-                backends_dir: str | Path | None = None) -> list[NoiseStudyRow]:
+                backends_dir: str | Path | None = None, options: dict | None = None) -> list[NoiseStudyRow]:
     """Evaluate ``model`` natively and on every backend × shots × noise scale; write the results.
 
     Args:
@@ -90,6 +91,7 @@ def noise_study(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *
             per device and noise scale, whatever the shots) and the largest output difference
             is recorded (0: no check).
         backends_dir: one more directory of user profiles.
+        options: profile keys set on every backend of the study (``{"layout_seed": 7}``, …).
 
     Returns:
         The rows, the native reference first. The model is returned to its backends after.
@@ -105,7 +107,7 @@ def noise_study(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *
     """
     if len(inputs) != len(targets):
         raise ValueError(f"inputs and targets must have the same length, got {len(inputs)} and {len(targets)}")
-    plan = _plan(backends, shots, noise_scales, seed, resilience_levels, backends_dir)
+    plan = _plan(backends, shots, noise_scales, seed, resilience_levels, backends_dir, options or {})
     layers = quantum_layers(model)
     was_training = model.training
     model.eval()
@@ -152,10 +154,10 @@ def noise_study(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *
     return rows
 
 
-def _plan(names, shots, noise_scales, seed, resilience_levels, backends_dir):
+def _plan(names, shots, noise_scales, seed, resilience_levels, backends_dir, options):
     """Every (profile, noise scale) to evaluate, resolved up front so a typo fails before any work."""
     plan = []
-    bases = [registry.get_profile(name, backends_dir=backends_dir) for name in names]
+    bases = [registry.get_profile(name, backends_dir=backends_dir, **options) for name in names]
     if resilience_levels and not any(b.kind == "ibm" for b in bases):
         raise ValueError("resilience levels apply to ibm profiles only (Qiskit Runtime's error mitigation); "
                          "add one, e.g. --backends ibm with device = \"fake-lagos\" for local testing")
@@ -200,7 +202,7 @@ def _evaluate(model, inputs, batch_size, label):
     start, outputs = time.perf_counter(), []
     with torch.no_grad(), circuit_progress(f"{label}: circuits"):
         for batch in tqdm(inputs.split(batch_size), desc=label, unit="batch", leave=False):
-            outputs.append(model(batch))
+            outputs.append(by_level(model, batch))  # on a backend: one job per dependency level
     return torch.cat(outputs), time.perf_counter() - start
 
 

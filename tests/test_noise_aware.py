@@ -62,7 +62,7 @@ def test_a_device_without_calibration_is_refused(monkeypatch):
     monkeypatch.setattr(backends.devices, "_device", lambda profile: GenericBackendV2(5, noise_info=False, seed=1))
     with pytest.raises(ValueError, match=r"^backend 'fake-manila': device generic_backend_5q carries no calibration "
                                          r"\(no gate errors, readout errors or T1/T2 in its Target\)"):
-        QuantumLayer(2, backend=get_profile("fake-manila", seed=99))  # a seed of its own: a fresh device setup
+        QuantumLayer(2, backend=get_profile("fake-manila", layout_seed=99))  # a layout of its own: a fresh device setup
 
 
 def test_simulator_option_is_validated():

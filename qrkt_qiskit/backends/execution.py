@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from ..circuits import Ansatz
+from ..engine.lowering import UnsupportedCircuitError
 from ..engine.noisy import DeviceNoise, NoisyCircuit, readout_observables
 from . import journal
 from .batching import BatchingEstimator
@@ -96,9 +97,18 @@ def noisy_program(profile: BackendProfile, ansatz: Ansatz, *, dtype: torch.dtype
     circuit, observables = fitted.own(ansatz), fitted.observables
     model = setup.noise_model(require_calibration=True)
     noise = None if model is None else DeviceNoise.from_noise_model(model, circuit, setup.superops)
-    return NoisyCircuit(ansatz, circuit, observables, noise, readout_error=profile.option("readout_error", True),
-                        shots=profile.shots, seed=profile.option("seed"), dtype=dtype, device=device,
-                        name=f"{setup.device.name} (backend {profile.name!r})")
+    try:
+        return NoisyCircuit(ansatz, circuit, observables, noise, readout_error=profile.option("readout_error", True),
+                            shots=profile.shots, seed=profile.option("seed"), dtype=dtype, device=device,
+                            name=f"{setup.device.name} (backend {profile.name!r})")
+    except UnsupportedCircuitError as exc:
+        if profile.kind != "ibm":
+            raise
+        # an ibm profile has no Aer simulator: advise what it does take
+        device_name = setup.device.name.replace("_", "-")
+        alternative = (f"use simulator='runtime' (the device itself), or Aer through backend "
+                       f"'{device_name if device_name.startswith('fake') else 'fake-<device>'}' with simulator='aer'")
+        raise UnsupportedCircuitError(str(exc).replace("use simulator='aer'", alternative)) from None
 
 
 _EXECUTIONS: dict[BackendProfile, _Execution] = {}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from . import summary
 from .options import int_at_least, positive_int
+from .profile_options import add_profile_options, profile_overrides
 
 DESCRIPTION = """\
 Evaluate the same trained weights of a run on the exact native engine and on every backend
@@ -58,9 +59,11 @@ def add_parser(sub) -> None:
     p.add_argument("--resilience", nargs="+", type=int, choices=(0, 1, 2), metavar="LEVEL",
                    help="Runtime error-mitigation levels for ibm profiles (default: the profile's own)")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="(default: best validation AUC)")
-    p.add_argument("--seed", type=int, default=1234, help="transpiler and simulator seed of every backend (default: 1234)")
+    p.add_argument("--seed", type=int, default=1234, help="sampling seed of every backend (default: 1234)")
     p.add_argument("--out", type=Path, metavar="DIR", help="where the results go (default: RUN_DIR/noise-study)")
     p.add_argument("--backends-dir", type=Path, metavar="DIR", help="one more directory of profile TOML files")
+    add_profile_options(p, named=("layout_seed", "device", "optimization_level", "execution", "dynamical_decoupling",
+                                  "twirling", "rep_delay", "max_execution_time", "max_qpu_seconds"))
     p.set_defaults(func=run)
 
 
@@ -75,7 +78,8 @@ def run(args) -> None:
     out = args.out or args.run_dir / "noise-study"
     rows = noise_study(model, x[: args.limit], y[: args.limit], backends=args.backends, shots=args.shots,
                        noise_scales=args.noise_scale, out_dir=out, seed=args.seed,
-                       resilience_levels=args.resilience, aer_check=args.aer_check, backends_dir=args.backends_dir)
+                       resilience_levels=args.resilience, aer_check=args.aer_check, backends_dir=args.backends_dir,
+                       options=profile_overrides(args))
     print((out / "noise_study.md").read_text(), end="")
     checked = [r.aer_check for r in rows if r.aer_check is not None]
     if checked:
