@@ -55,15 +55,15 @@ def references(tmp_path_factory):
 
 
 class _SignalDuring:
-    """Sends SIGTERM to this process from inside the ``at``-th module forward, backward pass or optimizer step.
+    """Sends SIGTERM (or ``signum``) to this process from inside the ``at``-th module forward, backward pass or optimizer step.
 
     Forward and optimizer use torch's global hooks; backward a gradient hook on the tensor
     ``backward()`` is called on (a global module backward hook would change the critic's
     double-backward numerics).
     """
 
-    def __init__(self, phase: str, at: int, times: int = 1):
-        self.phase, self.at, self.times, self.count = phase, at, times, 0
+    def __init__(self, phase: str, at: int, times: int = 1, signum: int = signal.SIGTERM):
+        self.phase, self.at, self.times, self.count, self.signum = phase, at, times, 0, signum
 
     def __enter__(self):
         hook = lambda *args, **kwargs: self._tick()  # noqa: E731
@@ -83,7 +83,7 @@ class _SignalDuring:
     def _tick(self):
         self.count += 1
         if self.at <= self.count < self.at + self.times:
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), self.signum)
 
     def __exit__(self, *exc):
         if self.phase == "backward":
@@ -109,6 +109,15 @@ def test_a_signal_inside_a_step_checkpoints_that_step_and_resumes_bit_identicall
     assert "finishing the step in hand" in capsys.readouterr().err
     _train(kind, tmp_path / "run", resume=True)
     assert _same_weights(references / kind, tmp_path / "run", "model" if kind == "classifier" else "generator")
+
+
+def test_a_hangup_inside_a_step_checkpoints_that_step_as_sigterm_does(tmp_path, references, capsys):
+    # a closed terminal or a lost ssh session sends SIGHUP, whose default would end the run unsaved
+    with _SignalDuring("optimizer", 5, signum=signal.SIGHUP), pytest.raises(Interrupted, match="continue with --resume"):
+        _train("classifier", tmp_path / "run")
+    assert "finishing the step in hand" in capsys.readouterr().err
+    _train("classifier", tmp_path / "run", resume=True)
+    assert _same_weights(references / "classifier", tmp_path / "run", "model")
 
 
 def test_a_second_signal_stops_at_once_and_says_what_last_pt_holds(tmp_path):
