@@ -110,3 +110,16 @@ def test_from_qnn_refuses_what_is_not_an_estimator_qnn():
     sampler_qnn = SamplerQNN(circuit=fm.measure_all(inplace=False), input_params=fm.parameters, weight_params=[])
     with pytest.raises(TypeError, match="from_qnn takes an EstimatorQNN or a TorchConnector holding one, got SamplerQNN"):
         QuantumLayer.from_qnn(sampler_qnn)
+
+
+def test_a_ported_qnn_is_exact_where_its_estimator_added_default_precision_noise():
+    # docs/backends.md says so: EstimatorQNN's default_precision makes a V2 estimator add Gaussian noise
+    fm, head = zz_feature_map(2, reps=1), real_amplitudes(2, reps=1)
+    make = lambda **kw: EstimatorQNN(circuit=fm.compose(head), input_params=fm.parameters,  # noqa: E731
+                                     weight_params=head.parameters, observables=[SparsePauliOp("ZZ")],
+                                     estimator=StatevectorEstimator(seed=1), **kw)
+    weights, x = np.linspace(0.1, 0.4, 4), torch.rand(200, 2, generator=torch.Generator().manual_seed(0))
+    noisy, exact = (TorchConnector(make(**kw), initial_weights=weights) for kw in ({}, {"default_precision": 0.0}))
+    layer = QuantumLayer.from_qnn(noisy)
+    torch.testing.assert_close(layer(x), exact(x).detach(), atol=1e-5, rtol=0)
+    assert 0.01 < (noisy(x) - layer(x)).detach().std() < 0.02  # the original: 0.015625 of noise
