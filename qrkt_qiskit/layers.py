@@ -20,6 +20,7 @@ from torch import nn
 
 from . import backends
 from .backends import BackendProfile
+from .catalog import CIRCUIT_INITS
 from .circuits import Ansatz, make_ansatz, parameterised_gate_arguments
 from .engine import compile as compile_circuit
 from .engine.compiler import NonFiniteAngleError, all_finite, check_inputs, empty_result
@@ -29,7 +30,7 @@ from .engine.tracing import is_tracing
 __all__ = ["INITS", "QuantumLayer", "QuantumLinear", "backends_kept", "quantum_layers", "running_natively", "to_backend"]
 
 
-INITS = ("uniform", "normal")  # how a layer's weights start (see QuantumLayer)
+INITS = CIRCUIT_INITS  # how a layer's weights start (see QuantumLayer)
 # Set by qrkt_qiskit.levels while it sends a model's calls one job per dependency level.
 recording: ContextVar = ContextVar("qrkt_levels_recording", default=None)
 
@@ -320,8 +321,8 @@ class _Placement:
         raise backends.BudgetExceededError(
             f"training through backend {self.profile.name!r} runs on IBM hardware: this layer's forward pass and "
             f"parameter-shift gradient on {samples} sample(s) alone are {cost.describe()}; set "
-            "allow_hardware_training = true in the profile (qrkt train --allow-hardware-training) to pay for it, "
-            "or call model.eval() or use torch.no_grad() to only evaluate")
+            "allow_hardware_training = true in the profile (or pass allow_hardware_training=True to to_backend) "
+            "to pay for it, or call model.eval() or use torch.no_grad() to only evaluate")
 
 
 def hardware_step_cost(placement: _Placement, samples: int):

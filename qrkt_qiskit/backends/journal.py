@@ -18,7 +18,6 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
-from contextvars import ContextVar
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +28,7 @@ from ..output import atomic_path, write_text
 
 __all__ = ["Journal", "active", "journal"]
 
-_ACTIVE: ContextVar[Journal | None] = ContextVar("qrkt_job_journal", default=None)
+_ACTIVE: list[Journal] = []  # innermost last; process-wide, since primitive jobs run on worker threads
 
 
 class Journal:
@@ -84,16 +83,16 @@ class Journal:
 def journal(directory: str | Path) -> Iterator[Journal]:
     """Record (and on a rerun, reuse) every Runtime job sent inside the block, in ``directory``."""
     record = Journal(directory)
-    token = _ACTIVE.set(record)
+    _ACTIVE.append(record)
     try:
         yield record
     finally:
-        _ACTIVE.reset(token)
+        _ACTIVE.remove(record)
 
 
 def active() -> Journal | None:
     """The journal of the innermost `journal` block, if any."""
-    return _ACTIVE.get()
+    return _ACTIVE[-1] if _ACTIVE else None
 
 
 def _job_id(job) -> str | None:
@@ -104,10 +103,23 @@ def _digest(label: str, options: dict, pubs: list) -> str:
     h = hashlib.sha256(json.dumps([label, options], sort_keys=True, default=repr).encode())
     for pub in map(EstimatorPub.coerce, pubs):
         h.update(repr([(i.operation.name, [pub.circuit.find_bit(q).index for q in i.qubits],
-                        [repr(p) for p in i.operation.params]) for i in pub.circuit.data]).encode())
+                        [_stable(p) for p in i.operation.params]) for i in pub.circuit.data]).encode())
         h.update(repr(pub.observables.tolist()).encode())
         h.update(np.ascontiguousarray(pub.parameter_values.as_array(pub.circuit.parameters), dtype=float).tobytes())
     return h.hexdigest()[:32]
+
+
+def _stable(param) -> str:
+    """A gate argument as the same text in every process.
+
+    A parameter expression's text orders its terms by the parameters' random ids, so it is
+    written as its parameters' names and its values at two fixed points instead.
+    """
+    names = sorted(getattr(param, "parameters", ()), key=lambda q: q.name)
+    if not names:
+        return repr(param)
+    points = [{q: a * (k + 1) for k, q in enumerate(names)} for a in (0.1, 0.37)]
+    return repr(([q.name for q in names], [round(float(param.bind(p)), 12) for p in points]))
 
 
 def _save(path: Path, result) -> None:
