@@ -13,6 +13,8 @@ import numpy as np
 from qiskit.circuit import Parameter, ParameterExpression, ParameterVector, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 
+from .catalog import ANSATZ_NAMES
+
 __all__ = ["Ansatz", "ANSATZ_NAMES", "make_ansatz", "parameterised_gate_arguments", "z_observables"]
 
 
@@ -181,7 +183,7 @@ def _basic(n_qubits: int, layers: int) -> Ansatz:
 
 
 _BUILDERS = {"qrkt": _qrkt, "qrkt-2n": _qrkt_2n, "qrkt-reupload": _qrkt_reupload, "basic": _basic}
-ANSATZ_NAMES = tuple(_BUILDERS)
+assert tuple(_BUILDERS) == ANSATZ_NAMES, "qrkt_qiskit.catalog lists the shipped ansätze"
 
 
 def make_ansatz(name: str, n_qubits: int, layers: int = 1) -> Ansatz:

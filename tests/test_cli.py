@@ -268,3 +268,17 @@ def test_sigterm_stops_a_noise_study_in_one_line_keeping_its_finished_rows(run_d
         f" finished row(s) of 41 are in {tmp_path / 's'}")
     with open(tmp_path / "s" / "noise_study.csv") as f:
         assert len(list(csv.DictReader(f))) == int(last.split("the ")[1].split(" ")[0]) >= 2
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--dataset", "MNIST"], "argument --dataset: invalid choice: 'MNIST'"),
+    (["search", "--study-dir", "s", "--ode", "rk5"], "argument --ode: invalid choice: 'rk5'"),
+    (["evaluate", "x", "--batch-size", "0"], "argument --batch-size: expected an integer of at least 1, got 0"),
+    (["noise-study", "x", "--backends", "aer", "--aer-check", "-1"], "argument --aer-check: expected an integer"),
+])
+def test_a_mistaken_option_is_refused_before_torch_or_qiskit_is_imported(argv, message):
+    # seconds of imports before a typo is answered (docs/benchmarks.md: 10 s against 0.2 s)
+    code = (f"import sys\nfrom qrkt_qiskit.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit as exc:\n"
+            "    print(exc.code)\nprint(sorted(m for m in ('torch', 'qiskit', 'numpy') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.splitlines() == ["2", "[]"] and message in done.stderr

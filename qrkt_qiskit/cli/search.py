@@ -31,8 +31,7 @@ examples:
 
 def add_parser(sub) -> None:
     """Register ``qrkt search`` and its options among the subcommands ``sub``."""
-    from ..data import IMAGE_DATASETS, TEXT_DATASETS
-    from ..models import ODE_METHODS
+    from ..catalog import IMAGE_DATASETS, ODE_METHODS, TEXT_DATASETS
 
     p = sub.add_parser("search", help=summary("search"),
                        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)

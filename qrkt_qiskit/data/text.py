@@ -20,12 +20,12 @@ import numpy as np
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
+from ..catalog import TEXT_DATASETS
 from .vision import Splits
 
 __all__ = ["SPECIAL_TOKENS", "TEXT_DATASETS", "TextSplits", "encode", "load_text", "load_tokenizer", "read_imdb",
            "train_tokenizer"]
 
-TEXT_DATASETS = ("imdb",)
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]")  # ids 0-3, in this order
 PAD_ID = 0
 # A tenth of IMDb's 25k training reviews become validation: the thesis' 22.5k/2.5k/25k.

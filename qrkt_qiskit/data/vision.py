@@ -13,11 +13,11 @@ from pathlib import Path
 
 import torch
 
+from ..catalog import IMAGE_DATASETS
 from .cifar import read_batches
 
 __all__ = ["IMAGE_DATASETS", "ImageSplits", "load_images"]
 
-IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")
 
 # A tenth of each official training set becomes validation: the thesis' MNIST 54k/6k/10k and
 # CIFAR-10 45k/5k/10k (Fashion-MNIST as MNIST). Digits has no official split: 70/10/20.

@@ -12,6 +12,7 @@ import dataclasses
 import torch
 from torch import nn
 
+from ..catalog import ODE_METHODS
 from .attention import Attention
 from .mlp import MLP
 from .quantum import QuantumSpec
@@ -28,7 +29,7 @@ _TABLEAUX = {
     "rk4": (((0.5,), (0.0, 0.5), (0.0, 0.0, 1.0)), (1 / 6, 2 / 6, 2 / 6, 1 / 6)),
     "rk4_enh": (((1.0,), (0.0, 1.0), (0.0, 0.0, 1.0)), (1.0, 0.0, 0.0, 1.0)),
 }
-ODE_METHODS = tuple(_TABLEAUX)
+assert tuple(_TABLEAUX) == ODE_METHODS, "qrkt_qiskit.catalog lists the ODE methods"
 NORMS = ("pre", "entry")
 
 

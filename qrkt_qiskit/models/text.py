@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..catalog import TEXT_PRESET_NAMES
 from .blocks import check_block, from_preset, make_blocks
 from .quantum import QuantumSpec
 from .vit import check_arch
@@ -55,6 +56,7 @@ TEXT_PRESETS = {
     "imdb": TextConfig(dim=12, heads=6, mlp_dim=6, blocks=1),
     "imdb-quantum": TextConfig(dim=6, heads=2, mlp_dim=4, blocks=1),
 }
+assert tuple(TEXT_PRESETS) == TEXT_PRESET_NAMES, "qrkt_qiskit.catalog lists the text presets"
 
 
 def text_config(preset: str, *, quantum: QuantumSpec | None = None, **overrides) -> TextConfig:

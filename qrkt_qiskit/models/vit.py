@@ -10,13 +10,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..catalog import ARCHS, VIT_PRESET_NAMES
 from .blocks import check_block, from_preset, make_blocks
 from .quantum import QuantumSpec
 
 __all__ = ["ARCHS", "VIT_PRESETS", "ViTConfig", "VisionTransformer", "check_arch", "patchify", "vision_model", "vit_config"]
 
 POOLS = ("cls", "mean")
-ARCHS = ("shared", "thesis")
 
 
 def check_arch(c) -> None:
@@ -72,6 +72,7 @@ VIT_PRESETS = {
     "cifar10": ViTConfig(image_size=32, channels=3, patch_size=16, dim=12, heads=6, mlp_dim=6, blocks=1),
     "digits": ViTConfig(image_size=8, channels=1, patch_size=4, dim=6, heads=2, mlp_dim=3, blocks=3),
 }
+assert tuple(VIT_PRESETS) == VIT_PRESET_NAMES, "qrkt_qiskit.catalog lists the vision presets"
 
 
 def vit_config(preset: str, *, quantum: QuantumSpec | None = None, **overrides) -> ViTConfig:

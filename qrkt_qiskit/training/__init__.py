@@ -1,10 +1,30 @@
-"""Training: the classification loop, its configuration, checkpoints and reports."""
+"""Training: the classification loop, its configuration, checkpoints and reports.
 
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .config import TrainConfig
-from .loop import evaluate, train, train_step
-from .report import results_table
-from .runs import load_model, read_config
+The names below load on first use, so that ``qrkt train`` can build its parser from
+`TrainConfig` (which imports neither torch nor Qiskit) and check its options first.
+"""
 
-__all__ = ["CheckpointError", "TrainConfig", "evaluate", "load_checkpoint", "load_model", "read_config", "results_table", "save_checkpoint",
-           "train", "train_step"]
+import importlib
+
+# public name -> the submodule that defines it
+_EXPORTS = {
+    "CheckpointError": "checkpoint", "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
+    "TrainConfig": "config",
+    "evaluate": "loop", "train": "loop", "train_step": "loop",
+    "results_table": "report",
+    "load_model": "runs", "read_config": "runs",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value  # loaded once
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *_EXPORTS})

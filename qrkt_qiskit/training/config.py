@@ -1,4 +1,8 @@
-"""`TrainConfig`: everything a classification run depends on, stored in its run directory."""
+"""`TrainConfig`: everything a classification run depends on, stored in its run directory.
+
+It imports neither torch nor Qiskit (its choices come from `qrkt_qiskit.catalog`, the model
+code is imported where a model is made), so ``qrkt train`` checks its options first.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,8 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from ..circuits import ANSATZ_NAMES
-from ..data import IMAGE_DATASETS, TEXT_DATASETS
-from ..layers import INITS
-from ..models import ODE_METHODS, TEXT_PRESETS, VIT_PRESETS, QuantumSpec, TextConfig, ViTConfig, text_config, vit_config
-from ..models.quantum import DiagonalSpec
-from ..models.vit import ARCHS
-from .distributed import check_device
+from ..catalog import (ANSATZ_NAMES, ARCHS, CIRCUIT_INITS, IMAGE_DATASETS, ODE_METHODS, TEXT_DATASETS, TEXT_PRESET_NAMES,
+                       VIT_PRESET_NAMES)
 
 __all__ = ["RECIPES", "TrainConfig", "check_numbers", "from_data", "option"]
 
@@ -118,7 +117,7 @@ class TrainConfig:
     data_root: str | None = option(None, "folder holding MNIST/raw, FashionMNIST/raw, cifar-10-batches-py, aclImdb "
                                    "or imdb/imdb_{train,test}.csv.gz", group="data", metavar="DIR")
     download: bool = option(False, "let torchvision download a missing dataset into --data-root", group="data")
-    model: str | None = option(None, "a thesis configuration", group="model", choices=tuple(VIT_PRESETS) + tuple(TEXT_PRESETS),
+    model: str | None = option(None, "a thesis configuration", group="model", choices=VIT_PRESET_NAMES + TEXT_PRESET_NAMES,
                                default_help="the dataset's; imdb: imdb-quantum with --quantum")
     ode: str = option("rk4_enh", "Runge-Kutta method of every block, or none for plain pre-norm layers", group="model",
                       choices=ODE_METHODS + ("none",))
@@ -142,7 +141,7 @@ class TrainConfig:
     ansatz: str = option("qrkt", "circuit of every quantum map", group="model", choices=ANSATZ_NAMES)
     circuit_layers: int = option(1, "variational layers per circuit", group="model", metavar="L")
     weight_init: str = option("uniform", "how circuit weights start: uniform in [0, 2pi), or normal near zero "
-                              "(Xavier normal, as the thesis author's code)", group="model", choices=INITS)
+                              "(Xavier normal, as the thesis author's code)", group="model", choices=CIRCUIT_INITS)
     output_scale: bool = option(False, "a learned gain per output after every circuit, so bounded outputs can grow",
                                 group="model")
     elementwise: bool = option(False, "with --classical: a diagonal affine map wherever the quantum model has a "
@@ -195,6 +194,8 @@ class TrainConfig:
             raise ValueError(f"lr and clip_norm must be positive, got lr={self.lr}, clip_norm={self.clip_norm}")
         if self.checkpoint_every < 0 or (self.warmup_steps is not None and self.warmup_steps < 0):
             raise ValueError("checkpoint_every and warmup_steps must not be negative")
+        from .distributed import check_device
+
         check_device(self.device)
         if self.noise is not None and not self.quantum:
             raise ValueError("noise-aware training needs a quantum model; drop --noise or --classical")
@@ -240,6 +241,9 @@ class TrainConfig:
 
     def model_config(self) -> ViTConfig | TextConfig:
         """The model this run trains: its preset with the sizes, ODE method and quantum spec given here."""
+        from ..models import QuantumSpec, text_config, vit_config
+        from ..models.quantum import DiagonalSpec
+
         quantum = (QuantumSpec(self.ansatz, self.circuit_layers, self.max_qubits, self.post_norm, self.weight_init,
                                self.output_scale) if self.quantum else DiagonalSpec() if self.elementwise else None)
         overrides = {k: getattr(self, k) for k in ("blocks", "dim", "heads", "mlp_dim") if getattr(self, k) is not None}
