@@ -25,7 +25,7 @@ from .config import TrainConfig
 from .distributed import World
 from .metrics import EpochMetrics
 from .report import write_history, write_summary
-from .run import RunDirectory, RunState, epoch_batches, run_epochs
+from .run import RunDirectory, RunState, epoch_batches, preparing, run_epochs
 from .runs import build_model, load_data, use_training_noise
 from .schedule import warmup_cosine
 
@@ -63,29 +63,32 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
         ValueError: ``resume`` with a config that differs from the run's, or a dataset that
             needs files without a ``data_root``.
 
-    On Ctrl-C or SIGTERM the position reached is checkpointed before the interrupt propagates.
+    On Ctrl-C or SIGTERM the position reached is checkpointed before the interrupt propagates;
+    one before the first step (building the model, loading data, training the tokenizer) says
+    that nothing was trained.
     """
     config.check_data_root()
     world = World.from_env(config.device)
     status = _status if progress and world.main else (lambda message: None)
     with RunDirectory(run_dir, config, resume=resume, main=world.main) as run:
-        torch.manual_seed(config.seed)
-        status(f"building the {'quantum' if config.quantum else 'classical'} {config.preset} model ({config.ode})")
-        model = build_model(config).to(config.device)  # first: a bad model configuration fails before any data work
-        if config.noise is not None:  # noise-aware: every step and every evaluation through the device's noise
-            status(f"preparing {config.noise}'s noise for every circuit")
-            use_training_noise(model, config)
-        tokenizer = config.is_text and not resume
-        status(f"loading {config.dataset}" + (f" and training a {config.vocab_size:,}-piece WordPiece tokenizer on its "
-                                              "training split" if tokenizer else ""))
-        data = load_data(config, run.path, fresh=not resume, world=world)
-        task = _Classification(config, model, data, world, run, progress)
-        if resume:
-            ckpt = run.load(map_location=config.device)
-            task.load(ckpt)
-            torch.set_rng_state(ckpt["rng"])
-            task.state = ClassifierState.from_dict(ckpt["state"])
-        run.write_config({"train": config.to_dict(), "model": dataclasses.asdict(config.model_config())})
+        with preparing(run):  # an interrupt before the first step says that nothing was trained
+            torch.manual_seed(config.seed)
+            status(f"building the {'quantum' if config.quantum else 'classical'} {config.preset} model ({config.ode})")
+            model = build_model(config).to(config.device)  # first: a bad model configuration fails before any data work
+            if config.noise is not None:  # noise-aware: every step and every evaluation through the device's noise
+                status(f"preparing {config.noise}'s noise for every circuit")
+                use_training_noise(model, config)
+            tokenizer = config.is_text and not resume
+            status(f"loading {config.dataset}" + (f" and training a {config.vocab_size:,}-piece WordPiece tokenizer "
+                                                  "on its training split" if tokenizer else ""))
+            data = load_data(config, run.path, fresh=not resume, world=world)
+            task = _Classification(config, model, data, world, run, progress)
+            if resume:
+                ckpt = run.load(map_location=config.device)
+                task.load(ckpt)
+                torch.set_rng_state(ckpt["rng"])
+                task.state = ClassifierState.from_dict(ckpt["state"])
+            run.write_config({"train": config.to_dict(), "model": dataclasses.asdict(config.model_config())})
         run_epochs(task, run, task.state, task.batches, epochs=config.epochs, checkpoint_every=config.checkpoint_every,
                    progress=progress, on_step=on_step, on_epoch=on_epoch)
         summary = write_summary(config, model, task.state, run.path) if world.main else {}

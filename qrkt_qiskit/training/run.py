@@ -36,7 +36,7 @@ from ..output import write_text
 from .checkpoint import load_checkpoint, save_checkpoint
 
 __all__ = ["NonFiniteLossError", "RunDirectory", "RunExistsError", "RunLockedError", "RunState", "Task", "epoch_batches",
-           "expect_kind", "read_stored_config", "run_epochs", "run_kind"]
+           "expect_kind", "preparing", "read_stored_config", "run_epochs", "run_kind"]
 
 LAST = "last.pt"
 LOCK = ".lock"  # held (flock) by the process writing the run; it holds that process's pid
@@ -345,6 +345,24 @@ def run_epochs(task: Task, run: RunDirectory, state: RunState, batches: Callable
                 then = (f"continue with --resume --run-dir {run.path} ({run.path / LAST} holds {saved[0]} epoch(s) and "
                         f"{saved[1]} of {per_epoch} steps into the next)")
             raise QrktError(os_error_sentence(exc, then=then)) from exc
+
+
+@contextlib.contextmanager
+def preparing(run: RunDirectory):
+    """Inside, a run's preparation (model, noise, data, tokenizer): an interrupt there says nothing was trained.
+
+    Raises:
+        Interrupted: on Ctrl-C (or SIGTERM where the caller turns it into one), saying that
+            ``last.pt`` is as it was.
+    """
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Interrupted):
+            raise
+        kept = (f"{run.path / LAST} is as it was; continue with --resume --run-dir {run.path}" if run.resume
+                else "nothing was trained, so start the run again")
+        raise Interrupted(f"while preparing the run, before its first step: {kept}") from exc
 
 
 def _position(run: RunDirectory, saved: tuple[int, int] | None, per_epoch: int) -> str:

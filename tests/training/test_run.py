@@ -78,3 +78,27 @@ def test_a_disk_full_before_the_first_checkpoint_is_one_line_on_the_command_line
     assert err.startswith(f"qrkt train: error: {run}/") and err.count("\n") == 1
     assert err.endswith(": no space left on its device; free some space, then start the run again (no checkpoint "
                         f"was written yet, so {run} cannot be resumed)\n")
+
+
+def test_an_interrupt_while_the_tokenizer_trains_says_nothing_was_trained_and_leaves_no_run(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from ..text_data import write_csv
+
+    write_csv(tmp_path / "data", n_train=20_000, n_test=10)
+    run = tmp_path / "run"
+    train_ = subprocess.Popen([sys.executable, "-m", "qrkt_qiskit", "train", "--dataset", "imdb", "--data-root",
+                               str(tmp_path / "data"), "--classical", "--blocks", "1", "--vocab-size", "500",
+                               "--run-dir", str(run)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+    line = "started"
+    while line and "WordPiece tokenizer" not in line:
+        line = train_.stderr.readline()
+    train_.send_signal(signal.SIGINT)
+    err = line + train_.stderr.read()
+    assert train_.wait(timeout=300) == 130
+    assert err.endswith("qrkt train: interrupted: while preparing the run, before its first step: nothing was "
+                        "trained, so start the run again\n")
+    assert not (run / "last.pt").exists() and not (run / ".lock").exists()
