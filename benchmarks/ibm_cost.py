@@ -1,7 +1,8 @@
 """What evaluating a test set and one training step would cost on an IBM device, before and after issue 33.
 
 For each model (the digits demo model: 15 quantum layers, 60 calls per image; the MNIST
-quantum model of docs/results.md), device (fake-brisbane, an Eagle; fake-fez, a Heron) and
+quantum model of docs/results.md, the same 3-block shape on 28×28 images; the author's MNIST
+classifier, ``--arch thesis``), device (fake-brisbane, an Eagle; fake-fez, a Heron) and
 resilience level (0, 1, 2), the script plans one image's forward pass as `qrkt evaluate`
 sends it (`levels.plan`) and prices it with the QPU-time model (`backends.qpu_time`):
 
@@ -36,7 +37,9 @@ from qrkt_qiskit.output import markdown_table
 from qrkt_qiskit.training import TrainConfig
 from qrkt_qiskit.training.runs import build_model, example_input
 
-MODELS = {"digits": (TrainConfig(quantum=True), 359), "mnist": (TrainConfig(dataset="mnist", quantum=True), 10_000)}
+MODELS = {"digits": (TrainConfig(quantum=True), 359),  # the demo model
+          "mnist": (TrainConfig(dataset="mnist", quantum=True), 10_000),  # docs/results.md's MNIST quantum model
+          "mnist-thesis": (TrainConfig(dataset="mnist", quantum=True, arch="thesis"), 10_000)}  # the author's classifier
 
 
 def _zeros(pub, rows):

@@ -81,9 +81,9 @@ def noise_study(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *
         noise_scales: error-rate factors tried on ``fake`` kinds (0 is noiseless).
         out_dir: where ``noise_study.csv``, ``noise_study.md`` and ``noise_study.png`` go.
         metric: ``metric(outputs, targets) -> float``; ``metric_name`` labels it.
-        batch_size: samples per forward pass (one primitive job per quantum layer call).
-        seed: transpiler and simulator seed for every backend, so that noise scales differ
-            only in noise (``None``: fresh randomness per row).
+        batch_size: samples per forward pass (one primitive job per dependency level of its calls).
+        seed: sampling seed of every backend (``None``: fresh randomness per row); the layout
+            is fixed by each profile's ``layout_seed``, so noise scales differ only in noise.
         resilience_levels: Runtime error-mitigation levels tried on ``ibm`` profiles (``None``:
             the profile's own); the table shows mitigated rows beside the raw level 0.
         aer_check: for every row the native noisy engine runs, this many random samples are
