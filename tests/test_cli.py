@@ -282,3 +282,18 @@ def test_a_mistaken_option_is_refused_before_torch_or_qiskit_is_imported(argv, m
             "    print(exc.code)\nprint(sorted(m for m in ('torch', 'qiskit', 'numpy') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.splitlines() == ["2", "[]"] and message in done.stderr
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--dataset", "MNIST"], "qrkt train: error: argument --dataset: invalid choice: 'MNIST'; did you mean "
+                                      "'mnist'? (choose from 'digits', 'mnist', 'fashion-mnist', 'cifar10', 'imdb')"),
+    (["train", "--ode", "rk4-enh"], "qrkt train: error: argument --ode: invalid choice: 'rk4-enh'; did you mean "
+                                    "'rk4_enh'? (choose from "),
+    (["trian"], "qrkt: error: argument COMMAND: invalid choice: 'trian'; did you mean 'train'? (choose from 'train', "),
+    (["gan", "trian"], "qrkt gan: error: argument ACTION: invalid choice: 'trian'; did you mean 'train'? (choose from "),
+    (["train", "--dataset", "zzz"], "qrkt train: error: argument --dataset: invalid choice: 'zzz' (choose from "),
+])
+def test_an_unknown_choice_is_answered_with_the_closest_one(argv, message, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2 and capsys.readouterr().err.splitlines()[-1].startswith(message)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import importlib
 import os
 import signal
@@ -58,9 +59,23 @@ def _version() -> str:
         return "(not installed)"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose refusal of an unknown choice suggests the closest one ("did you mean 'mnist'?")."""
+
+    def _check_value(self, action, value):
+        if action.choices is not None and isinstance(value, str) and value not in action.choices:
+            names = {str(c).lower(): str(c) for c in action.choices}
+            close = difflib.get_close_matches(value.lower(), names, n=1)
+            if close:
+                choices = ", ".join(map(repr, action.choices))
+                raise argparse.ArgumentError(action, f"invalid choice: {value!r}; did you mean {names[close[0]]!r}? "
+                                                     f"(choose from {choices})")
+        super()._check_value(action, value)
+
+
 def build_parser(commands=None) -> argparse.ArgumentParser:
     """The ``qrkt`` parser with ``commands`` (default: all) built in full, the others by name and summary."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="qrkt",
         description="Hybrid quantum/classical ODE transformers on Qiskit: train them fast with the "
         "native engine, then run the same weights on Aer, noisy fake IBM devices or IBM hardware.",
