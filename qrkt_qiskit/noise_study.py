@@ -15,14 +15,13 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from . import backends as registry
 from .backends.progress import circuit_progress
 from .errors import Interrupted
 from .layers import backends_kept, quantum_layers, running_natively, to_backend
 from .levels import by_level
-from .output import figure, markdown_table, save_figure, write_csv, write_text
+from .output import ProgressBar, figure, markdown_table, save_figure, write_csv, write_text
 
 __all__ = ["NoiseStudyRow", "accuracy", "noise_study"]
 
@@ -121,7 +120,7 @@ def noise_study(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *
                                       seconds))
             subset = torch.randperm(len(inputs), generator=torch.Generator().manual_seed(seed or 0))[:aer_check]
             checked: dict = {}
-            for profile, noise_scale in tqdm(plan, desc="noise study", unit="row"):
+            for profile, noise_scale in ProgressBar(plan, desc="noise study", unit="row"):
                 to_backend(model, profile)
                 label = f"{profile.name} ({_describe(profile)})"
                 outputs, seconds = _evaluate(model, inputs, batch_size, label)
@@ -201,7 +200,7 @@ def _aer_check(model, profile, inputs, batch_size, label) -> float:
 def _evaluate(model, inputs, batch_size, label):
     start, outputs = time.perf_counter(), []
     with torch.no_grad(), circuit_progress(f"{label}: circuits"):
-        for batch in tqdm(inputs.split(batch_size), desc=label, unit="batch", leave=False):
+        for batch in ProgressBar(inputs.split(batch_size), desc=label, unit="batch", leave=False):
             outputs.append(by_level(model, batch))  # on a backend: one job per dependency level
     return torch.cat(outputs), time.perf_counter() - start
 

@@ -1,4 +1,4 @@
-"""What the toolkit writes for people and for resuming: files replaced atomically, figures, tables.
+"""What the toolkit writes for people and for resuming: files replaced atomically, figures, tables, progress.
 
 Every file a run or a study writes goes through `atomic_path`, so a crash (or a second
 process) at any moment leaves the old file or the new one, never half of one: the bytes go
@@ -12,11 +12,54 @@ import contextlib
 import csv
 import io
 import os
+import sys
 import tempfile
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-__all__ = ["atomic_path", "figure", "markdown_table", "save_figure", "write_csv", "write_text"]
+from tqdm.auto import tqdm
+from tqdm.autonotebook import tqdm as widget_or_text  # the notebook's widget in Jupyter, else the text bar
+from tqdm.std import tqdm as text_bar
+
+__all__ = ["ProgressBar", "atomic_path", "figure", "markdown_table", "save_figure", "write_csv", "write_text"]
+
+
+class ProgressBar(tqdm):
+    """A tqdm bar (same arguments) on a terminal; where stderr is no terminal, one line as it closes instead.
+
+    A bar redraws its line up to ten times a second: one line on a terminal, thousands in a
+    log file (7,699 updates, 571 KB, for one demo). In a log each bar writes what it did
+    (``epoch 3/30: 40/40 done in 2.1 s``). A notebook keeps tqdm's own widget.
+    """
+
+    def __init__(self, iterable=None, *args, **kwargs):
+        self._one_line = not kwargs.get("disable") and widget_or_text is text_bar and not sys.stderr.isatty()
+        if self._one_line:
+            kwargs["disable"] = True
+            self._began, self._desc = time.perf_counter(), kwargs.get("desc")
+        super().__init__(iterable, *args, **kwargs)
+
+    def update(self, n=1):
+        if self._one_line:
+            self.n += n
+        return super().update(n)
+
+    def __iter__(self):
+        if not self._one_line:
+            yield from super().__iter__()
+            return
+        for item in self.iterable:
+            yield item
+            self.n += 1
+
+    def close(self):
+        if getattr(self, "_one_line", False):
+            self._one_line = False  # once
+            done = f"{self.n}" if self.total is None else f"{self.n}/{self.total}"
+            tqdm.write(f"{self._desc or 'progress'}: {done} done in {time.perf_counter() - self._began:.1f} s",
+                       file=sys.stderr)
+        super().close()
 
 
 @contextlib.contextmanager

@@ -258,8 +258,8 @@ def test_sigterm_stops_a_noise_study_in_one_line_keeping_its_finished_rows(run_d
                              stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env={**os.environ,
                                                                                                 "OMP_NUM_THREADS": "1"})
     seen = ""
-    while "noise study:   2%" not in seen:  # the first aer row is done
-        seen += study.stderr.read(1) or pytest.fail(f"the study ended early: {seen}")
+    while "aer (101 shots): " not in seen:  # the first aer row is done (one line per finished bar: not a terminal)
+        seen += study.stderr.readline() or pytest.fail(f"the study ended early: {seen}")
     study.send_signal(signal.SIGTERM)
     err = seen + study.stderr.read()
     assert study.wait(timeout=120) == 130
@@ -297,3 +297,15 @@ def test_an_unknown_choice_is_answered_with_the_closest_one(argv, message, capsy
     with pytest.raises(SystemExit) as exited:
         main(argv)
     assert exited.value.code == 2 and capsys.readouterr().err.splitlines()[-1].startswith(message)
+
+
+def test_progress_written_to_a_log_file_is_one_line_per_phase(tmp_path, capsys):
+    # a bar redraws itself ten times a second: thousands of updates in a log (571 KB for one demo)
+    assert main(["train", "--classical", "--blocks", "1", "--ode", "rk1", "--epochs", "2", "--batch-size", "128",
+                 "--run-dir", str(tmp_path / "r")]) == 0
+    err = capsys.readouterr().err  # captured: not a terminal
+    assert "\r" not in err
+    assert [line.split(": ")[0] for line in err.splitlines()] == [
+        "building the classical digits model (rk1) ...", "loading digits ...",
+        "epoch 1/2", "val", "test", "epoch 1/2", "epoch 2/2", "val", "test", "epoch 2/2"]
+    assert err.splitlines()[2].startswith("epoch 1/2: 10/10 done in ")

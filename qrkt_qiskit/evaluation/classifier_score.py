@@ -18,9 +18,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
-from ..output import atomic_path
+from ..output import ProgressBar, atomic_path
 
 __all__ = ["ClassifierScore", "DigitClassifier", "cache_folder", "classifier_score", "load_classifier", "train_classifier"]
 
@@ -91,7 +90,7 @@ def train_classifier(train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch
     model = DigitClassifier(x.shape[1], x.shape[-1], int(y.max()) + 1)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     steps = epochs * -(-len(y) // batch_size)
-    bar = tqdm(total=steps, desc="training the classifier score's CNN", unit="step", leave=False, disable=not progress)
+    bar = ProgressBar(total=steps, desc="training the classifier score's CNN", unit="step", leave=False, disable=not progress)
     for _ in range(epochs):
         model.train()
         for idx in torch.randperm(len(y)).split(batch_size):

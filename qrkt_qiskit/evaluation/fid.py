@@ -23,10 +23,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from ..errors import QrktError
-from ..output import atomic_path
+from ..output import ProgressBar, atomic_path
 
 __all__ = ["FID", "FIDResult", "FeatureNetworkError", "ImageFeatures", "inception_features", "inception_score"]
 
@@ -134,7 +133,7 @@ class FID:
         features: the feature network (`inception_features()` for the standard FID).
         real: real images ``(N, C, H, W)`` in [-1, 1].
         batch_size: images per feature-network call.
-        progress: show tqdm progress bars.
+        progress: show progress bars (`ProgressBar`).
         cache_dir: keep the real set's feature statistics there, keyed by the images' SHA-256
             and the network's name, so a later score of the same real set skips the network
             (Inception costs ~0.2 s an image on a CPU core). ``None``: no cache.
@@ -169,7 +168,7 @@ class FID:
     @torch.no_grad()
     def _feed(self, batches: Iterable[torch.Tensor], *, real: bool, desc: str, total: int | None = None) -> int:
         n = 0
-        for batch in tqdm(batches, desc=desc, disable=not self.progress, leave=False, total=total):
+        for batch in ProgressBar(batches, desc=desc, disable=not self.progress, leave=False, total=total):
             self.metric.update(batch, real=real)
             n += len(batch)
         return n

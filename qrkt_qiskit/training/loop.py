@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from ..backends.progress import circuit_progress
 from ..data import ImageSplits, TextSplits
 from ..levels import by_level
+from ..output import ProgressBar
 from .config import TrainConfig
 from .distributed import World
 from .metrics import EpochMetrics
@@ -194,7 +195,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, n_classes: i
     metrics = EpochMetrics(n_classes, device)
     mine = world.shard(torch.arange(len(y)))
     show = progress and world.main
-    bar = tqdm(total=len(mine), desc=desc, unit="sample", leave=False, disable=not show)
+    bar = ProgressBar(total=len(mine), desc=desc, unit="sample", leave=False, disable=not show)
     with circuit_progress(f"{desc}: circuits", enabled=show):  # moves within a slow batch, off the exact engine
         for idx in mine.split(batch_size):
             xb, yb = x[idx].to(device), y[idx].to(device)

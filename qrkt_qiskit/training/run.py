@@ -28,11 +28,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
-from tqdm.auto import tqdm
 
 from ..engine.compiler import NonFiniteAngleError
 from ..errors import Interrupted, QrktError, os_error_sentence
-from ..output import write_text
+from ..output import ProgressBar, write_text
 from .checkpoint import load_checkpoint, save_checkpoint
 
 __all__ = ["NonFiniteLossError", "RunDirectory", "RunExistsError", "RunLockedError", "RunState", "Task", "epoch_batches",
@@ -273,7 +272,7 @@ def run_epochs(task: Task, run: RunDirectory, state: RunState, batches: Callable
         batches: epoch number to that epoch's index batches (`epoch_batches`).
         epochs: the run's length.
         checkpoint_every: also checkpoint every this many steps (0: at epoch ends only).
-        progress: show a tqdm bar per epoch.
+        progress: show a progress bar per epoch (`ProgressBar`: one line each in a log file).
         on_step: called with the global step after each step.
         on_epoch: called with the epoch's row once it is checkpointed; an exception it raises
             (a search pruning the trial) stops the run there.
@@ -301,7 +300,7 @@ def run_epochs(task: Task, run: RunDirectory, state: RunState, batches: Callable
             while state.epoch < epochs:
                 epoch_batches_ = batches(state.epoch)
                 per_epoch = len(epoch_batches_)
-                bar = tqdm(total=per_epoch, initial=state.step, desc=f"epoch {state.epoch + 1}/{epochs}",
+                bar = ProgressBar(total=per_epoch, initial=state.step, desc=f"epoch {state.epoch + 1}/{epochs}",
                            disable=not (progress and run.main), leave=False)
                 start = time.perf_counter()
                 for batch in epoch_batches_[state.step:]:
