@@ -19,7 +19,9 @@ RUN_DIR/noise-study/ (or --out). The whole split is evaluated by default: fake-<
 backends run in the native noisy engine (exact density matrices in PyTorch) wherever the
 circuit fits, and --aer-check N runs N random images of each such row through Aer as well,
 reporting the largest output difference. --resilience 0 1 2 evaluates ibm profiles at each
-of Qiskit Runtime's error-mitigation levels (in local testing mode on a fake device)."""
+of Qiskit Runtime's error-mitigation levels (in local testing mode on a fake device). A row
+that fails or is interrupted (Ctrl-C, SIGTERM) leaves the rows finished before it in the
+table, CSV and plot, and says so."""
 
 EPILOG = """\
 examples:
