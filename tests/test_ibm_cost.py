@@ -40,8 +40,9 @@ def _parallel(seed=0):
     return nn.Sequential(QuantumLinear(3, 6, 3), nn.Linear(6, 3), QuantumLayer(3)).eval()
 
 
-@pytest.mark.parametrize("device", ["fake-manila", "fake-lima"])
-@pytest.mark.parametrize("level, twirling", [(0, None), (0, True), (1, None), (1, False), (2, None), (2, False)])
+@pytest.mark.parametrize("device, level, twirling", [
+    ("fake-manila", 0, None), ("fake-manila", 0, True), ("fake-manila", 1, False), ("fake-manila", 2, None),
+    ("fake-lima", 1, None), ("fake-lima", 2, False)])  # every level, twirling on and off, two devices
 def test_the_estimate_executes_what_local_mode_submits(device, level, twirling, sent):
     model, x = _parallel(), torch.rand(3, 3)
     options = {} if twirling is None else {"twirling": twirling}

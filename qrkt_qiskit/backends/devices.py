@@ -118,10 +118,13 @@ def fit(profile: BackendProfile, ansatz: Ansatz) -> Fitted:
 
 
 def _canonical(ansatz: Ansatz) -> tuple:
-    """Position-named parameters: ``x[i]`` for input i, ``w[j]`` for weight j (names never reach the device)."""
+    """Position-named parameters, ``qrkt_x[i]`` for input i and ``qrkt_w[j]`` for weight j.
+
+    Named apart from any user's (Qiskit refuses two parameters of one name in a circuit).
+    """
     from qiskit.circuit import ParameterVector
 
-    return tuple(ParameterVector("x", ansatz.n_inputs)) + tuple(ParameterVector("w", ansatz.n_weights))
+    return tuple(ParameterVector("qrkt_x", ansatz.n_inputs)) + tuple(ParameterVector("qrkt_w", ansatz.n_weights))
 
 
 def _structure(circuit) -> tuple:
