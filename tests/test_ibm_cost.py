@@ -52,7 +52,7 @@ def test_the_estimate_executes_what_local_mode_submits(device, level, twirling, 
     with torch.no_grad():
         levels.by_level(model, x)
     assert priced and len(sent) == estimate.jobs == 2  # the two parallel circuits in one job
-    assert sum(executions for executions, _ in sent) == estimate.executions
+    assert [executions for executions, _ in sent] == [e.cost(job).executions for e, job in plan.jobs()]
     executions_per_set = 256 * (3 if level == 2 else 1)  # ZNE's three noise factors
     calibration = 0 if level == 0 else 256  # TREX's calibration item, once per job
     assert estimate.executions == 2 * calibration + (2 * 3 + 3) * executions_per_set
