@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from qiskit.exceptions import QiskitError
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -121,10 +120,7 @@ def readme_runs(tmp_path_factory):
     return tmp_path_factory.mktemp("readme")
 
 
-@pytest.mark.parametrize("argv", [
-    pytest.param(argv, marks=pytest.mark.xfail(raises=QiskitError, strict=True, reason="issue 37: fake-lagos at noise "
-                                                "scale 2 raises QiskitError 'Input Pauli list is empty.'"))
-    if "fake-lagos" in argv else argv for argv in _readme_commands()], ids=lambda argv: " ".join(argv[:2]))
+@pytest.mark.parametrize("argv", _readme_commands(), ids=lambda argv: " ".join(argv[:2]))
 def test_the_readmes_commands_run_cut_down_to_seconds(argv, readme_runs, capsys):
     from qrkt_qiskit.cli import main
 

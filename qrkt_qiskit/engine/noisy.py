@@ -148,6 +148,8 @@ def readout_observables(observables: Sequence[SparsePauliOp], readout: Mapping[i
             for label, c in _dressed_term(pauli, readout):
                 labels.append(label)
                 coeffs.append(coeff * c)
+        if not labels:  # every measured qubit reads a coin flip (readout error 1/2): the value is 0
+            labels, coeffs = ["I" * obs.num_qubits], [0.0]
         dressed.append(SparsePauliOp(labels, np.array(coeffs)).simplify(atol=0.0))
     return dressed
 

@@ -8,6 +8,7 @@ probabilities and density matrices) with readout confusion applied by hand, and
 
 import copy
 import functools
+import itertools
 import re
 
 import numpy as np
@@ -330,6 +331,24 @@ def test_readout_observables_without_readout_error_are_the_observables():
     observables = [SparsePauliOp(["XZ", "YI", "II"], [0.5, -1.0, 0.25])]
     (dressed,) = readout_observables(observables, {})
     assert dressed.equiv(observables[0])
+
+
+def test_a_coin_flip_readout_reads_zero_where_it_raised_an_empty_pauli_list():
+    coin = {q: np.full((2, 2), 0.5) for q in range(2)}  # readout error 1/2: what noise scale 2 caps it at
+    (dressed,) = readout_observables([SparsePauliOp(["ZI", "IZ"], [1.0, 0.5])], coin)
+    assert dressed.equiv(SparsePauliOp("II", 0.0))
+
+
+@pytest.mark.parametrize("device, widths", [("fake-lagos", (1, 6)), ("fake-manila", (3,))])
+def test_any_noise_scale_runs_every_shipped_ansatz(device, widths):
+    from qrkt_qiskit.backends import get_profile
+    from qrkt_qiskit.layers import QuantumLayer
+
+    for scale, name, n in itertools.product((0, 2, 5), ("qrkt", "basic"), widths):  # 2 and 5 crashed (issue 37)
+        layer = QuantumLayer(n, ansatz=name).to_backend(get_profile(device, noise_scale=scale, shots=None))
+        with torch.no_grad():
+            out = layer(torch.rand(2, n))
+        assert torch.isfinite(out).all() and out.abs().max() <= 1 + 1e-6, (scale, name, n)
 
 
 # ---------------------------------------------------------------------------------- shots
