@@ -189,40 +189,43 @@ def _merge(pubs: Sequence[EstimatorPub]) -> list[_Unit]:
 
 def _broadcast(units: list[_Unit]) -> list[_Unit]:
     """Units of one observable each on one circuit and the same values become one with the observables as ``(k, 1)``."""
-    groups: dict[tuple, list[_Unit]] = {}
-    for unit in units:
-        key = ((id(unit.circuit), unit.values.shape, unit.values.tobytes()) if unit.param_axis == 0
-               and unit.observables.shape == () else (id(unit),))
-        groups.setdefault(key, []).append(unit)
-    out = []
-    for group in groups.values():
-        if len(group) == 1:
-            out.append(group[0])
-            continue
+    def key(unit):
+        if unit.param_axis == 0 and unit.observables.shape == ():
+            return id(unit.circuit), unit.values.shape, unit.values.tobytes()
+        return None
+
+    def join(group):
         obs = ObservablesArray([u.observables.tolist() for u in group]).reshape((len(group), 1))
         picks = [(i, (j,) + index) for j, u in enumerate(group) for i, index in u.picks]
-        out.append(_Unit(group[0].circuit, obs, group[0].values, 1, picks))
-    return out
+        return _Unit(group[0].circuit, obs, group[0].values, 1, picks)
+
+    return _grouped(units, key, join)
 
 
 def _concatenate(units: list[_Unit]) -> list[_Unit]:
     """Units on one circuit object with the same observables concatenate their parameter rows."""
-    groups: dict[tuple, list[_Unit]] = {}
-    for unit in units:
-        key = ((id(unit.circuit), unit.param_axis, unit.observables.shape, repr(unit.observables.tolist()))
-               if unit.param_axis is not None and unit.values.ndim == 2 else (id(unit),))
-        groups.setdefault(key, []).append(unit)
-    out = []
-    for group in groups.values():
-        if len(group) == 1:
-            out.append(group[0])
-            continue
+    def key(unit):
+        if unit.param_axis is not None and unit.values.ndim == 2:
+            return id(unit.circuit), unit.param_axis, unit.observables.shape, repr(unit.observables.tolist())
+        return None
+
+    def join(group):
         picks, offset, axis = [], 0, group[0].param_axis
         for u in group:
             picks += [(i, _shifted(index, axis, offset)) for i, index in u.picks]
             offset += u.rows
-        out.append(_Unit(group[0].circuit, group[0].observables, np.concatenate([u.values for u in group]), axis, picks))
-    return out
+        return _Unit(group[0].circuit, group[0].observables, np.concatenate([u.values for u in group]), axis, picks)
+
+    return _grouped(units, key, join)
+
+
+def _grouped(units: list[_Unit], key, join) -> list[_Unit]:
+    """Units of equal ``key`` (``None``: never grouped) replaced by ``join(group)``, in first-appearance order."""
+    groups: dict = {}
+    for unit in units:
+        k = key(unit)
+        groups.setdefault((id(unit),) if k is None else k, []).append(unit)
+    return [group[0] if len(group) == 1 else join(group) for group in groups.values()]
 
 
 def _shifted(index: tuple, axis: int, offset: int) -> tuple:
