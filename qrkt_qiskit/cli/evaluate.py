@@ -17,7 +17,14 @@ run trained on), or a profile of the backend registry (`qrkt backends` lists the
 a noisy fake IBM device, IBM hardware. The same trained weights run everywhere. A
 fake-<device> profile runs in the native noisy engine where its circuits fit (seconds for a
 whole test set), else on Aer; --simulator aer asks for Aer, the reference. Prints loss,
-accuracy, macro F1 and macro ROC-AUC, and appends them to RUN_DIR/evaluations.csv."""
+accuracy, macro F1 and macro ROC-AUC, and appends them to RUN_DIR/evaluations.csv.
+
+Off the native engines, the circuits of a forward pass that do not depend on each other
+(Q, K, V and the MLP's of an ODE stage) go out together: one primitive job per dependency
+level, not one per layer call. On an `ibm` profile the whole evaluation is first estimated
+and printed (jobs, executions, QPU seconds; docs/ibm.md), refused before any job if it
+exceeds --max-qpu-seconds, and every job is recorded in RUN_DIR/ibm-jobs as it is sent:
+run the same command again after an interruption and finished jobs are not paid twice."""
 
 OVERRIDES = ("shots", "noise_scale", "optimization_level", "seed")
 

@@ -28,7 +28,7 @@ _NAMED = [
                                           help="fake devices, native simulation: multiply every error rate by S")),
     ("--optimization-level", "optimization_level", dict(type=int, choices=(0, 1, 2, 3),
                                                         help="ISA transpilation level")),
-    ("--seed", "seed", dict(type=int, help="sampling seed of the simulator (ibm: local testing mode only)")),
+    ("--seed", "seed", dict(type=int, metavar="N", help="sampling seed of the simulator (ibm: local testing mode only)")),
     ("--layout-seed", "layout_seed", dict(type=int_at_least(0), metavar="N",
                                           help="transpiler seed, which picks the layout (default: 1234, fixed)")),
     ("--device", "device", dict(metavar="NAME", help="ibm: an IBM device, or fake-<device> for local testing")),
