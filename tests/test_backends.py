@@ -206,6 +206,24 @@ def test_precision_asks_for_exactly_the_shots():
 
 # --- profiles -----------------------------------------------------------------------------------
 
+def test_more_shots_than_a_job_may_execute_are_refused_before_any_simulator_runs(tmp_path):
+    for shots in (2**32, 2**63 - 1):
+        (tmp_path / "huge.toml").write_text(f'kind = "aer"\nshots = {shots}\n')
+        with pytest.raises(ValueError, match=rf"huge.toml: key 'shots' must be an integer from 1 to 10,000,000 "
+                                             rf"\(IBM's limit of executions per job\), got {shots}$"):
+            backends.load_profile(tmp_path / "huge.toml")
+    with pytest.raises(ValueError, match=r"^backend 'fake-manila': key 'shots' must be an integer from 1 to "):
+        get_profile("fake-manila", shots=10**8)
+
+
+def test_a_misspelt_backend_or_device_is_answered_with_the_closest_name():
+    with pytest.raises(ValueError, match=r"^unknown fake device 'nairobbi' for backend 'fake-nairobbi' \(did you mean "
+                                         r"'fake-nairobi'\?\); choose one of: "):
+        get_profile("fake-nairobbi")
+    with pytest.raises(ValueError, match=r"^unknown backend 'aer-shot' \(did you mean 'aer-shots'\?\); choose one of"):
+        get_profile("aer-shot")
+
+
 def test_shipped_profiles_and_any_fake_device_resolve():
     names = set(profiles())
     assert {"native", "estimator", "aer", "aer-shots", "aer-gpu", "fake", "ibm"} <= names

@@ -275,6 +275,8 @@ def test_sigterm_stops_a_noise_study_in_one_line_keeping_its_finished_rows(run_d
     (["search", "--study-dir", "s", "--ode", "rk5"], "argument --ode: invalid choice: 'rk5'"),
     (["evaluate", "x", "--batch-size", "0"], "argument --batch-size: expected an integer of at least 1, got 0"),
     (["noise-study", "x", "--backends", "aer", "--aer-check", "-1"], "argument --aer-check: expected an integer"),
+    (["resources", "--model", "MNIST"], "argument --model: invalid choice: 'MNIST'; did you mean 'mnist'?"),
+    (["evaluate", "x", "--set", "resilience level=2"], "argument --set: expected KEY=VALUE with a profile key"),
 ])
 def test_a_mistaken_option_is_refused_before_torch_or_qiskit_is_imported(argv, message):
     # seconds of imports before a typo is answered (docs/benchmarks.md: 10 s against 0.2 s)

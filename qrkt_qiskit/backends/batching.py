@@ -33,8 +33,8 @@ import numpy as np
 from qiskit.primitives import BaseEstimatorV2, PrimitiveJob, PrimitiveResult, PubResult
 from qiskit.primitives.containers import DataBin, EstimatorPub
 from qiskit.primitives.containers.observables_array import ObservablesArray
-from tqdm import tqdm
 
+from ..output import ProgressBar
 from . import progress
 
 __all__ = ["BatchingEstimator"]
@@ -118,7 +118,8 @@ class BatchingEstimator(BaseEstimatorV2):
         if self._guard is not None:
             self._guard([[units[u].pub(rows) for u, rows in call] for call in calls])
         parts: list[list] = [[] for _ in units]
-        for call in tqdm(calls, desc=self._label, unit="job", disable=len(calls) <= 1 or progress.active(), leave=False):
+        for call in ProgressBar(calls, desc=self._label, unit="job", disable=len(calls) <= 1 or progress.active(),
+                                leave=False):
             result = self._call([units[u].pub(rows) for u, rows in call])
             progress.count(jobs=1)
             for (u, _), pub_result in zip(call, result):

@@ -11,6 +11,7 @@ files shadow earlier ones of the same name). ``fake-<device>`` resolves, for any
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import os
 import re
@@ -72,6 +73,11 @@ def _int_at_least(low):
     return (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low), f"an integer >= {low}"
 
 
+def _int_between(low, high, why):
+    return ((lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high),
+            f"an integer from {low:,} to {high:,} ({why})")
+
+
 def _number(positive):
     ok = (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
           and (v > 0 if positive else v >= 0))
@@ -83,7 +89,9 @@ _STRING = (lambda v: isinstance(v, str) and v != ""), "a non-empty string"
 _COMMON = {"kind": _choice(*KINDS), "description": (lambda v: isinstance(v, str) and v.isprintable(),
                                                      "a one-line string of printable characters"),
            "max_qubits": _int_at_least(1)}
-_SHOTS = {"shots": _int_at_least(1)}
+# More shots than one IBM job may execute would exhaust a simulator's memory before any result.
+MAX_SHOTS = 10_000_000
+_SHOTS = {"shots": _int_between(1, MAX_SHOTS, "IBM's limit of executions per job")}
 _OPTIONS = {
     "native": {"device": _choice("auto", "cpu", "cuda")},
     "estimator": {"batch_size": _int_at_least(1)},
@@ -317,7 +325,8 @@ def get_profile(name: str | BackendProfile, *, backends_dir: str | os.PathLike |
             profile = dataclasses.replace(template, name=name, options={**template.options, "device": name[5:]})
         else:
             names = [f"{p.name}-<device>" if p.is_template else p.name for p in registry.values()]
-            raise ValueError(f"unknown backend {name!r}; choose one of: {', '.join(names)}")
+            raise ValueError(f"unknown backend {name!r}{_did_you_mean(name, list(registry))}; choose one of: "
+                             f"{', '.join(names)}")
     else:
         raise TypeError(f"a backend must be a profile name or a BackendProfile, got {type(name).__name__}")
     if overrides:
@@ -327,11 +336,17 @@ def get_profile(name: str | BackendProfile, *, backends_dir: str | os.PathLike |
         if device is None:
             raise ValueError(f"backend {profile.name!r} names no device; use fake-<device>, e.g. fake-manila")
         if _fake_name(device) not in fake_devices():
-            raise ValueError(f"unknown fake device {device!r} for backend {profile.name!r}; choose one of: "
+            raise ValueError(f"unknown fake device {device!r} for backend {profile.name!r}"
+                             f"{_did_you_mean(_fake_name(device), fake_devices())}; choose one of: "
                              f"{', '.join(fake_devices())}")
         width = _fake_width(device)
         profile = dataclasses.replace(profile, max_qubits=min(width, profile.max_qubits or width))
     return profile
+
+
+def _did_you_mean(name: str, names) -> str:
+    close = difflib.get_close_matches(name.lower(), list(names), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _override(profile: BackendProfile, overrides: Mapping[str, Any]) -> BackendProfile:

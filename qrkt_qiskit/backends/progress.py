@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 
-from tqdm.auto import tqdm
+from ..output import ProgressBar
 
 __all__ = ["Meter", "active", "circuit_progress", "count"]
 
@@ -29,7 +29,7 @@ class Meter:
         if not self.enabled:
             return
         if self.bar is None:  # shown once something runs: nothing on the exact engine
-            self.bar = tqdm(desc=self.label, unit=" circuits", leave=False)
+            self.bar = ProgressBar(desc=self.label, unit=" circuits", leave=False)
         if self.jobs:
             self.bar.set_postfix_str(f"{self.jobs} job(s)", refresh=False)
         self.bar.update(circuits)

@@ -5,11 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-from torch import nn
-
-from ..models.quantum import quantum_mlp
-from ..resources import ResourceReport, resource_report
+from ..catalog import ARCHS, ODE_METHODS, VIT_PRESET_NAMES
 from . import summary
 from .options import int_at_least, positive_int
 from .profile_options import add_profile_options, profile_overrides
@@ -50,11 +46,8 @@ def add_parser(subparsers) -> None:
         "resources", help=summary("resources"),
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="In Python: qrkt_qiskit.resources.resource_report(model, example_input, profile).")
-    from ..models import ODE_METHODS, VIT_PRESETS
-    from ..models.vit import ARCHS
-
     parser.add_argument("run_dir", nargs="?", type=Path, metavar="RUN_DIR", help="a trained run (overrides --model)")
-    parser.add_argument("--model", choices=["mlp", *VIT_PRESETS], default="mlp",
+    parser.add_argument("--model", choices=["mlp", *VIT_PRESET_NAMES], default="mlp",
                         help="a thesis ViT preset or the demo mlp (default: mlp)")
     parser.add_argument("--ode", choices=ODE_METHODS, default="rk4_enh", help="RK method of a ViT preset (default: rk4_enh)")
     parser.add_argument("--widths", default="16,8,4", metavar="D0,D1,...",
@@ -80,8 +73,10 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def report(model: nn.Module, example_input, args: argparse.Namespace) -> ResourceReport:
+def report(model, example_input, args: argparse.Namespace):
     """Run `resource_report` with the profile options of ``args``, print it as markdown, and return it."""
+    from ..resources import resource_report
+
     overrides = profile_overrides(args)
     if overrides and args.backend is None:
         raise ValueError(f"backend options ({', '.join(sorted(overrides))}) need --backend naming the profile they change")
@@ -95,7 +90,7 @@ def report(model: nn.Module, example_input, args: argparse.Namespace) -> Resourc
     return result
 
 
-def _model(args: argparse.Namespace) -> nn.Module:
+def _model(args: argparse.Namespace):
     """The run's model, or the preset built as `qrkt train` builds it (``--arch thesis`` included)."""
     from ..training import TrainConfig, load_model
     from ..training.runs import build_model
@@ -111,6 +106,10 @@ def _model(args: argparse.Namespace) -> nn.Module:
 
 def run(args: argparse.Namespace) -> None:
     """Run ``qrkt resources`` with the parsed ``args``."""
+    import torch
+
+    from ..models.quantum import quantum_mlp
+
     if args.run_dir is not None or args.model != "mlp":
         from ..training.runs import example_input
 
