@@ -209,6 +209,21 @@ def test_threads_are_set_for_every_command(monkeypatch, capsys):
     assert "argument --threads: expected a number of threads of at least 0, got -1" in capsys.readouterr().err
 
 
+def test_an_interrupted_evaluation_says_it_kept_nothing(run_dir, monkeypatch, capsys):
+    import qrkt_qiskit.training
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(qrkt_qiskit.training, "evaluate", interrupted)
+    before = (run_dir / "evaluations.csv").read_text() if (run_dir / "evaluations.csv").exists() else None
+    assert main(["evaluate", str(run_dir), "--limit", "4"]) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == ("qrkt evaluate: interrupted: the evaluation keeps no partial "
+                                                        "result: nothing was written")
+    after = (run_dir / "evaluations.csv").read_text() if (run_dir / "evaluations.csv").exists() else None
+    assert after == before
+
+
 def test_evaluate_of_a_read_only_run_prints_its_metrics_and_says_in_one_line_why_it_kept_no_row(
         run_dir, tmp_path, read_only, capsys):
     shutil.copytree(run_dir, tmp_path / "run")

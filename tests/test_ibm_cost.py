@@ -241,8 +241,10 @@ def test_an_interrupted_hardware_evaluation_resumes_without_sending_finished_job
 
     monkeypatch.setattr(Executor, "run", stop_after_three)
     assert main(["evaluate", str(run_dir), *IBM]) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"qrkt evaluate: interrupted: the 3 finished job(s) are kept in {record}: run the same command again to send "
+        "only the rest")
     monkeypatch.setattr(Executor, "run", run)
-    capsys.readouterr()
     sent.clear()
     assert main(["evaluate", str(run_dir), *IBM]) == 0
     again = capsys.readouterr().out

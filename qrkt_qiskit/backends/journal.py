@@ -68,6 +68,10 @@ class Journal:
         self._record({**entry, "status": "done"})
         return result
 
+    def finished(self) -> list[dict]:
+        """The recorded jobs whose results are on disk."""
+        return [e for e in self.entries.values() if e["status"] == "done"]
+
     def done(self, label: str, options: dict, pubs: list) -> bool:
         """Whether the job of ``pubs`` finished in an earlier run and its result is on disk."""
         digest = _digest(label, options, pubs)

@@ -62,6 +62,7 @@ def add_parser(sub) -> None:
 def run_evaluate(args) -> None:
     """Run ``qrkt evaluate`` with the parsed ``args``."""
     from ..backends.journal import journal
+    from ..errors import Interrupted
     from ..layers import to_backend
     from ..training import evaluate, load_model
     from ..training.report import append_evaluation
@@ -83,12 +84,19 @@ def run_evaluate(args) -> None:
         x, y = x[: args.limit], y[: args.limit]
     hardware = _on_ibm_hardware(model)
     start = time.perf_counter()
+    record = None
     with contextlib.ExitStack() as stack:
         if hardware is not None:
             estimate = _check_budget(model, x, args.batch_size, hardware)
             record = stack.enter_context(journal(args.run_dir / "ibm-jobs" / f"{args.backend}-{args.split}-{args.checkpoint}"))
-        metrics = evaluate(model, x, y, n_classes=data.n_classes, batch_size=args.batch_size, progress=True,
-                           desc=f"{args.backend} {args.split}")
+        try:
+            metrics = evaluate(model, x, y, n_classes=data.n_classes, batch_size=args.batch_size, progress=True,
+                               desc=f"{args.backend} {args.split}")
+        except KeyboardInterrupt as exc:
+            kept = ("the evaluation keeps no partial result: nothing was written" if record is None else
+                    f"the {len(record.finished())} finished job(s) are kept in {record.directory}: run the same "
+                    "command again to send only the rest")
+            raise Interrupted(kept) from exc
     label = args.backend if args.simulator is None else f"{args.backend} ({args.simulator})"
     row = {"backend": label, **{k: "exact" if k == "shots" and args.exact else overrides.get(k, "") for k in OVERRIDES},
            "options": " ".join(f"{k}={v}" for k, v in overrides.items() if k not in OVERRIDES + ("simulator",)),
