@@ -63,7 +63,8 @@ def test_a_user_ansatz_drives_the_layer():
     (dict(n_qubits=0), ValueError, "n_qubits must be a positive integer, got 0"),
     (dict(n_qubits=2, ansatz="ghz"), ValueError, "unknown ansatz 'ghz'; choose one of: qrkt, qrkt-2n, qrkt-reupload, basic"),
     (dict(n_qubits=2, backend="aer-gpux"), ValueError,
-     r"unknown backend 'aer-gpux'; choose one of: .*aer-gpu, .*estimator, fake-<device>, ibm, native"),
+     r"unknown backend 'aer-gpux' \(did you mean 'aer-gpu'\?\); choose one of: .*aer-gpu, .*estimator, fake-<device>, ibm, "
+     r"native"),
     (dict(n_qubits=3, ansatz=make_ansatz("qrkt", 2)), ValueError, "the ansatz acts on 2 qubits but n_qubits=3"),
 ])
 def test_layer_construction_errors(kwargs, error, message):
@@ -80,7 +81,7 @@ def test_layer_input_errors(backend):
         layer(torch.tensor([[0.0, float("nan"), 1.0]]))
     with pytest.raises(ValueError, match="inputs contain NaN or infinite values"):
         layer(torch.tensor([[0.0, float("inf"), 1.0]]))
-    with pytest.raises(ValueError, match="unknown backend 'ibmq'; choose one of: "):
+    with pytest.raises(ValueError, match=r"unknown backend 'ibmq' \(did you mean 'ibm'\?\); choose one of: "):
         layer.to_backend("ibmq")
 
 

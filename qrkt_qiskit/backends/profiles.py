@@ -325,7 +325,7 @@ def get_profile(name: str | BackendProfile, *, backends_dir: str | os.PathLike |
             profile = dataclasses.replace(template, name=name, options={**template.options, "device": name[5:]})
         else:
             names = [f"{p.name}-<device>" if p.is_template else p.name for p in registry.values()]
-            raise ValueError(f"unknown backend {name!r}{_did_you_mean(name, list(registry))}; choose one of: "
+            raise ValueError(f"unknown backend {name!r}{_did_you_mean(name, names)}; choose one of: "
                              f"{', '.join(names)}")
     else:
         raise TypeError(f"a backend must be a profile name or a BackendProfile, got {type(name).__name__}")
@@ -345,7 +345,7 @@ def get_profile(name: str | BackendProfile, *, backends_dir: str | os.PathLike |
 
 
 def _did_you_mean(name: str, names) -> str:
-    close = difflib.get_close_matches(name.lower(), list(names), n=1)
+    close = [c for c in difflib.get_close_matches(name.lower(), list(names), n=2) if c != name][:1]
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
