@@ -95,3 +95,14 @@ def read_only(tmp_path):
     yield make
     for target in reversed(mounted):
         subprocess.run(["umount", str(target)], check=True)
+
+
+@pytest.fixture(scope="session")
+def rk1_run(tmp_path_factory):
+    """A quantum rk1 ViT of one block trained one epoch on digits by `qrkt train` (shared: seconds to make)."""
+    from qrkt_qiskit.cli import main
+
+    run = tmp_path_factory.mktemp("rk1") / "run"
+    assert main(["train", "--blocks", "1", "--ode", "rk1", "--epochs", "1", "--batch-size", "128",
+                 "--no-progress", "--run-dir", str(run)]) == 0
+    return run

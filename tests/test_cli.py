@@ -15,12 +15,9 @@ import torch
 from qrkt_qiskit.cli import main
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    run = tmp_path_factory.mktemp("cli") / "run"
-    assert main(["train", "--blocks", "1", "--ode", "rk1", "--epochs", "1", "--batch-size", "128",
-                 "--no-progress", "--run-dir", str(run)]) == 0
-    return run
+@pytest.fixture
+def run_dir(rk1_run):
+    return rk1_run
 
 
 def test_train_prints_the_thesis_table(run_dir, capsys):

@@ -78,7 +78,7 @@ def test_a_forward_pass_is_one_job_per_dependency_level_and_equals_one_job_per_c
     torch.manual_seed(0)
     model = build_model(TrainConfig(quantum=True)).double().eval()  # the demo model: 15 layers, 60 calls
     x = torch.rand(1, 1, 8, 8, dtype=torch.float64)
-    to_backend(model, "estimator")  # exact: the two paths must agree to rounding
+    to_backend(model, "aer")  # exact: the two paths must agree to rounding
     jobs = []
     monkeypatch.setattr(backends.BatchingEstimator, "_run",
                         lambda self, pubs, run=backends.BatchingEstimator._run: jobs.append(len(pubs)) or run(self, pubs))
@@ -197,16 +197,13 @@ def test_the_too_wide_refusal_on_ibm_advises_what_the_profile_takes():
     from qrkt_qiskit.engine.lowering import UnsupportedCircuitError
 
     with pytest.raises(UnsupportedCircuitError, match=r"use simulator='runtime' \(the device itself\), or Aer through "
-                                                      r"backend 'fake-brisbane' with simulator='aer'"):
-        QuantumLayer(11).to_backend("ibm", device="fake-brisbane", simulator="native", shots=None)
+                                                      r"backend 'fake-guadalupe' with simulator='aer'"):
+        QuantumLayer(11).to_backend("ibm", device="fake-guadalupe", simulator="native", shots=None)
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    run = tmp_path_factory.mktemp("ibm") / "run"
-    assert main(["train", "--blocks", "1", "--ode", "rk1", "--epochs", "1", "--batch-size", "128",
-                 "--no-progress", "--run-dir", str(run)]) == 0
-    return run
+@pytest.fixture
+def run_dir(rk1_run):
+    return rk1_run
 
 
 IBM = ["--backend", "ibm", "--device", "fake-nairobi", "--shots", "64", "--seed", "5", "--resilience-level", "0",
