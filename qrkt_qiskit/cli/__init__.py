@@ -139,4 +139,17 @@ def _stopping_on(*signals):
 
 
 def _interrupt(signum, frame):
+    if _in_finalizer(frame):
+        # Python prints and drops an exception raised inside __del__ (a progress bar being
+        # collected): deliver the signal again a moment later, outside it.
+        threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
+        return
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _in_finalizer(frame) -> bool:
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
