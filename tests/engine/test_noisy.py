@@ -339,12 +339,12 @@ def test_a_coin_flip_readout_reads_zero_where_it_raised_an_empty_pauli_list():
     assert dressed.equiv(SparsePauliOp("II", 0.0))
 
 
-@pytest.mark.parametrize("device, widths", [("fake-lagos", (1, 6)), ("fake-manila", (3,))])
+@pytest.mark.parametrize("device, widths", [("fake-lagos", (1, 6)), ("fake-manila", (3,))])  # lagos: 6 failed at 2
 def test_any_noise_scale_runs_every_shipped_ansatz(device, widths):
     from qrkt_qiskit.backends import get_profile
     from qrkt_qiskit.layers import QuantumLayer
 
-    for scale, name, n in itertools.product((0, 2, 5), ("qrkt", "basic"), widths):  # 2 and 5 crashed (issue 37)
+    for scale, name, n in itertools.product((2, 5), ("qrkt", "basic"), widths):  # both crashed (issue 37)
         layer = QuantumLayer(n, ansatz=name).to_backend(get_profile(device, noise_scale=scale, shots=None))
         with torch.no_grad():
             out = layer(torch.rand(2, n))
