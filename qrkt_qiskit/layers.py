@@ -310,11 +310,16 @@ class _Placement:
         """The call as a torch function ``(P, n) -> (P, k)``: run now, or with ``outputs`` measured already."""
         return _QNNFunction.apply(values, self, outputs)
 
+    @property
+    def refuses_training(self) -> bool:
+        """An IBM device's profile without ``allow_hardware_training``: no gradient is paid for on it."""
+        return (self.profile.kind == "ibm" and self.user is None
+                and not self.profile.option("allow_hardware_training", False))
+
     def check_not_training(self, layer: QuantumLayer, x: torch.Tensor) -> None:
         """Refuse, before any job, a forward pass that builds a graph to train through IBM hardware."""
-        if not (self.profile.kind == "ibm" and self.user is None and layer.training and torch.is_grad_enabled()
-                and (x.requires_grad or layer.weight.requires_grad)
-                and not self.profile.option("allow_hardware_training", False)):
+        if not (self.refuses_training and layer.training and torch.is_grad_enabled()
+                and (x.requires_grad or layer.weight.requires_grad)):
             return
         samples = x.shape[:-1].numel()
         cost = hardware_step_cost(self, samples)
@@ -385,8 +390,7 @@ class _QNNFunction(torch.autograd.Function):
         # The QNN's input Jacobian J (batch, outputs, inputs): dL/dvalues[b] = grad[b] @ J[b].
         values, = ctx.saved_tensors
         placement = ctx.placement
-        if placement.profile.kind == "ibm" and placement.user is None and not placement.profile.option(
-                "allow_hardware_training", False):
+        if placement.refuses_training:
             cost = hardware_step_cost(placement, values.shape[0])
             raise backends.BudgetExceededError(
                 f"a backward pass through backend {placement.profile.name!r} runs the parameter-shift gradient on "

@@ -136,7 +136,7 @@ class _Execution:
 
     def __init__(self, profile: BackendProfile):
         self.profile = profile
-        self.device = self.pass_manager = self.mode = self._qpu = None
+        self.device = self.pass_manager = self.mode = None
         self.spent = 0.0  # estimated QPU seconds of the jobs this process sent on the profile
         self.pending: list[Cost] = []  # the estimates of the jobs a guarded call is about to send
         self.primitive = self.precision = None  # opened by the first job: an estimate opens no Session
@@ -198,9 +198,7 @@ class _Execution:
     @property
     def qpu(self) -> QPUTimeModel | None:
         """The QPU-time model of a profile that runs on an IBM device (``None`` for simulators)."""
-        if self._qpu is None and self.profile.kind == "ibm":
-            self._qpu = qpu_model(self.profile)
-        return self._qpu
+        return qpu_model(self.profile) if self.profile.kind == "ibm" else None
 
     def cap(self, circuits: list) -> int | None:
         """The most parameter sets per job: the profile's ``batch_size``, and within IBM's per-job limits."""
@@ -313,8 +311,17 @@ def runtime_options(profile: BackendProfile) -> dict:
 
 
 def qpu_model(profile: BackendProfile) -> QPUTimeModel:
-    """The QPU-time model of an ``ibm`` profile (its device looked up, no session opened, nothing sent)."""
-    return QPUTimeModel(_setup(profile).device, runtime_options(profile), profile.option("max_execution_time"))
+    """The QPU-time model of an ``ibm`` profile (its device looked up, no session opened, nothing sent).
+
+    One per profile and process, so each circuit is prepared for pricing once, whoever asks.
+    """
+    if profile not in _QPU_MODELS:
+        _QPU_MODELS[profile] = QPUTimeModel(_setup(profile).device, runtime_options(profile),
+                                            profile.option("max_execution_time"))
+    return _QPU_MODELS[profile]
+
+
+_QPU_MODELS: dict[BackendProfile, QPUTimeModel] = {}
 
 
 class _MeasureOne(dict):

@@ -94,7 +94,7 @@ class QPUTimeModel:
         self.rep_delay = rep_delay if rep_delay is not None else getattr(device, "default_rep_delay",
                                                                          _DEFAULT_REP_DELAY) or _DEFAULT_REP_DELAY
         self.max_job_seconds = min(MAX_JOB_SECONDS, max_execution_time or MAX_JOB_SECONDS)
-        self._rates: dict[tuple, _PubRate] = {}
+        self._rates: dict[tuple, tuple] = {}  # (circuit id, observables) -> (circuit, its rate)
 
     def job(self, pubs: list[tuple]) -> Cost:
         """One job of ``pubs``, each ``(circuit, observables, values)`` as an Estimator takes it."""
@@ -121,11 +121,13 @@ class QPUTimeModel:
 
     def _rate(self, circuit, observables) -> _PubRate:
         key = (id(circuit), repr(_as_list(observables)))
-        if key not in self._rates:
+        known = self._rates.get(key)
+        if known is None or known[0] is not circuit:  # the circuit is kept, so its id is never another's
             one, two = (self._prepared(circuit, observables, n) for n in (1, 2))
             per_set = (two[0] - one[0], two[1] - one[1])
-            self._rates[key] = _PubRate(per_set[0], per_set[1], one[0] - per_set[0], one[1] - per_set[1])
-        return self._rates[key]
+            known = self._rates[key] = circuit, _PubRate(per_set[0], per_set[1], one[0] - per_set[0],
+                                                         one[1] - per_set[1])
+        return known[1]
 
     def _prepared(self, circuit, observables, n: int) -> tuple[int, float]:
         """Executions and seconds of one job of this PUB at ``n`` parameter sets, as Runtime prepares it."""
