@@ -4,7 +4,7 @@ The names below load on first use, so that ``qrkt --help`` (which imports this p
 starts without importing torch or Qiskit.
 """
 
-import importlib
+from .lazy import lazy_exports
 
 # public name -> the submodule that defines it
 _EXPORTS = {
@@ -16,13 +16,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'qrkt_qiskit' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    globals()[name] = value  # loaded once
-    return value
-
-
-def __dir__():
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

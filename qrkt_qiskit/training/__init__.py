@@ -4,7 +4,7 @@ The names below load on first use, so that ``qrkt train`` can build its parser f
 `TrainConfig` (which imports neither torch nor Qiskit) and check its options first.
 """
 
-import importlib
+from ..lazy import lazy_exports
 
 # public name -> the submodule that defines it
 _EXPORTS = {
@@ -18,13 +18,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    globals()[name] = value  # loaded once
-    return value
-
-
-def __dir__():
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
