@@ -32,7 +32,7 @@ STRATEGIES = ("auto", "closed-form", "statevector")
 
 
 def compile(ansatz: Ansatz, dtype: torch.dtype = torch.float32, device="cpu", *, strategy: str = "auto",
-            fuse: bool | None = None):
+            fuse: bool | None = None, kernel: bool = True):
     """Compile ``ansatz`` for the engine.
 
     Args:
@@ -46,6 +46,8 @@ def compile(ansatz: Ansatz, dtype: torch.dtype = torch.float32, device="cpu", *,
         fuse: how the statevector path fuses weight-only runs: ``None`` in blocks of at most
             ``statevector.BLOCK_QUBITS`` qubits, ``True`` up to ``statevector.FUSE_MAX_QUBITS``,
             ``False`` not at all (for tests and benchmarks).
+        kernel: whether the statevector path runs its compiled CPU kernel (`fused`) where it
+            can; ``False``: the torch sweep everywhere (for tests and benchmarks).
 
     Returns:
         A `CompiledCircuit`: ``compiled(x, w)`` maps ``x: (..., n_inputs)`` and
@@ -64,7 +66,7 @@ def compile(ansatz: Ansatz, dtype: torch.dtype = torch.float32, device="cpu", *,
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}")
-    return CompiledCircuit(ansatz, dtype, torch.device(device), strategy, fuse)
+    return CompiledCircuit(ansatz, dtype, torch.device(device), strategy, fuse, kernel)
 
 
 class Program(Protocol):
@@ -91,7 +93,7 @@ class CompiledCircuit:
     """
 
     def __init__(self, ansatz: Ansatz, dtype: torch.dtype, device: torch.device, strategy: str,
-                 fuse: bool | None):
+                 fuse: bool | None, kernel: bool = True):
         self.ansatz, self.dtype, self.device = ansatz, dtype, device
         n = ansatz.n_qubits
         self._derived, self.strategy, ops, observables = _plan(ansatz, strategy)
@@ -99,7 +101,7 @@ class CompiledCircuit:
         shape = {"n_qubits": n, "n_inputs": ansatz.n_inputs + n_derived, "n_weights": ansatz.n_weights}
         self._program: Program = (
             BlochCircuit(ops, observables, **shape, dtype=dtype, device=device) if self.strategy == "closed-form"
-            else StatevectorCircuit(ops, observables, **shape, dtype=dtype, device=device, fuse=fuse))
+            else StatevectorCircuit(ops, observables, **shape, dtype=dtype, device=device, fuse=fuse, kernel=kernel))
 
     def __call__(self, x: torch.Tensor, w: torch.Tensor, *, validate: bool = True) -> torch.Tensor:
         """Expectation values ``(..., n_observables)`` for ``x: (..., n_inputs)``, ``w: (n_weights,)``.

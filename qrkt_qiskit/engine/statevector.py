@@ -32,7 +32,7 @@ from .observables import PauliTables
 from .sweep import Angles, Block, Const, Gate, Layer, Perm, Prefix, ProductState, Program, Segment, Where, run
 from .tracing import is_tracing
 
-__all__ = ["BLOCK_QUBITS", "FUSED_MAX_AMPLITUDES", "FUSED_MAX_QUBITS", "FUSE_MAX_QUBITS", "StatevectorCircuit"]
+__all__ = ["BLOCK_QUBITS", "FUSE_MAX_QUBITS", "StatevectorCircuit"]
 
 # Weight-only runs are cut into blocks of at most this many qubits, each one dense GEMM:
 # one pass over the state per block instead of one or more per gate. Six qubits (64×64
@@ -40,11 +40,6 @@ __all__ = ["BLOCK_QUBITS", "FUSED_MAX_AMPLITUDES", "FUSED_MAX_QUBITS", "FUSE_MAX
 BLOCK_QUBITS = 6
 # `fuse=True` allows blocks up to this width (a 1024×1024 matrix).
 FUSE_MAX_QUBITS = 10
-# On the CPU, calls up to this width and this many amplitudes (batch · 2^n) run as one compiled
-# kernel (`fused`): there the torch sweep's cost is dispatch; above them its GEMMs are faster
-# (docs/benchmarks.md).
-FUSED_MAX_QUBITS = 8
-FUSED_MAX_AMPLITUDES = 1 << 17
 
 
 class StatevectorCircuit:
@@ -58,13 +53,15 @@ class StatevectorCircuit:
         device: where the program runs.
         fuse: how weight-only runs are fused: ``None`` in blocks of at most
             ``BLOCK_QUBITS`` qubits, ``True`` up to ``FUSE_MAX_QUBITS``, ``False`` not at all.
+        kernel: run the compiled CPU kernel (`fused`) wherever it can (`fused.kernel_supports`;
+            not under tracing or a double backward); ``False``: always the torch sweep.
 
     Raises:
         UnsupportedCircuitError: when the statevector cannot fit in the device's memory.
     """
 
     def __init__(self, ops: list[Op], observables: Sequence[SparsePauliOp], *, n_qubits: int, n_inputs: int,
-                 n_weights: int, dtype: torch.dtype, device: torch.device, fuse: bool | None):
+                 n_weights: int, dtype: torch.dtype, device: torch.device, fuse: bool | None, kernel: bool = True):
         self.n_qubits, self.n_inputs, self.dtype, self.device = n_qubits, n_inputs, dtype, device
         self.cdtype = torch.complex128 if dtype == torch.float64 else torch.complex64
         self._memory = _memory(device)
@@ -72,12 +69,12 @@ class StatevectorCircuit:
         ops, tables = _split_u(ops), PauliTables(observables, n_qubits, dtype, device)
         self._program = _Builder(n_qubits, n_inputs, n_weights, dtype, self.cdtype, device).build(ops, tables, fuse)
         self._fused = (FusedProgram(ops, tables, n_qubits=n_qubits, dtype=dtype)
-                       if device.type == "cpu" and n_qubits <= FUSED_MAX_QUBITS else None)
+                       if kernel and fused.kernel_supports(device) else None)
 
     def __call__(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """``x: (batch, n_inputs)``, ``w: (n_weights,)`` -> ``(batch, n_observables)``."""
         _check_batch(x.shape[0], self.n_qubits, self.cdtype, self.device, self._memory)
-        if self._fused is not None and x.shape[0] * 2**self.n_qubits <= FUSED_MAX_AMPLITUDES and not is_tracing():
+        if self._fused is not None and not is_tracing():  # a traced call runs the torch sweep autograd sees
             return fused.run(self._fused, self._program, x, w)
         return run(self._program, x, w)
 
@@ -90,7 +87,7 @@ class StatevectorCircuit:
                 parts.append(_describe(step))
         parts.append(p.tables.describe())
         kernel = "" if self._fused is None else (
-            f"calls of up to {FUSED_MAX_AMPLITUDES} amplitudes as one compiled CPU kernel, larger ones as ")
+            "one compiled CPU kernel (torch's thread count), traced calls and double backwards as ")
         return f"{self.cdtype} statevector, adjoint reverse pass; {kernel}" + "; ".join(parts)
 
 
