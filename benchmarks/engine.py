@@ -24,6 +24,8 @@ Frameworks (``--skip`` takes names or prefixes, e.g. ``--skip qml pl-lightning``
 
 * ``engine-c64`` / ``engine-c128``: ``qrkt_qiskit.compile`` in float32 / float64 with its
   automatic strategy (the closed form for ``qrkt``, the statevector path for the others);
+* ``engine-sweep-c64``: the float32 engine with its compiled CPU kernel switched off
+  (``compile(..., kernel=False)``): the torch sweep, which CUDA and a double backward run;
 * ``engine-sv-c64`` / ``engine-sv-c128``: the same, forced onto the statevector path (only
   where the automatic strategy is the closed form);
 * ``qml-{sv,aer}-{paramshift,lincomb}``: qiskit-machine-learning ``EstimatorQNN`` in a
@@ -38,7 +40,10 @@ Frameworks (``--skip`` takes names or prefixes, e.g. ``--skip qml pl-lightning``
 * ``tc-ng-jit``: TensorCircuit-ng on JAX (``Circuit.from_qiskit`` of the same circuit),
   complex64: ``jax.jit`` of ``jax.value_and_grad`` of ``vmap``-over-the-batch, the way
   its users write it (the forward column: ``jax.jit`` of the vmapped forward). Inputs go
-  in and results come out as torch tensors, inside the timed call.
+  in and results come out as torch tensors, inside the timed call;
+* ``tc-ng-state``: the same, reading Z-string observables from the final state
+  (``|ψ|²`` times a ±1 table, one matmul) instead of one ``expectation_ps`` per term:
+  TC-ng's fastest readout at every width measured (docs/benchmarks.md).
 
 Statevector simulators (everything but the closed-form engine) run up to
 ``STATEVECTOR_MAX`` qubits; above it only the closed form can.
@@ -106,8 +111,8 @@ class Model:
 
 
 def build_engine(ansatz: Ansatz, w: torch.Tensor, dtype: torch.dtype, device: str = "cpu",
-                 strategy: str = "auto") -> Model:
-    prog = compile(ansatz, dtype=dtype, device=device, strategy=strategy)
+                 strategy: str = "auto", kernel: bool = True) -> Model:
+    prog = compile(ansatz, dtype=dtype, device=device, strategy=strategy, kernel=kernel)
     weight = w.to(device, dtype).clone().requires_grad_(True)
     return Model(lambda x: prog(x, weight), weight, dtype, device)
 
@@ -182,8 +187,11 @@ def build_pennylane(ansatz: Ansatz, w: torch.Tensor, device: str, diff_method: s
     return Model(layer, layer.qnode_weights["weights"], torch.float64)
 
 
-def build_tensorcircuit(ansatz: Ansatz, w: torch.Tensor) -> Model:
-    """TensorCircuit-ng on JAX in complex64: ``jax.jit`` of ``value_and_grad`` of the vmapped circuit."""
+def build_tensorcircuit(ansatz: Ansatz, w: torch.Tensor, readout: Callable | None = None) -> Model:
+    """TensorCircuit-ng on JAX in complex64: ``jax.jit`` of ``value_and_grad`` of the vmapped circuit.
+
+    ``readout(circuit)`` gives the observables (default: ``expectation_ps`` per Pauli term).
+    """
     import jax
     import jax.numpy as jnp
     import tensorcircuit as tc
@@ -198,6 +206,8 @@ def build_tensorcircuit(ansatz: Ansatz, w: torch.Tensor) -> Model:
 
     def sample(x, weights):
         c = tc.Circuit.from_qiskit(circuit, n, binding_params=jnp.concatenate([x, weights]))
+        if readout is not None:
+            return readout(c)
         return jnp.stack([sum(coeff * jnp.real(c.expectation_ps(**paulis)) for coeff, paulis in obs)
                           for obs in terms])
 
@@ -219,6 +229,23 @@ def build_tensorcircuit(ansatz: Ansatz, w: torch.Tensor) -> Model:
         return tuple(torch.from_numpy(np.asarray(t)) for t in (out, gx, gw))
 
     return Model(run, torch.from_numpy(np.asarray(weights)), torch.float32, grad_step=grad_step)
+
+
+def build_tensorcircuit_state(ansatz: Ansatz, w: torch.Tensor) -> Model:
+    """TensorCircuit-ng as its users read Z-strings: ``|ψ|²`` of the final state times a ±1 table, one matmul."""
+    import jax.numpy as jnp
+
+    n = ansatz.n_qubits
+    bits = (np.arange(2**n)[:, None] >> (n - 1 - np.arange(n))) & 1  # TC's qubit 0 is the highest bit
+    table = np.zeros((2**n, len(ansatz.observables)), np.float32)
+    for o, obs in enumerate(ansatz.observables):
+        for label, coeff in obs.to_list():
+            if set(label) - {"I", "Z"}:
+                raise ValueError(f"tc-ng-state reads Z-strings only, got {label}")
+            z = [q for q in range(n) if label[n - 1 - q] == "Z"]
+            table[:, o] += coeff.real * (1 - 2 * (bits[:, z].sum(1) % 2))
+    table = jnp.asarray(table)
+    return build_tensorcircuit(ansatz, w, readout=lambda c: jnp.abs(c.state()) ** 2 @ table)
 
 
 @dataclass(frozen=True)
@@ -244,6 +271,8 @@ FRAMEWORKS = (
     Framework("engine-c64", functools.partial(build_engine, dtype=torch.float32), "qrkt_qiskit",
               float32="float32 engine"),
     Framework("engine-c128", functools.partial(build_engine, dtype=torch.float64), "qrkt_qiskit"),
+    Framework("engine-sweep-c64", functools.partial(build_engine, dtype=torch.float32, kernel=False),
+              "qrkt_qiskit", float32="float32 engine", max_qubits=STATEVECTOR_MAX),
     Framework("engine-sv-c64", functools.partial(build_engine, dtype=torch.float32, strategy="statevector"),
               "qrkt_qiskit", float32="float32 engine", max_qubits=STATEVECTOR_MAX),
     Framework("engine-sv-c128", functools.partial(build_engine, dtype=torch.float64, strategy="statevector"),
@@ -259,6 +288,7 @@ FRAMEWORKS = (
                                                         diff_method="adjoint"), "pennylane_lightning",
               float32=LIGHTNING_F32, max_qubits=STATEVECTOR_MAX, circuits=PENNYLANE_CIRCUITS),
     Framework("tc-ng-jit", build_tensorcircuit, "tensorcircuit", float32=TC_F32, max_qubits=STATEVECTOR_MAX),
+    Framework("tc-ng-state", build_tensorcircuit_state, "tensorcircuit", float32=TC_F32, max_qubits=STATEVECTOR_MAX),
 )
 
 

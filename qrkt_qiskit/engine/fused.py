@@ -3,13 +3,13 @@
 The torch sweep (`sweep`) applies a per-sample gate (an input read after an entangler) as
 several tensor ops over the whole ``(2^n, batch)`` state, and pays ~200 ATen calls of
 dispatch per call at a few qubits (docs/benchmarks.md). Here the lowered gates run as two
-numba-compiled passes, a forward and an adjoint reverse pass (`fused_passes`), at every
+numba-compiled passes, a forward and an adjoint reverse pass (`fused_kernels`), at every
 width the memory check admits, with no framework call per gate:
 
 * the batch is cut into tiles of ``T`` samples that run in parallel on
   ``torch.get_num_threads()`` threads (``qrkt --threads``); a tile's state is kept as real
   and imaginary ``(2^n, T)`` planes with the samples innermost, so every gate's loop
-  vectorises over samples (`fused_ops`);
+  vectorises over samples (`fused_kernels`);
 * a parametric gate ``A + cos φ B + sin φ C`` (`gates.gate_parts`) is built per sample,
   ``φ = scale · v[slot] + offset``, and applied in place; runs of one-qubit gates on a qubit
   are one pass over the state; a constant multi-qubit gate that only permutes and phases
@@ -32,8 +32,8 @@ import numba
 import numpy as np
 import torch
 
-from . import fused_passes
-from .fused_ops import CONSTANT_ANGLE, DENSE, MONOMIAL, NO_ANGLE, PARAMETRIC
+from . import fused_kernels
+from .fused_kernels import CONSTANT_ANGLE, DENSE, MONOMIAL, NO_ANGLE, PARAMETRIC, monomial_swaps
 from .gates import gate_parts
 from .kernels import is_monomial, monomial_columns
 from .lowering import Op
@@ -93,7 +93,7 @@ class FusedProgram:
                 columns = monomial_columns(op.matrix)
                 kind.append(MONOMIAL)
                 mats += list(op.matrix[np.arange(len(columns)), columns])
-                perm += list(columns)
+                perm += monomial_swaps(columns)
             else:
                 kind.append(DENSE)
                 mats += list(op.matrix.ravel())
@@ -135,7 +135,7 @@ class FusedProgram:
         batch = x.shape[0]
         out = torch.empty(batch, self.n_observables, dtype=self.dtype)
         state = torch.empty((2, 2**self.n, batch) if keep_state else (2, 0, 0), dtype=self.dtype)
-        fused_passes.forward(_numpy(x), _numpy(w), *self._arrays(), self.tile(batch), out.numpy(), state.numpy())
+        fused_kernels.forward(_numpy(x), _numpy(w), *self._arrays(), self.tile(batch), out.numpy(), state.numpy())
         return out, state
 
     def backward(self, x: torch.Tensor, w: torch.Tensor, state: torch.Tensor, grad: torch.Tensor):
@@ -144,7 +144,7 @@ class FusedProgram:
         tile = self.tile(batch)
         gx = torch.zeros(x.shape, dtype=self.dtype)
         gw = np.zeros((-(-batch // tile), w.shape[0]), np.float64)  # one row per tile: the threads share no sum
-        fused_passes.backward(_numpy(x), _numpy(w), *self._arrays(), tile, self.first_parametric, state.numpy(),
+        fused_kernels.backward(_numpy(x), _numpy(w), *self._arrays(), tile, self.first_parametric, state.numpy(),
                               _numpy(grad), gx.numpy(), gw)
         return gx, torch.from_numpy(gw.sum(0)).to(self.dtype)
 
