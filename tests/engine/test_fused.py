@@ -1,15 +1,18 @@
-"""The compiled CPU kernel (`engine.fused`) against the torch sweep it replaces on small calls, and its dispatch."""
+"""The compiled CPU kernel (`engine.fused`) against the torch sweep (``compile(..., kernel=False)``) and
+Qiskit's `Statevector`, at 1-14 qubits, in float32 and float64, on one thread and two, in one tile and several."""
 
 import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
+from hypothesis import strategies as st
 from qiskit.circuit import ParameterVector, QuantumCircuit
 from qiskit.circuit.library import UnitaryGate
 from qiskit.quantum_info import SparsePauliOp, random_unitary
 
 from qrkt_qiskit import ANSATZ_NAMES, Ansatz, compile, make_ansatz
-from qrkt_qiskit.engine import fused, statevector
+from qrkt_qiskit.engine.fused import MIN_TILE, kernel_supports
+from qrkt_qiskit.engine.fused_kernels import monomial_swaps
 
 from ..conftest import reference
 from ..strategies import random_ansatze
@@ -22,31 +25,33 @@ def samples(ansatz, batch=5, seed=0, dtype=torch.float64):
     return x.to(dtype).requires_grad_(), w.to(dtype).requires_grad_()
 
 
-def both_paths(ansatz, dtype=torch.float64, batch=5, tile=None):
-    """Outputs and the gradients of ``Σ out²`` by the kernel and by the torch sweep, on the same samples."""
-    prog = compile(ansatz, dtype, strategy="statevector")
-    assert prog._program._fused is not None
-    if tile is not None:
-        prog._program._fused.tile = tile
+def outputs_and_grads(prog, x, w):
+    """Outputs and the gradients of ``Σ out²`` (float64 copies), and the autograd node that ran."""
+    out = prog(x, w)
+    node = out.grad_fn.next_functions[0][0].name()  # under the compiled circuit's reshape
+    gx, gw = torch.autograd.grad(out.square().sum(), (x, w), allow_unused=True, materialize_grads=True)
+    return [t.detach().double() for t in (out, gx, gw)], node
+
+
+def both_paths(ansatz, dtype=torch.float64, batch=5):
+    """`outputs_and_grads` by the kernel and by the torch sweep, on the same samples."""
     x, w = samples(ansatz, batch, dtype=dtype)
-    results, limit = [], statevector.FUSED_MAX_AMPLITUDES
-    try:
-        for statevector.FUSED_MAX_AMPLITUDES in (limit, 0):  # the kernel, then the sweep
-            out = prog(x, w)
-            gx, gw = torch.autograd.grad(out.square().sum(), (x, w), allow_unused=True, materialize_grads=True)
-            results.append([t.detach().double() for t in (out, gx, gw)])
-    finally:
-        statevector.FUSED_MAX_AMPLITUDES = limit
-    return results
+    kernel, node = outputs_and_grads(compile(ansatz, dtype, strategy="statevector"), x, w)
+    sweep, sweep_node = outputs_and_grads(compile(ansatz, dtype, strategy="statevector", kernel=False), x, w)
+    assert (node, sweep_node) == ("_FusedBackward", "_StatevectorBackward")
+    return kernel, sweep
 
 
-def assert_agree(ansatz, dtype=torch.float64, **kw):
-    (out, gx, gw), (ref_out, ref_gx, ref_gw) = both_paths(ansatz, dtype, **kw)
+def assert_close(results, expected, ansatz, dtype):
     tol = 1e-10 if dtype == torch.float64 else 2e-5
     scale = max(1.0, sum(np.abs(o.coeffs).sum() for o in ansatz.observables)) ** 2
-    for a, b in ((out, ref_out), (gx, ref_gx), (gw, ref_gw)):
+    for a, b in zip(results, expected):
         if b.numel():
             assert (a - b).abs().max().item() <= tol * scale * max(1.0, b.abs().max().item())
+
+
+def assert_agree(ansatz, dtype=torch.float64, batch=5):
+    assert_close(*both_paths(ansatz, dtype, batch), ansatz, dtype)
 
 
 def mixed_circuit() -> Ansatz:
@@ -73,18 +78,52 @@ def mixed_circuit() -> Ansatz:
     return Ansatz(qc, x, w, observables=observables)
 
 
+def reuploading(n: int, layers: int, seed: int) -> Ansatz:
+    """Inputs read again after every entangler, in random single-qubit rotations, linear angle expressions too."""
+    rng = np.random.default_rng(seed)
+    x, w = ParameterVector("x", n), ParameterVector("w", 2 * n * layers)
+    qc = QuantumCircuit(n)
+    for layer in range(layers):
+        for j in range(n):
+            getattr(qc, rng.choice(["rx", "ry", "rz"]))(rng.uniform(0.5, 2) * x[j] + rng.uniform(-1, 1), j)
+            qc.ry(w[2 * (layer * n + j)], j)
+            getattr(qc, rng.choice(["rz", "rx"]))(w[2 * (layer * n + j) + 1], j)
+        for j in range(n - 1):
+            getattr(qc, rng.choice(["cx", "cz"]))(j, j + 1)
+    return Ansatz(qc, x, w)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("name", ANSATZ_NAMES)
-@pytest.mark.parametrize("n", [1, 2, 3, 6, 8])
+@pytest.mark.parametrize("n", [1, 2, 3, 6, 9])
 def test_kernel_and_torch_sweep_agree_on_the_shipped_ansatze(name, n, dtype):
-    for layers in (1, 2, 3):
+    for layers in (1, 3):
         assert_agree(make_ansatz(name, n, layers), dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", ANSATZ_NAMES)
+def test_kernel_agrees_at_14_qubits(name, dtype):
+    assert_agree(make_ansatz(name, 14, 2), dtype, batch=3)
 
 
 @settings(max_examples=40, deadline=None)
 @given(random_ansatze())
 def test_kernel_and_torch_sweep_agree_on_random_circuits(ansatz):
     assert_agree(ansatz)
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.integers(1, 14), st.integers(1, 3), st.integers(0, 2**16), st.sampled_from([torch.float32, torch.float64]))
+def test_reuploading_circuits_match_statevector_and_the_sweep(n, layers, seed, dtype):
+    """Per-sample gates after entanglers, 1-14 qubits: the kernel against the sweep, and its values against Qiskit."""
+    ansatz = reuploading(n, layers, seed)
+    kernel, sweep = both_paths(ansatz, dtype, batch=2)
+    assert_close(kernel, sweep, ansatz, dtype)
+    out = kernel[0]
+    x, w = samples(ansatz, 2)
+    tol = 1e-10 if dtype == torch.float64 else 2e-5
+    assert np.abs(out.numpy() - reference(ansatz, x.detach().numpy(), w.detach().numpy())).max() < tol * n
 
 
 def test_every_gate_kind_matches_statevector_and_the_sweep():
@@ -96,13 +135,23 @@ def test_every_gate_kind_matches_statevector_and_the_sweep():
     assert torch.autograd.gradcheck(compile(ansatz, torch.float64), samples(ansatz, batch=2))
 
 
-def test_a_batch_split_into_tiles_gives_the_same_numbers():
-    """Tiles of 2 samples, the last one short, against one tile for the whole batch."""
-    ansatz = mixed_circuit()
-    (out, gx, gw), _ = both_paths(ansatz, batch=7, tile=2)
-    (ref_out, ref_gx, ref_gw), _ = both_paths(ansatz, batch=7)
-    for a, b in ((out, ref_out), (gx, ref_gx), (gw, ref_gw)):
-        assert (a - b).abs().max().item() < 1e-12
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("n, batch", [(4, 7), (14, MIN_TILE + 3)])
+def test_threads_and_tiles_give_the_same_numbers(threads, n, batch):
+    """Two threads split any batch into two tiles; at 14 qubits a tile holds `MIN_TILE` samples, so one
+    thread runs two tiles, the last one short: against the sweep, and at 4 qubits against one sample at a time."""
+    torch.set_num_threads(threads)  # restored by conftest
+    ansatz = reuploading(n, 2, seed=n)
+    assert_agree(ansatz, torch.float64, batch)
+    if n > 4:
+        return
+    x, w = samples(ansatz, batch)
+    prog = compile(ansatz, torch.float64, strategy="statevector")
+    (out, gx, gw), _ = outputs_and_grads(prog, x, w)
+    rows = [outputs_and_grads(prog, x[b:b + 1].detach().clone().requires_grad_(), w)[0] for b in range(batch)]
+    assert (out - torch.cat([r[0] for r in rows])).abs().max() < 1e-12
+    assert (gx - torch.cat([r[1] for r in rows])).abs().max() < 1e-12
+    assert (gw - sum(r[2] for r in rows)).abs().max() < 1e-11
 
 
 def test_double_backward_goes_through_the_torch_sweep():
@@ -112,35 +161,36 @@ def test_double_backward_goes_through_the_torch_sweep():
     assert torch.autograd.gradgradcheck(prog, samples(ansatz, batch=2), eps=1e-6, atol=1e-6)
 
 
-def node(out: torch.Tensor) -> str:
-    """The autograd node that computed ``out`` (under the compiled circuit's reshape)."""
-    return out.grad_fn.next_functions[0][0].name()
-
-
-def test_calls_above_the_kernels_size_run_the_torch_sweep(monkeypatch):
-    """The dispatch is by size only: the same call gives the same numbers on either side of the threshold."""
+def test_the_kernel_is_chosen_on_the_cpu_and_switched_off_by_name():
+    """``kernel=False`` picks the torch sweep (as CUDA and tracing do); both say so in ``repr``."""
     ansatz = make_ansatz("qrkt", 4, 2)
-    prog = compile(ansatz, torch.float64, strategy="statevector")
     x, w = samples(ansatz, batch=8)
-    small = prog(x, w)
-    assert node(small) == "_FusedBackward"
-    monkeypatch.setattr(statevector, "FUSED_MAX_AMPLITUDES", 8 * 2**4 - 1)
-    large = prog(x, w)
-    assert node(large) == "_StatevectorBackward"
-    torch.testing.assert_close(small, large, atol=1e-12, rtol=0)
+    on, off = compile(ansatz, torch.float64), compile(ansatz, torch.float64, kernel=False)
+    assert "compiled CPU kernel" in repr(on) and "compiled CPU kernel" not in repr(off)
+    (a, *_), node = outputs_and_grads(on, x, w)
+    (b, *_), sweep_node = outputs_and_grads(off, x, w)
+    assert (node, sweep_node) == ("_FusedBackward", "_StatevectorBackward")
+    torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
+    assert kernel_supports(torch.device("cpu")) and not kernel_supports(torch.device("cuda"))
 
 
-def test_wide_circuits_and_gpus_get_no_kernel():
-    wide = compile(make_ansatz("qrkt", statevector.FUSED_MAX_QUBITS + 1, 2), torch.float32, strategy="statevector")
-    assert wide._program._fused is None
-    assert "compiled CPU kernel" in repr(compile(make_ansatz("qrkt", 3, 2), torch.float32))
+def test_torch_func_runs_the_torch_sweep():
+    """The ``torch.func`` transforms cannot see inside a numba call: under them the kernel steps aside."""
+    ansatz = make_ansatz("qrkt", 3, 2)
+    prog = compile(ansatz, torch.float64, strategy="statevector")
+    x, w = samples(ansatz, batch=3)
+    jac = torch.func.vmap(torch.func.jacrev(lambda xi: prog(xi, w.detach())))(x.detach())
+    assert jac.shape == (3, ansatz.n_observables, ansatz.n_inputs)
+    xi = x[0].detach().requires_grad_()
+    (gx,) = torch.autograd.grad(prog(xi, w.detach())[1], xi)
+    torch.testing.assert_close(jac[0, 1], gx, atol=1e-10, rtol=0)
 
 
-@pytest.mark.parametrize("gate, qubits, monomial", [("x", [0], True), ("cx", [0, 1], True), ("cz", [0, 1], True),
-                                                    ("swap", [0, 1], True), ("h", [0], False), ("sx", [0], False)])
-def test_permutation_and_phase_gates_are_applied_as_such(gate, qubits, monomial):
-    qc = QuantumCircuit(2)
-    getattr(qc, gate)(*qubits)
-    kernel = compile(Ansatz(qc, [], [], observables=[SparsePauliOp("ZZ")]), torch.float64,
-                     strategy="statevector")._program._fused
-    assert list(kernel.kind) == [fused._MONOMIAL if monomial else fused._DENSE]
+@pytest.mark.parametrize("columns", [[0, 3, 2, 1], [0, 1, 3, 2], [1, 0, 3, 2], [2, 0, 1, 3], [0, 1, 2, 3]])
+def test_a_permutation_is_the_row_swaps_the_kernel_applies(columns):
+    """`monomial_swaps`: the swaps, applied in order, take ``old`` to ``old[columns]``."""
+    rows = list("abcd")
+    count, *pairs = monomial_swaps(np.array(columns))
+    for a, b in zip(pairs[0::2], pairs[1::2]):
+        rows[a], rows[b] = rows[b], rows[a]
+    assert count == len(pairs) // 2 and rows == [list("abcd")[c] for c in columns]
