@@ -28,6 +28,8 @@ Frameworks (``--skip`` takes names or prefixes, e.g. ``--skip qml pl-lightning``
   (``compile(..., kernel=False)``): the torch sweep, which CUDA and a double backward run;
 * ``engine-sv-c64`` / ``engine-sv-c128``: the same, forced onto the statevector path (only
   where the automatic strategy is the closed form);
+* ``qml-aer-gpu-paramshift``: ``EstimatorQNN`` on Aer's ``device="GPU"`` (``qiskit-aer-gpu``),
+  with ``--device cuda`` only, beside the engine on the same GPU;
 * ``qml-{sv,aer}-{paramshift,lincomb}``: qiskit-machine-learning ``EstimatorQNN`` in a
   ``TorchConnector`` on qiskit's ``StatevectorEstimator`` or qiskit-aer's exact
   ``EstimatorV2``, with parameter-shift or linear-combination gradients. These are
@@ -122,10 +124,11 @@ def build_qiskit_ml(ansatz: Ansatz, w: torch.Tensor, simulator: str, gradient: s
     from qiskit_machine_learning.gradients import LinCombEstimatorGradient, ParamShiftEstimatorGradient
     from qiskit_machine_learning.neural_networks import EstimatorQNN
 
-    if simulator == "aer":
+    if simulator in ("aer", "aer-gpu"):
         from qiskit_aer.primitives import EstimatorV2 as AerEstimator
 
-        estimator = AerEstimator()  # exact expectation values when the precision is 0
+        device = "GPU" if simulator == "aer-gpu" else "CPU"  # qiskit-aer-gpu's build has the GPU device
+        estimator = AerEstimator(options={"backend_options": {"device": device}})  # exact when the precision is 0
     else:
         from qiskit.primitives import StatevectorEstimator
 
@@ -257,6 +260,7 @@ class Framework:
     max_qubits: int = 1_000_000  # statevector simulators stop where 2^n amplitudes stop fitting
     float32: str = ""  # why its results are only float32-accurate, if they are
     circuits: tuple[str, ...] | None = None  # the circuits it can build (None: any)
+    gpu: bool = False  # runs on a CUDA GPU only (with --device cuda), beside the engine
 
 
 TORCH_CONNECTOR_F32 = "TorchConnector returns float32 tensors and keeps its weights in float32"
@@ -281,6 +285,8 @@ FRAMEWORKS = (
                 "qiskit_aer" if sim == "aer" else "qiskit_machine_learning", slow=True,
                 float32=TORCH_CONNECTOR_F32, max_qubits=STATEVECTOR_MAX)
       for sim in ("sv", "aer") for grad in ("paramshift", "lincomb")),
+    Framework("qml-aer-gpu-paramshift", functools.partial(build_qiskit_ml, simulator="aer-gpu", gradient="paramshift"),
+              "qiskit_aer", slow=True, float32=TORCH_CONNECTOR_F32, max_qubits=STATEVECTOR_MAX, gpu=True),
     Framework("pl-default-backprop", functools.partial(build_pennylane, device="default.qubit",
                                                        diff_method="backprop"), "pennylane",
               max_qubits=STATEVECTOR_MAX, circuits=PENNYLANE_CIRCUITS),
@@ -517,9 +523,9 @@ def main(argv=None) -> int:
         if fw.circuits is not None and args.circuit not in fw.circuits:
             print(f"note: skipping {fw.name}: it has no version of circuit {args.circuit!r}")
             continue
-        if args.device != "cpu":
-            if not fw.name.startswith("engine"):
-                continue
+        if fw.gpu != (args.device != "cpu") and not fw.name.startswith("engine"):
+            continue  # on a GPU only the engine and the GPU frameworks run, and those only there
+        if args.device != "cpu" and fw.name.startswith("engine"):
             fw = dataclasses.replace(fw, build=functools.partial(fw.build, device=args.device))
         if importlib.util.find_spec(fw.requires) is None:
             print(f"note: skipping {fw.name}: {fw.requires} is not installed")
