@@ -39,7 +39,7 @@ from .kernels import is_monomial, monomial_columns
 from .lowering import Op
 from .sweep import Program, gradients
 
-__all__ = ["MIN_TILE", "TILE_AMPLITUDES", "FusedProgram", "kernel_supports", "run"]
+__all__ = ["MIN_TILE", "PARALLEL_AMPLITUDES", "TILE_AMPLITUDES", "FusedProgram", "kernel_supports", "run"]
 
 # A tile holds at most this many amplitudes per plane (the states of its samples): the loops
 # vectorise over a tile's samples, so wide tiles run faster, even past the core's L2 cache
@@ -47,6 +47,9 @@ __all__ = ["MIN_TILE", "TILE_AMPLITUDES", "FusedProgram", "kernel_supports", "ru
 TILE_AMPLITUDES = 1 << 18
 # ... but a tile keeps at least this many samples (two AVX-512 float32 vectors) at any width.
 MIN_TILE = 16
+# A call with fewer amplitudes (batch · 2^n) runs on one thread: waking a second one costs more, and
+# on a busy machine far more (a 64-sample 6-qubit call ran 20x slower on two threads).
+PARALLEL_AMPLITUDES = 1 << 16
 
 
 def kernel_supports(device: torch.device) -> bool:
@@ -121,11 +124,14 @@ class FusedProgram:
                 self.perm, self.source, self.scale, self.offset, self.n, self.z_table, self.flips, self.x_re, self.x_im)
 
     def tile(self, batch: int) -> int:
-        """Samples per tile: as wide as `TILE_AMPLITUDES` allows, but one tile per thread at least.
+        """Samples per tile: as wide as `TILE_AMPLITUDES` allows, but one tile per thread at least
+        (one thread below `PARALLEL_AMPLITUDES`).
 
         Also sets numba's thread count to torch's (``qrkt --threads``, `torch.set_num_threads`).
         """
         threads = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+        if batch * 2**self.n < PARALLEL_AMPLITUDES:
+            threads = 1
         numba.set_num_threads(threads)
         return max(1, min(self.max_tile, -(-batch // threads)))
 

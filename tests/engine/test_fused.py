@@ -11,7 +11,7 @@ from qiskit.circuit.library import UnitaryGate
 from qiskit.quantum_info import SparsePauliOp, random_unitary
 
 from qrkt_qiskit import ANSATZ_NAMES, Ansatz, compile, make_ansatz
-from qrkt_qiskit.engine.fused import MIN_TILE, kernel_supports
+from qrkt_qiskit.engine.fused import MIN_TILE, PARALLEL_AMPLITUDES, kernel_supports
 from qrkt_qiskit.engine.fused_kernels import monomial_swaps
 
 from ..conftest import reference
@@ -136,22 +136,23 @@ def test_every_gate_kind_matches_statevector_and_the_sweep():
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("n, batch", [(4, 7), (14, MIN_TILE + 3)])
+@pytest.mark.parametrize("n, batch", [(10, 65), (14, MIN_TILE + 3)])
 def test_threads_and_tiles_give_the_same_numbers(threads, n, batch):
-    """Two threads split any batch into two tiles; at 14 qubits a tile holds `MIN_TILE` samples, so one
-    thread runs two tiles, the last one short: against the sweep, and at 4 qubits against one sample at a time."""
+    """Two threads split a batch of more than `PARALLEL_AMPLITUDES` into two tiles, the last one short; at
+    14 qubits a tile holds `MIN_TILE` samples, so one thread runs two tiles too: against the sweep, and at
+    10 qubits against one sample at a time."""
+    assert batch * 2**n >= PARALLEL_AMPLITUDES
     torch.set_num_threads(threads)  # restored by conftest
     ansatz = reuploading(n, 2, seed=n)
     assert_agree(ansatz, torch.float64, batch)
-    if n > 4:
+    if n > 10:
         return
     x, w = samples(ansatz, batch)
     prog = compile(ansatz, torch.float64, strategy="statevector")
-    (out, gx, gw), _ = outputs_and_grads(prog, x, w)
-    rows = [outputs_and_grads(prog, x[b:b + 1].detach().clone().requires_grad_(), w)[0] for b in range(batch)]
-    assert (out - torch.cat([r[0] for r in rows])).abs().max() < 1e-12
-    assert (gx - torch.cat([r[1] for r in rows])).abs().max() < 1e-12
-    assert (gw - sum(r[2] for r in rows)).abs().max() < 1e-11
+    (out, gx, _), _ = outputs_and_grads(prog, x, w)
+    for b in (0, batch // 2, batch // 2 + 1, batch - 1):  # either side of the tiles' seam, and the ends
+        (row, row_gx, _), _ = outputs_and_grads(prog, x[b:b + 1].detach().clone().requires_grad_(), w)
+        assert (out[b] - row[0]).abs().max() < 1e-12 and (gx[b] - row_gx[0]).abs().max() < 1e-12
 
 
 def test_double_backward_goes_through_the_torch_sweep():
