@@ -7,7 +7,7 @@ numba-compiled passes, a forward and an adjoint reverse pass (`fused_kernels`), 
 width the memory check admits, with no framework call per gate:
 
 * the batch is cut into tiles of ``T`` samples that run in parallel on
-  ``torch.get_num_threads()`` threads (``qrkt --threads``); a tile's state is kept as real
+  ``torch.get_num_threads()`` Python threads (``qrkt --threads``; the kernels release the GIL); a tile's state is kept as real
   and imaginary ``(2^n, T)`` planes with the samples innermost, so every gate's loop
   vectorises over samples (`fused_kernels`);
 * a parametric gate ``A + cos φ B + sin φ C`` (`gates.gate_parts`) is built per sample,
@@ -28,7 +28,9 @@ which cannot see inside a numba call.
 
 from __future__ import annotations
 
-import numba
+import functools
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import torch
 
@@ -123,36 +125,54 @@ class FusedProgram:
         return (self.kind, self.width, self.offsets, self.qubits, self.sorted_qubits, self.mats_re, self.mats_im,
                 self.perm, self.source, self.scale, self.offset, self.n, self.z_table, self.flips, self.x_re, self.x_im)
 
-    def tile(self, batch: int) -> int:
-        """Samples per tile: as wide as `TILE_AMPLITUDES` allows, but one tile per thread at least
-        (one thread below `PARALLEL_AMPLITUDES`).
-
-        Also sets numba's thread count to torch's (``qrkt --threads``, `torch.set_num_threads`).
-        """
-        threads = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
-        if batch * 2**self.n < PARALLEL_AMPLITUDES:
-            threads = 1
-        numba.set_num_threads(threads)
-        return max(1, min(self.max_tile, -(-batch // threads)))
+    def tiles(self, batch: int) -> tuple[int, int]:
+        """Samples per tile and threads: tiles as wide as `TILE_AMPLITUDES` allows, but one per thread at
+        least; ``torch.get_num_threads()`` threads (``qrkt --threads``), one below `PARALLEL_AMPLITUDES`."""
+        threads = max(1, torch.get_num_threads()) if batch * 2**self.n >= PARALLEL_AMPLITUDES else 1
+        return max(1, min(self.max_tile, -(-batch // threads))), threads
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, keep_state: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """Expectations ``(batch, n_observables)`` and the final state as ``(2, 2^n, batch)`` planes
         (``(2, 0, 0)`` unless ``keep_state``: the reverse pass starts from it)."""
         batch = x.shape[0]
+        tile, threads = self.tiles(batch)
         out = torch.empty(batch, self.n_observables, dtype=self.dtype)
         state = torch.empty((2, 2**self.n, batch) if keep_state else (2, 0, 0), dtype=self.dtype)
-        fused_kernels.forward(_numpy(x), _numpy(w), *self._arrays(), self.tile(batch), out.numpy(), state.numpy())
+        _on_threads(fused_kernels.forward, -(-batch // tile), threads, _numpy(x), _numpy(w), *self._arrays(), tile,
+                    out.numpy(), state.numpy())
         return out, state
 
     def backward(self, x: torch.Tensor, w: torch.Tensor, state: torch.Tensor, grad: torch.Tensor):
         """``dL/dx``, ``dL/dw`` from the final state ``forward`` returned and ``grad = dL/dout``."""
         batch = x.shape[0]
-        tile = self.tile(batch)
+        tile, threads = self.tiles(batch)
+        n_tiles = -(-batch // tile)
         gx = torch.zeros(x.shape, dtype=self.dtype)
-        gw = np.zeros((-(-batch // tile), w.shape[0]), np.float64)  # one row per tile: the threads share no sum
-        fused_kernels.backward(_numpy(x), _numpy(w), *self._arrays(), tile, self.first_parametric, state.numpy(),
-                              _numpy(grad), gx.numpy(), gw)
+        gw = np.zeros((n_tiles, w.shape[0]), np.float64)  # one row per tile: the threads share no sum
+        _on_threads(fused_kernels.backward, n_tiles, threads, _numpy(x), _numpy(w), *self._arrays(), tile,
+                    self.first_parametric, state.numpy(), _numpy(grad), gx.numpy(), gw)
         return gx, torch.from_numpy(gw.sum(0)).to(self.dtype)
+
+
+@functools.cache
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """The helper threads for ``workers + 1``-thread calls (one pool per thread count torch was given)."""
+    return ThreadPoolExecutor(workers, thread_name_prefix="qrkt-kernel")
+
+
+def _on_threads(kernel, n_tiles: int, threads: int, *args) -> None:
+    """``kernel(k0, k1, *args)`` over tiles ``0 … n_tiles-1`` cut into ``threads`` ranges, one per thread
+    (the kernels release the GIL); the calling thread runs the first range."""
+    threads = min(threads, n_tiles)
+    bounds = [n_tiles * i // threads for i in range(threads + 1)]
+    if threads == 1:
+        kernel(0, n_tiles, *args)
+        return
+    pool = _pool(threads - 1)
+    rest = [pool.submit(kernel, bounds[i], bounds[i + 1], *args) for i in range(1, threads)]
+    kernel(bounds[0], bounds[1], *args)
+    for future in rest:
+        future.result()
 
 
 def run(fused: FusedProgram, program: Program, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:

@@ -4,10 +4,11 @@ One module on purpose: numba's cache keys a compiled function by its own file, n
 files of the functions it inlines, so a pass compiled against another module's older
 primitives would be reused (and crash) after that module changed.
 
-The batch is cut into tiles of ``T`` samples and the tiles run in parallel (numba
-``prange``, as many threads as `numba.set_num_threads` allows); each tile runs the whole
-circuit on its own ``(2^n, T)`` planes, so the threads share nothing but
-the read-only gate tables and write disjoint rows of the results.
+The batch is cut into tiles of ``T`` samples; `forward` and `backward` run a range of tiles
+and release the GIL, so `fused` runs ranges on several Python threads at once (numba's
+``prange`` did the same but took ~2 minutes more to compile, more than the kernels
+themselves). Each tile runs the whole circuit on its own ``(2^n, T)`` planes, so the threads
+share nothing but the read-only gate tables and write disjoint rows of the results.
 
 Runs of one-qubit gates on a qubit are applied in one pass over the state: the forward
 multiplies their matrices (per sample where an angle reads an input) and applies the
@@ -32,25 +33,25 @@ __all__ = ["CHAIN", "CONSTANT_ANGLE", "DENSE", "MONOMIAL", "NO_ANGLE", "PARAMETR
 CHAIN = 8  # the reverse pass un-applies at most this many one-qubit gates of a qubit in one pass
 DENSE, MONOMIAL, PARAMETRIC = 0, 1, 2  # how a gate is applied
 NO_ANGLE, CONSTANT_ANGLE = -1, -2  # angle sources that are not a slot of [x, w]
-jit = numba.njit(cache=True, nogil=True)
-parallel = numba.njit(cache=True, nogil=True, parallel=True)
+jit = numba.njit(cache=True, nogil=True)  # nogil: `fused` runs tiles on several Python threads at once
 
 
-@parallel
-def forward(x, w, kind, width, offsets, qubits, sorted_qubits, mats_re, mats_im, perm, source, scale, offset, n,
-            z_table, flips, x_re, x_im, tile, out, state):
-    """Every tile from ``|0…0>`` through the gates; expectations into ``out``, final planes into ``state``
-    (``(2, 2^n, batch)``, or ``(2, 0, 0)``: not kept)."""
-    for k in numba.prange((x.shape[0] + tile - 1) // tile):
+@jit
+def forward(k0, k1, x, w, kind, width, offsets, qubits, sorted_qubits, mats_re, mats_im, perm, source, scale, offset,
+            n, z_table, flips, x_re, x_im, tile, out, state):
+    """Tiles ``k0 … k1-1`` from ``|0…0>`` through the gates; expectations into ``out``, final planes into
+    ``state`` (``(2, 2^n, batch)``, or ``(2, 0, 0)``: not kept)."""
+    for k in range(k0, k1):
         _forward_tile(k, x, w, kind, width, offsets, qubits, sorted_qubits, mats_re, mats_im, perm, source, scale,
                       offset, n, z_table, flips, x_re, x_im, tile, out, state)
 
 
-@parallel
-def backward(x, w, kind, width, offsets, qubits, sorted_qubits, mats_re, mats_im, perm, source, scale, offset, n,
-             z_table, flips, x_re, x_im, tile, first_parametric, state, grad, gx, gw):
-    """The adjoint sweep of every tile: ``dL/dφ`` at each parametric gate, into ``gx`` and tile ``k``'s row ``gw[k]``."""
-    for k in numba.prange((x.shape[0] + tile - 1) // tile):
+@jit
+def backward(k0, k1, x, w, kind, width, offsets, qubits, sorted_qubits, mats_re, mats_im, perm, source, scale, offset,
+             n, z_table, flips, x_re, x_im, tile, first_parametric, state, grad, gx, gw):
+    """The adjoint sweep of tiles ``k0 … k1-1``: ``dL/dφ`` at each parametric gate, into ``gx`` and tile ``k``'s
+    row ``gw[k]``."""
+    for k in range(k0, k1):
         _backward_tile(k, x, w, kind, width, offsets, qubits, sorted_qubits, mats_re, mats_im, perm, source, scale,
                        offset, n, z_table, flips, x_re, x_im, tile, first_parametric, state, grad, gx, gw)
 
@@ -58,8 +59,7 @@ def backward(x, w, kind, width, offsets, qubits, sorted_qubits, mats_re, mats_im
 @jit
 def _forward_tile(k, x, w, kind, width, offsets, qubits, sorted_qubits, mats_re, mats_im, perm, source, scale, offset,
                   n, z_table, flips, x_re, x_im, tile, out, state):
-    """`forward` of tile ``k``: a function of its own, which the parallel loop calls (its body inlined
-    into the loop ran ~4x slower)."""
+    """`forward` of tile ``k``."""
     batch = x.shape[0]
     dim = 1 << n
     dtype = out.dtype
