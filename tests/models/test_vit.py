@@ -5,7 +5,7 @@ import torch
 
 from qrkt_qiskit.layers import QuantumLayer
 from qrkt_qiskit.models import ODE_METHODS, QuantumSpec, VisionTransformer, vit_config
-from qrkt_qiskit.models.vit import patchify
+from qrkt_qiskit.models.inputs import patchify
 from qrkt_qiskit.resources import resource_report
 
 VARIANTS = [(ode, q, pool) for ode in ODE_METHODS + ("none",) for q in (None, QuantumSpec()) for pool in ("cls",)]
