@@ -22,7 +22,7 @@ time by ``time.perf_counter``.
 
 Frameworks (``--skip`` takes names or prefixes, e.g. ``--skip qml pl-lightning``):
 
-* ``engine-c64`` / ``engine-c128``: ``qrkt_qiskit.compile`` in float32 / float64 with its
+* ``engine-c64`` / ``engine-c128``: ``qrkt_qiskit.compile_ansatz`` in float32 / float64 with its
   automatic strategy (the closed form for ``qrkt``, the statevector path for the others);
 * ``engine-sv-c64`` / ``engine-sv-c128``: the same, forced onto the statevector path (only
   where the automatic strategy is the closed form);
@@ -84,7 +84,7 @@ from circuits import CIRCUITS
 from qiskit.circuit import ParameterVector
 
 import qrkt_qiskit
-from qrkt_qiskit import Ansatz, compile
+from qrkt_qiskit import Ansatz, compile_ansatz
 
 WARMUP_SAMPLES = 2
 MIN_RUNS = 3
@@ -107,7 +107,7 @@ class Model:
 
 def build_engine(ansatz: Ansatz, w: torch.Tensor, dtype: torch.dtype, device: str = "cpu",
                  strategy: str = "auto") -> Model:
-    prog = compile(ansatz, dtype=dtype, device=device, strategy=strategy)
+    prog = compile_ansatz(ansatz, dtype=dtype, device=device, method=strategy)
     weight = w.to(device, dtype).clone().requires_grad_(True)
     return Model(lambda x: prog(x, weight), weight, dtype, device)
 
@@ -307,7 +307,7 @@ class Reference:
     """The float64 engine's outputs and gradients of ``out.sum()`` on ``x[:m]``, cached by ``m``."""
 
     def __init__(self, ansatz: Ansatz, x: torch.Tensor, w: torch.Tensor):
-        self.prog, self.x, self.w = compile(ansatz, dtype=torch.float64), x, w
+        self.prog, self.x, self.w = compile_ansatz(ansatz, dtype=torch.float64), x, w
         self._cache: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
     def __call__(self, m: int):

@@ -8,6 +8,7 @@ estimator over the profile's primitive, opened once per process and shared by ev
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass
@@ -16,10 +17,10 @@ from typing import Any
 import torch
 
 from ..circuits import Ansatz
-from ..engine.lowering import UnsupportedCircuitError
-from ..engine.noisy import DeviceNoise, NoisyCircuit, readout_observables
+from ..engine import CompiledCircuit, DeviceNoise, UnsupportedCircuitError, compile_ansatz, readout_observables
 from . import journal
 from .batching import BatchingEstimator
+from .device_noise import device_noise
 from .devices import _first_line, _redact, _setup, fit
 from .profiles import BackendJobError, BackendProfile, BudgetExceededError, _is_fake, check_fits, ensure_available
 from .qpu_time import Cost, QPUTimeModel, format_seconds
@@ -72,13 +73,13 @@ def prepare(profile: BackendProfile, ansatz: Ansatz) -> Prepared:
             # Aer's exact estimator measures nothing: read the readout error into the observables
             noise = setup.noise_model()
             if noise is not None:
-                readout = DeviceNoise.from_noise_model(noise, circuit).readout
+                readout = device_noise(noise, circuit).readout
                 observables = tuple(readout_observables(observables, readout))
     return Prepared(circuit, tuple(parameters), observables, execution.estimator)
 
 
 def noisy_program(profile: BackendProfile, ansatz: Ansatz, *, dtype: torch.dtype = torch.float32,
-                  device: str | torch.device = "cpu") -> NoisyCircuit:
+                  device: str | torch.device = "cpu") -> CompiledCircuit:
     """``ansatz`` as the profile's device runs it, in the native noisy engine.
 
     The same ISA circuit, layout and observables as the Aer path (same pass manager, level
@@ -96,11 +97,13 @@ def noisy_program(profile: BackendProfile, ansatz: Ansatz, *, dtype: torch.dtype
     fitted = fit(profile, ansatz)
     circuit, observables = fitted.own(ansatz), fitted.observables
     model = setup.noise_model(require_calibration=True)
-    noise = None if model is None else DeviceNoise.from_noise_model(model, circuit, setup.superops)
+    name = f"{setup.device.name} (backend {profile.name!r})"
+    noise = DeviceNoise(device=name) if model is None else device_noise(model, circuit, setup.superops, name)
+    if not profile.option("readout_error", True):
+        noise = dataclasses.replace(noise, readout={})
     try:
-        return NoisyCircuit(ansatz, circuit, observables, noise, readout_error=profile.option("readout_error", True),
-                            shots=profile.shots, seed=profile.option("seed"), dtype=dtype, device=device,
-                            name=f"{setup.device.name} (backend {profile.name!r})")
+        return compile_ansatz(Ansatz(circuit, ansatz.inputs, ansatz.weights, observables), dtype, device, noise=noise,
+                              shots=profile.shots, seed=profile.option("seed"))
     except UnsupportedCircuitError as exc:
         if profile.kind != "ibm":
             raise

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..circuits import Ansatz
-from .compiler import _plan
+from .compiler import lowered
 from .rotation import AXES, rotation_parts
 
 __all__ = ["CircuitDependencies", "OutputDependencies", "dependencies"]
@@ -132,7 +132,9 @@ def dependencies(ansatz: Ansatz) -> CircuitDependencies:
     Raises:
         UnsupportedCircuitError: for a circuit the engine cannot lower.
     """
-    derived, strategy, ops, observables = _plan(ansatz, "auto")
+    plan = lowered(ansatz)
+    derived, exact = plan.derived, plan.closed_form is not None
+    ops, observables = plan.closed_form if exact else (plan.ops, plan.observables)
     n_in = ansatz.n_inputs
     reads = [(j,) for j in range(n_in)] + ([] if derived is None else [tuple(r) for r in derived.inputs_read])
 
@@ -141,7 +143,7 @@ def dependencies(ansatz: Ansatz) -> CircuitDependencies:
         return frozenset(j for s in slots if s is not None and s < len(reads) for j in reads[s])
 
     outputs = []
-    if strategy == "closed-form":
+    if exact:
         components = _bloch_components(ops, ansatz.n_qubits, inputs_of)
         for k, obs in enumerate(observables):
             obs = obs.simplify(atol=1e-12)
@@ -164,4 +166,4 @@ def dependencies(ansatz: Ansatz) -> CircuitDependencies:
                     cone |= set(op.qubits)
                     read |= inputs_of(op.slots)
             outputs.append(OutputDependencies(k, tuple(sorted(read)), None))
-    return CircuitDependencies(ansatz.circuit.name, strategy == "closed-form", tuple(outputs))
+    return CircuitDependencies(ansatz.circuit.name, exact, tuple(outputs))

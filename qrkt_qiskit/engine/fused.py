@@ -27,9 +27,9 @@ import numpy as np
 import torch
 
 from .gates import gate_parts
-from .kernels import is_monomial, monomial_columns
+from .state_ops import is_monomial, monomial_columns
 from .lowering import Op
-from .sweep import Program, gradients
+from .sweep import SweepPlan, gradients
 
 __all__ = ["TILE_AMPLITUDES", "FusedProgram", "run"]
 
@@ -121,7 +121,7 @@ class FusedProgram:
         return gx, torch.from_numpy(gw).to(self.dtype)
 
 
-def run(fused: FusedProgram, program: Program, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+def run(fused: FusedProgram, program: SweepPlan, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """``x: (batch, n_inputs)``, ``w: (n_weights,)`` -> ``(batch, n_observables)``, one autograd node.
 
     ``program`` is the same circuit's torch sweep, which a double backward runs instead.

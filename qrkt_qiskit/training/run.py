@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import torch
 
-from ..engine.compiler import NonFiniteAngleError
+from ..engine import NonFiniteAngleError
 from ..errors import Interrupted, QrktError, os_error_sentence
 from ..output import ProgressBar, write_text
 from .checkpoint import load_checkpoint, save_checkpoint

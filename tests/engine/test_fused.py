@@ -1,4 +1,4 @@
-"""The compiled CPU kernel (`engine.fused`) against the torch sweep it replaces on small calls, and its dispatch."""
+"""The numba kernel (`engine.fused`, ``method="kernel"``) against the torch sweep it replaces on small calls, and the dispatch."""
 
 import numpy as np
 import pytest
@@ -8,8 +8,8 @@ from qiskit.circuit import ParameterVector, QuantumCircuit
 from qiskit.circuit.library import UnitaryGate
 from qiskit.quantum_info import SparsePauliOp, random_unitary
 
-from qrkt_qiskit import ANSATZ_NAMES, Ansatz, compile, make_ansatz
-from qrkt_qiskit.engine import fused, statevector
+from qrkt_qiskit import ANSATZ_NAMES, Ansatz, compile_ansatz, make_ansatz
+from qrkt_qiskit.engine import dispatch, fused
 
 from ..conftest import reference
 from ..strategies import random_ansatze
@@ -24,19 +24,15 @@ def samples(ansatz, batch=5, seed=0, dtype=torch.float64):
 
 def both_paths(ansatz, dtype=torch.float64, batch=5, tile=None):
     """Outputs and the gradients of ``Σ out²`` by the kernel and by the torch sweep, on the same samples."""
-    prog = compile(ansatz, dtype, strategy="statevector")
-    assert prog._program._fused is not None
+    kernel, sweep = (compile_ansatz(ansatz, dtype, method=method) for method in ("kernel", "sweep"))
     if tile is not None:
-        prog._program._fused.tile = tile
+        kernel._program._kernel.tile = tile
     x, w = samples(ansatz, batch, dtype=dtype)
-    results, limit = [], statevector.FUSED_MAX_AMPLITUDES
-    try:
-        for statevector.FUSED_MAX_AMPLITUDES in (limit, 0):  # the kernel, then the sweep
-            out = prog(x, w)
-            gx, gw = torch.autograd.grad(out.square().sum(), (x, w), allow_unused=True, materialize_grads=True)
-            results.append([t.detach().double() for t in (out, gx, gw)])
-    finally:
-        statevector.FUSED_MAX_AMPLITUDES = limit
+    results = []
+    for prog in (kernel, sweep):
+        out = prog(x, w)
+        gx, gw = torch.autograd.grad(out.square().sum(), (x, w), allow_unused=True, materialize_grads=True)
+        results.append([t.detach().double() for t in (out, gx, gw)])
     return results
 
 
@@ -91,9 +87,9 @@ def test_every_gate_kind_matches_statevector_and_the_sweep():
     ansatz = mixed_circuit()
     assert_agree(ansatz)
     x, w = samples(ansatz)
-    out = compile(ansatz, torch.float64)(x, w)
+    out = compile_ansatz(ansatz, torch.float64)(x, w)
     assert np.abs(out.detach().numpy() - reference(ansatz, x.detach().numpy(), w.detach().numpy())).max() < 1e-10
-    assert torch.autograd.gradcheck(compile(ansatz, torch.float64), samples(ansatz, batch=2))
+    assert torch.autograd.gradcheck(compile_ansatz(ansatz, torch.float64), samples(ansatz, batch=2))
 
 
 def test_a_batch_split_into_tiles_gives_the_same_numbers():
@@ -108,7 +104,7 @@ def test_a_batch_split_into_tiles_gives_the_same_numbers():
 def test_double_backward_goes_through_the_torch_sweep():
     """A WGAN-GP critic differentiates the gradient: the kernel's node hands that to the sweep, recorded."""
     ansatz = mixed_circuit()
-    prog = compile(ansatz, torch.float64)
+    prog = compile_ansatz(ansatz, torch.float64)
     assert torch.autograd.gradgradcheck(prog, samples(ansatz, batch=2), eps=1e-6, atol=1e-6)
 
 
@@ -117,23 +113,35 @@ def node(out: torch.Tensor) -> str:
     return out.grad_fn.next_functions[0][0].name()
 
 
-def test_calls_above_the_kernels_size_run_the_torch_sweep(monkeypatch):
+def test_calls_above_the_kernels_size_run_the_torch_sweep():
     """The dispatch is by size only: the same call gives the same numbers on either side of the threshold."""
     ansatz = make_ansatz("qrkt", 4, 2)
-    prog = compile(ansatz, torch.float64, strategy="statevector")
+    prog = compile_ansatz(ansatz, torch.float64, method="statevector")
     x, w = samples(ansatz, batch=8)
+    large_batch = dispatch.KERNEL_MAX_AMPLITUDES // 2**4 + 1
+    assert (prog.simulator(8), prog.simulator(large_batch)) == ("kernel", "sweep")
     small = prog(x, w)
     assert node(small) == "_FusedBackward"
-    monkeypatch.setattr(statevector, "FUSED_MAX_AMPLITUDES", 8 * 2**4 - 1)
-    large = prog(x, w)
+    large = prog(x.repeat(large_batch // 8 + 1, 1), w)
     assert node(large) == "_StatevectorBackward"
-    torch.testing.assert_close(small, large, atol=1e-12, rtol=0)
+    torch.testing.assert_close(small, large[:8], atol=1e-12, rtol=0)
+
+
+def test_the_method_forces_a_simulator_and_repr_shows_the_choice():
+    ansatz = make_ansatz("qrkt", 4, 2)
+    x, w = samples(ansatz, batch=3)
+    assert node(compile_ansatz(ansatz, torch.float64, method="sweep")(x, w)) == "_StatevectorBackward"
+    forced = compile_ansatz(ansatz, torch.float64, method="kernel")
+    assert forced.simulator(1 << 20) == "kernel" and "method='kernel' runs kernel:" in repr(forced)
+    assert "kernel up to 131072 amplitudes (batch · 2^n), sweep above" in repr(compile_ansatz(ansatz, torch.float64))
 
 
 def test_wide_circuits_and_gpus_get_no_kernel():
-    wide = compile(make_ansatz("qrkt", statevector.FUSED_MAX_QUBITS + 1, 2), torch.float32, strategy="statevector")
-    assert wide._program._fused is None
-    assert "compiled CPU kernel" in repr(compile(make_ansatz("qrkt", 3, 2), torch.float32))
+    wide = compile_ansatz(make_ansatz("qrkt", dispatch.KERNEL_MAX_QUBITS + 1, 2), torch.float32, method="statevector")
+    assert wide.simulator(1) == "sweep" and "method='statevector' runs sweep:" in repr(wide)
+    with pytest.raises(ValueError, match=r"^method 'kernel' runs on the CPU at up to 8 qubits, but this 9-qubit circuit "
+                                         r"is compiled for cpu; use method='sweep'$"):
+        compile_ansatz(make_ansatz("qrkt", dispatch.KERNEL_MAX_QUBITS + 1, 2), method="kernel")
 
 
 @pytest.mark.parametrize("gate, qubits, monomial", [("x", [0], True), ("cx", [0, 1], True), ("cz", [0, 1], True),
@@ -141,6 +149,6 @@ def test_wide_circuits_and_gpus_get_no_kernel():
 def test_permutation_and_phase_gates_are_applied_as_such(gate, qubits, monomial):
     qc = QuantumCircuit(2)
     getattr(qc, gate)(*qubits)
-    kernel = compile(Ansatz(qc, [], [], observables=[SparsePauliOp("ZZ")]), torch.float64,
-                     strategy="statevector")._program._fused
+    kernel = compile_ansatz(Ansatz(qc, [], [], observables=[SparsePauliOp("ZZ")]), torch.float64,
+                            method="kernel")._program._kernel
     assert list(kernel.kind) == [fused._MONOMIAL if monomial else fused._DENSE]

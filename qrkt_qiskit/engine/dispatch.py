@@ -1,0 +1,90 @@
+"""Which simulator runs a call: the engine's one decision, made by `choose` and shown by `describe`.
+
+The engine has four simulators of one circuit, all exact (docs/engine.md has the map):
+
+* ``closed-form`` (`bloch`): single-qubit gates followed by a Clifford tail; any width.
+* ``sweep`` (`sweep`): the statevector as torch tensors, an adjoint reverse pass written by
+  hand; any device, any torch transform, double backward.
+* ``kernel`` (`fused`): the same statevector as two numba loops on the CPU; at a few qubits
+  and a small batch a call costs dispatch, not arithmetic, which the loops do not pay.
+* ``density-matrix`` (`noisy`): a device's ISA circuit with its noise and readout error.
+
+``method`` forces one (as nanoGPT's ``flash`` and timm's ``fused_attn`` name their fast
+paths); ``"auto"`` picks the fastest that applies, and ``"statevector"`` the faster of the
+sweep and the kernel for each call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["KERNEL_MAX_AMPLITUDES", "KERNEL_MAX_QUBITS", "METHODS", "Circuit", "check_method", "choose", "describe"]
+
+METHODS = ("auto", "closed-form", "statevector", "sweep", "kernel", "density-matrix")
+# On the CPU, calls up to this width and this many amplitudes (batch · 2^n) run as the numba
+# kernel: there the torch sweep's cost is dispatch; above them its GEMMs are faster
+# (docs/benchmarks.md).
+KERNEL_MAX_QUBITS = 8
+KERNEL_MAX_AMPLITUDES = 1 << 17
+
+
+@dataclass(frozen=True)
+class Circuit:
+    """What the choice reads of a compiled circuit: its width, where it runs, what fits it.
+
+    Attributes:
+        n_qubits: its width.
+        device: where its tensors live.
+        closed_form: whether the closed form applies (no multi-qubit gate left once the
+            Clifford tail has moved into the observables).
+        noisy: whether it was compiled with a device's noise.
+    """
+
+    n_qubits: int
+    device: torch.device
+    closed_form: bool
+    noisy: bool
+
+    @property
+    def kernel_fits(self) -> bool:
+        return self.device.type == "cpu" and self.n_qubits <= KERNEL_MAX_QUBITS
+
+
+def check_method(method: str, circuit: Circuit) -> None:
+    """Refuse, at compile time, a ``method`` that cannot run ``circuit``, in one sentence."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
+    if circuit.noisy and method not in ("auto", "density-matrix"):
+        raise ValueError(f"method {method!r} simulates no noise; a circuit compiled with noise= runs as "
+                         "method='density-matrix' (or 'auto')")
+    if method == "kernel" and not circuit.kernel_fits:
+        raise ValueError(f"method 'kernel' runs on the CPU at up to {KERNEL_MAX_QUBITS} qubits, but this "
+                         f"{circuit.n_qubits}-qubit circuit is compiled for {circuit.device}; use method='sweep'")
+
+
+def choose(method: str, circuit: Circuit, batch: int, tracing: bool) -> str:
+    """The simulator that runs a call of ``batch`` samples of ``circuit`` under ``method``.
+
+    The kernel cannot be traced (``torch.compile``, ``torch.func``, ``torch.export``), so a
+    traced call takes the sweep even when ``method="kernel"``; its backward takes the sweep
+    under ``create_graph`` (a double backward).
+    """
+    if circuit.noisy or method == "density-matrix":
+        return "density-matrix"
+    if method == "closed-form" or (method == "auto" and circuit.closed_form):
+        return "closed-form"
+    if method == "sweep" or tracing or not circuit.kernel_fits:
+        return "sweep"
+    if method == "kernel" or batch * 2**circuit.n_qubits <= KERNEL_MAX_AMPLITUDES:
+        return "kernel"
+    return "sweep"
+
+
+def describe(method: str, circuit: Circuit) -> str:
+    """`choose` in words, for ``repr``: which simulator runs which call."""
+    small, large = choose(method, circuit, 1, False), choose(method, circuit, 1 << 62, False)
+    if small == large:
+        return small
+    return f"kernel up to {KERNEL_MAX_AMPLITUDES} amplitudes (batch · 2^n), sweep above and when traced"
