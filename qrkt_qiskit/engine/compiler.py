@@ -24,7 +24,7 @@ from .clifford import absorb_clifford_tail, is_clifford
 from .expressions import DerivedInputs, lower_ansatz
 from .lowering import Op, UnsupportedCircuitError
 from .noisy import DensityMatrixCircuit, DeviceNoise
-from .statevector import BLOCK_QUBITS, StatevectorCircuit
+from .statevector import BLOCK_QUBITS, MAX_BLOCK_QUBITS, StatevectorCircuit
 from .tracing import is_tracing
 from .validation import check_call, check_tensors, empty_result
 
@@ -61,7 +61,7 @@ def compile_ansatz(ansatz: Ansatz, dtype: torch.dtype = torch.float32, device="c
     Raises:
         TypeError: if ``ansatz`` is not an `Ansatz`.
         ValueError: for a dtype other than float32/float64, an unknown method or one that
-            cannot run the circuit, or ``shots`` without noise.
+            cannot run the circuit, ``block_qubits`` out of range, or ``shots`` without noise.
         UnsupportedCircuitError: for an unsupported gate, a measurement, reset or
             conditional, a statevector too large for the device's memory, or
             ``method="closed-form"`` on a circuit it does not apply to.
@@ -72,6 +72,8 @@ def compile_ansatz(ansatz: Ansatz, dtype: torch.dtype = torch.float32, device="c
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
     if method not in dispatch.METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of: {', '.join(dispatch.METHODS)}")
+    if isinstance(block_qubits, bool) or not isinstance(block_qubits, int) or not 0 <= block_qubits <= MAX_BLOCK_QUBITS:
+        raise ValueError(f"block_qubits must be an integer from 0 to {MAX_BLOCK_QUBITS}, got {block_qubits!r}")
     if shots is not None and noise is None and method != "density-matrix":
         raise ValueError("shots= samples a device's measurements, so it needs noise= (DeviceNoise() for ideal gates)")
     return CompiledCircuit(ansatz, dtype, torch.device(device), method, noise, shots, seed, block_qubits)

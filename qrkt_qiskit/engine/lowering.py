@@ -19,7 +19,7 @@ from qiskit.circuit.exceptions import CircuitError
 from .gates import PARAMETRIC_GATES
 
 __all__ = ["Angle", "Op", "UnsupportedCircuitError", "constant_matrix", "lower", "parse_angle",
-           "refuse_non_unitary", "with_zero_slot"]
+           "refuse_non_unitary", "split_product_prefix", "with_zero_slot"]
 
 _IGNORED = {"barrier", "delay", "id"}  # identity on the state
 
@@ -175,3 +175,19 @@ def _real(value, op: Instruction, qubits) -> float:
     if abs(value.imag) > 1e-12:
         raise UnsupportedCircuitError(f"gate {op.name!r} on qubits {list(qubits)} has a complex angle {value}")
     return value.real
+
+
+def split_product_prefix(gates, n: int, qubits_of=lambda gate: gate.qubits) -> tuple[list[list], list]:
+    """Per qubit, the single-qubit gates before that qubit's first multi-qubit gate (the product-state
+    prefix every simulator starts from); and the rest, in circuit order."""
+    prefix: list[list] = [[] for _ in range(n)]
+    entangled: set[int] = set()
+    rest = []
+    for gate in gates:
+        qubits = qubits_of(gate)
+        if len(qubits) == 1 and qubits[0] not in entangled:
+            prefix[qubits[0]].append(gate)
+        else:
+            entangled.update(qubits)
+            rest.append(gate)
+    return prefix, rest

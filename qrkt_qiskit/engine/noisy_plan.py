@@ -19,7 +19,7 @@ from qiskit.quantum_info import SparsePauliOp
 
 from ..circuits import Ansatz
 from .gates import PARAMETRIC_GATES
-from .lowering import Angle, UnsupportedCircuitError, constant_matrix, parse_angle, refuse_non_unitary
+from .lowering import Angle, UnsupportedCircuitError, constant_matrix, parse_angle, refuse_non_unitary, split_product_prefix
 from .noise import DeviceNoise, readout_observables
 from .ptm import DIGIT, pauli_label, superop_ptm
 from .state_ops import kron_matrices
@@ -161,7 +161,7 @@ class NoisyBuilder:
                 f"{MAX_ACTIVE_QUBITS} the noisy engine simulates (a density matrix of 4^{k} entries per sample); use "
                 "simulator='aer' or narrower circuits (QuantumLinear(..., n_qubits=...))")
         instrs = self._lower(physical)
-        prefix, rest = _split_prefix(instrs, k)
+        prefix, rest = split_product_prefix(range(len(instrs)), k, lambda i: instrs[i].qubits)
         last_read = max((j for j, i in enumerate(rest) if instrs[i].batched), default=-1)
         groups = {flag: self._groups(instrs, flag) for flag in (False, True)}
         place = {i: (g.batched, g.name, position) for flag in (False, True) for g in groups[flag]
@@ -325,16 +325,3 @@ def step_matrix(step: Step, ptm: Callable[[int], torch.Tensor], eye: torch.Tenso
         return chains[0]
     return ptm(step.main) @ kron_matrices(chains)  # qubit j of the step is digit j: the last qubit is the highest
 
-
-def _split_prefix(instrs: list[Instr], k: int) -> tuple[list[list[int]], list[int]]:
-    """Per qubit, the single-qubit instructions before its first multi-qubit one; and the rest, in order."""
-    prefix: list[list[int]] = [[] for _ in range(k)]
-    entangled: set[int] = set()
-    rest = []
-    for i, ins in enumerate(instrs):
-        if len(ins.qubits) == 1 and ins.qubits[0] not in entangled:
-            prefix[ins.qubits[0]].append(i)
-        else:
-            entangled.update(ins.qubits)
-            rest.append(i)
-    return prefix, rest

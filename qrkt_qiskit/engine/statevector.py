@@ -25,7 +25,7 @@ from qiskit.quantum_info import SparsePauliOp
 
 from . import fused
 from .gates import gate_parts
-from .lowering import Op, UnsupportedCircuitError
+from .lowering import Op, UnsupportedCircuitError, split_product_prefix
 from .observables import PauliTables
 from .state_ops import Permutation, apply, is_monomial, permutation
 from .sweep import Angles, Block, Const, Gate, Layer, Perm, Prefix, ProductState, Segment, SweepPlan, Where, run
@@ -57,15 +57,12 @@ class StatevectorCircuit:
         with_kernel: also build the numba kernel (CPU only).
 
     Raises:
-        ValueError: for ``block_qubits`` outside ``0..MAX_BLOCK_QUBITS``.
         UnsupportedCircuitError: when the statevector cannot fit in the device's memory.
     """
 
     def __init__(self, ops: list[Op], observables: Sequence[SparsePauliOp], *, n_qubits: int, n_inputs: int,
                  n_weights: int, dtype: torch.dtype, device: torch.device, block_qubits: int = BLOCK_QUBITS,
                  with_kernel: bool = False):
-        if isinstance(block_qubits, bool) or not isinstance(block_qubits, int) or not 0 <= block_qubits <= MAX_BLOCK_QUBITS:
-            raise ValueError(f"block_qubits must be an integer from 0 to {MAX_BLOCK_QUBITS}, got {block_qubits!r}")
         self.n_qubits, self.n_inputs, self.dtype, self.device = n_qubits, n_inputs, dtype, device
         self.cdtype = torch.complex128 if dtype == torch.float64 else torch.complex64
         self._memory = _memory(device)
@@ -122,7 +119,7 @@ class _Builder:
         self.weights: list[tuple] = []  # the same, for angles that read weights only
 
     def build(self, ops: list[Op], tables: PauliTables, block_qubits: int) -> SweepPlan:
-        prefix_ops, rest = _split_prefix(ops, self.n)
+        prefix_ops, rest = split_product_prefix(ops, self.n)
         prefix = self._prefix(prefix_ops)
         steps = _merge_permutations([step for run_ in _runs(rest, self.n_inputs) for step in self._steps(run_, block_qubits)])
         steps = [self._perm(step) if isinstance(step, Permutation) else step for step in steps]
@@ -377,20 +374,6 @@ def _split_u(ops: list[Op]) -> list[Op]:
         else:
             out.append(op)
     return out
-
-
-def _split_prefix(ops: list[Op], n: int) -> tuple[list[list[Op]], list[Op]]:
-    """Per-qubit single-qubit gates before the qubit's first multi-qubit gate, and the rest."""
-    prefix: list[list[Op]] = [[] for _ in range(n)]
-    entangled: set[int] = set()
-    rest = []
-    for op in ops:
-        if len(op.qubits) == 1 and op.qubits[0] not in entangled:
-            prefix[op.qubits[0]].append(op)
-        else:
-            entangled.update(op.qubits)
-            rest.append(op)
-    return prefix, rest
 
 
 def _runs(ops: list[Op], n_inputs: int) -> list[list[Op]]:

@@ -5,6 +5,7 @@ import torch
 from qiskit.circuit import Gate, Parameter, QuantumCircuit
 
 from qrkt_qiskit import Ansatz, UnsupportedCircuitError, compile_ansatz, make_ansatz
+from qrkt_qiskit.engine import DeviceNoise
 
 
 def ansatz_with(build, n=2):
@@ -76,6 +77,18 @@ def test_compile_rejects_what_is_not_an_ansatz_or_a_real_dtype():
         compile_ansatz(QuantumCircuit(1))
     with pytest.raises(ValueError, match=r"dtype must be torch.float32 or torch.float64, got torch.float16"):
         compile_ansatz(make_ansatz("qrkt", 2), dtype=torch.float16)
+
+
+def test_compile_names_options_that_do_not_go_together():
+    ansatz = make_ansatz("qrkt", 2)
+    with pytest.raises(ValueError, match=r"^shots= samples a device's measurements, so it needs noise= \(DeviceNoise\(\) "
+                                         r"for ideal gates\)$"):
+        compile_ansatz(ansatz, shots=100)
+    with pytest.raises(ValueError, match=r"^method 'sweep' simulates no noise; a circuit compiled with noise= runs as "
+                                         r"method='density-matrix' \(or 'auto'\)$"):
+        compile_ansatz(ansatz, method="sweep", noise=DeviceNoise())
+    with pytest.raises(ValueError, match=r"^block_qubits must be an integer from 0 to 10, got 11$"):
+        compile_ansatz(ansatz, block_qubits=11)
 
 
 @pytest.fixture
