@@ -26,7 +26,7 @@ import torch
 from qiskit.quantum_info import SparsePauliOp
 
 from ...circuits import Ansatz
-from ...engine.noisy import DeviceNoise, NoisyCircuit
+from ...engine import DeviceNoise, compile_ansatz
 from .options import Resilience
 from .twirl import flip_rates, twirled_noise
 from .zne import extrapolate, fold
@@ -38,29 +38,28 @@ class MitigatedCircuit:
     """An ansatz on a device, mitigated as Runtime's Estimator at ``resilience``; call it as ``program(x, w)``.
 
     Args:
-        ansatz, circuit, observables, noise: as the native noisy engine takes them (the ISA
-            circuit, the observables laid out onto it, the device's noise).
+        ansatz: the device's ISA circuit, with the observables laid out onto it (what
+            ``compile_ansatz`` takes with ``noise``).
+        noise: the device's noise (its readout error empty where none is simulated).
         resilience: the resolved level (`resolve`); its ``shots`` are Runtime's executions.
-        readout_error: measure through the (twirled) readout error.
         seed: seeds the shot sampler and the calibration's draws.
         dtype, device: as the engine takes them.
     """
 
-    def __init__(self, ansatz: Ansatz, circuit, observables: Sequence[SparsePauliOp], noise: DeviceNoise | None,
-                 resilience: Resilience, *, readout_error: bool = True, seed: int | None = None,
-                 dtype: torch.dtype = torch.float32, device="cpu", name: str = "device"):
-        noise = noise or DeviceNoise({}, {})
-        self.resilience, self.shots, self.dtype = resilience, resilience.shots, dtype
+    def __init__(self, ansatz: Ansatz, noise: DeviceNoise, resilience: Resilience, *, seed: int | None = None,
+                 dtype: torch.dtype = torch.float32, device="cpu"):
+        self.ansatz, self.resilience, self.shots, self.dtype = ansatz, resilience, resilience.shots, dtype
         twirled = twirled_noise(noise, gates=resilience.gate_twirl, measure=resilience.measure_twirl)
-        labels, coeffs, offset = _terms(observables)
-        terms = [SparsePauliOp(label) for label in labels] or [SparsePauliOp("I" * circuit.num_qubits)]
+        labels, coeffs, offset = _terms(ansatz.observables)
+        terms = [SparsePauliOp(label) for label in labels] or [SparsePauliOp("I" * ansatz.n_qubits)]
         factors = resilience.noise_factors or (1.0,)
-        self._programs = [NoisyCircuit(ansatz, circuit if f == 1 else fold(circuit, f, resilience.folding), terms,
-                                       twirled, readout_error=readout_error, shots=None, dtype=dtype, device=device,
-                                       name=name) for f in factors]
+        self._programs = [
+            compile_ansatz(Ansatz(ansatz.circuit if f == 1 else fold(ansatz.circuit, f, resilience.folding),
+                                  ansatz.inputs, ansatz.weights, terms), dtype, device, noise=twirled)
+            for f in factors]
         as_t = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype, device=device)  # noqa: E731
         self._coeffs, self._offset, self._n_terms = as_t(coeffs), as_t(offset), len(labels)
-        rates = flip_rates(noise.readout) if readout_error and resilience.trex else {}
+        rates = flip_rates(noise.readout) if resilience.trex else {}
         qubits = sorted(rates)
         self._rates = torch.tensor([rates[q] for q in qubits], dtype=torch.float64, device=device)
         self._support = torch.tensor([[float(label[-1 - q] != "I") for q in qubits] for label in labels],
@@ -70,12 +69,12 @@ class MitigatedCircuit:
             self._generator = torch.Generator(device=device)
             self._generator.manual_seed(seed if seed is not None else secrets.randbits(63))
 
-    def __call__(self, x: torch.Tensor, w: torch.Tensor, *, validate: bool = True) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """What Runtime's Estimator returns, ``(..., n_observables)``, for ``x: (..., n_inputs)``, ``w: (n_weights,)``.
 
         Sampled values carry the gradients of the exact ones (straight-through), as the engine's do.
         """
-        raw = torch.stack([p(x, w, validate=validate and i == 0) for i, p in enumerate(self._programs)], dim=-1)
+        raw = torch.stack([program(x, w) for program in self._programs], dim=-1)
         raw = raw[..., : self._n_terms, :]  # (..., terms, noise factors), read through the twirled readout
         if self.shots is None:
             return self._combine(self._mitigate(raw, self._rates))
