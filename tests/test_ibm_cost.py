@@ -186,9 +186,9 @@ def test_options_that_do_not_apply_are_refused():
     with pytest.raises(ValueError, match=r"^backend 'ibm': key 'noise_scale' applies only to simulator = 'native', "
                                          r"and this profile runs on simulator = 'runtime'"):
         get_profile("ibm", device="fake-manila", noise_scale=2.0)
-    with pytest.raises(ValueError, match=r"^backend 'ibm': key 'resilience_level' applies only to simulator = "
+    with pytest.raises(ValueError, match=r"^backend 'ibm': key 'twirling' applies only to simulator = "
                                          r"'runtime', and this profile runs on simulator = 'native'"):
-        get_profile("ibm", device="fake-manila", simulator="native", resilience_level=2)
+        get_profile("ibm", device="fake-manila", simulator="native", twirling=True)
     with pytest.raises(ValueError, match=r"unknown key 'twirl' for a 'ibm' profile; accepted keys: "):
         get_profile("ibm", twirl=True)
 

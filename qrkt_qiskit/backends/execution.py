@@ -22,6 +22,7 @@ from . import journal
 from .batching import BatchingEstimator
 from .device_noise import device_noise
 from .devices import _first_line, _redact, _setup, fit
+from .mitigation import MitigatedCircuit, resolve
 from .profiles import BackendJobError, BackendProfile, BudgetExceededError, _is_fake, check_fits, ensure_available
 from .qpu_time import Cost, QPUTimeModel, format_seconds
 
@@ -79,12 +80,13 @@ def prepare(profile: BackendProfile, ansatz: Ansatz) -> Prepared:
 
 
 def noisy_program(profile: BackendProfile, ansatz: Ansatz, *, dtype: torch.dtype = torch.float32,
-                  device: str | torch.device = "cpu") -> CompiledCircuit:
+                  device: str | torch.device = "cpu") -> CompiledCircuit | MitigatedCircuit:
     """``ansatz`` as the profile's device runs it, in the native noisy engine.
 
     The same ISA circuit, layout and observables as the Aer path (same pass manager, level
     and seed), with the noise model Aer is given, scaled by ``noise_scale``; exact values
-    (readout error included unless ``readout_error = false``) or ``shots`` samples.
+    (readout error included unless ``readout_error = false``) or ``shots`` samples; at
+    ``resilience_level`` 1 or 2, what Runtime's client-side Estimator returns (`MitigatedCircuit`).
 
     Raises:
         ValueError: if the circuit is wider than the device, or the device has no calibration.
@@ -101,9 +103,12 @@ def noisy_program(profile: BackendProfile, ansatz: Ansatz, *, dtype: torch.dtype
     noise = DeviceNoise(device=name) if model is None else device_noise(model, circuit, setup.superops, name)
     if not profile.option("readout_error", True):
         noise = dataclasses.replace(noise, readout={})
+    isa, level = Ansatz(circuit, ansatz.inputs, ansatz.weights, observables), profile.option("resilience_level", 0)
     try:
-        return compile_ansatz(Ansatz(circuit, ansatz.inputs, ansatz.weights, observables), dtype, device, noise=noise,
-                              shots=profile.shots, seed=profile.option("seed"))
+        if level:  # Runtime's mitigation, as its client-side Estimator applies it (docs/noise.md)
+            return MitigatedCircuit(isa, noise, resolve(level, profile.shots), seed=profile.option("seed"),
+                                    dtype=dtype, device=device)
+        return compile_ansatz(isa, dtype, device, noise=noise, shots=profile.shots, seed=profile.option("seed"))
     except UnsupportedCircuitError as exc:
         if profile.kind != "ibm":
             raise

@@ -101,7 +101,7 @@ _OPTIONS = {
              "optimization_level": _choice(0, 1, 2, 3),
              "noise_scale": _number(positive=False), "method": _choice(*_AER_METHODS),
              "batch_size": _int_at_least(1), "simulator": _choice(*SIMULATORS["fake"]),
-             "readout_error": _choice(True, False)},
+             "readout_error": _choice(True, False), "resilience_level": _choice(0, 1, 2)},
     "ibm": {**_SHOTS, "device": _STRING, "channel": _STRING, "instance": _STRING, "account": _STRING,
             "execution": _choice("session", "batch", "job"),
             # Runtime's local testing mode silently ignores seed 0, so it is refused.
@@ -115,7 +115,7 @@ _OPTIONS = {
             "readout_error": _choice(True, False)},
 }
 # Keys that mean something to one simulator of an ``ibm`` profile only: set for the other, they are refused.
-RUNTIME_ONLY = ("execution", "resilience_level", "dynamical_decoupling", "twirling", "timeout", "rep_delay",
+RUNTIME_ONLY = ("execution", "dynamical_decoupling", "twirling", "timeout", "rep_delay",
                 "max_execution_time", "max_qpu_seconds", "allow_hardware_training", "batch_size")
 NATIVE_ONLY = ("noise_scale", "readout_error")
 
@@ -185,6 +185,10 @@ def _build(name: str, data: Mapping[str, Any], where: str, source: str | None,
         raise ValueError(f"{where}: key 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
     for key, value in data.items():
         _check_key(kind, key, value, where)
+    if kind == "fake" and data.get("resilience_level", 0) and data.get("simulator", "auto") != "native":
+        raise ValueError(f"{where}: key 'resilience_level' needs simulator = 'native' on a 'fake' profile (Aer runs "
+                         "no Runtime mitigation); set simulator = 'native', or use an 'ibm' profile on the fake "
+                         "device for Runtime's local testing mode")
     if kind == "ibm":
         runtime = data.get("simulator", "runtime") == "runtime"
         if data.get("shots") is None and runtime:
