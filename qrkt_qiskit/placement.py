@@ -16,7 +16,7 @@ import torch
 from . import backends
 from .backends import BackendProfile
 from .circuits import Ansatz, parameterised_gate_arguments
-from .engine.validation import check_call, empty_result
+from .engine.validation import check_call, check_dtype, empty_result
 
 __all__ = ["Placement", "hardware_step_cost", "recording"]
 
@@ -41,6 +41,7 @@ class Placement:
         if self.simulator == "native":
             out = self.noisy_program(weight)(x, weight)
         else:
+            check_dtype(x)
             check_call(x, weight, self.ansatz)
             if x.shape[:-1].numel() == 0:  # no sample: nothing to run
                 return empty_result(x, weight.to(x.dtype), self.ansatz.n_observables)

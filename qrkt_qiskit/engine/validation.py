@@ -38,8 +38,11 @@ def check_tensors(x, w, dtype: torch.dtype, device: torch.device, program: str) 
 
 
 def check_call(x: torch.Tensor, w: torch.Tensor, ansatz: Ansatz) -> None:
-    """Raise a one-sentence error unless ``x`` is a finite ``(..., n_inputs)`` and ``w`` a finite ``(n_weights,)`` tensor."""
-    check_dtype(x)
+    """Raise a one-sentence error unless ``x`` is a finite ``(..., n_inputs)`` and ``w`` a finite ``(n_weights,)`` tensor.
+
+    Their dtype is checked apart (`check_tensors`, or `check_dtype` where inputs may be of
+    either precision).
+    """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"inputs must be a torch.Tensor, got {type(x).__name__}")
     if x.dim() == 0 or x.shape[-1] != ansatz.n_inputs:
