@@ -34,9 +34,8 @@ from ..errors import QrktError
 
 __all__ = [
     "BackendJobError", "BackendProfile", "BackendUnavailableError", "BudgetExceededError", "KINDS", "NATIVE_ONLY",
-    "RUNTIME_ONLY", "SIMULATORS", "check_fits",
-    "ensure_available", "fake_devices", "get_profile", "load_profile", "profiles", "search_path", "simulator",
-    "unavailable_reason",
+    "RUNTIME_ONLY", "SIMULATORS", "check_fits", "ensure_available", "fake_backend", "fake_devices", "get_profile",
+    "is_fake_device", "load_profile", "profiles", "search_path", "simulator", "unavailable_reason",
 ]
 
 # The source tree's backends/, else the copy an installed package puts under sys.prefix.
@@ -279,7 +278,7 @@ def _fake_name(device: str) -> str:
     return name if name.startswith("fake-") else f"fake-{name}"
 
 
-def _fake_backend(device: str):
+def fake_backend(device: str):
     """A fresh instance of the fake device (its target is mutable, so never shared)."""
     import warnings
 
@@ -292,10 +291,11 @@ def _fake_backend(device: str):
 
 @lru_cache(maxsize=None)
 def _fake_width(device: str) -> int:
-    return _fake_backend(device).num_qubits
+    return fake_backend(device).num_qubits
 
 
-def _is_fake(device: str | None) -> bool:
+def is_fake_device(device: str | None) -> bool:
+    """Whether ``device`` names a device of ``qiskit_ibm_runtime.fake_provider`` (``fake-manila``, ``fake_manila``)."""
     return device is not None and device.lower().startswith("fake")
 
 
@@ -336,7 +336,7 @@ def get_profile(name: str | BackendProfile, *, backends_dir: str | os.PathLike |
     if overrides:
         profile = _override(profile, overrides)
     device = profile.option("device")
-    if profile.kind == "fake" or (profile.kind == "ibm" and _is_fake(device)):
+    if profile.kind == "fake" or (profile.kind == "ibm" and is_fake_device(device)):
         if device is None:
             raise ValueError(f"backend {profile.name!r} names no device; use fake-<device>, e.g. fake-manila")
         if _fake_name(device) not in fake_devices():
@@ -413,7 +413,7 @@ def unavailable_reason(profile: BackendProfile) -> str | None:
             why = ("torch sees no CUDA GPU" if not torch.cuda.is_available()
                    else "the installed qiskit-aer is the CPU build (pip uninstall qiskit-aer; pip install qiskit-aer-gpu)")
             return f"backend {profile.name!r} needs Aer's GPU device, but {why}"
-    if kind == "ibm" and not _is_fake(device) and not _has_ibm_credentials(profile):
+    if kind == "ibm" and not is_fake_device(device) and not _has_ibm_credentials(profile):
         return (f"backend {profile.name!r} found no IBM Quantum account: save one with "
                 "QiskitRuntimeService.save_account(...) or set QISKIT_IBM_TOKEN (docs/ibm.md)")
     return None

@@ -47,14 +47,16 @@ def _gan(preset: str, kind: str, quantum):
             pytest.param(lambda: discriminator(config), _images(1, 32), (3, 1), id=f"critic-{preset}-{kind}")]
 
 
-MODELS = [_vision(f"{ode}-{kind}", q, ode=ode, blocks=2) for ode in ODE_METHODS + ("none",) for kind, q in QUANTUMS.items()]
+MODELS = [_vision(f"{ode}-{kind}", q, ode=ode, blocks=2)
+          for ode in ODE_METHODS + ("none",) for kind, q in QUANTUMS.items()]
 MODELS += [_vision("mean-pool-basic-2-layers-split", QuantumSpec(ansatz="basic", layers=2, max_qubits=4), pool="mean",
                    blocks=2),
            _vision("mean-pool-classical", None, ode="rk2", pool="mean", blocks=2),
            _vision("circuit-options", QuantumSpec(ansatz="qrkt-reupload", post_norm=True, output_scale=True), blocks=1),
            _vision("elementwise", DiagonalSpec(), blocks=1)]
 MODELS += [_vision(f"thesis-{kind}", q, arch="thesis", ode="rk4") for kind, q in QUANTUMS.items()]
-MODELS += [_text(f"{ode}-{kind}", "imdb", q, ode=ode) for ode in ("rk1", "rk4_enh", "none") for kind, q in QUANTUMS.items()]
+MODELS += [_text(f"{ode}-{kind}", "imdb", q, ode=ode)
+           for ode in ("rk1", "rk4_enh", "none") for kind, q in QUANTUMS.items()]
 MODELS += [_text(f"thesis-{kind}", "imdb-quantum", q, arch="thesis", decoders=2) for kind, q in QUANTUMS.items()]
 MODELS += [p for preset in GAN_PRESETS for kind, q in (("transgan", None), ("qrkt", QuantumSpec(max_qubits=8)))
            for p in _gan(preset, kind, q)]
