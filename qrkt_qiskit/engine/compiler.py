@@ -103,21 +103,21 @@ class CompiledCircuit:
         self.ansatz, self.dtype, self.device, self.method = ansatz, dtype, device, method
         self._derived = None
         if noise is not None or method == "density-matrix":
-            self.circuit = dispatch.Circuit(ansatz.n_qubits, device, closed_form=False, noisy=True)
-            dispatch.check_method(method, self.circuit)
+            self.facts = dispatch.Facts(ansatz.n_qubits, device, closed_form=False, noisy=True)
+            dispatch.check_method(method, self.facts)
             self._program = DensityMatrixCircuit(ansatz, noise or DeviceNoise(), shots=shots, seed=seed, dtype=dtype,
                                                  device=device)
             self._simulators: dict[str, Simulator] = {"density-matrix": self._program}
             return
         plan = lowered(ansatz, closed_form=method in ("auto", "closed-form"))
-        self.circuit = dispatch.Circuit(ansatz.n_qubits, device, closed_form=plan.closed_form is not None, noisy=False)
-        dispatch.check_method(method, self.circuit)
+        self.facts = dispatch.Facts(ansatz.n_qubits, device, closed_form=plan.closed_form is not None, noisy=False)
+        dispatch.check_method(method, self.facts)
         if method == "closed-form" and plan.closed_form is None:
             plan.refuse_closed_form()
         self._derived = plan.derived
         n_derived = 0 if plan.derived is None else len(plan.derived)  # read as inputs, after the real ones
         shape = {"n_qubits": ansatz.n_qubits, "n_inputs": ansatz.n_inputs + n_derived, "n_weights": ansatz.n_weights}
-        first = dispatch.choose(method, self.circuit, 1, False)  # the smallest call's simulator
+        first = dispatch.choose(method, self.facts, 1, False)  # the smallest call's simulator
         if first == "closed-form":
             self._program = BlochCircuit(*plan.closed_form, **shape, dtype=dtype, device=device)
             self._simulators = {"closed-form": self._program}
@@ -130,7 +130,7 @@ class CompiledCircuit:
 
     def simulator(self, batch: int) -> str:
         """The simulator that runs a call of ``batch`` samples (`dispatch.choose`)."""
-        return dispatch.choose(self.method, self.circuit, batch, is_tracing())
+        return dispatch.choose(self.method, self.facts, batch, is_tracing())
 
     def __call__(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """Expectation values ``(..., n_observables)`` for ``x: (..., n_inputs)``, ``w: (n_weights,)``."""
@@ -147,7 +147,7 @@ class CompiledCircuit:
     def describe(self) -> str:
         """The simulator choice and the plan, in one line."""
         derived = "" if self._derived is None else f"{self._derived.describe()}; "
-        return (f"method={self.method!r} runs {dispatch.describe(self.method, self.circuit)}: "
+        return (f"method={self.method!r} runs {dispatch.describe(self.method, self.facts)}: "
                 f"{derived}{self._program.describe()}")
 
     def __repr__(self) -> str:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["KERNEL_MAX_AMPLITUDES", "KERNEL_MAX_QUBITS", "METHODS", "Circuit", "check_method", "choose", "describe"]
+__all__ = ["KERNEL_MAX_AMPLITUDES", "KERNEL_MAX_QUBITS", "METHODS", "Facts", "check_method", "choose", "describe"]
 
 METHODS = ("auto", "closed-form", "statevector", "sweep", "kernel", "density-matrix")
 # On the CPU, calls up to this width and this many amplitudes (batch · 2^n) run as the numba
@@ -31,7 +31,7 @@ KERNEL_MAX_AMPLITUDES = 1 << 17
 
 
 @dataclass(frozen=True)
-class Circuit:
+class Facts:
     """What the choice reads of a compiled circuit: its width, where it runs, what fits it.
 
     Attributes:
@@ -52,39 +52,39 @@ class Circuit:
         return self.device.type == "cpu" and self.n_qubits <= KERNEL_MAX_QUBITS
 
 
-def check_method(method: str, circuit: Circuit) -> None:
-    """Refuse, at compile time, a ``method`` that cannot run ``circuit``, in one sentence."""
+def check_method(method: str, facts: Facts) -> None:
+    """Refuse, at compile time, a ``method`` that cannot run the circuit ``facts`` describe, in one sentence."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
-    if circuit.noisy and method not in ("auto", "density-matrix"):
+    if facts.noisy and method not in ("auto", "density-matrix"):
         raise ValueError(f"method {method!r} simulates no noise; a circuit compiled with noise= runs as "
                          "method='density-matrix' (or 'auto')")
-    if method == "kernel" and not circuit.kernel_fits:
+    if method == "kernel" and not facts.kernel_fits:
         raise ValueError(f"method 'kernel' runs on the CPU at up to {KERNEL_MAX_QUBITS} qubits, but this "
-                         f"{circuit.n_qubits}-qubit circuit is compiled for {circuit.device}; use method='sweep'")
+                         f"{facts.n_qubits}-qubit circuit is compiled for {facts.device}; use method='sweep'")
 
 
-def choose(method: str, circuit: Circuit, batch: int, tracing: bool) -> str:
-    """The simulator that runs a call of ``batch`` samples of ``circuit`` under ``method``.
+def choose(method: str, facts: Facts, batch: int, tracing: bool) -> str:
+    """The simulator that runs a call of ``batch`` samples under ``method``, of the circuit ``facts`` describe.
 
     The kernel cannot be traced (``torch.compile``, ``torch.func``, ``torch.export``), so a
     traced call takes the sweep even when ``method="kernel"``; its backward takes the sweep
     under ``create_graph`` (a double backward).
     """
-    if circuit.noisy or method == "density-matrix":
+    if facts.noisy or method == "density-matrix":
         return "density-matrix"
-    if method == "closed-form" or (method == "auto" and circuit.closed_form):
+    if method == "closed-form" or (method == "auto" and facts.closed_form):
         return "closed-form"
-    if method == "sweep" or tracing or not circuit.kernel_fits:
+    if method == "sweep" or tracing or not facts.kernel_fits:
         return "sweep"
-    if method == "kernel" or batch * 2**circuit.n_qubits <= KERNEL_MAX_AMPLITUDES:
+    if method == "kernel" or batch * 2**facts.n_qubits <= KERNEL_MAX_AMPLITUDES:
         return "kernel"
     return "sweep"
 
 
-def describe(method: str, circuit: Circuit) -> str:
+def describe(method: str, facts: Facts) -> str:
     """`choose` in words, for ``repr``: which simulator runs which call."""
-    small, large = choose(method, circuit, 1, False), choose(method, circuit, 1 << 62, False)
+    small, large = choose(method, facts, 1, False), choose(method, facts, 1 << 62, False)
     if small == large:
         return small
     return f"kernel up to {KERNEL_MAX_AMPLITUDES} amplitudes (batch · 2^n), sweep above and when traced"
