@@ -22,7 +22,7 @@ from . import dispatch
 from .bloch import BlochCircuit
 from .clifford import absorb_clifford_tail, is_clifford
 from .expressions import DerivedInputs, lower_ansatz
-from .lowering import Op, UnsupportedCircuitError
+from .lowering import Op, UnsupportedCircuitError, split_u
 from .noisy import DensityMatrixCircuit, DeviceNoise
 from .statevector import BLOCK_QUBITS, MAX_BLOCK_QUBITS, StatevectorCircuit
 from .tracing import is_tracing
@@ -194,6 +194,7 @@ def lowered(ansatz: Ansatz, *, closed_form: bool = True) -> Lowered:
         _LOWERED.move_to_end(key)
         return _LOWERED[key]
     ops, derived = lower_ansatz(ansatz)
+    ops = split_u(ops)
     observables = tuple(ansatz.observables)
     entangler, reduced = None, None
     if closed_form:

@@ -19,7 +19,7 @@ from qiskit.circuit.exceptions import CircuitError
 from .gates import PARAMETRIC_GATES
 
 __all__ = ["Angle", "Op", "UnsupportedCircuitError", "constant_matrix", "lower", "parse_angle",
-           "refuse_non_unitary", "split_product_prefix", "with_zero_slot"]
+           "refuse_non_unitary", "split_product_prefix", "split_u", "with_zero_slot"]
 
 _IGNORED = {"barrier", "delay", "id"}  # identity on the state
 
@@ -191,3 +191,16 @@ def split_product_prefix(gates, n: int, qubits_of=lambda gate: gate.qubits) -> t
             entangled.update(qubits)
             rest.append(gate)
     return prefix, rest
+
+
+def split_u(ops: list[Op]) -> list[Op]:
+    """``u(θ, φ, λ)`` as ``rz(λ) ry(θ) rz(φ)`` (equal up to a global phase, which no expectation sees), so the
+    exact simulators know rotations about one axis only."""
+    out = []
+    for op in ops:
+        if op.name == "u" and op.matrix is None:
+            theta, phi, lam = op.angles
+            out += [Op("rz", op.qubits, (lam,)), Op("ry", op.qubits, (theta,)), Op("rz", op.qubits, (phi,))]
+        else:
+            out.append(op)
+    return out

@@ -21,7 +21,7 @@ from ..circuits import Ansatz
 from .gates import PARAMETRIC_GATES
 from .lowering import Angle, UnsupportedCircuitError, constant_matrix, parse_angle, refuse_non_unitary, split_product_prefix
 from .noise import DeviceNoise, readout_observables
-from .ptm import DIGIT, pauli_label, superop_ptm
+from .ptm import DIGIT, gate_ptm, pauli_label, superop_ptm
 from .state_ops import kron_matrices
 
 __all__ = ["MAX_ACTIVE_QUBITS", "ConstFactor", "EachFactor", "Group", "GroupFactor", "Instr", "MeasuredTerms",
@@ -207,7 +207,7 @@ class NoisyBuilder:
             free = any(isinstance(p, ParameterExpression) and p.parameters for p in op.params)
             matrix = None if free else constant_matrix(op)
             if matrix is not None:
-                ptm = superop_ptm(np.kron(matrix.conj(), matrix))  # column stacking: vec(UρU†) = (Ū⊗U) vec(ρ)
+                ptm = gate_ptm(matrix)
                 instrs.append(Instr(op.name, qubits, ptm=self._tensor(ptm if error is None else error @ ptm)))
             elif op.name in PARAMETRIC_GATES:
                 angles = tuple(parse_angle(p, op, qubits_physical, slots) for p in op.params)

@@ -11,7 +11,7 @@ import functools
 import numpy as np
 import torch
 
-__all__ = ["DIGIT", "pauli_basis", "pauli_label", "superop_ptm", "unitary_ptm"]
+__all__ = ["DIGIT", "gate_ptm", "pauli_basis", "pauli_label", "superop_ptm", "unitary_ptm"]
 
 _PAULI_1Q = np.array([[[1, 0], [0, 1]], [[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [[1, 0], [0, -1]]], dtype=complex)
 DIGIT = {(False, False): 0, (True, False): 1, (True, True): 2, (False, True): 3}  # (x, z) -> I, X, Y, Z
@@ -41,6 +41,11 @@ def superop_ptm(superop: np.ndarray) -> np.ndarray:
     ptm = np.einsum("pij,qji->pq", basis, images).real / d
     ptm[np.abs(ptm) < 1e-14] = 0.0  # round-off of the change of basis, not physics
     return ptm
+
+
+def gate_ptm(u: np.ndarray) -> np.ndarray:
+    """The Pauli transfer matrix of a constant gate's unitary ``u``."""
+    return superop_ptm(np.kron(u.conj(), u))  # column stacking: vec(UρU†) = (Ū⊗U) vec(ρ)
 
 
 def unitary_ptm(u: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:

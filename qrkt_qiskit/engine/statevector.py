@@ -67,7 +67,7 @@ class StatevectorCircuit:
         self.cdtype = torch.complex128 if dtype == torch.float64 else torch.complex64
         self._memory = _memory(device)
         _check_width(n_qubits, observables, self.cdtype, device, self._memory)
-        ops, tables = _split_u(ops), PauliTables(observables, n_qubits, dtype, device)
+        tables = PauliTables(observables, n_qubits, dtype, device)
         self._plan = _Builder(n_qubits, n_inputs, n_weights, dtype, self.cdtype, device).build(ops, tables, block_qubits)
         self._kernel = fused.FusedProgram(ops, tables, n_qubits=n_qubits, dtype=dtype) if with_kernel else None
 
@@ -362,18 +362,6 @@ def _trace_index(k: int, device) -> torch.Tensor:
             for c in range(2):
                 index[q, a, c] = (high | low | (a << q)) * 2**k + (high | low | (c << q))
     return torch.as_tensor(index.reshape(-1), device=device)
-
-
-def _split_u(ops: list[Op]) -> list[Op]:
-    """``u(θ, φ, λ)`` as ``rz(λ) ry(θ) rz(φ)`` (equal up to a global phase, which no expectation sees)."""
-    out = []
-    for op in ops:
-        if op.name == "u" and op.matrix is None:
-            theta, phi, lam = op.angles
-            out += [Op("rz", op.qubits, (lam,)), Op("ry", op.qubits, (theta,)), Op("rz", op.qubits, (phi,))]
-        else:
-            out.append(op)
-    return out
 
 
 def _runs(ops: list[Op], n_inputs: int) -> list[list[Op]]:
