@@ -143,7 +143,7 @@ def runtime(profile, ansatz, x, w, level, shots):
     return np.asarray(result.data.evs).T
 
 
-@pytest.mark.parametrize("device, level, n_qubits", [("lagos", 1, 2), ("manila", 2, 2), ("nairobi", 2, 3)])
+@pytest.mark.parametrize("device, level, n_qubits", [("lagos", 1, 3), ("manila", 2, 2), ("nairobi", 2, 2)])
 def test_levels_agree_with_runtime_local_mode(device, level, n_qubits):
     """Within 5σ of the native sampled spread (shots and TREX's calibration shots, through the fit)."""
     shots = 256  # 4 randomizations of 64 shots: Aer's share of the test's time stays small
