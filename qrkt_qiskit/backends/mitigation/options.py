@@ -26,7 +26,7 @@ class Resilience:
     Attributes:
         level: Runtime's ``resilience_level``.
         measure_twirl, gate_twirl: Pauli twirling of the measurements, of the 2-qubit gate layers.
-        trex: TREX readout mitigation (a calibration circuit of ``shots`` executions per job).
+        trex: TREX readout mitigation (one calibration circuit per job).
         noise_factors: ZNE's gate-folding factors (empty: no ZNE).
         folding: which gates get an extra fold at a factor that is not an odd integer
             (``"random"``, ``"front"``, ``"back"``).
@@ -34,7 +34,7 @@ class Resilience:
         shots: executions per circuit and parameter set as Runtime counts them: with twirling,
             ``num_randomizations × shots_per_randomization`` (at least the shots asked for);
             ``None`` for exact values.
-        calibration_shots: the executions of TREX's calibration circuit (one per job).
+        calibration_shots: the executions of TREX's calibration circuit (``None``: no TREX, or exact).
     """
 
     level: int
