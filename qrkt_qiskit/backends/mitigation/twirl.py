@@ -15,17 +15,15 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["flip_rates", "pauli_twirl", "twirled_noise", "twirled_readout"]
+from ...engine.ptm import pauli_basis
 
-_PAULIS = np.array([[[1, 0], [0, 1]], [[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [[1, 0], [0, -1]]], dtype=complex)
+__all__ = ["flip_rates", "pauli_twirl", "twirled_noise", "twirled_readout"]
 
 
 @functools.cache
 def _pauli_superops(n: int) -> np.ndarray:
     """``(4^n, 4^n, 4^n)``: the column-stacking superoperator ``conj(P) ⊗ P`` of every n-qubit Pauli P."""
-    paulis = _PAULIS
-    for _ in range(n - 1):
-        paulis = np.einsum("aij,bkl->abikjl", _PAULIS, paulis).reshape(4 * len(paulis), 2 * paulis.shape[1], -1)
+    paulis = pauli_basis(n)
     return np.einsum("pij,pkl->pikjl", paulis.conj(), paulis).reshape(len(paulis), 4**n, 4**n)
 
 
