@@ -135,6 +135,9 @@ def main() -> None:
     parser.add_argument("--circuit-layers", type=int, default=1, metavar="L", help="the quantum model's circuit layers")
     parser.add_argument("--only", choices=("training", "closed-form", "statevector", "density-matrix"),
                         help="run only these cases (default: all)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="time each case this many times over (fresh arms each round) and print every ratio")
+    parser.add_argument("--match", default="", metavar="TEXT", help="run only the cases whose label contains TEXT")
     parser.add_argument("--tc", action="store_true",
                         help="add TensorCircuit-ng (jit) as a third arm of the ring-ry and qrkt-2 layer cases")
     args = parser.parse_args()
@@ -158,11 +161,16 @@ def main() -> None:
         cases += [("density-matrix", f"noisy qrkt-{L} fwd+bwd on fake_manila, n=4, batch {b}",
                    lambda p, b=b, L=L: noisy_call(p, 4, b, L), 100) for L in (1, 2) for b in (64, 1024)]
         for kind, label, make, calls, *tc in cases:
-            if args.only and kind != args.only:
+            if (args.only and kind != args.only) or args.match not in label:
                 continue
-            arms = [make(old), make(new)] + ([tensorcircuit_call(*tc[0])] if args.tc and tc else [])
-            t_old, t_new, *t_tc = alternate(*arms, calls=calls)
+            rounds = []
+            for _ in range(args.rounds):
+                arms = [make(old), make(new)] + ([tensorcircuit_call(*tc[0])] if args.tc and tc else [])
+                rounds.append(alternate(*arms, calls=calls))
+            t_old, t_new, *t_tc = rounds[-1]
             line = f"| {label} | {t_old * 1e3:.3f} | {t_new * 1e3:.3f} | {t_new / t_old:.2f} |"
+            if args.rounds > 1:
+                line += " rounds: " + ", ".join(f"{r[1] / r[0]:.2f}" for r in rounds) + " |"
             if args.tc:
                 line += f" {t_tc[0] * 1e3:.3f} | {t_tc[0] / t_new:.2f} |" if t_tc else " — | — |"
             print(line, flush=True)
