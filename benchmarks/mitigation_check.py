@@ -74,8 +74,8 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     print(f"{args.shots} shots, {args.batch} input sets, native spread from {args.draws} sampled calls\n")
-    print("| device | qubits | level | max |z| vs native sampled | max |Runtime − native exact| | "
-          "max |Runtime − readout-free| | max |Runtime − level 0| | mean native σ | Runtime local time |")
+    print("| device | qubits | level | largest z vs native sampled | largest Runtime − native exact | "
+          "largest Runtime − readout-free | largest Runtime − level 0 | mean native σ | Runtime local time |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for device in args.devices:
         for n in args.qubits:
