@@ -12,6 +12,7 @@ last.pt (checkpoints every 200 steps).
     python docs/runs/gan_cpu_arms.py score        # FID 10k/10k with its floor and the classifier score (fid.json)
     python docs/runs/gan_cpu_arms.py curve        # every epoch's snapshot at 2,048 images: fid_curve.csv/png
     python docs/runs/gan_cpu_arms.py record       # the small files into docs/runs/$NAME/<arm>/ (no checkpoints)
+    python docs/runs/gan_cpu_arms.py peek         # a grid of each arm's EMA generator in last.pt, mid-epoch
 
 Environment: OUT (/work/gan-runs/final), DATA (../shared/data), HOURS (4), SLOTS (2), SEED (0),
 NAME (gan-cpu-arms-mnist), CODE (a folder holding the qrkt_qiskit package to run instead of the
@@ -119,10 +120,34 @@ def record() -> None:
     print(json.dumps({arm: position(arm) for arm in ARMS}))
 
 
+PEEK = """
+import sys
+from pathlib import Path
+from qrkt_qiskit.training.gan_report import save_sample_grid
+from qrkt_qiskit.training.gan_snapshots import load_last
+config, position, generator = load_last(sys.argv[1])
+name = f"step_{position['generator_steps']:06d}.png"
+save_sample_grid(generator, 64, Path(sys.argv[2]) / name, seed=config.seed,
+                 title=f"{Path(sys.argv[1]).name}: EMA generator after {position['generator_steps']} generator steps "
+                       f"({position['cpu_seconds'] / 3600:.2f} CPU-hours)")
+print(sys.argv[1], position)
+"""
+
+
+def peek() -> None:
+    """A grid of each arm's EMA generator as its last.pt holds it (mid-epoch), into docs/runs/$NAME/<arm>/."""
+    for arm in ARMS:
+        if (OUT / arm / "last.pt").is_file():
+            target = REPO / "docs" / "runs" / NAME / arm
+            target.mkdir(parents=True, exist_ok=True)
+            subprocess.run([sys.executable, "-c", PEEK, str(OUT / arm), str(target)], cwd=REPO, env=environment(),
+                           check=True)
+
+
 if __name__ == "__main__":
     action = sys.argv[1] if len(sys.argv) > 1 else ""
     actions = {"train": train, "status": status, "score": lambda: score(False), "curve": lambda: score(True),
-               "record": record}
+               "record": record, "peek": peek}
     if action not in actions:
         sys.exit(f"usage: gan_cpu_arms.py {'|'.join(actions)}")
     actions[action]()

