@@ -89,10 +89,22 @@ def train() -> None:
         time.sleep(30)
 
 
+LAST = """
+import sys
+from qrkt_qiskit.training.checkpoint import load_checkpoint
+state = load_checkpoint(sys.argv[1])["state"]
+print(f"last.pt: {state['g_steps']} generator steps, {state.get('cpu_seconds', 0) / 3600:.2f} CPU-hours")
+"""
+
+
 def status() -> None:
+    """Each arm's finished epochs and CPU-hours (metrics.csv), and where its last.pt is (mid-epoch)."""
     for arm in ARMS:
         epochs, cpu = position(arm)
-        print(f"{arm}: {epochs} epoch(s), {cpu / 3600:.2f} of {HOURS:g} CPU-hours")
+        last = OUT / arm / "last.pt"
+        where = subprocess.run([sys.executable, "-c", LAST, str(last)], cwd=REPO, env=environment(), text=True,
+                               capture_output=True).stdout.strip() if last.is_file() else "no last.pt yet"
+        print(f"{arm}: {epochs} epoch(s), {cpu / 3600:.2f} of {HOURS:g} CPU-hours; {where}")
 
 
 def score(curve: bool) -> None:
