@@ -12,7 +12,7 @@ from pathlib import Path
 from ..models.gan import Generator
 from .checkpoint import load_checkpoint
 from .gan_config import GANTrainConfig
-from .run import read_stored_config
+from .stored import read_stored_config
 from .runs import load_weights
 
 __all__ = ["SNAPSHOT_KEYS", "load_generator", "load_last", "load_snapshot", "load_snapshots", "read_gan_config",

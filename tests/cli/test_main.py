@@ -102,10 +102,11 @@ def test_a_hand_edited_config_json_is_one_sentence_naming_the_file_and_the_optio
     (["noise-study", "x", "--backends", "aer", "--aer-check", "-1"], "argument --aer-check: expected an integer"),
     (["resources", "--model", "MNIST"], "argument --model: invalid choice: 'MNIST'; did you mean 'mnist'?"),
     (["evaluate", "x", "--set", "resilience level=2"], "argument --set: expected KEY=VALUE with a profile key"),
+    (["evaluate", "no-such-run"], "qrkt evaluate: error: no-such-run is not a run directory: it has no config.json"),
 ])
 def test_a_mistaken_option_is_refused_before_torch_or_qiskit_is_imported(argv, message):
     # seconds of imports before a typo is answered (docs/benchmarks.md: 10 s against 0.2 s)
-    code = (f"import sys\nfrom qrkt_qiskit.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit as exc:\n"
+    code = (f"import sys\nfrom qrkt_qiskit.cli import main\ntry:\n    print(main({argv!r}))\nexcept SystemExit as exc:\n"
             "    print(exc.code)\nprint(sorted(m for m in ('torch', 'qiskit', 'numpy') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.splitlines() == ["2", "[]"] and message in done.stderr
