@@ -1,4 +1,4 @@
-"""TransGAN and QRKT-GAN: every preset builds, every parameter trains, sizes count as documented."""
+"""TransGAN and QRKT-GAN: every preset builds and draws, sizes count as documented."""
 
 import dataclasses
 
@@ -19,19 +19,17 @@ TINY = {"small": dict(dim=32, heads=2, latent_dim=8, d_dim=8),
 
 @pytest.mark.parametrize("preset", list(GAN_PRESETS))
 @pytest.mark.parametrize("quantum", [None, QuantumSpec(max_qubits=8)], ids=["transgan", "qrkt"])
-def test_every_parameter_of_both_networks_gets_a_gradient(preset, quantum):
+def test_every_preset_draws_images_in_range_and_its_critic_scores_them(preset, quantum):
+    # every parameter's gradient: tests/models/test_models.py, over every model
     torch.manual_seed(0)
     config = gan_config(preset, quantum=quantum, dropout=0.0, **TINY[preset])
     generator, critic = Generator(config), discriminator(config)
-    images = generator(torch.randn(2, config.latent_dim))
+    with torch.no_grad():
+        images = generator(torch.randn(2, config.latent_dim))
+        scores = critic(images)
     assert images.shape == (2, 1, 32, 32) and (images.abs().max() <= 1 or not config.output_tanh)
     assert config.output_tanh or preset == "gpu"  # cpu has tanh since issue 35
-    scores = critic(images)
     assert scores.shape == (2, 1) and torch.isfinite(scores).all()
-    scores.square().sum().backward()
-    for net in (generator, critic):
-        for name, p in net.named_parameters():
-            assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
 
 
 def test_qrkt_gan_is_transgan_with_circuits_and_an_rk4_enh_last_stage():
