@@ -18,6 +18,7 @@ from qrkt_qiskit import ANSATZ_NAMES, compile, make_ansatz
 from qrkt_qiskit.engine import statevector
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.engine.front_door_measure import measure  # noqa: E402
 from tests.strategies import product_then_clifford, random_ansatze  # noqa: E402
 
 F64 = torch.float64
@@ -29,15 +30,6 @@ def samples(ansatz, batch, seed):
     w = (torch.rand(ansatz.n_weights, generator=g, dtype=F64) - 0.5) * 2 * np.pi
     r = torch.randn(batch, ansatz.n_observables, generator=g, dtype=F64)
     return x, w, r
-
-
-def measure(prog, x, w, r):
-    x, w = x.clone().requires_grad_(), w.clone().requires_grad_()
-    out = prog(x, w)
-    if not out.requires_grad:  # a circuit with no parameter
-        return [out.detach().numpy(), np.zeros(x.shape), np.zeros(w.shape)]
-    gx, gw = torch.autograd.grad((out * r).sum(), (x, w), allow_unused=True, materialize_grads=True)
-    return [t.detach().numpy() for t in (out, gx, gw)]
 
 
 def exact_cases(ansatz, seed):

@@ -15,24 +15,14 @@ import pytest
 import torch
 
 from qrkt_qiskit.engine import compile_ansatz
+from tests.engine.front_door_measure import measure
 
 CASES = pickle.loads((Path(__file__).parent / "data" / "front_door_2a6e8f2.pkl").read_bytes())
-# the old names of what a case ran -> the method that runs it now
-METHOD = {"auto": "auto", "statevector": "statevector", "closed-form": "closed-form", "sweep": "sweep"}
-
-
-def measure(prog, x, w, r):
-    x, w = x.clone().requires_grad_(), w.clone().requires_grad_()
-    out = prog(x, w)
-    if not out.requires_grad:  # a circuit with no parameter
-        return [out.detach().numpy(), np.zeros(x.shape), np.zeros(w.shape)]
-    gx, gw = torch.autograd.grad((out * r).sum(), (x, w), allow_unused=True, materialize_grads=True)
-    return [t.detach().numpy() for t in (out, gx, gw)]
 
 
 def program(case):
     if case["method"] != "density-matrix":
-        return compile_ansatz(case["ansatz"], torch.float64, method=METHOD[case["method"]])
+        return compile_ansatz(case["ansatz"], torch.float64, method=case["method"])
     from qrkt_qiskit import backends
 
     name, options = case["profile"]
