@@ -103,7 +103,7 @@ def qnn_on_raw_primitive(layer: QuantumLayer, profile):
     from qiskit_machine_learning.neural_networks import EstimatorQNN
 
     prepared = backends.prepare(profile, layer.ansatz)
-    precision = backends.execution._precision(profile.shots) if profile.shots else 0.0
+    precision = backends.execution.shots_precision(profile.shots) if profile.shots else 0.0
     qnn = EstimatorQNN(circuit=prepared.circuit, observables=list(prepared.observables),
                        input_params=list(layer.ansatz.inputs + layer.ansatz.weights), weight_params=[],
                        estimator=prepared.primitive, input_gradients=True, default_precision=precision)

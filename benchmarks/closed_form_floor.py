@@ -2,7 +2,7 @@
 
 Measures, in one run, forward+backward samples/s at n = 6 qubits, batch 1024, of:
 
-* ``engine``: ``qrkt_qiskit.compile(make_ansatz("qrkt", 6))`` — the general closed form;
+* ``engine``: ``qrkt_qiskit.compile_ansatz(make_ansatz("qrkt", 6))`` — the general closed form;
 * ``minimal-autograd``: a hand-specialised formula in the fewest torch operations we could
   write (Bloch vectors of RY(x) then one weight rotation per qubit, products of
   neighbouring components), differentiated by autograd;
@@ -23,7 +23,7 @@ import time
 
 import torch
 
-from qrkt_qiskit import compile, make_ansatz
+from qrkt_qiskit import compile_ansatz, make_ansatz
 
 N = 6
 
@@ -75,7 +75,7 @@ def main() -> None:
     x = torch.rand(args.batch, N, requires_grad=True)
     w = torch.rand(N, requires_grad=True)
     index = torch.stack([4 * torch.arange(N) + 2, 4 * ((torch.arange(N) + 1) % N) + 2], -1)  # Z_j Z_{j+1}
-    prog = compile(make_ansatz("qrkt", N))
+    prog = compile_ansatz(make_ansatz("qrkt", N))
     rows = {
         "engine": lambda: prog(x, w, validate=False).sum().backward(),
         "minimal-autograd": lambda: minimal(x, w, index).sum().backward(),

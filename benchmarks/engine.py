@@ -22,10 +22,10 @@ time by ``time.perf_counter``.
 
 Frameworks (``--skip`` takes names or prefixes, e.g. ``--skip qml pl-lightning``):
 
-* ``engine-c64`` / ``engine-c128``: ``qrkt_qiskit.compile`` in float32 / float64 with its
+* ``engine-c64`` / ``engine-c128``: ``qrkt_qiskit.compile_ansatz`` in float32 / float64 with its
   automatic strategy (the closed form for ``qrkt``, the statevector path for the others);
-* ``engine-sweep-c64``: the float32 engine with its compiled CPU kernel switched off
-  (``compile(..., kernel=False)``): the torch sweep, which CUDA and a double backward run;
+* ``engine-sweep-c64``: the float32 engine forced onto the torch sweep (``method="sweep"``),
+  which CUDA and a double backward run;
 * ``engine-sv-c64`` / ``engine-sv-c128``: the same, forced onto the statevector path (only
   where the automatic strategy is the closed form);
 * ``qml-aer-gpu-paramshift``: ``EstimatorQNN`` on Aer's ``device="GPU"`` (``qiskit-aer-gpu``),
@@ -91,7 +91,7 @@ from circuits import CIRCUITS
 from qiskit.circuit import ParameterVector
 
 import qrkt_qiskit
-from qrkt_qiskit import Ansatz, compile
+from qrkt_qiskit import Ansatz, compile_ansatz
 
 WARMUP_SAMPLES = 2
 MIN_RUNS = 3
@@ -113,8 +113,8 @@ class Model:
 
 
 def build_engine(ansatz: Ansatz, w: torch.Tensor, dtype: torch.dtype, device: str = "cpu",
-                 strategy: str = "auto", kernel: bool = True) -> Model:
-    prog = compile(ansatz, dtype=dtype, device=device, strategy=strategy, kernel=kernel)
+                 method: str = "auto") -> Model:
+    prog = compile_ansatz(ansatz, dtype=dtype, device=device, method=method)
     weight = w.to(device, dtype).clone().requires_grad_(True)
     return Model(lambda x: prog(x, weight), weight, dtype, device)
 
@@ -275,11 +275,11 @@ FRAMEWORKS = (
     Framework("engine-c64", functools.partial(build_engine, dtype=torch.float32), "qrkt_qiskit",
               float32="float32 engine"),
     Framework("engine-c128", functools.partial(build_engine, dtype=torch.float64), "qrkt_qiskit"),
-    Framework("engine-sweep-c64", functools.partial(build_engine, dtype=torch.float32, kernel=False),
+    Framework("engine-sweep-c64", functools.partial(build_engine, dtype=torch.float32, method="sweep"),
               "qrkt_qiskit", float32="float32 engine", max_qubits=STATEVECTOR_MAX),
-    Framework("engine-sv-c64", functools.partial(build_engine, dtype=torch.float32, strategy="statevector"),
+    Framework("engine-sv-c64", functools.partial(build_engine, dtype=torch.float32, method="statevector"),
               "qrkt_qiskit", float32="float32 engine", max_qubits=STATEVECTOR_MAX),
-    Framework("engine-sv-c128", functools.partial(build_engine, dtype=torch.float64, strategy="statevector"),
+    Framework("engine-sv-c128", functools.partial(build_engine, dtype=torch.float64, method="statevector"),
               "qrkt_qiskit", max_qubits=STATEVECTOR_MAX),
     *(Framework(f"qml-{sim}-{grad}", functools.partial(build_qiskit_ml, simulator=sim, gradient=grad),
                 "qiskit_aer" if sim == "aer" else "qiskit_machine_learning", slow=True,
@@ -343,7 +343,7 @@ class Reference:
     """The float64 engine's outputs and gradients of ``out.sum()`` on ``x[:m]``, cached by ``m``."""
 
     def __init__(self, ansatz: Ansatz, x: torch.Tensor, w: torch.Tensor):
-        self.prog, self.x, self.w = compile(ansatz, dtype=torch.float64), x, w
+        self.prog, self.x, self.w = compile_ansatz(ansatz, dtype=torch.float64), x, w
         self._cache: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
     def __call__(self, m: int):

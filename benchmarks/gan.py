@@ -1,18 +1,23 @@
-"""Seconds per GAN iteration of the three arms, and the 32×32 stage's share of the generator's time.
+"""Seconds per generator step of the three GAN arms before and after issue 35, and QRKT-GAN's share in quantum maps.
 
-The arms of issue 19 at one preset (default `cpu`): TransGAN, TransGAN with the `rk4_enh` last
-block (the ODE block without quantum maps) and QRKT-GAN. One iteration is what `qrkt gan train`
-does for each generator step: ``n_critic`` critic steps and one generator step (WGAN-GP-ε,
-DiffAugment, EMA) on a batch of 32 MNIST-shaped images. Iterations of the arms are interleaved,
-so that all see the same machine load; medians after one warm-up iteration.
+The arms: TransGAN, TransGAN with the `rk4_enh` last block (the ODE block without quantum
+maps), QRKT-GAN. Three setups of each, all through today's code:
 
-Then, for each arm with windowed attention (the preset's window) and with full attention
-(``window=None``): the generator's forward+backward, and the same for its last (32×32) stage
-alone on that stage's input, so the stage's share of the generator is measured, not assumed.
+- ``before``: the `cpu` preset as it was until issue 35 (widths 128/32/8, depths 2/2/1, a 1×1
+  convolution on the 32×32 token grid, no tanh) with the `thesis` recipe (WGAN-GP, 5 critic
+  steps per generator step): what commit 2a6e8f2 trained;
+- ``before, cpu recipe``: that network with the `cpu` recipe (ns-r1, one critic step);
+- ``after``: today's `cpu` preset (widths 128/32, the upconv decoder, tanh) and `cpu` recipe.
 
-    python benchmarks/gan.py [--preset cpu] [--iterations 5] [--repeats 10] [--threads 1] [--device cpu]
+A generator step costs ``n_critic`` critic steps and one generator step; with ns-r1, one
+critic step in ``r1_every`` (16) also computes R1, so its cost is (15 plain + 1 R1 step) / 16,
+each timed. Times are this process's CPU seconds (one thread), the setups interleaved and
+medians taken after one warm-up round, so other processes on the machine change them little.
 
-On a CUDA GPU (``--device cuda``, e.g. with ``--preset gpu``) every timing waits for the GPU to finish.
+QRKT-GAN's share in quantum maps: every `QuantumLayer`'s forward and backward (module hooks)
+inside one plain step of the `after` setup (a critic step and a generator step).
+
+    python benchmarks/gan.py [--repeats 3] [--threads 1]
 """
 
 import argparse
@@ -22,109 +27,101 @@ import time
 
 import torch
 
+from qrkt_qiskit.layers import QuantumLayer
 from qrkt_qiskit.models import QuantumSpec
-from qrkt_qiskit.models.gan import Generator, gan_config
-from qrkt_qiskit.training.distributed import check_device
+from qrkt_qiskit.models.gan import gan_config
 from qrkt_qiskit.training.gan import GANState, GANTrainConfig, build_gan, gan_step
 
 ARMS = {"TransGAN": {}, "TransGAN+rk4_enh": {"ode": "rk4_enh"}, "QRKT-GAN": {"quantum": QuantumSpec()}}
+BEFORE = dict(depths=(2, 2, 1), decoder="conv1x1", output_tanh=False)  # the cpu preset until issue 35
+SETUPS = {"before": (BEFORE, "thesis"), "before, cpu recipe": (BEFORE, "cpu"), "after": ({}, "cpu")}
 
 
-def clock(device: torch.device) -> float:
-    """``time.perf_counter()`` once the work queued on ``device`` has finished."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter()
+def cpu_seconds(fn) -> float:
+    start = time.process_time()
+    fn()
+    return time.process_time() - start
 
 
-def iteration_times(preset: str, iterations: int, device: torch.device) -> dict[str, float]:
-    """Median seconds per iteration (n_critic critic steps + 1 generator step) of each arm, interleaved."""
-    real = torch.rand(32, 1, 32, 32, device=device) * 2 - 1
-    runs = {}
-    for name, overrides in ARMS.items():
-        config = GANTrainConfig(model=gan_config(preset, **overrides), dataset="digits", limit=64)
-        _, parts = build_gan(config, device)
-        runs[name] = (config, parts, GANState())
-    times = {name: [] for name in runs}
-    for i in range(iterations + 1):
-        for name, (config, parts, state) in runs.items():
-            start = clock(device)
-            for _ in range(config.n_critic):  # n_critic calls: n_critic critic steps and one generator step
-                gan_step(config, parts, real, state)
-            if i:  # the first iteration warms up
-                times[name].append(clock(device) - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+def generator_step_seconds(config: GANTrainConfig, parts, state: GANState, real: torch.Tensor) -> float:
+    """CPU seconds of what one generator step costs in training: n_critic critic steps and the generator step."""
+    if config.loss == "wgan-gp":
+        return cpu_seconds(lambda: [gan_step(config, parts, real, state) for _ in range(config.n_critic)])
+    assert config.n_critic == 1
+
+    def step(r1: bool):
+        state.d_steps = config.r1_every * (state.d_steps // config.r1_every + 1) - (1 if r1 else 2)
+        return cpu_seconds(lambda: gan_step(config, parts, real, state))
+
+    plain, penalised = step(False), step(True)
+    return ((config.r1_every - 1) * plain + penalised) / config.r1_every
 
 
-def last_stage_input(generator: Generator, z: torch.Tensor) -> torch.Tensor:
-    """What the generator's last stage receives for noise ``z`` (captured by a hook, not re-derived)."""
-    seen = []
-    handle = generator.stages[-1][0].register_forward_pre_hook(lambda module, args: seen.append(args[0]))
-    with torch.no_grad():
-        generator(z)
-    handle.remove()
-    return seen[0]
+def quantum_share(config: GANTrainConfig, parts, real: torch.Tensor, repeats: int) -> tuple[float, float, float]:
+    """(step s, quantum-map forward s, backward s) of one plain step, medians; hooks time every QuantumLayer."""
+    spent = {"forward": 0.0, "backward": 0.0}
+    started = {}
 
+    def begin(kind):
+        return lambda module, *args: started.__setitem__((id(module), kind), time.process_time())
 
-def stage_shares(preset: str, repeats: int, device: torch.device) -> list[tuple[str, str, float, float]]:
-    """(arm, attention, generator fwd+bwd ms, last stage fwd+bwd ms), timings of all cases interleaved."""
-    z = torch.randn(32, gan_config(preset).latent_dim, device=device)
-    cases = {}
-    for name, overrides in ARMS.items():
-        for attention, window in (("windowed", gan_config(preset).window), ("full", None)):
-            torch.manual_seed(0)
-            generator = Generator(dataclasses.replace(gan_config(preset, **overrides), window=window)).to(device)
-            cases[name, attention] = (generator, last_stage_input(generator, z))
+    def end(kind):
+        def hook(module, *args):
+            spent[kind] += time.process_time() - started[id(module), kind]
+        return hook
 
-    def whole(generator, x):
-        generator(z).square().mean().backward()
-
-    def stage(generator, x):
-        x = x.detach().requires_grad_()
-        y = x
-        for block in generator.stages[-1]:
-            y = block(y)
-        y.square().mean().backward()
-
-    times = {(key, part): [] for key in cases for part in ("whole", "stage")}
+    handles = []
+    for net in (parts.generator, parts.critic):
+        for m in net.modules():
+            if isinstance(m, QuantumLayer):
+                handles += [m.register_forward_pre_hook(begin("forward")), m.register_forward_hook(end("forward")),
+                            m.register_full_backward_pre_hook(begin("backward")),
+                            m.register_full_backward_hook(end("backward"))]
+    state, rows = GANState(), []
     for i in range(repeats + 1):
-        for key, (generator, x) in cases.items():
-            for part, run in (("whole", whole), ("stage", stage)):
-                start = clock(device)
-                run(generator, x)
-                if i:
-                    times[key, part].append(clock(device) - start)
-    return [(name, attention, 1e3 * statistics.median(times[(name, attention), "whole"]),
-             1e3 * statistics.median(times[(name, attention), "stage"])) for name, attention in cases]
+        spent.update(forward=0.0, backward=0.0)
+        state.d_steps = 0  # a plain step: no R1
+        total = cpu_seconds(lambda: gan_step(config, parts, real, state))
+        if i:
+            rows.append((total, spent["forward"], spent["backward"]))
+    for h in handles:
+        h.remove()
+    return tuple(statistics.median(r[k] for r in rows) for k in range(3))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--preset", default="cpu", help="the GAN preset of all three arms (default: cpu)")
-    parser.add_argument("--iterations", type=int, default=5, help="GAN iterations per arm (default: 5)")
-    parser.add_argument("--repeats", type=int, default=10, help="generator fwd+bwd timings per case (default: 10)")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed rounds per setup, after one warm-up (default: 3)")
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    try:
-        check_device(args.device)
-    except ValueError as error:
-        parser.error(str(error))
-    device = torch.device(args.device)
-    window = gan_config(args.preset).window
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{args.threads} thread(s)"
-    print(f"torch {torch.__version__}, {where}; preset {args.preset} (window {window}), batch 32, 32x32x1")
-    iterations = iteration_times(args.preset, args.iterations, device)
-    base = iterations["TransGAN"]
-    print(f"\nseconds per iteration (median of {args.iterations}, arms interleaved)")
-    print("| arm | s / iteration | / TransGAN |\n|---|---:|---:|")
-    for name, seconds in iterations.items():
-        print(f"| {name} | {seconds:.3f} | {seconds / base:.2f}x |")
-    print(f"\ngenerator forward+backward, batch 32 (median of {args.repeats}, cases interleaved)")
-    print("| arm | attention | generator ms | 32x32 stage ms | stage share |\n|---|---|---:|---:|---:|")
-    for name, attention, whole, stage in stage_shares(args.preset, args.repeats, device):
-        print(f"| {name} | {attention} | {whole:.1f} | {stage:.1f} | {stage / whole:.0%} |")
+    real = torch.rand(32, 1, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    cases = {}
+    for arm, overrides in ARMS.items():
+        for setup, (model, recipe) in SETUPS.items():
+            config = GANTrainConfig(model=dataclasses.replace(gan_config("cpu", **overrides), **model), recipe=recipe,
+                                    limit=64)
+            torch.manual_seed(0)
+            cases[arm, setup] = (config, build_gan(config, torch.device("cpu"))[1], GANState())
+    times = {key: [] for key in cases}
+    for i in range(args.repeats + 1):
+        for key, (config, parts, state) in cases.items():
+            seconds = generator_step_seconds(config, parts, state, real)
+            if i:
+                times[key].append(seconds)
+    print(f"torch {torch.__version__}, {args.threads} thread(s); batch 32, 32x32x1; CPU seconds per generator step "
+          f"(median of {args.repeats}, setups interleaved)")
+    print("| arm | before (thesis recipe) | before, cpu recipe | after (cpu preset and recipe) | after / before |")
+    print("|---|---:|---:|---:|---:|")
+    for arm in ARMS:
+        s = {setup: statistics.median(times[arm, setup]) for setup in SETUPS}
+        print(f"| {arm} | {s['before']:.3f} | {s['before, cpu recipe']:.3f} | {s['after']:.3f} | "
+              f"{s['after'] / s['before']:.2f}x |")
+    for setup in ("before, cpu recipe", "after"):
+        config, parts, _ = cases["QRKT-GAN", setup]
+        total, forward, backward = quantum_share(config, parts, real, args.repeats)
+        print(f"\nQRKT-GAN ({setup}), one plain critic + generator step: {total:.3f} s, quantum maps "
+              f"{forward:.3f} s forward + {backward:.3f} s backward = {(forward + backward) / total:.0%}")
 
 
 if __name__ == "__main__":

@@ -16,8 +16,14 @@ Part 3: seconds to evaluate the digits ViT (the demo's model, untrained weights:
 does not depend on them) on all 359 test images on the device, native noisy (4096 shots);
 Aer on ``--aer-images`` images, extrapolated to 359 and marked so.
 
+Part 4 (``--resilience``, or alone with ``--resilience-only``): Runtime's resilience levels 1
+and 2 in the native engine against level 0, on the 6- and 3-qubit layers: forward samples/s
+at batch 1024 (exact and 4096 shots) and forward+backward at batch 64 (exact), each level
+timed in turn within every repeat, so the ratios are taken under the same load.
+
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/noise.py
     .venv/bin/python benchmarks/noise.py --quick
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/noise.py --resilience-only
 """
 
 from __future__ import annotations
@@ -106,6 +112,46 @@ def training_step_seconds(device: str, args) -> tuple[float, float]:
     return out[0], out[1]
 
 
+def resilience_rates(device: str, n: int, args) -> dict:
+    """Samples/s per (level, mode), the levels interleaved within each repeat (medians)."""
+    layers = {(level, shots): QuantumLayer(n).to_backend(device, simulator="native", resilience_level=level,
+                                                         shots=shots, seed=7)
+              for level in (0, 1, 2) for shots in (None, 4096)}
+    x, xg = torch.rand(1024, n) * 3, (torch.rand(64, n) * 3).requires_grad_()
+    runs = {}
+    for (level, shots), layer in layers.items():
+        with torch.no_grad():
+            runs[level, "fwd", shots] = (lambda layer=layer: layer(x), len(x))
+        if shots is None:
+            runs[level, "fwd+bwd", None] = (lambda layer=layer: layer(xg).sum().backward(), len(xg))
+    for fn, _ in runs.values():
+        fn()  # warm-up: programs built
+    times = {key: [] for key in runs}
+    for _ in range(args.repeats):
+        for key, (fn, _) in runs.items():
+            start = time.perf_counter()
+            if key[1] == "fwd":
+                with torch.no_grad():
+                    fn()
+            else:
+                fn()
+            times[key].append(time.perf_counter() - start)
+    return {key: runs[key][1] / statistics.median(t) for key, t in times.items()}
+
+
+def print_resilience(device: str, args) -> None:
+    print(f"\n| circuit on {device}, native | level | fwd b1024 exact | fwd b1024 4096 shots | fwd+bwd b64 exact | "
+          "cost vs level 0 (fwd exact, fwd shots, fwd+bwd) |")
+    print("|---|---:|---:|---:|---:|---|")
+    for n in (6, 3):
+        r = resilience_rates(device, n, args)
+        for level in (0, 1, 2):
+            ratios = [r[0, mode, shots] / r[level, mode, shots]
+                      for mode, shots in (("fwd", None), ("fwd", 4096), ("fwd+bwd", None))]
+            print(f"| qrkt {n}q × 1 | {level} | {r[level, 'fwd', None]:,.0f} | {r[level, 'fwd', 4096]:,.0f} | "
+                  f"{r[level, 'fwd+bwd', None]:,.0f} | {', '.join(f'{q:.1f}×' for q in ratios)} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="fake-nairobi")
@@ -114,6 +160,8 @@ def main() -> None:
     parser.add_argument("--aer-images", type=int, default=4, help="test images evaluated through Aer (extrapolated)")
     parser.add_argument("--layers", action="store_true", help="also a two-layer 6-qubit circuit")
     parser.add_argument("--quick", action="store_true", help="fewer repeats and samples (a smoke run)")
+    parser.add_argument("--resilience", action="store_true", help="also Runtime's resilience levels, natively")
+    parser.add_argument("--resilience-only", action="store_true", help="only the resilience levels (part 4)")
     args = parser.parse_args()
     if args.quick:
         args.repeats, args.aer_samples, args.aer_images = 1, 8, 1
@@ -121,6 +169,9 @@ def main() -> None:
     print(f"# {' '.join(shlex.quote(a) for a in sys.argv)}")
     print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, python {platform.python_version()}")
+    if args.resilience_only:
+        print_resilience(args.device, args)
+        return
     circuits = [(6, 1), (3, 1)] + ([(6, 2)] if args.layers else [])
     print(f"\n| circuit on {args.device} | native fwd b64 | native fwd b1024 | native fwd+bwd b64 | "
           "native fwd+bwd b1024 | Aer exact fwd | Aer 4096 shots fwd | native / Aer exact (fwd, b1024) |")
@@ -136,6 +187,8 @@ def main() -> None:
     native, aer, images = test_set_seconds(args.device, args)
     print(f"\nwhole digits test set ({images} images) on {args.device}, 4096 shots: native noisy {native:.1f} s, "
           f"Aer {aer:.0f} s (extrapolated from {args.aer_images} images), ratio {aer / native:,.0f}×")
+    if args.resilience:
+        print_resilience(args.device, args)
 
 
 if __name__ == "__main__":

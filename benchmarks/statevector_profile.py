@@ -28,7 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     ansatz = CIRCUITS[args.circuit](qrkt_qiskit, args.qubits)
-    program = qrkt_qiskit.compile(ansatz, strategy="statevector")
+    program = qrkt_qiskit.compile_ansatz(ansatz, method="statevector")
     x = torch.rand(args.batch, ansatz.n_inputs)
     w = torch.rand(ansatz.n_weights, requires_grad=True)
 

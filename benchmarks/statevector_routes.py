@@ -5,12 +5,12 @@
 On ``ring-ry`` (`circuits.ring_ry`), forward + ``out.sum()`` + gradients to inputs and weights,
 float32, the arms alternating so that load drift hits all alike (medians):
 
-* ``engine``: ``qrkt_qiskit.compile(..., strategy="statevector")``, the adjoint sweep;
+* ``engine``: ``qrkt_qiskit.compile_ansatz(..., method="statevector")``, the adjoint sweep;
 * ``by hand``: the same circuit written directly in about 35 PyTorch calls, with autograd's
   backward: each qubit's state in closed form, their Kronecker product, the weight layer and
   the CNOT ring as one real 64×64 matrix, ``|φ|²`` times a ±1 table. It is as few calls as
   plain PyTorch can make this circuit, so it bounds what rearranging the engine's calls can win;
-* ``noise-free noisy engine``: `NoisyCircuit` with no noise, i.e. the Heisenberg route (the
+* ``noise-free noisy engine``: ``method="density-matrix"`` with no noise, i.e. the Heisenberg route (the
   observables evolved back through the weight-only tail, one product with the Pauli vector of
   the product state; at most 10 qubits);
 * ``torch.compile`` of the engine (``--compile``; it takes about a minute to compile).
@@ -29,7 +29,6 @@ import torch
 from circuits import ring_ry
 
 import qrkt_qiskit
-from qrkt_qiskit.engine.noisy import NoisyCircuit
 
 
 def by_hand(n: int):
@@ -76,11 +75,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     n = args.qubits
     ansatz = ring_ry(qrkt_qiskit, n)
-    engine = qrkt_qiskit.compile(ansatz, strategy="statevector")
+    engine = qrkt_qiskit.compile_ansatz(ansatz, method="statevector")
     arms = {"engine": engine, "by hand": by_hand(n)}
     if n <= 10:
-        arms["noise-free noisy engine"] = NoisyCircuit(ansatz, ansatz.circuit, ansatz.observables, None,
-                                                       readout_error=False)
+        arms["noise-free noisy engine"] = qrkt_qiskit.compile_ansatz(ansatz, method="density-matrix")
     if args.compile:
         arms["torch.compile(engine)"] = torch.compile(engine, dynamic=False)
     gen = torch.Generator().manual_seed(0)

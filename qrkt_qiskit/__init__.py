@@ -9,7 +9,7 @@ from .lazy import lazy_exports
 # public name -> the submodule that defines it
 _EXPORTS = {
     "ANSATZ_NAMES": "circuits", "Ansatz": "circuits", "make_ansatz": "circuits",
-    "UnsupportedCircuitError": "engine", "compile": "engine",
+    "UnsupportedCircuitError": "engine", "compile_ansatz": "engine",
     "QuantumLayer": "layers", "QuantumLinear": "layers", "to_backend": "layers",
 }
 

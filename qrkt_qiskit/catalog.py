@@ -14,6 +14,6 @@ TEXT_DATASETS = ("imdb",)  # qrkt_qiskit.data.text
 ANSATZ_NAMES = ("qrkt", "qrkt-2n", "qrkt-reupload", "basic")  # qrkt_qiskit.circuits
 CIRCUIT_INITS = ("uniform", "normal")  # how a circuit's weights start: qrkt_qiskit.layers.QuantumLayer
 ODE_METHODS = ("rk1", "rk2", "rk3", "rk4", "rk4_enh")  # qrkt_qiskit.models.blocks' Butcher tableaux
-ARCHS = ("shared", "thesis")  # qrkt_qiskit.models.vit
+ARCHS = ("shared", "thesis")  # qrkt_qiskit.models.blocks.check_arch
 VIT_PRESET_NAMES = ("mnist", "mnist-1block", "cifar10", "digits")  # qrkt_qiskit.models.vit.VIT_PRESETS
 TEXT_PRESET_NAMES = ("imdb", "imdb-quantum")  # qrkt_qiskit.models.text.TEXT_PRESETS

@@ -1,19 +1,16 @@
 """Quantum layers: `torch.nn.Module`s whose map is a variational circuit.
 
-This is the one module that knows both the native engine and Qiskit's EstimatorQNN /
-TorchConnector. A layer owns one `nn.Parameter` named ``weight``; every backend reads
-that same tensor, so switching backends needs no conversion and ``state_dict()`` is the
-same on all of them.
+A layer owns one `nn.Parameter` named ``weight``; every backend reads that same tensor, so
+switching backends needs no conversion and ``state_dict()`` is the same on all of them. On
+the exact engine a call is one `engine.CompiledCircuit`; on any other backend profile, the
+layer's `placement.Placement` runs it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-from contextvars import ContextVar
-from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -21,18 +18,14 @@ from torch import nn
 from . import backends
 from .backends import BackendProfile
 from .catalog import CIRCUIT_INITS
-from .circuits import Ansatz, make_ansatz, parameterised_gate_arguments
-from .engine import compile as compile_circuit
-from .engine.compiler import NonFiniteAngleError, all_finite, check_inputs, empty_result
-from .engine.lowering import UnsupportedCircuitError
-from .engine.tracing import is_tracing
+from .circuits import Ansatz, make_ansatz
+from .engine import UnsupportedCircuitError, compile_ansatz
+from .placement import Placement
 
 __all__ = ["INITS", "QuantumLayer", "QuantumLinear", "backends_kept", "quantum_layers", "running_natively", "to_backend"]
 
 
 INITS = CIRCUIT_INITS  # how a layer's weights start (see QuantumLayer)
-# Set by qrkt_qiskit.levels while it sends a model's calls one job per dependency level.
-recording: ContextVar = ContextVar("qrkt_levels_recording", default=None)
 
 
 class QuantumLayer(nn.Module):
@@ -88,7 +81,7 @@ class QuantumLayer(nn.Module):
             self.load_state_dict({"weight": torch.as_tensor(initial_weights, dtype=self.weight.dtype)})
         self.post_norm = post_norm
         self._exact: dict = {}  # (dtype, device) -> the exact engine program
-        self._placement: _Placement | None = None  # None: the exact native engine
+        self._placement: Placement | None = None  # None: the exact native engine
         if backend != "native":
             self.to_backend(backend)
         self._prepare()
@@ -127,10 +120,10 @@ class QuantumLayer(nn.Module):
         if profile is None or profile.kind == "native":
             self._placement = None
             return
-        placement = _Placement(profile, backends.simulator(profile), self.ansatz)
+        placement = Placement(profile, backends.simulator(profile), self.ansatz)
         if placement.simulator in ("native", "auto"):
             try:  # built now, so that a circuit the engine cannot run is reported here
-                placement.noisy_program(self.ansatz, self.weight)
+                placement.noisy_program(self.weight)
                 placement.simulator = "native"
             except UnsupportedCircuitError:
                 if placement.simulator == "native":
@@ -152,7 +145,7 @@ class QuantumLayer(nn.Module):
         """
         self._exact_program()
         if self._placement is not None and self._placement.simulator == "native":
-            self._placement.noisy_program(self.ansatz, self.weight)
+            self._placement.noisy_program(self.weight)
 
     def _apply(self, fn, recurse=True):
         super()._apply(fn, recurse)
@@ -201,7 +194,7 @@ class QuantumLayer(nn.Module):
         # backend object the user passed travels as the user's object.
         state = {**self.__dict__, "_exact": {}}
         if self._placement is not None:
-            state["_placement"] = _Placement(self._placement.profile, self._placement.simulator, self.ansatz,
+            state["_placement"] = Placement(self._placement.profile, self._placement.simulator, self.ansatz,
                                              self._placement.user)
         return state
 
@@ -212,39 +205,17 @@ class QuantumLayer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Expectation values ``(..., n_outputs)`` of inputs ``(..., n_inputs)`` on the current backend.
 
-        Inputs and weights are checked here, once for every backend: Aer would cast integer
-        inputs and the weights with them to integers, and no backend computes in half precision.
+        The program that runs the call checks inputs and weights, once, alike on every
+        backend: Aer would cast integer inputs and the weights with them to integers.
         """
-        if isinstance(x, torch.Tensor) and (not x.is_floating_point() or x.dtype in (torch.float16, torch.bfloat16)):
-            raise TypeError(f"inputs have dtype {x.dtype}, but a circuit's inputs are angles in float32 or float64; "
-                            "convert them (x.float())")
-        check_inputs(x, self.ansatz)
-        if self.weight.shape != (self.ansatz.n_weights,):
-            raise ValueError(f"weight has shape {tuple(self.weight.shape)}, but this circuit has "
-                             f"{self.ansatz.n_weights} weights")
-        if not is_tracing() and not all_finite(self.weight):
-            raise NonFiniteAngleError("weight contains NaN or infinite values; a circuit's weights are angles")
-        placement = self._placement
-        if x.shape[:-1].numel() == 0:  # no sample: nothing to run, on any backend
-            return empty_result(x, self.weight.to(x.dtype), self.n_outputs)
-        if placement is None:
-            out = self._exact_program()(x, self.weight, validate=False)
-        else:
-            if placement.simulator == "native":
-                out = placement.noisy_program(self.ansatz, self.weight)(x, self.weight, validate=False)
-            elif (levels := recording.get()) is not None:
-                out = levels.call(self, x)  # sent with the other calls of its dependency level (qrkt_qiskit.levels)
-            else:
-                placement.check_not_training(self, x)
-                values = placement.values(self.ansatz, x, self.weight)
-                out = placement.function(values).reshape(*x.shape[:-1], self.n_outputs)
-            backends.progress.count(circuits=x.shape[:-1].numel())
+        out = (self._exact_program()(x, self.weight) if self._placement is None
+               else self._placement.run(self, x, self.weight))
         return _post_norm(out) if self.post_norm else out
 
     def _exact_program(self):
         key = (self.weight.dtype, self.weight.device)
         if key not in self._exact:
-            self._exact[key] = compile_circuit(self.ansatz, dtype=self.weight.dtype, device=self.weight.device)
+            self._exact[key] = compile_ansatz(self.ansatz, dtype=self.weight.dtype, device=self.weight.device)
         return self._exact[key]
 
     def extra_repr(self) -> str:
@@ -256,91 +227,6 @@ class QuantumLayer(nn.Module):
         return text + (", post_norm=True" if self.post_norm else "")
 
 
-@dataclass
-class _Placement:
-    """A layer on a backend profile: the profile, who simulates it, and what was built for it."""
-
-    profile: BackendProfile
-    simulator: str | None
-    ansatz: Ansatz
-    user: backends.UserPrimitive | None = None  # an estimator or backend object the user passed
-    noisy: dict = field(default_factory=dict)  # (dtype, device) -> the native noisy engine's program
-    _prepared: object | None = None  # backends.Prepared, built on first use
-    _qnn: object | None = None  # the EstimatorQNN, built on first use
-
-    def noisy_program(self, ansatz: Ansatz, weight: torch.Tensor):
-        key = (weight.dtype, weight.device)
-        if key not in self.noisy:
-            self.noisy[key] = backends.noisy_program(self.profile, ansatz, dtype=weight.dtype, device=weight.device)
-        return self.noisy[key]
-
-    @property
-    def prepared(self):
-        """The circuit, parameters, observables and estimator of this placement (built on first use)."""
-        if self._prepared is None:
-            self._prepared = (backends.prepare(self.profile, self.ansatz) if self.user is None
-                              else self.user.prepare(self.ansatz))
-        return self._prepared
-
-    @property
-    def estimator(self):
-        return self.prepared.estimator
-
-    @property
-    def qnn(self):
-        """The EstimatorQNN: it takes the weights as extra inputs, so its input gradients reach the layer's ``weight``."""
-        if self._qnn is None:
-            self._qnn = _estimator_qnn(self.prepared)
-        return self._qnn
-
-    def values(self, ansatz: Ansatz, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        """Every sample's parameter values ``(P, n_inputs + n_weights)``, in the order of ``prepared.parameters``."""
-        flat = x.reshape(-1, ansatz.n_inputs)
-        return torch.cat([flat, weight.to(flat.dtype).expand(flat.shape[0], -1)], dim=1)
-
-    def pub(self, values: torch.Tensor) -> tuple:
-        """One call's PUB: every observable, broadcast as ``(k, 1)`` against every sample's values."""
-        from qiskit.primitives.containers.bindings_array import BindingsArray
-
-        p = self.prepared
-        bound = BindingsArray({tuple(p.parameters): values.detach().cpu().double().numpy()})
-        return p.circuit, [[o] for o in p.observables], bound
-
-    def function(self, values: torch.Tensor, outputs: torch.Tensor | None = None) -> torch.Tensor:
-        """The call as a torch function ``(P, n) -> (P, k)``: run now, or with ``outputs`` measured already."""
-        return _QNNFunction.apply(values, self, outputs)
-
-    @property
-    def refuses_training(self) -> bool:
-        """An IBM device's profile without ``allow_hardware_training``: no gradient is paid for on it."""
-        return (self.profile.kind == "ibm" and self.user is None
-                and not self.profile.option("allow_hardware_training", False))
-
-    def check_not_training(self, layer: QuantumLayer, x: torch.Tensor) -> None:
-        """Refuse, before any job, a forward pass that builds a graph to train through IBM hardware."""
-        if not (self.refuses_training and layer.training and torch.is_grad_enabled()
-                and (x.requires_grad or layer.weight.requires_grad)):
-            return
-        samples = x.shape[:-1].numel()
-        cost = hardware_step_cost(self, samples)
-        raise backends.BudgetExceededError(
-            f"training through backend {self.profile.name!r} runs on IBM hardware: this layer's forward pass and "
-            f"parameter-shift gradient on {samples} sample(s) alone are {cost.describe()}; set "
-            "allow_hardware_training = true in the profile (or pass allow_hardware_training=True to to_backend) "
-            "to pay for it, or call model.eval() or use torch.no_grad() to only evaluate")
-
-
-def hardware_step_cost(placement: _Placement, samples: int):
-    """The estimated cost of one call of ``placement``'s layer on ``samples`` samples and its gradient."""
-    p = placement.prepared
-    n = len(p.parameters)
-    shifts = 2 * parameterised_gate_arguments(p.circuit)
-    observables = [[o] for o in p.observables]
-    model = backends.qpu_model(placement.profile)
-    return model.job([(p.circuit, observables, np.zeros((samples, n)))]) + model.job(
-        [(p.circuit, observables, np.zeros((samples * shifts, n)))])
-
-
 def _post_norm(out: torch.Tensor) -> torch.Tensor:
     """Each output over every sample of the call: zero mean, unit variance (QuantumNAT's normalisation)."""
     flat = out.reshape(-1, out.shape[-1])
@@ -348,57 +234,6 @@ def _post_norm(out: torch.Tensor) -> torch.Tensor:
         raise ValueError("post-measurement normalisation uses the statistics of the samples in one call, so it "
                          f"needs at least 2 of them, got {flat.shape[0]}; evaluate in batches")
     return F.batch_norm(flat, None, None, training=True, eps=1e-5).reshape(out.shape)
-
-
-def _estimator_qnn(prepared):
-    from qiskit_machine_learning.neural_networks import EstimatorQNN
-
-    # The registry gives the (ISA) circuit, observables laid out onto it, and an estimator
-    # that decides shots and batching itself.
-    return EstimatorQNN(
-        circuit=prepared.circuit,
-        observables=list(prepared.observables),
-        input_params=list(prepared.parameters),
-        weight_params=[],
-        estimator=prepared.estimator,
-        input_gradients=True,  # without it the layers before this one get no gradient
-        default_precision=0.0,  # the default would add Gaussian noise to an exact estimator
-    )
-
-
-class _QNNFunction(torch.autograd.Function):
-    """An EstimatorQNN as a torch function, in the caller's dtype and device.
-
-    qiskit-machine-learning's TorchConnector returns float32 whatever it is given; the QNN
-    itself computes in float64 numpy, so a float64 model keeps its precision here.
-    """
-
-    @staticmethod
-    def forward(values, placement, outputs=None):
-        if outputs is not None:  # measured already, with the other calls of its level
-            return outputs.to(values.dtype).clone()
-        out = placement.qnn.forward(values.detach().cpu().double().numpy(), np.zeros(0))
-        return torch.as_tensor(out, dtype=values.dtype, device=values.device)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        values, ctx.placement, _ = inputs
-        ctx.save_for_backward(values)
-
-    @staticmethod
-    def backward(ctx, grad):
-        # The QNN's input Jacobian J (batch, outputs, inputs): dL/dvalues[b] = grad[b] @ J[b].
-        values, = ctx.saved_tensors
-        placement = ctx.placement
-        if placement.refuses_training:
-            cost = hardware_step_cost(placement, values.shape[0])
-            raise backends.BudgetExceededError(
-                f"a backward pass through backend {placement.profile.name!r} runs the parameter-shift gradient on "
-                f"IBM hardware ({cost.describe()} with its forward pass); nothing was submitted for it: set "
-                "allow_hardware_training = true in the profile to pay for it")
-        jacobian, _ = placement.qnn.backward(values.detach().cpu().double().numpy(), np.zeros(0))
-        jacobian = torch.as_tensor(np.asarray(jacobian), dtype=grad.dtype, device=grad.device)
-        return torch.einsum("bo,boi->bi", grad, jacobian), None, None
 
 
 class QuantumLinear(nn.Module):
@@ -485,7 +320,7 @@ def to_backend(model: nn.Module, name="native", *, backends_dir=None, pass_manag
         for layer in layers:
             user.check_fits(layer.ansatz.n_qubits)
         # every circuit transpiled now, before any layer switches, so a failure shows here and changes nothing
-        placements = [_Placement(user.profile, None, layer.ansatz, user) for layer in layers]
+        placements = [Placement(user.profile, None, layer.ansatz, user) for layer in layers]
         for placement in placements:
             placement.qnn  # noqa: B018 (built now, so a pass manager's failure shows here)
         for layer, placement in zip(layers, placements):

@@ -27,7 +27,8 @@ from torch import nn
 
 from .backends.qpu_time import Cost
 from .circuits import parameterised_gate_arguments
-from .layers import QuantumLayer, quantum_layers, recording
+from .layers import QuantumLayer, quantum_layers
+from .placement import recording
 
 __all__ = ["Plan", "by_level", "plan"]
 

@@ -165,15 +165,16 @@ def test_every_override_reaches_the_submitted_options(sent):
     layer = QuantumLayer(2).eval().to_backend("ibm", **profile_overrides(args))
     with torch.no_grad():
         layer(torch.rand(1, 2))
-    opened = backends.execution._EXECUTIONS[layer.profile]
+    opened = backends.execution.execution_of(layer.profile)
     options = opened.primitive.options
     assert options.default_shots == 300 and options.resilience_level == 2 and options.twirling.enable_gates
     assert options.dynamical_decoupling.enable and options.dynamical_decoupling.sequence_type == "XpXm"
     assert options.execution.rep_delay == 0.0002 and options.max_execution_time == 600
     assert options.simulator.seed_simulator == 9 and opened.mode is None  # job mode: no Batch or Session
-    setup = backends.devices._setup(layer.profile)
+    setup = backends.devices.device_setup(layer.profile)
     assert layer.profile.option("layout_seed") == 21 and layer.profile.option("optimization_level") == 2
-    assert setup.pass_manager is not backends.devices._setup(get_profile("ibm", device="fake-manila")).pass_manager
+    other = backends.devices.device_setup(get_profile("ibm", device="fake-manila"))
+    assert setup.pass_manager is not other.pass_manager
 
 
 def test_a_new_sampling_seed_keeps_the_layout():
@@ -186,9 +187,9 @@ def test_options_that_do_not_apply_are_refused():
     with pytest.raises(ValueError, match=r"^backend 'ibm': key 'noise_scale' applies only to simulator = 'native', "
                                          r"and this profile runs on simulator = 'runtime'"):
         get_profile("ibm", device="fake-manila", noise_scale=2.0)
-    with pytest.raises(ValueError, match=r"^backend 'ibm': key 'resilience_level' applies only to simulator = "
+    with pytest.raises(ValueError, match=r"^backend 'ibm': key 'twirling' applies only to simulator = "
                                          r"'runtime', and this profile runs on simulator = 'native'"):
-        get_profile("ibm", device="fake-manila", simulator="native", resilience_level=2)
+        get_profile("ibm", device="fake-manila", simulator="native", twirling=True)
     with pytest.raises(ValueError, match=r"unknown key 'twirl' for a 'ibm' profile; accepted keys: "):
         get_profile("ibm", twirl=True)
 

@@ -75,7 +75,7 @@ def test_layer_construction_errors(kwargs, error, message):
 @pytest.mark.parametrize("backend", ["native", "estimator"])
 def test_layer_input_errors(backend):
     layer = QuantumLayer(3, backend=backend)
-    with pytest.raises(ValueError, match=r"inputs must have shape \(\.\.\., 3\) for this 3-qubit circuit, got \(2, 4\)"):
+    with pytest.raises(ValueError, match=r"inputs must have shape \(\.\.\., 3\) for this circuit's 3 inputs, got \(2, 4\)"):
         layer(torch.rand(2, 4))
     with pytest.raises(ValueError, match="inputs contain NaN or infinite values"):
         layer(torch.tensor([[0.0, float("nan"), 1.0]]))
@@ -159,11 +159,11 @@ def test_inputs_that_are_not_float32_or_float64_are_refused_alike_on_every_backe
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
 def test_a_weight_that_is_not_finite_is_refused_on_every_backend_as_the_engine_refuses_it(backend, bad):
-    from qrkt_qiskit.engine.compiler import NonFiniteAngleError
+    from qrkt_qiskit.engine import NonFiniteAngleError
 
     layer = QuantumLayer(2, backend=backend)
     with torch.no_grad():
         layer.weight[1] = bad
-    with pytest.raises(NonFiniteAngleError, match="^weight contains NaN or infinite values; a circuit's weights are "
-                                                  "angles$"):
+    with pytest.raises(NonFiniteAngleError, match="^weights contain NaN or infinite values; every angle must be "
+                                                  "finite$"):
         layer(torch.rand(3, 2))

@@ -1,4 +1,6 @@
 #!/bin/bash
+# Made for the code before issue 35 (its records' config.json hold every value they trained with). Issue 35's
+# arms (the new cpu preset and recipe, a CPU-hour budget, resumable) are docs/runs/gan_cpu_arms.py.
 # Issue 19, item 5: the three arms with one data set, budget and recipe, each run in the background
 # with checkpoints and generator snapshots, then FID (10k/10k) and the FID curve of every snapshot.
 #   TransGAN, TransGAN + the rk4_enh last block (the ODE block without circuits), QRKT-GAN.
@@ -28,7 +30,7 @@ case ${1:?usage: gan_arms.sh train|score|record} in
     for arm in $ORDER; do
       dir=$OUT/$arm
       if [ -f $dir/config.json ]; then args="--resume --run-dir $dir $FURTHER"
-      else args="${ARMS[$arm]} --preset $PRESET --dataset mnist --data-root $DATA --epochs $EPOCHS --device $DEVICE
+      else args="${ARMS[$arm]} --preset $PRESET --recipe thesis --dataset mnist --data-root $DATA --epochs $EPOCHS --device $DEVICE
                  --lr-g 2e-4 --lr-d 2e-4 --snapshot-every 1 --checkpoint-every 200 ${EXTRA:-} --run-dir $dir"; fi
       OMP_NUM_THREADS=1 nohup .venv/bin/qrkt --threads 1 gan train $args --no-progress > $dir.log 2>&1 &
     done ;;

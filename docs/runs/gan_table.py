@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from qrkt_qiskit.models.gan import gan_summary
+from qrkt_qiskit.training.gan_report import gan_summary
 from qrkt_qiskit.training.gan import GANTrainConfig
 
 ARMS = ("transgan", "transgan-rk4_enh", "qrkt-gan")

@@ -1,15 +1,12 @@
 """Backend registry: named TOML profiles and the Qiskit primitives they run circuits on.
 
-The one package that touches Aer and Qiskit Runtime, in five modules: `profiles` (the
-registry, its schema, availability), `devices` (fake and IBM devices, pass managers, noise
-models, ISA circuits cached per circuit), `execution` (primitives, sessions, the native
-noisy engine's programs), `qpu_time` (what a job costs on an IBM device), `batching` (an estimator that merges PUBs into few jobs) and `user` (an
-estimator or backend object the user passes instead of a profile). A profile is data: a frozen
-`BackendProfile` read from a small TOML file by `load_profile`; the registry is a plain dict
-built by scanning the shipped ``backends/`` directory, then every directory of
-``QRKT_BACKENDS_PATH`` (``os.pathsep``-separated), then a ``backends_dir`` argument (later
-files shadow earlier ones of the same name). ``fake-<device>`` resolves, for any device of
-``qiskit_ibm_runtime.fake_provider``, through the ``fake`` template profile.
+The one package that touches Aer and Qiskit Runtime: `profiles` (the registry of profiles
+read from TOML files, how ``fake-<device>`` resolves, the schema, availability), `devices`
+(fake and IBM devices, pass managers, noise models, ISA circuits cached per circuit),
+`execution` (primitives, sessions, the native noisy engine's programs), `qpu_time` (what a
+job costs on an IBM device), `batching` (an estimator that merges PUBs into few jobs),
+`failures` (a failed job as one sentence, no credential in it) and `user` (an estimator or
+backend object the user passes instead of a profile).
 
 Kinds: ``native`` (the PyTorch engine), ``estimator`` (Qiskit's exact StatevectorEstimator),
 ``aer`` (Aer, exact or sampled, CPU or GPU), ``fake`` (Aer with a fake IBM device's noise

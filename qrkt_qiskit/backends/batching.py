@@ -96,10 +96,7 @@ class BatchingEstimator(BaseEstimatorV2):
 
     def run(self, pubs, *, precision: float | None = None) -> PrimitiveJob:
         """Merge ``pubs`` and run them in as few jobs as ``batch_size`` allows; one result per PUB, in order."""
-        coerced = [EstimatorPub.coerce(pub) for pub in pubs]
-        job = PrimitiveJob(self._run, coerced)
-        job._submit()  # as Qiskit's own estimators do
-        return job
+        return _started(PrimitiveJob(self._run, [EstimatorPub.coerce(pub) for pub in pubs]))
 
     def jobs(self, pubs) -> list[list[tuple]]:
         """The PUBs of each job `run` would send for ``pubs``; nothing is sent (cost estimates use this)."""
@@ -131,6 +128,19 @@ class BatchingEstimator(BaseEstimatorV2):
             for i, index in unit.picks:
                 out[i] = PubResult(DataBin(evs=evs[index], stds=stds[index], shape=np.shape(evs[index])))
         return PrimitiveResult(out)
+
+
+def _started(job: PrimitiveJob) -> PrimitiveJob:
+    """``job``, started on its worker thread: the package's one call of a private Qiskit method.
+
+    Qiskit has no public way to start a `PrimitiveJob`. Every primitive that returns one calls
+    its private ``_submit()`` (in qiskit 2.6: StatevectorEstimator, StatevectorSampler,
+    BackendEstimatorV2, BackendSamplerV2; Aer's EstimatorV2 and SamplerV2; qiskit-ibm-runtime
+    0.51's local testing mode). The alternative Qiskit documents for implementers, a
+    `BasePrimitiveJob` subclass of one's own, would copy PrimitiveJob's thread and future handling.
+    """
+    job._submit()
+    return job
 
 
 def _join(arrays: list, axis: int | None) -> np.ndarray:

@@ -1,36 +1,44 @@
 """A device profile's device: the fake or IBM backend, its pass manager, noise model and ISA circuits.
 
 Every profile that differs only in how it simulates or samples (shots, simulator, readout)
-shares one `_Setup`: the device is looked up, the pass manager built, the noise model made and
-each circuit transpiled once per process, so fifteen layers of one model cost one transpilation.
+shares one `DeviceSetup`: the device is looked up, the pass manager built, the noise model
+made and each circuit transpiled once per process, so fifteen layers of one model cost one
+transpilation.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import os
 from typing import Any
 
 from ..circuits import Ansatz
 from ..errors import QrktError
-from .profiles import BackendProfile, BackendUnavailableError, _fake_backend, _is_fake, check_fits
+from .failures import first_line, redact
+from .profiles import BackendProfile, BackendUnavailableError, check_fits, fake_backend, is_fake_device
 
-__all__ = ["TRANSPILER_SEED", "Fitted", "fit", "isa_circuit", "noise_model"]
+__all__ = ["TRANSPILER_SEED", "DeviceSetup", "Fitted", "device_setup", "fit", "isa_circuit", "noise_model"]
 
 TRANSPILER_SEED = 1234  # a profile without a seed still transpiles reproducibly
 
 
-class _Setup:
-    """A device profile's device, pass manager and (built on first use) scaled noise model."""
+class DeviceSetup:
+    """A device profile's device, pass manager, ISA circuits and (built on first use) scaled noise model.
+
+    Attributes:
+        device: the fake or IBM backend.
+        pass_manager: the preset pass manager at the profile's level and layout seed.
+        superops: the noise model's errors as superoperators (the native noisy engine's cache).
+        isa: circuit structure -> its ISA transpilation and the parameters it was built with (see `fit`).
+    """
 
     def __init__(self, profile: BackendProfile):
         self.profile = profile
         self.device = _device(profile)
         self.pass_manager = _pass_manager(profile, self.device)
         self._noise = None
-        self.superops: dict = {}  # the noise model's errors as superoperators, converted once
-        self.isa: dict = {}  # circuit structure -> its ISA transpilation and the parameters it was built with
+        self.superops: dict = {}  # converted once
+        self.isa: dict = {}
 
     def noise_model(self, *, require_calibration: bool = False):
         """Aer's noise model of the device at the profile's ``noise_scale`` (``None`` at scale 0)."""
@@ -46,15 +54,15 @@ class _Setup:
         return self._noise
 
 
-_SETUPS: dict[tuple, _Setup] = {}
+_SETUPS: dict[tuple, DeviceSetup] = {}
 
 
-def _setup(profile: BackendProfile) -> _Setup:
-    """Shared by every profile that differs only in how it simulates or samples (same device and ISA circuits)."""
+def device_setup(profile: BackendProfile) -> DeviceSetup:
+    """The profile's `DeviceSetup`, shared by every profile that differs only in how it simulates or samples."""
     key = (profile.kind,) + tuple(profile.option(k) for k in ("device", "channel", "instance", "account",
                                                                 "optimization_level", "layout_seed", "noise_scale"))
     if key not in _SETUPS:
-        _SETUPS[key] = _Setup(profile)
+        _SETUPS[key] = DeviceSetup(profile)
     return _SETUPS[key]
 
 
@@ -64,7 +72,7 @@ def noise_model(profile: BackendProfile, *, require_calibration: bool = False):
     Raises:
         ValueError: with ``require_calibration``, if the device's Target carries no error rate.
     """
-    return _setup(profile).noise_model(require_calibration=require_calibration)
+    return device_setup(profile).noise_model(require_calibration=require_calibration)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,7 +107,7 @@ def fit(profile: BackendProfile, ansatz: Ansatz) -> Fitted:
         ValueError: if the circuit is wider than the device, or transpiling removed a parameter.
         QrktError: if Qiskit's transpiler fails on the circuit.
     """
-    setup = _setup(profile)
+    setup = device_setup(profile)
     check_fits(dataclasses.replace(profile, max_qubits=setup.device.num_qubits), ansatz.n_qubits)
     canonical = _canonical(ansatz)
     generic = ansatz.circuit.assign_parameters(dict(zip(ansatz.inputs + ansatz.weights, canonical)))
@@ -175,8 +183,8 @@ def _scaled_noise_model(device, scale: float):
 def _device(profile: BackendProfile):
     """The profile's device: a fresh fake backend, or the IBM Quantum backend (network)."""
     device = profile.option("device")
-    if profile.kind == "fake" or _is_fake(device):
-        return _fake_backend(device)
+    if profile.kind == "fake" or is_fake_device(device):
+        return fake_backend(device)
     from qiskit_ibm_runtime import QiskitRuntimeService
 
     try:
@@ -184,9 +192,9 @@ def _device(profile: BackendProfile):
                                        name=profile.option("account"))
         return service.backend(device) if device else service.least_busy(operational=True, simulator=False)
     except Exception as exc:  # every failure here is one sentence, with no credential in it
-        raise BackendUnavailableError(_redact(
+        raise BackendUnavailableError(redact(
             f"backend {profile.name!r} could not open IBM Quantum device {device or '(least busy)'} "
-            f"with the saved account or QISKIT_IBM_* environment ({type(exc).__name__}: {_first_line(exc)})"
+            f"with the saved account or QISKIT_IBM_* environment ({type(exc).__name__}: {first_line(exc)})"
         )) from None
 
 
@@ -211,7 +219,7 @@ def isa_circuit(profile: BackendProfile, circuit):
     """
     if profile.kind not in ("fake", "ibm"):
         return circuit
-    setup = _setup(profile)
+    setup = device_setup(profile)
     check_fits(dataclasses.replace(profile, max_qubits=setup.device.num_qubits), circuit.num_qubits)
     return _transpile(profile, setup.pass_manager, circuit, setup.device)
 
@@ -221,15 +229,4 @@ def _transpile(profile: BackendProfile, pass_manager, circuit, device):
         return pass_manager.run(circuit)
     except Exception as exc:  # e.g. a gate no basis of the device can express
         raise QrktError(f"Qiskit could not transpile the {circuit.num_qubits}-qubit circuit {circuit.name!r} for "
-                        f"{device.name} (backend {profile.name!r}): {_first_line(exc)}") from exc
-
-
-def _redact(text: str) -> str:
-    """Blank any IBM token this process knows of, before the text reaches a message or log."""
-    token = os.environ.get("QISKIT_IBM_TOKEN")
-    return text.replace(token, "***") if token else text
-
-
-def _first_line(exc: Exception, limit: int = 200) -> str:
-    text = " ".join(str(exc).split()).strip("'\" ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+                        f"{device.name} (backend {profile.name!r}): {first_line(exc)}") from exc

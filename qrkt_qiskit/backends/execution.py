@@ -8,6 +8,7 @@ estimator over the profile's primitive, opened once per process and shared by ev
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass
@@ -16,15 +17,19 @@ from typing import Any
 import torch
 
 from ..circuits import Ansatz
-from ..engine.lowering import UnsupportedCircuitError
-from ..engine.noisy import DeviceNoise, NoisyCircuit, readout_observables
+from ..engine import CompiledCircuit, DeviceNoise, UnsupportedCircuitError, compile_ansatz, readout_observables
 from . import journal
 from .batching import BatchingEstimator
-from .devices import _first_line, _redact, _setup, fit
-from .profiles import BackendJobError, BackendProfile, BudgetExceededError, _is_fake, check_fits, ensure_available
+from .device_noise import device_noise
+from .devices import device_setup, fit
+from .failures import job_error
+from .mitigation import MitigatedCircuit, resolve
+from .profiles import (BackendJobError, BackendProfile, BudgetExceededError, check_fits, ensure_available,
+                       is_fake_device)
 from .qpu_time import Cost, QPUTimeModel, format_seconds
 
-__all__ = ["Prepared", "close_sessions", "job_error", "noisy_program", "prepare", "qpu_model", "runtime_options"]
+__all__ = ["Execution", "Prepared", "close_sessions", "execution_of", "noisy_program", "prepare", "qpu_model",
+           "runtime_options", "shots_precision"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,30 +65,29 @@ def prepare(profile: BackendProfile, ansatz: Ansatz) -> Prepared:
     """
     check_fits(profile, ansatz.n_qubits)
     ensure_available(profile)
-    execution = _EXECUTIONS.get(profile)
-    if execution is None:
-        execution = _EXECUTIONS[profile] = _Execution(profile)
+    execution = execution_of(profile)
     circuit, parameters, observables = ansatz.circuit, ansatz.inputs + ansatz.weights, tuple(ansatz.observables)
     if profile.kind in ("fake", "ibm"):
-        setup = _setup(profile)
+        setup = device_setup(profile)
         fitted = fit(profile, ansatz)
         circuit, parameters, observables = fitted.circuit, fitted.parameters, fitted.observables
         if profile.kind == "fake" and profile.shots is None and profile.option("readout_error", True):
             # Aer's exact estimator measures nothing: read the readout error into the observables
             noise = setup.noise_model()
             if noise is not None:
-                readout = DeviceNoise.from_noise_model(noise, circuit).readout
+                readout = device_noise(noise, circuit).readout
                 observables = tuple(readout_observables(observables, readout))
     return Prepared(circuit, tuple(parameters), observables, execution.estimator)
 
 
 def noisy_program(profile: BackendProfile, ansatz: Ansatz, *, dtype: torch.dtype = torch.float32,
-                  device: str | torch.device = "cpu") -> NoisyCircuit:
+                  device: str | torch.device = "cpu") -> CompiledCircuit | MitigatedCircuit:
     """``ansatz`` as the profile's device runs it, in the native noisy engine.
 
     The same ISA circuit, layout and observables as the Aer path (same pass manager, level
     and seed), with the noise model Aer is given, scaled by ``noise_scale``; exact values
-    (readout error included unless ``readout_error = false``) or ``shots`` samples.
+    (readout error included unless ``readout_error = false``) or ``shots`` samples; at
+    ``resilience_level`` 1 or 2, what Runtime's client-side Estimator returns (`MitigatedCircuit`).
 
     Raises:
         ValueError: if the circuit is wider than the device, or the device has no calibration.
@@ -92,15 +96,20 @@ def noisy_program(profile: BackendProfile, ansatz: Ansatz, *, dtype: torch.dtype
         QrktError: if Qiskit's transpiler fails on the circuit.
     """
     check_fits(profile, ansatz.n_qubits)
-    setup = _setup(profile)
+    setup = device_setup(profile)
     fitted = fit(profile, ansatz)
     circuit, observables = fitted.own(ansatz), fitted.observables
     model = setup.noise_model(require_calibration=True)
-    noise = None if model is None else DeviceNoise.from_noise_model(model, circuit, setup.superops)
+    name = f"{setup.device.name} (backend {profile.name!r})"
+    noise = DeviceNoise(device=name) if model is None else device_noise(model, circuit, setup.superops, name)
+    if not profile.option("readout_error", True):
+        noise = dataclasses.replace(noise, readout={})
+    isa, level = Ansatz(circuit, ansatz.inputs, ansatz.weights, observables), profile.option("resilience_level", 0)
     try:
-        return NoisyCircuit(ansatz, circuit, observables, noise, readout_error=profile.option("readout_error", True),
-                            shots=profile.shots, seed=profile.option("seed"), dtype=dtype, device=device,
-                            name=f"{setup.device.name} (backend {profile.name!r})")
+        if level:  # Runtime's mitigation, as its client-side Estimator applies it (docs/noise.md)
+            return MitigatedCircuit(isa, noise, resolve(level, profile.shots), seed=profile.option("seed"),
+                                    dtype=dtype, device=device)
+        return compile_ansatz(isa, dtype, device, noise=noise, shots=profile.shots, seed=profile.option("seed"))
     except UnsupportedCircuitError as exc:
         if profile.kind != "ibm":
             raise
@@ -111,7 +120,14 @@ def noisy_program(profile: BackendProfile, ansatz: Ansatz, *, dtype: torch.dtype
         raise UnsupportedCircuitError(str(exc).replace("use simulator='aer'", alternative)) from None
 
 
-_EXECUTIONS: dict[BackendProfile, _Execution] = {}
+_EXECUTIONS: dict[BackendProfile, Execution] = {}
+
+
+def execution_of(profile: BackendProfile) -> Execution:
+    """The profile's `Execution` in this process: one per profile, shared by every layer on it."""
+    if profile not in _EXECUTIONS:
+        _EXECUTIONS[profile] = Execution(profile)
+    return _EXECUTIONS[profile]
 
 
 def close_sessions() -> None:
@@ -123,7 +139,7 @@ def close_sessions() -> None:
 atexit.register(close_sessions)
 
 
-def _precision(shots: int) -> float:
+def shots_precision(shots: int) -> float:
     """The precision a V2 estimator turns into exactly ``shots`` (it takes ceil(1 / precision²))."""
     p = 1 / math.sqrt(shots)
     while math.ceil(1 / p**2) > shots:  # 1/sqrt rounds down often enough to cost one extra shot
@@ -131,17 +147,32 @@ def _precision(shots: int) -> float:
     return p
 
 
-class _Execution:
-    """A profile's primitive, and for a device its backend, pass manager and Runtime mode."""
+class Execution:
+    """A profile's primitive, and for a device its backend, pass manager and Runtime mode.
+
+    Attributes:
+        estimator: the `BatchingEstimator` every layer on the profile sends its PUBs to.
+        primitive, precision: the Qiskit primitive and the precision its jobs ask for (``None``:
+            its own), opened by the first job, so an estimate opens no Session.
+        mode: the open Runtime Session or Batch of an ``ibm`` profile (``None`` in job mode or closed).
+        device, pass_manager: the device of a ``fake`` or ``ibm`` profile, once opened.
+        spent: the estimated QPU seconds of the jobs this process sent on the profile.
+    """
 
     def __init__(self, profile: BackendProfile):
         self.profile = profile
         self.device = self.pass_manager = self.mode = None
-        self.spent = 0.0  # estimated QPU seconds of the jobs this process sent on the profile
+        self.spent = 0.0
         self.pending: list[Cost] = []  # the estimates of the jobs a guarded call is about to send
-        self.primitive = self.precision = None  # opened by the first job: an estimate opens no Session
+        self.primitive = self.precision = None
         # one estimator for every layer, so the calls of one dependency level go out together
         self.estimator = BatchingEstimator(self.call, self.cap, profile.name, guard=self.guard, cost=self.job_cost)
+
+    def _open(self) -> tuple[Any, float | None]:
+        """The profile's primitive, and the precision its jobs ask for (``None``: the primitive's own)."""
+        openers = {"estimator": self._open_estimator, "aer": self._open_aer, "fake": self._open_fake,
+                   "ibm": self._open_ibm}
+        return openers[self.profile.kind]()
 
     def _open_estimator(self):
         from qiskit.primitives import StatevectorEstimator
@@ -159,7 +190,7 @@ class _Execution:
         from qiskit_aer import AerSimulator
 
         p = self.profile
-        setup = _setup(p)
+        setup = device_setup(p)
         self.device, self.pass_manager = setup.device, setup.pass_manager
         noise = setup.noise_model()
         # Exact noisy values need the density matrix; sampling lets Aer choose.
@@ -177,7 +208,7 @@ class _Execution:
                 return EstimatorV2.from_backend(simulator, options=options), 0.0
             return EstimatorV2(options={**options, "backend_options": backend_options}), 0.0
         # Measured and sampled as a device does: shot noise, and readout error where the model has it.
-        precision = _precision(shots)
+        precision = shots_precision(shots)
         options = {"default_precision": precision, "seed_simulator": seed}
         return BackendEstimatorV2(backend=simulator, options=options), precision
 
@@ -187,12 +218,12 @@ class _Execution:
 
         p = self.profile
         # A fake device as the mode is Runtime's local testing mode: the same client code as hardware.
-        self.device, self.pass_manager = _setup(p).device, _setup(p).pass_manager
+        self.device, self.pass_manager = device_setup(p).device, device_setup(p).pass_manager
         execution = p.option("execution", "batch")
         mode = self.device if execution == "job" else {"session": Session, "batch": Batch}[execution](backend=self.device)
         self.mode = None if execution == "job" else mode
         logger.info("backend %r: Runtime Estimator on %s (%s mode%s)", p.name, self.device.name, execution,
-                    ", local testing" if _is_fake(p.option("device")) else "")
+                    ", local testing" if is_fake_device(p.option("device")) else "")
         return Estimator(mode=mode, options=runtime_options(p)), None
 
     @property
@@ -243,7 +274,7 @@ class _Execution:
         and a job the journal finished before is not sent again.
         """
         if self.primitive is None:
-            self.primitive, self.precision = getattr(self, f"_open_{self.profile.kind}")()
+            self.primitive, self.precision = self._open()
             _EXECUTIONS[self.profile] = self
         job = None
         estimate = None if self.qpu is None else self.pending.pop(0) if self.pending else self.qpu.job(pubs)
@@ -263,7 +294,7 @@ class _Execution:
         try:
             if record is None:
                 return submit().result()
-            fetch = None if _is_fake(self.profile.option("device")) else self._fetch
+            fetch = None if is_fake_device(self.profile.option("device")) else self._fetch
             return record.run(self._label, runtime_options(self.profile), pubs, submit, fetch,
                               None if estimate is None else estimate.qpu_seconds)
         except Exception as exc:  # any backend failure becomes one sentence with the job id
@@ -271,7 +302,7 @@ class _Execution:
 
     @property
     def _label(self) -> str:
-        return f"{self.profile.name} on {_setup(self.profile).device.name}"
+        return f"{self.profile.name} on {device_setup(self.profile).device.name}"
 
     def _fetch(self, job_id: str):
         """A job sent by an earlier process, from IBM Quantum by its id."""
@@ -305,7 +336,7 @@ def runtime_options(profile: BackendProfile) -> dict:
         options["execution"] = {"rep_delay": p.option("rep_delay")}
     if p.option("max_execution_time") is not None:
         options["max_execution_time"] = p.option("max_execution_time")
-    if _is_fake(p.option("device")) and p.option("seed") is not None:
+    if is_fake_device(p.option("device")) and p.option("seed") is not None:
         options["simulator"] = {"seed_simulator": p.option("seed")}
     return options
 
@@ -316,7 +347,7 @@ def qpu_model(profile: BackendProfile) -> QPUTimeModel:
     One per profile and process, so each circuit is prepared for pricing once, whoever asks.
     """
     if profile not in _QPU_MODELS:
-        _QPU_MODELS[profile] = QPUTimeModel(_setup(profile).device, runtime_options(profile),
+        _QPU_MODELS[profile] = QPUTimeModel(device_setup(profile).device, runtime_options(profile),
                                             profile.option("max_execution_time"))
     return _QPU_MODELS[profile]
 
@@ -336,14 +367,3 @@ class _MeasureOne(dict):
 
 _MEASURE_ONE = _MeasureOne()
 
-
-def job_error(job, exc: Exception, where: str, timeout: float | None = None) -> BackendJobError:
-    """A failed (or, on IBM Quantum, timed-out) primitive job as one sentence naming its id, credentials redacted."""
-    job_id = job.job_id() if job is not None and hasattr(job, "job_id") else None
-    what = f"job {job_id}" if job_id else "a job"
-    if timeout is not None and type(exc).__name__ == "RuntimeJobTimeoutError":
-        why = (f"did not finish within {timeout:g} s and may still run "
-               f"(QiskitRuntimeService().job({job_id!r}) fetches it)")
-    else:
-        why = f"failed ({type(exc).__name__}: {_first_line(exc)})"
-    return BackendJobError(_redact(f"{what} on {where} {why}"))

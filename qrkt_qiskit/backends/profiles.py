@@ -34,9 +34,8 @@ from ..errors import QrktError
 
 __all__ = [
     "BackendJobError", "BackendProfile", "BackendUnavailableError", "BudgetExceededError", "KINDS", "NATIVE_ONLY",
-    "RUNTIME_ONLY", "SIMULATORS", "check_fits",
-    "ensure_available", "fake_devices", "get_profile", "load_profile", "profiles", "search_path", "simulator",
-    "unavailable_reason",
+    "RUNTIME_ONLY", "SIMULATORS", "check_fits", "ensure_available", "fake_backend", "fake_devices", "get_profile",
+    "is_fake_device", "load_profile", "profiles", "search_path", "simulator", "unavailable_reason",
 ]
 
 # The source tree's backends/, else the copy an installed package puts under sys.prefix.
@@ -101,7 +100,7 @@ _OPTIONS = {
              "optimization_level": _choice(0, 1, 2, 3),
              "noise_scale": _number(positive=False), "method": _choice(*_AER_METHODS),
              "batch_size": _int_at_least(1), "simulator": _choice(*SIMULATORS["fake"]),
-             "readout_error": _choice(True, False)},
+             "readout_error": _choice(True, False), "resilience_level": _choice(0, 1, 2)},
     "ibm": {**_SHOTS, "device": _STRING, "channel": _STRING, "instance": _STRING, "account": _STRING,
             "execution": _choice("session", "batch", "job"),
             # Runtime's local testing mode silently ignores seed 0, so it is refused.
@@ -115,7 +114,7 @@ _OPTIONS = {
             "readout_error": _choice(True, False)},
 }
 # Keys that mean something to one simulator of an ``ibm`` profile only: set for the other, they are refused.
-RUNTIME_ONLY = ("execution", "resilience_level", "dynamical_decoupling", "twirling", "timeout", "rep_delay",
+RUNTIME_ONLY = ("execution", "dynamical_decoupling", "twirling", "timeout", "rep_delay",
                 "max_execution_time", "max_qpu_seconds", "allow_hardware_training", "batch_size")
 NATIVE_ONLY = ("noise_scale", "readout_error")
 
@@ -185,6 +184,10 @@ def _build(name: str, data: Mapping[str, Any], where: str, source: str | None,
         raise ValueError(f"{where}: key 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
     for key, value in data.items():
         _check_key(kind, key, value, where)
+    if kind == "fake" and data.get("resilience_level", 0) and data.get("simulator", "auto") != "native":
+        raise ValueError(f"{where}: key 'resilience_level' needs simulator = 'native' on a 'fake' profile (Aer runs "
+                         "no Runtime mitigation); set simulator = 'native', or use an 'ibm' profile on the fake "
+                         "device for Runtime's local testing mode")
     if kind == "ibm":
         runtime = data.get("simulator", "runtime") == "runtime"
         if data.get("shots") is None and runtime:
@@ -275,7 +278,7 @@ def _fake_name(device: str) -> str:
     return name if name.startswith("fake-") else f"fake-{name}"
 
 
-def _fake_backend(device: str):
+def fake_backend(device: str):
     """A fresh instance of the fake device (its target is mutable, so never shared)."""
     import warnings
 
@@ -288,10 +291,11 @@ def _fake_backend(device: str):
 
 @lru_cache(maxsize=None)
 def _fake_width(device: str) -> int:
-    return _fake_backend(device).num_qubits
+    return fake_backend(device).num_qubits
 
 
-def _is_fake(device: str | None) -> bool:
+def is_fake_device(device: str | None) -> bool:
+    """Whether ``device`` names a device of ``qiskit_ibm_runtime.fake_provider`` (``fake-manila``, ``fake_manila``)."""
     return device is not None and device.lower().startswith("fake")
 
 
@@ -332,7 +336,7 @@ def get_profile(name: str | BackendProfile, *, backends_dir: str | os.PathLike |
     if overrides:
         profile = _override(profile, overrides)
     device = profile.option("device")
-    if profile.kind == "fake" or (profile.kind == "ibm" and _is_fake(device)):
+    if profile.kind == "fake" or (profile.kind == "ibm" and is_fake_device(device)):
         if device is None:
             raise ValueError(f"backend {profile.name!r} names no device; use fake-<device>, e.g. fake-manila")
         if _fake_name(device) not in fake_devices():
@@ -409,7 +413,7 @@ def unavailable_reason(profile: BackendProfile) -> str | None:
             why = ("torch sees no CUDA GPU" if not torch.cuda.is_available()
                    else "the installed qiskit-aer is the CPU build (pip uninstall qiskit-aer; pip install qiskit-aer-gpu)")
             return f"backend {profile.name!r} needs Aer's GPU device, but {why}"
-    if kind == "ibm" and not _is_fake(device) and not _has_ibm_credentials(profile):
+    if kind == "ibm" and not is_fake_device(device) and not _has_ibm_credentials(profile):
         return (f"backend {profile.name!r} found no IBM Quantum account: save one with "
                 "QiskitRuntimeService.save_account(...) or set QISKIT_IBM_TOKEN (docs/ibm.md)")
     return None

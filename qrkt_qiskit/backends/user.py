@@ -17,8 +17,9 @@ from qiskit.providers import BackendV2
 
 from ..circuits import Ansatz
 from .batching import BatchingEstimator
-from .devices import TRANSPILER_SEED, _first_line
-from .execution import Prepared, job_error
+from .devices import TRANSPILER_SEED
+from .execution import Prepared
+from .failures import first_line, job_error
 from .profiles import BackendProfile
 
 __all__ = ["UserPrimitive", "user_primitive"]
@@ -59,7 +60,7 @@ class UserPrimitive:
                 circuit = self.pass_manager.run(circuit)
             except Exception as exc:
                 raise QrktError(f"the pass manager failed on circuit {ansatz.circuit.name!r} "
-                                f"({type(exc).__name__}: {_first_line(exc)})") from None
+                                f"({type(exc).__name__}: {first_line(exc)})") from None
             if circuit.layout is not None:
                 observables = tuple(o.apply_layout(circuit.layout) for o in observables)
         return Prepared(circuit, ansatz.inputs + ansatz.weights, observables,

@@ -61,6 +61,9 @@ def add_parser(sub) -> None:
 
 def run_evaluate(args) -> None:
     """Run ``qrkt evaluate`` with the parsed ``args``."""
+    from ..training.stored import expect_kind
+
+    expect_kind(args.run_dir, "classification")  # a mistaken path is refused before the heavy imports
     from ..backends.journal import journal
     from ..errors import Interrupted
     from ..layers import to_backend

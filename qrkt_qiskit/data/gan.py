@@ -86,9 +86,9 @@ def load_gan_labelled(name: str, root: str | Path | None = None, *, image_size: 
         folder = _root(name, root) / "cifar-10-batches-py"
         parts = [read_batches(folder, [f"data_batch_{i}" for i in range(1, 6)]), read_batches(folder, ["test_batch"])]
     else:
-        from .vision import _mnist_like
+        from .vision import read_mnist_like
 
-        parts = _mnist_like(name, _root(name, root), False)
+        parts = read_mnist_like(name, _root(name, root), False)
     return tuple((_resize(x * 2.0 - 1.0, size), y) for x, y in parts)
 
 

@@ -71,7 +71,7 @@ def load_images(name: str, root: str | Path | None = None, *, seed: int = 0, dow
     if root is None:
         raise ValueError(f"dataset {name!r} needs a data root (--data-root) holding its files")
     root = Path(root)
-    (x_train, y_train), test = _cifar10(root, download) if name == "cifar10" else _mnist_like(name, root, download)
+    (x_train, y_train), test = _cifar10(root, download) if name == "cifar10" else read_mnist_like(name, root, download)
     perm = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(seed))
     n_val = round(VALIDATION_FRACTION * len(y_train))
     val_idx, train_idx = perm[:n_val], perm[n_val:]
@@ -96,7 +96,8 @@ def _offline(name: str, root: Path, exc: OSError) -> str:
             "machine with network access and copy them there")
 
 
-def _mnist_like(name: str, root: Path, download: bool):
+def read_mnist_like(name: str, root: Path, download: bool):
+    """MNIST or Fashion-MNIST as torchvision reads them: ``[(x_train, y_train), (x_test, y_test)]``, pixels in [0, 1]."""
     from torchvision import datasets
 
     cls, folder = (datasets.MNIST, "MNIST") if name == "mnist" else (datasets.FashionMNIST, "FashionMNIST")

@@ -22,13 +22,11 @@ from qiskit.quantum_info import SparsePauliOp
 
 from .lowering import Angle, Op, with_zero_slot
 from .pauli_products import PauliSlots, lazy_pauli_products, pauli_products
-from .tracing import is_tracing
+from .ptm import gate_ptm
 from .rotation import AXES, rotation, rotation_parts
+from .tracing import is_tracing
 
 __all__ = ["BlochCircuit"]
-
-_PAULIS = np.array([[[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [[1, 0], [0, -1]]])
-
 
 @dataclass(frozen=True)
 class _Rotation:
@@ -194,14 +192,8 @@ class BlochCircuit:
 def _rotations(op: Op) -> list[_Rotation]:
     q = op.qubits[0]
     if op.matrix is not None:
-        u = op.matrix
-        r = np.eye(4)  # <I> stays 1
-        r[1:, 1:] = [[0.5 * np.trace(si @ u @ sj @ u.conj().T).real for sj in _PAULIS] for si in _PAULIS]
-        return [_Rotation(q, matrix=r)]
-    if op.name == "u":  # U(θ, φ, λ) = RZ(φ) RY(θ) RZ(λ) up to a global phase
-        theta, phi, lam = op.angles
-        return [_Rotation(q, AXES["rz"], lam), _Rotation(q, AXES["ry"], theta), _Rotation(q, AXES["rz"], phi)]
-    return [_Rotation(q, AXES[op.name], op.angles[0])]
+        return [_Rotation(q, matrix=gate_ptm(op.matrix))]
+    return [_Rotation(q, AXES[op.name], op.angles[0])]  # `u` was split into rz ry rz (`lowering.split_u`)
 
 
 def _reads_input(angle: Angle, n_inputs: int) -> bool:

@@ -1,80 +1,86 @@
-"""Compile an `Ansatz` into a batched, exact, differentiable PyTorch program.
+"""The engine's front door: `compile_ansatz` turns an `Ansatz` into one `CompiledCircuit`.
 
-`compile` lowers the circuit, chooses a strategy once, and wraps the strategy's `Program`
-in a `CompiledCircuit`, which checks every call's tensors and shapes:
-
-* *closed form* (`bloch.BlochCircuit`): single-qubit gates followed by a Clifford tail,
-  which moves into the observables (`clifford`); exact at any width.
-* *statevector* (`statevector.StatevectorCircuit`): any circuit, width limited by memory.
+A `CompiledCircuit` checks each call's tensors once (`validation`) and hands the flat batch
+to one of its simulators, the one `dispatch.choose` picks for the call: the closed form
+(`bloch`), the torch sweep or the numba kernel of the statevector (`statevector`), or the
+noisy density matrix (`noisy`). ``repr`` shows the choice; ``method=`` forces it.
 """
 
 from __future__ import annotations
 
 import collections
 import functools
+from dataclasses import dataclass
 from typing import Protocol
 
-import numpy as np
 import torch
 from qiskit.circuit import Barrier
+from qiskit.quantum_info import SparsePauliOp
 
 from ..circuits import Ansatz
+from . import dispatch
 from .bloch import BlochCircuit
 from .clifford import absorb_clifford_tail, is_clifford
-from .expressions import lower_ansatz
-from .lowering import Op, UnsupportedCircuitError
-from .statevector import StatevectorCircuit
+from .expressions import DerivedInputs, lower_ansatz
+from .lowering import Op, UnsupportedCircuitError, reuploads, split_u
+from .noisy import DensityMatrixCircuit, DeviceNoise
+from .statevector import BLOCK_QUBITS, MAX_BLOCK_QUBITS, StatevectorCircuit
 from .tracing import is_tracing
+from .validation import check_call, check_tensors, empty_result
 
-__all__ = ["CompiledCircuit", "Program", "compile"]
-
-STRATEGIES = ("auto", "closed-form", "statevector")
+__all__ = ["CompiledCircuit", "Lowered", "Simulator", "compile_ansatz", "lowered"]
 
 
-def compile(ansatz: Ansatz, dtype: torch.dtype = torch.float32, device="cpu", *, strategy: str = "auto",
-            fuse: bool | None = None, kernel: bool = True):
+def compile_ansatz(ansatz: Ansatz, dtype: torch.dtype = torch.float32, device="cpu", *, method: str = "auto",
+                   noise: DeviceNoise | None = None, shots: int | None = None, seed: int | None = None,
+                   block_qubits: int = BLOCK_QUBITS) -> CompiledCircuit:
     """Compile ``ansatz`` for the engine.
 
     Args:
-        ansatz: the circuit, its inputs, weights and observables.
+        ansatz: the circuit, its inputs, weights and observables; with ``noise``, the
+            device's ISA circuit and the observables laid out onto it.
         dtype: ``torch.float32`` (complex64 state, ~1e-6 accurate) or ``torch.float64``
             (complex128, ~1e-14).
         device: where the program runs (``"cpu"``, ``"cuda"``, a ``torch.device``).
-        strategy: ``"closed-form"`` (single-qubit gates then a Clifford tail: exact at any
-            width, see `clifford`), ``"statevector"`` (any circuit, width limited by
-            memory), or ``"auto"``: the closed form wherever it applies.
-        fuse: how the statevector path fuses weight-only runs: ``None`` in blocks of at most
-            ``statevector.BLOCK_QUBITS`` qubits, ``True`` up to ``statevector.FUSE_MAX_QUBITS``,
-            ``False`` not at all (for tests and benchmarks).
-        kernel: whether the statevector path runs its compiled CPU kernel (`fused`) where it
-            can; ``False``: the torch sweep everywhere (for tests and benchmarks).
+        method: the simulator (`dispatch`): ``"auto"`` (the closed form wherever it
+            applies, else the statevector; the density matrix with ``noise``),
+            ``"closed-form"``, ``"statevector"`` (the kernel or the sweep by call size),
+            ``"sweep"``, ``"kernel"`` or ``"density-matrix"``.
+        noise: a device's noise (`DeviceNoise`), simulated as a density matrix; ``None``: none.
+        shots: with ``noise``, binomial samples of each measured term instead of exact
+            values (gradients stay those of the exact values); ``None``: exact.
+        seed: seeds the shot sampler.
+        block_qubits: the statevector's weight-only gates are multiplied into blocks of at
+            most this many qubits, one GEMM each (0 applies every gate alone; at most
+            `statevector.MAX_BLOCK_QUBITS`).
 
     Returns:
         A `CompiledCircuit`: ``compiled(x, w)`` maps ``x: (..., n_inputs)`` and
-        ``w: (n_weights,)`` to exact expectation values ``(..., n_observables)``.
+        ``w: (n_weights,)`` to expectation values ``(..., n_observables)``.
 
     Raises:
         TypeError: if ``ansatz`` is not an `Ansatz`.
-        ValueError: for a dtype other than float32/float64 or an unknown strategy.
-        UnsupportedCircuitError: for an unsupported gate, a measurement,
-            reset or conditional, a statevector too large for the device's memory, or
-            ``strategy="closed-form"`` on a circuit it does not apply to.
+        ValueError: for a dtype other than float32/float64, an unknown method or one that
+            cannot run the circuit, ``block_qubits`` out of range, or ``shots`` without noise.
+        UnsupportedCircuitError: for an unsupported gate, a measurement, reset or
+            conditional, a statevector too large for the device's memory, or
+            ``method="closed-form"`` on a circuit it does not apply to.
     """
     if not isinstance(ansatz, Ansatz):
-        raise TypeError(f"compile expects an Ansatz (see qrkt_qiskit.make_ansatz), got {type(ansatz).__name__}")
+        raise TypeError(f"compile_ansatz expects an Ansatz (see qrkt_qiskit.make_ansatz), got {type(ansatz).__name__}")
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}")
-    return CompiledCircuit(ansatz, dtype, torch.device(device), strategy, fuse, kernel)
+    if method not in dispatch.METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of: {', '.join(dispatch.METHODS)}")
+    if isinstance(block_qubits, bool) or not isinstance(block_qubits, int) or not 0 <= block_qubits <= MAX_BLOCK_QUBITS:
+        raise ValueError(f"block_qubits must be an integer from 0 to {MAX_BLOCK_QUBITS}, got {block_qubits!r}")
+    if shots is not None and noise is None and method != "density-matrix":
+        raise ValueError("shots= samples a device's measurements, so it needs noise= (DeviceNoise() for ideal gates)")
+    return CompiledCircuit(ansatz, dtype, torch.device(device), method, noise, shots, seed, block_qubits)
 
 
-class Program(Protocol):
-    """What a strategy builds: exact expectation values of a flat batch, on trusted tensors.
-
-    `bloch.BlochCircuit` and `statevector.StatevectorCircuit` are the two; `CompiledCircuit`
-    checks the tensors and flattens the batch before it calls one.
-    """
+class Simulator(Protocol):
+    """What `CompiledCircuit` runs: exact expectation values of a flat batch, on tensors it has checked."""
 
     def __call__(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """``x: (batch, n_inputs)``, ``w: (n_weights,)`` -> ``(batch, n_observables)``."""
@@ -89,128 +95,127 @@ class CompiledCircuit:
     Attributes:
         ansatz: the circuit it was compiled from.
         dtype, device: what its tensors must be.
-        strategy: ``"closed-form"`` or ``"statevector"``, the one `compile` chose.
+        method: the ``method`` it was compiled with; `simulator` says which one a call runs.
     """
 
-    def __init__(self, ansatz: Ansatz, dtype: torch.dtype, device: torch.device, strategy: str,
-                 fuse: bool | None, kernel: bool = True):
-        self.ansatz, self.dtype, self.device = ansatz, dtype, device
-        n = ansatz.n_qubits
-        self._derived, self.strategy, ops, observables = _plan(ansatz, strategy)
-        n_derived = 0 if self._derived is None else len(self._derived)  # read as inputs, after the real ones
-        shape = {"n_qubits": n, "n_inputs": ansatz.n_inputs + n_derived, "n_weights": ansatz.n_weights}
-        self._program: Program = (
-            BlochCircuit(ops, observables, **shape, dtype=dtype, device=device) if self.strategy == "closed-form"
-            else StatevectorCircuit(ops, observables, **shape, dtype=dtype, device=device, fuse=fuse, kernel=kernel))
+    def __init__(self, ansatz: Ansatz, dtype: torch.dtype, device: torch.device, method: str,
+                 noise: DeviceNoise | None, shots: int | None, seed: int | None, block_qubits: int):
+        self.ansatz, self.dtype, self.device, self.method = ansatz, dtype, device, method
+        self._derived = None
+        if noise is not None or method == "density-matrix":
+            self.facts = dispatch.Facts(ansatz.n_qubits, device, closed_form=False, noisy=True)
+            dispatch.check_method(method, self.facts)
+            self._program = DensityMatrixCircuit(ansatz, noise or DeviceNoise(), shots=shots, seed=seed, dtype=dtype,
+                                                 device=device)
+            self._simulators: dict[str, Simulator] = {"density-matrix": self._program}
+            return
+        plan = lowered(ansatz, closed_form=method in ("auto", "closed-form"))
+        n_derived = 0 if plan.derived is None else len(plan.derived)  # read as inputs, after the real ones
+        shape = {"n_qubits": ansatz.n_qubits, "n_inputs": ansatz.n_inputs + n_derived, "n_weights": ansatz.n_weights}
+        self.facts = dispatch.Facts(ansatz.n_qubits, device, closed_form=plan.closed_form is not None, noisy=False,
+                                    reuploads=reuploads(plan.ops, shape["n_qubits"], shape["n_inputs"]))
+        dispatch.check_method(method, self.facts)
+        if method == "closed-form" and plan.closed_form is None:
+            plan.refuse_closed_form()
+        self._derived = plan.derived
+        first = dispatch.choose(method, self.facts, 1, False)  # the smallest call's simulator
+        if first == "closed-form":
+            self._program = BlochCircuit(*plan.closed_form, **shape, dtype=dtype, device=device)
+            self._simulators = {"closed-form": self._program}
+            return
+        self._program = StatevectorCircuit(plan.ops, plan.observables, **shape, dtype=dtype, device=device,
+                                           block_qubits=block_qubits, with_kernel=first == "kernel")
+        self._simulators = {"sweep": self._program.sweep}
+        if self._program.has_kernel:
+            self._simulators["kernel"] = self._program.kernel
 
-    def __call__(self, x: torch.Tensor, w: torch.Tensor, *, validate: bool = True) -> torch.Tensor:
-        """Expectation values ``(..., n_observables)`` for ``x: (..., n_inputs)``, ``w: (n_weights,)``.
+    def simulator(self, batch: int) -> str:
+        """The simulator that runs a call of ``batch`` samples (`dispatch.choose`)."""
+        return dispatch.choose(self.method, self.facts, batch, is_tracing())
 
-        ``validate=False`` skips the shape and finiteness checks (one device sync) for
-        callers that made them already; dtype and device are always checked.
-        """
+    def __call__(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """Expectation values ``(..., n_observables)`` for ``x: (..., n_inputs)``, ``w: (n_weights,)``."""
         check_tensors(x, w, self.dtype, self.device, "the circuit was compiled")
-        if validate:
-            check_inputs(x, self.ansatz)
-            check_weights(w, self.ansatz)
+        check_call(x, w, self.ansatz)
         lead = x.shape[:-1]
         if lead.numel() == 0:
             return empty_result(x, w, self.ansatz.n_observables)
         x = x.reshape(lead.numel(), self.ansatz.n_inputs)
         if self._derived is not None:
             x = torch.cat([x, self._derived(x, w)], dim=1)
-        return self._program(x, w).reshape(*lead, -1)
+        return self._simulators[self.simulator(x.shape[0])](x, w).reshape(*lead, -1)
+
+    def describe(self) -> str:
+        """The simulator choice and the plan, in one line."""
+        derived = "" if self._derived is None else f"{self._derived.describe()}; "
+        return (f"method={self.method!r} runs {dispatch.describe(self.method, self.facts)}: "
+                f"{derived}{self._program.describe()}")
 
     def __repr__(self) -> str:
         a = self.ansatz
-        derived = "" if self._derived is None else f"{self._derived.describe()}; "
         return (f"CompiledCircuit({a.circuit.name!r}, {a.n_qubits} qubits, {self.dtype} on {self.device}, "
-                f"strategy={self.strategy!r}: {derived}{self._program.describe()})")
+                f"{self.describe()})")
 
 
-def empty_result(x: torch.Tensor, w: torch.Tensor, n_observables: int) -> torch.Tensor:
-    """The result for inputs with no sample, ``(..., 0-sized, ..., n_observables)``: nothing runs, gradients are zero."""
-    return x.new_zeros(*x.shape[:-1], n_observables) + 0 * (x.sum() + w.sum())
+@dataclass(frozen=True)
+class Lowered:
+    """An ansatz lowered for the exact simulators.
 
-
-def check_tensors(x, w, dtype: torch.dtype, device: torch.device, program: str) -> None:
-    """Raise a one-sentence error unless ``x`` and ``w`` are tensors of ``dtype`` on ``device``.
-
-    ``program`` names what was built for them ("the circuit was compiled", …).
+    Attributes:
+        derived: the inputs computed from non-linear angle expressions, or ``None``.
+        ops, observables: the lowered circuit and its observables (the statevector runs these).
+        closed_form: ``(ops, observables)`` once the Clifford tail has moved into the
+            observables, where no multi-qubit gate is left; else ``None``.
+        entangler: the last multi-qubit gate left, which keeps the closed form out.
     """
-    for name, t in (("inputs", x), ("weights", w)):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-        if t.dtype != dtype:
-            raise TypeError(f"{name} have dtype {t.dtype} but {program} for {dtype}")
-        if t.device.type != device.type or (device.index is not None and t.device != device):
-            raise ValueError(f"{name} are on {t.device} but {program} for {device}")
+
+    derived: DerivedInputs | None
+    ops: list[Op]
+    observables: tuple[SparsePauliOp, ...]
+    closed_form: tuple[list[Op], list[SparsePauliOp]] | None
+    entangler: Op | None
+
+    def refuse_closed_form(self):
+        why = "is followed by a non-Clifford gate on its qubits" if is_clifford(self.entangler) else "is not Clifford"
+        raise UnsupportedCircuitError(
+            f"the closed form needs single-qubit gates followed by Clifford gates only, but gate "
+            f"{self.entangler.name!r} on qubits {list(self.entangler.qubits)} {why}")
 
 
-class NonFiniteAngleError(ValueError):
-    """A circuit was given NaN or infinite inputs or weights (in training: the model diverged upstream)."""
+# Lowerings by circuit structure: a model holds many layers of one ansatz (a 384-qubit ring
+# costs ~0.5 s to lower and to move its Clifford tail), and each layer needs only its own program.
+_LOWERED: collections.OrderedDict = collections.OrderedDict()
+_LOWERED_KEPT = 64
 
 
-def all_finite(t: torch.Tensor) -> bool:
-    """Whether no entry of ``t`` is NaN or infinite.
-
-    On the CPU numpy answers in ~3 µs where torch's ops cost ~35 µs (dispatch, at the small
-    sizes of a circuit call); elsewhere, the minimum and maximum (which propagate NaN) in one
-    pass, without the full boolean mask of ``isfinite(t).all()``, which costs ~10x more.
-    """
-    if t.numel() == 0:
-        return True
-    if t.device.type == "cpu":
-        return bool(np.isfinite(t.detach().numpy()).all())
-    return bool(torch.isfinite(torch.stack(torch.aminmax(t))).all())
-
-
-def check_inputs(x: torch.Tensor, ansatz: Ansatz) -> None:
-    """Raise a one-sentence error unless ``x`` is a finite ``(..., n_inputs)`` tensor."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"inputs must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() == 0 or x.shape[-1] != ansatz.n_inputs:
-        raise ValueError(f"inputs must have shape (..., {ansatz.n_inputs}) for this {ansatz.n_qubits}-qubit "
-                         f"circuit, got {tuple(x.shape)}")
-    if not is_tracing() and not all_finite(x):
-        raise NonFiniteAngleError("inputs contain NaN or infinite values; every angle must be finite")
-
-
-def check_weights(w: torch.Tensor, ansatz: Ansatz) -> None:
-    """Raise a one-sentence error unless ``w`` is a finite ``(n_weights,)`` tensor."""
-    if w.shape != (ansatz.n_weights,):
-        raise ValueError(f"weights must have shape ({ansatz.n_weights},), got {tuple(w.shape)}")
-    if not is_tracing() and not all_finite(w):
-        raise NonFiniteAngleError("weights contain NaN or infinite values; every angle must be finite")
-
-
-# Plans by circuit structure: a model holds many layers of one ansatz (a 384-qubit ring costs
-# ~0.5 s to lower and to move its Clifford tail), and each layer needs only its own program.
-_PLANS: collections.OrderedDict = collections.OrderedDict()
-_PLANS_KEPT = 64
-
-
-def _plan(ansatz: Ansatz, strategy: str):
-    """The derived inputs, strategy, operations and observables of ``ansatz``, shared by equal structures."""
-    key = _structure(ansatz, strategy)
-    if key is not None and key in _PLANS:
-        _PLANS.move_to_end(key)
-        return _PLANS[key]
+def lowered(ansatz: Ansatz, *, closed_form: bool = True) -> Lowered:
+    """``ansatz`` lowered, shared by equal structures; ``closed_form=False`` skips moving the Clifford tail."""
+    key = _structure(ansatz, closed_form)
+    if key is not None and key in _LOWERED:
+        _LOWERED.move_to_end(key)
+        return _LOWERED[key]
     ops, derived = lower_ansatz(ansatz)
-    plan = (derived, *_plan_strategy(strategy, ops, ansatz.observables, ansatz.n_qubits))
+    ops = split_u(ops)
+    observables = tuple(ansatz.observables)
+    entangler, reduced = None, None
+    if closed_form:
+        remaining, conjugated = absorb_clifford_tail(ops, observables, ansatz.n_qubits)
+        entangler = next((op for op in reversed(remaining) if len(op.qubits) > 1), None)
+        reduced = (remaining, conjugated) if entangler is None else None
+    result = Lowered(derived, ops, observables, reduced, entangler)
     if key is not None:
-        _PLANS[key] = plan
-        if len(_PLANS) > _PLANS_KEPT:
-            _PLANS.popitem(last=False)
-    return plan
+        _LOWERED[key] = result
+        if len(_LOWERED) > _LOWERED_KEPT:
+            _LOWERED.popitem(last=False)
+    return result
 
 
-def _structure(ansatz: Ansatz, strategy: str):
-    """A key equal for ansätze that plan alike, or ``None`` when a gate's name may not tell what it does.
+def _structure(ansatz: Ansatz, closed_form: bool):
+    """A key equal for ansätze that lower alike, or ``None`` when a gate's name may not tell what it does.
 
     Standard gates on the same wires with the same angles (parameters by name: their order
-    gives the slots), the same observables: the same plan. A custom gate could hide any
-    definition behind its name, so such circuits are planned on their own.
+    gives the slots), the same observables: the same lowering. A custom gate could hide any
+    definition behind its name, so such circuits are lowered on their own.
     """
     circuit, standard = ansatz.circuit, _standard_gates()
     rows = []
@@ -221,7 +226,7 @@ def _structure(ansatz: Ansatz, strategy: str):
         params = tuple(repr(float(p)) if isinstance(p, (int, float)) else str(p) for p in op.params)
         rows.append((op.name, tuple(circuit.find_bit(q).index for q in inst.qubits), params))
     observables = tuple((tuple(o.paulis.to_labels()), tuple(o.coeffs.tolist())) for o in ansatz.observables)
-    return (strategy, ansatz.n_qubits, tuple(p.name for p in ansatz.inputs), tuple(p.name for p in ansatz.weights),
+    return (closed_form, ansatz.n_qubits, tuple(p.name for p in ansatz.inputs), tuple(p.name for p in ansatz.weights),
             observables, tuple(rows))
 
 
@@ -230,24 +235,3 @@ def _standard_gates() -> dict:
     from qiskit.circuit.library import get_standard_gate_name_mapping
 
     return {**get_standard_gate_name_mapping(), "barrier": Barrier(1)}
-
-
-def _plan_strategy(strategy: str, ops: list[Op], observables, n: int):
-    """The strategy, and the operations and observables it runs on.
-
-    The closed form applies when no multi-qubit gate is left once the Clifford tail has
-    moved into the observables.
-    """
-    if strategy == "statevector":
-        return strategy, ops, observables
-    remaining, conjugated = absorb_clifford_tail(ops, observables, n)
-    entangler = next((op for op in reversed(remaining) if len(op.qubits) > 1), None)
-    if entangler is None:
-        return "closed-form", remaining, conjugated
-    if strategy == "closed-form":
-        why = "is followed by a non-Clifford gate on its qubits" if is_clifford(entangler) else "is not Clifford"
-        raise UnsupportedCircuitError(
-            f"the closed form needs single-qubit gates followed by Clifford gates only, but gate "
-            f"{entangler.name!r} on qubits {list(entangler.qubits)} {why}"
-        )
-    return "statevector", ops, observables

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..circuits import Ansatz
-from .compiler import _plan
+from .compiler import lowered
+from .ptm import gate_ptm
 from .rotation import AXES, rotation_parts
 
 __all__ = ["CircuitDependencies", "OutputDependencies", "dependencies"]
@@ -105,25 +106,8 @@ def _bloch_components(ops, n: int, inputs_of) -> list[list[frozenset | None]]:
 def _rotations(op, inputs_of):
     """The gate as rotations ``(A, B, C)`` with the inputs of each angle (a constant gate: ``A`` its PTM)."""
     if op.matrix is not None:
-        return [((_ptm(op.matrix), np.zeros((4, 4)), np.zeros((4, 4))), frozenset())]
-    if op.name == "u":  # rz(φ) ry(θ) rz(λ): λ first
-        theta, phi, lam = op.angles
-        names = (("rz", lam), ("ry", theta), ("rz", phi))
-    else:
-        names = ((op.name, op.angles[0]),)
-    out = []
-    for name, angle in names:
-        reads = inputs_of({angle.slot})
-        out.append((tuple(rotation_parts([AXES[name]])[:, 0]), reads))
-    return out
-
-
-def _ptm(u: np.ndarray) -> np.ndarray:
-    """The Pauli transfer matrix ``R_ij = tr(σ_i U σ_j U†) / 2`` of a one-qubit unitary, entries below 1e-12 zeroed."""
-    paulis = [np.eye(2), np.array([[0, 1], [1, 0]]), np.array([[0, -1j], [1j, 0]]), np.diag([1, -1])]
-    ptm = np.array([[np.trace(a @ u @ b @ u.conj().T).real / 2 for b in paulis] for a in paulis])
-    ptm[np.abs(ptm) < 1e-12] = 0
-    return ptm
+        return [((gate_ptm(op.matrix), np.zeros((4, 4)), np.zeros((4, 4))), frozenset())]
+    return [(tuple(rotation_parts([AXES[op.name]])[:, 0]), inputs_of({op.angles[0].slot}))]  # `u` is split
 
 
 def dependencies(ansatz: Ansatz) -> CircuitDependencies:
@@ -132,7 +116,9 @@ def dependencies(ansatz: Ansatz) -> CircuitDependencies:
     Raises:
         UnsupportedCircuitError: for a circuit the engine cannot lower.
     """
-    derived, strategy, ops, observables = _plan(ansatz, "auto")
+    plan = lowered(ansatz)
+    derived, exact = plan.derived, plan.closed_form is not None
+    ops, observables = plan.closed_form if exact else (plan.ops, plan.observables)
     n_in = ansatz.n_inputs
     reads = [(j,) for j in range(n_in)] + ([] if derived is None else [tuple(r) for r in derived.inputs_read])
 
@@ -141,7 +127,7 @@ def dependencies(ansatz: Ansatz) -> CircuitDependencies:
         return frozenset(j for s in slots if s is not None and s < len(reads) for j in reads[s])
 
     outputs = []
-    if strategy == "closed-form":
+    if exact:
         components = _bloch_components(ops, ansatz.n_qubits, inputs_of)
         for k, obs in enumerate(observables):
             obs = obs.simplify(atol=1e-12)
@@ -164,4 +150,4 @@ def dependencies(ansatz: Ansatz) -> CircuitDependencies:
                     cone |= set(op.qubits)
                     read |= inputs_of(op.slots)
             outputs.append(OutputDependencies(k, tuple(sorted(read)), None))
-    return CircuitDependencies(ansatz.circuit.name, strategy == "closed-form", tuple(outputs))
+    return CircuitDependencies(ansatz.circuit.name, exact, tuple(outputs))

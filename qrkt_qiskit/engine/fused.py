@@ -13,17 +13,18 @@ width the memory check admits, with no framework call per gate:
 * a parametric gate ``A + cos φ B + sin φ C`` (`gates.gate_parts`) is built per sample,
   ``φ = scale · v[slot] + offset``, and applied in place; runs of one-qubit gates on a qubit
   are one pass over the state; a constant multi-qubit gate that only permutes and phases
-  basis states (CNOT, CZ, SWAP, CCX, `kernels.is_monomial`) is applied as such, any other
+  basis states (CNOT, CZ, SWAP, CCX, `state_ops.is_monomial`) is applied as such, any other
   as its dense matrix;
 * every observable is read from the final state in one pass (`observables.PauliTables`);
 * the reverse pass is the adjoint method: from the final state ``ψ`` and the co-state
   ``λ = dL/dψ`` it un-applies the gates and reads ``dL/dφ = Re <λ| (dG/dφ) G† ψ>`` at each
   gate's output; it stops at the first parametric gate.
 
-The torch sweep stays where this kernel cannot go (`kernel_supports`): CUDA tensors, a
-double backward (``create_graph``: a WGAN-GP critic; this kernel computes first derivatives
-only), and tracing (``torch.compile``, ``torch.export``, the ``torch.func`` transforms),
-which cannot see inside a numba call.
+`dispatch.choose` decides per call whether this kernel or the torch sweep runs; the sweep
+stays where this kernel cannot go: CUDA tensors, a double backward (``create_graph``: a
+WGAN-GP critic; this kernel computes first derivatives only), and tracing
+(``torch.compile``, ``torch.export``, the ``torch.func`` transforms), which cannot see
+inside a numba call.
 """
 
 from __future__ import annotations
@@ -37,11 +38,11 @@ import torch
 from . import fused_kernels
 from .fused_kernels import CONSTANT_ANGLE, DENSE, MONOMIAL, NO_ANGLE, PARAMETRIC, monomial_swaps
 from .gates import gate_parts
-from .kernels import is_monomial, monomial_columns
+from .state_ops import is_monomial, monomial_columns
 from .lowering import Op
-from .sweep import Program, gradients
+from .sweep import SweepPlan, gradients
 
-__all__ = ["MIN_TILE", "PARALLEL_AMPLITUDES", "TILE_AMPLITUDES", "FusedProgram", "kernel_supports", "run"]
+__all__ = ["MIN_TILE", "PARALLEL_AMPLITUDES", "TILE_AMPLITUDES", "FusedProgram", "run"]
 
 # A tile holds at most this many amplitudes per plane (the states of its samples): the loops
 # vectorise over a tile's samples, so wide tiles run faster, even past the core's L2 cache
@@ -52,14 +53,6 @@ MIN_TILE = 16
 # A call with fewer amplitudes (batch · 2^n) runs on one thread: waking a second one costs more, and
 # on a busy machine far more (a 64-sample 6-qubit call ran 20x slower on two threads).
 PARALLEL_AMPLITUDES = 1 << 16
-
-
-def kernel_supports(device: torch.device) -> bool:
-    """Whether a program built for ``device`` runs this kernel: on the CPU, at any width.
-
-    Per call, `run` still hands tracing and a double backward to the torch sweep.
-    """
-    return device.type == "cpu"
 
 
 class FusedProgram:
@@ -175,7 +168,7 @@ def _on_threads(kernel, n_tiles: int, threads: int, *args) -> None:
         future.result()
 
 
-def run(fused: FusedProgram, program: Program, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+def run(fused: FusedProgram, program: SweepPlan, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """``x: (batch, n_inputs)``, ``w: (n_weights,)`` -> ``(batch, n_observables)``, one autograd node.
 
     ``program`` is the same circuit's torch sweep, which a double backward runs instead.

@@ -19,7 +19,7 @@ from qiskit.circuit.exceptions import CircuitError
 from .gates import PARAMETRIC_GATES
 
 __all__ = ["Angle", "Op", "UnsupportedCircuitError", "constant_matrix", "lower", "parse_angle",
-           "refuse_non_unitary", "with_zero_slot"]
+           "refuse_non_unitary", "reuploads", "split_product_prefix", "split_u", "with_zero_slot"]
 
 _IGNORED = {"barrier", "delay", "id"}  # identity on the state
 
@@ -175,3 +175,38 @@ def _real(value, op: Instruction, qubits) -> float:
     if abs(value.imag) > 1e-12:
         raise UnsupportedCircuitError(f"gate {op.name!r} on qubits {list(qubits)} has a complex angle {value}")
     return value.real
+
+
+def split_product_prefix(gates, n: int, qubits_of=lambda gate: gate.qubits) -> tuple[list[list], list]:
+    """Per qubit, the single-qubit gates before that qubit's first multi-qubit gate (the product-state
+    prefix every simulator starts from); and the rest, in circuit order."""
+    prefix: list[list] = [[] for _ in range(n)]
+    entangled: set[int] = set()
+    rest = []
+    for gate in gates:
+        qubits = qubits_of(gate)
+        if len(qubits) == 1 and qubits[0] not in entangled:
+            prefix[qubits[0]].append(gate)
+        else:
+            entangled.update(qubits)
+            rest.append(gate)
+    return prefix, rest
+
+
+def reuploads(ops: list[Op], n: int, n_inputs: int) -> bool:
+    """Whether a gate after a multi-qubit gate on its qubits reads an input (slots below ``n_inputs``):
+    a per-sample gate on an entangled state, which `dispatch` routes to the kernel."""
+    return any(s < n_inputs for op in split_product_prefix(ops, n)[1] for s in op.slots)
+
+
+def split_u(ops: list[Op]) -> list[Op]:
+    """``u(θ, φ, λ)`` as ``rz(λ) ry(θ) rz(φ)`` (equal up to a global phase, which no expectation sees), so the
+    exact simulators know rotations about one axis only."""
+    out = []
+    for op in ops:
+        if op.name == "u" and op.matrix is None:
+            theta, phi, lam = op.angles
+            out += [Op("rz", op.qubits, (lam,)), Op("ry", op.qubits, (theta,)), Op("rz", op.qubits, (phi,))]
+        else:
+            out.append(op)
+    return out

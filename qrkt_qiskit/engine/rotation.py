@@ -17,10 +17,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["AXES", "rotation", "rotation_parts"]
+__all__ = ["AXES", "PLANES", "rotate_in_plane", "rotation", "rotation_parts"]
 
 # P(λ) is RZ(λ) up to a global phase, which no expectation value sees.
 AXES = {"rx": (1.0, 0.0, 0.0), "ry": (0.0, 1.0, 0.0), "rz": (0.0, 0.0, 1.0), "p": (0.0, 0.0, 1.0)}
+# The plane each of these gates turns, as indices (b, c) of r = [1, b] with C e_b = e_c: its
+# axis is a coordinate axis a = e_i, so B projects onto the plane of the next two axes and
+# C = [a]× turns e_(i+1) into e_(i+2).
+PLANES = {name: ((int(np.argmax(axis)) + 1) % 3 + 1, (int(np.argmax(axis)) + 2) % 3 + 1) for name, axis in AXES.items()}
 
 
 def rotation_parts(axes) -> np.ndarray:
@@ -46,3 +50,17 @@ def rotation(A: torch.Tensor, B: torch.Tensor, C: torch.Tensor, cos: torch.Tenso
     for a backward.
     """
     return torch.addcmul(torch.addcmul(A, cos, B), sin, C)
+
+
+def rotate_in_plane(r: torch.Tensor, name: str, theta: torch.Tensor) -> torch.Tensor:
+    """``A r + cos θ B r + sin θ C r`` for gate ``name`` of `PLANES`, ``r: (..., k, 4)``, ``θ: (batch, k)``, without R.
+
+    ``B r`` and ``C r`` live in the gate's plane (b, c), so only ``r_b`` and ``r_c`` change.
+    """
+    b, c = PLANES[name]
+    cos, sin = torch.cos(theta), torch.sin(theta)
+    r = r.expand(theta.shape[0], *r.shape[-2:])
+    rb, rc = r[..., b], r[..., c]
+    parts = list(r.unbind(-1))
+    parts[b], parts[c] = cos * rb - sin * rc, sin * rb + cos * rc
+    return torch.stack(parts, dim=-1)

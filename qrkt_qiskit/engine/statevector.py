@@ -8,7 +8,7 @@ as one `autograd.Function` with a hand-written adjoint reverse pass (`sweep`):
    Kronecker product gives the full state.
 2. *Steps* on the state: runs of at least two permutation-and-phase gates become one
    gather; the other runs of gates that do not read the inputs are cut into blocks of at
-   most ``BLOCK_QUBITS`` qubits, each one dense unitary (built once per call from the
+   most ``block_qubits`` qubits (`BLOCK_QUBITS` by default), each one dense unitary (built once per call from the
    weights, or at build time if constant) applied with one GEMM; a gate that reads an
    input after the prefix is applied with one matrix per sample.
 3. *Expectations* as matmuls with Pauli tables (`observables.PauliTables`).
@@ -24,26 +24,27 @@ import torch
 from qiskit.quantum_info import SparsePauliOp
 
 from . import fused
-from .fused import FusedProgram
 from .gates import gate_parts
-from .kernels import Permutation, apply, is_monomial, permutation
-from .lowering import Op, UnsupportedCircuitError
+from .lowering import Op, UnsupportedCircuitError, split_product_prefix
 from .observables import PauliTables
-from .sweep import Angles, Block, Const, Gate, Layer, Perm, Prefix, ProductState, Program, Segment, Where, run
-from .tracing import is_tracing
+from .state_ops import Permutation, apply, is_monomial, permutation
+from .sweep import Angles, Block, Const, Gate, Layer, Perm, Prefix, ProductState, Segment, SweepPlan, Where, run
 
-__all__ = ["BLOCK_QUBITS", "FUSE_MAX_QUBITS", "StatevectorCircuit"]
+__all__ = ["BLOCK_QUBITS", "MAX_BLOCK_QUBITS", "StatevectorCircuit"]
 
 # Weight-only runs are cut into blocks of at most this many qubits, each one dense GEMM:
 # one pass over the state per block instead of one or more per gate. Six qubits (64×64
 # blocks) measured fastest on 2 CPU cores at 6-12 qubits (docs/benchmarks.md).
 BLOCK_QUBITS = 6
-# `fuse=True` allows blocks up to this width (a 1024×1024 matrix).
-FUSE_MAX_QUBITS = 10
+# The widest block `compile_ansatz(block_qubits=...)` takes (a 1024×1024 matrix).
+MAX_BLOCK_QUBITS = 10
 
 
 class StatevectorCircuit:
-    """A circuit's exact expectation values from its full statevector, for any circuit.
+    """A circuit's exact expectation values from its full statevector, for any circuit: two simulators.
+
+    `sweep` runs the plan as torch tensors (`sweep`); `kernel`, where it was built, as the
+    numba kernel (`fused`). `dispatch.choose` picks one per call.
 
     Args:
         ops: the lowered circuit (`lowering.lower`).
@@ -51,44 +52,48 @@ class StatevectorCircuit:
         n_qubits, n_inputs, n_weights: the circuit's width and how its angle slots split.
         dtype: ``torch.float32`` (a complex64 state) or ``torch.float64`` (complex128).
         device: where the program runs.
-        fuse: how weight-only runs are fused: ``None`` in blocks of at most
-            ``BLOCK_QUBITS`` qubits, ``True`` up to ``FUSE_MAX_QUBITS``, ``False`` not at all.
-        kernel: run the compiled CPU kernel (`fused`) wherever it can (`fused.kernel_supports`;
-            not under tracing or a double backward); ``False``: always the torch sweep.
+        block_qubits: the widest block of weight-only gates multiplied into one unitary
+            (0: every gate alone).
+        with_kernel: also build the numba kernel (`fused`; CPU only).
 
     Raises:
         UnsupportedCircuitError: when the statevector cannot fit in the device's memory.
     """
 
     def __init__(self, ops: list[Op], observables: Sequence[SparsePauliOp], *, n_qubits: int, n_inputs: int,
-                 n_weights: int, dtype: torch.dtype, device: torch.device, fuse: bool | None, kernel: bool = True):
+                 n_weights: int, dtype: torch.dtype, device: torch.device, block_qubits: int = BLOCK_QUBITS,
+                 with_kernel: bool = False):
         self.n_qubits, self.n_inputs, self.dtype, self.device = n_qubits, n_inputs, dtype, device
         self.cdtype = torch.complex128 if dtype == torch.float64 else torch.complex64
         self._memory = _memory(device)
         _check_width(n_qubits, observables, self.cdtype, device, self._memory)
-        ops, tables = _split_u(ops), PauliTables(observables, n_qubits, dtype, device)
-        self._program = _Builder(n_qubits, n_inputs, n_weights, dtype, self.cdtype, device).build(ops, tables, fuse)
-        self._fused = (FusedProgram(ops, tables, n_qubits=n_qubits, dtype=dtype)
-                       if kernel and fused.kernel_supports(device) else None)
+        tables = PauliTables(observables, n_qubits, dtype, device)
+        self._plan = _Builder(n_qubits, n_inputs, n_weights, dtype, self.cdtype, device).build(ops, tables, block_qubits)
+        self._kernel = fused.FusedProgram(ops, tables, n_qubits=n_qubits, dtype=dtype) if with_kernel else None
 
-    def __call__(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """``x: (batch, n_inputs)``, ``w: (n_weights,)`` -> ``(batch, n_observables)``."""
+    @property
+    def has_kernel(self) -> bool:
+        return self._kernel is not None
+
+    def sweep(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """``x: (batch, n_inputs)``, ``w: (n_weights,)`` -> ``(batch, n_observables)``, by the torch sweep."""
         _check_batch(x.shape[0], self.n_qubits, self.cdtype, self.device, self._memory)
-        if self._fused is not None and not is_tracing():  # a traced call runs the torch sweep autograd sees
-            return fused.run(self._fused, self._program, x, w)
-        return run(self._program, x, w)
+        return run(self._plan, x, w)
+
+    def kernel(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """The same by the numba kernel (its double backward is the sweep's)."""
+        _check_batch(x.shape[0], self.n_qubits, self.cdtype, self.device, self._memory)
+        return fused.run(self._kernel, self._plan, x, w)
 
     def describe(self) -> str:
         """The plan, one part per step, for ``repr``."""
-        p = self._program
+        p = self._plan
         parts = [f"product-state prefix of depth {p.prefix.depth}"] if p.prefix is not None else []
         for stage in p.stages:
             for step in stage:
                 parts.append(_describe(step))
         parts.append(p.tables.describe())
-        kernel = "" if self._fused is None else (
-            "one compiled CPU kernel (torch's thread count), traced calls and double backwards as ")
-        return f"{self.cdtype} statevector, adjoint reverse pass; {kernel}" + "; ".join(parts)
+        return f"{self.cdtype} statevector, adjoint reverse pass; " + "; ".join(parts)
 
 
 def _describe(step) -> str:
@@ -105,7 +110,7 @@ def _describe(step) -> str:
 
 
 class _Builder:
-    """Turns lowered operations into a `sweep.Program`, collecting every angle into two tables."""
+    """Turns lowered operations into a `sweep.SweepPlan`, collecting every angle into two tables."""
 
     def __init__(self, n: int, n_inputs: int, n_weights: int, dtype, cdtype, device):
         self.n, self.n_inputs = n, n_inputs
@@ -113,17 +118,17 @@ class _Builder:
         self.batched: list[tuple] = []  # (slot into [x, w] or None, scale, offset) of φ
         self.weights: list[tuple] = []  # the same, for angles that read weights only
 
-    def build(self, ops: list[Op], tables: PauliTables, fuse: bool | None) -> Program:
-        prefix_ops, rest = _split_prefix(ops, self.n)
+    def build(self, ops: list[Op], tables: PauliTables, block_qubits: int) -> SweepPlan:
+        prefix_ops, rest = split_product_prefix(ops, self.n)
         prefix = self._prefix(prefix_ops)
-        steps = _merge_permutations([step for run_ in _runs(rest, self.n_inputs) for step in self._steps(run_, fuse)])
+        steps = _merge_permutations([step for run_ in _runs(rest, self.n_inputs) for step in self._steps(run_, block_qubits)])
         steps = [self._perm(step) if isinstance(step, Permutation) else step for step in steps]
         stages = _stages(steps, self.n)
         has_grad = [any(isinstance(s, (Block, Gate)) for s in stage) for stage in stages]
         needed = tuple(any(has_grad[:i]) for i in range(len(stages)))
         zero = torch.zeros(2**self.n, 1, dtype=self.cdtype, device=self.device)
         zero[0, 0] = 1
-        return Program(self.n, self.n_inputs, self.n_weights, self._angles(self.batched, True), self._angles(self.weights, False),
+        return SweepPlan(self.n, self.n_inputs, self.n_weights, self._angles(self.batched, True), self._angles(self.weights, False),
                        prefix, tuple(stages), needed, tables, zero)
 
     # ------------------------------------------------------------------ angles and matrices
@@ -219,7 +224,7 @@ class _Builder:
         entries[-1] = (pending @ a, pending @ b, pending @ c, pending @ f @ pending.conj().T, op)
         return entries
 
-    def _steps(self, run_: list[Op], fuse: bool | None) -> list:
+    def _steps(self, run_: list[Op], limit: int) -> list:
         """Gathers, constant unitaries and blocks for a weight-only run; a per-sample gate for an input-dependent one."""
         if _reads_inputs(run_, self.n_inputs):
             (op,) = run_
@@ -227,7 +232,6 @@ class _Builder:
             parts = self._parts(op, tuple(qubits.index(q) for q in op.qubits), len(qubits))
             column = self._angle(op, self.batched)
             return [Gate(Where(self.n, qubits), *(self._complex(p) for p in parts), column)]
-        limit = {None: BLOCK_QUBITS, True: FUSE_MAX_QUBITS, False: 0}[fuse]
         steps = []
         fits = len({q for op in run_ for q in op.qubits}) <= limit  # one block: its gathers cost nothing there
         for piece in ([run_] if fits else _monomial_runs(run_)):
@@ -358,32 +362,6 @@ def _trace_index(k: int, device) -> torch.Tensor:
             for c in range(2):
                 index[q, a, c] = (high | low | (a << q)) * 2**k + (high | low | (c << q))
     return torch.as_tensor(index.reshape(-1), device=device)
-
-
-def _split_u(ops: list[Op]) -> list[Op]:
-    """``u(θ, φ, λ)`` as ``rz(λ) ry(θ) rz(φ)`` (equal up to a global phase, which no expectation sees)."""
-    out = []
-    for op in ops:
-        if op.name == "u" and op.matrix is None:
-            theta, phi, lam = op.angles
-            out += [Op("rz", op.qubits, (lam,)), Op("ry", op.qubits, (theta,)), Op("rz", op.qubits, (phi,))]
-        else:
-            out.append(op)
-    return out
-
-
-def _split_prefix(ops: list[Op], n: int) -> tuple[list[list[Op]], list[Op]]:
-    """Per-qubit single-qubit gates before the qubit's first multi-qubit gate, and the rest."""
-    prefix: list[list[Op]] = [[] for _ in range(n)]
-    entangled: set[int] = set()
-    rest = []
-    for op in ops:
-        if len(op.qubits) == 1 and op.qubits[0] not in entangled:
-            prefix[op.qubits[0]].append(op)
-        else:
-            entangled.update(op.qubits)
-            rest.append(op)
-    return prefix, rest
 
 
 def _runs(ops: list[Op], n_inputs: int) -> list[list[Op]]:

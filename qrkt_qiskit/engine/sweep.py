@@ -31,7 +31,9 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Angles", "Block", "Const", "Gate", "Layer", "Perm", "Prefix", "ProductState", "Program", "Segment",
+from .state_ops import kron_matrices
+
+__all__ = ["Angles", "Block", "Const", "Gate", "Layer", "Perm", "Prefix", "ProductState", "Segment", "SweepPlan",
            "Where", "gradients", "run"]
 
 
@@ -161,15 +163,6 @@ def _moved(f: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     return _cmatmul(_cmatmul(v, f), v, conj_b=True, t_b=True)
 
 
-def _kron(m: torch.Tensor) -> torch.Tensor:
-    """``m_{k-1} ⊗ … ⊗ m_0`` of ``m (k, 2, 2)``, qubit 0 the fastest index (one `torch.kron` per qubit beats
-    a gather of the ``(2^k, 2^k, k)`` factors and their product)."""
-    out = m[-1]
-    for q in range(m.shape[0] - 2, -1, -1):
-        out = torch.kron(out, m[q])
-    return out
-
-
 @dataclass(frozen=True)
 class ProductState:
     """The product of ``n`` qubit states, ``KRON_CHUNK`` qubits at a time, and its reverse pass.
@@ -245,7 +238,7 @@ class Layer:
         for depth in range(1, L):
             m = g[depth] @ m
         tape.append(g)
-        return _kron(m)
+        return kron_matrices(m.unbind(0))
 
     def angle_grads(self, t: torch.Tensor, tape: list) -> torch.Tensor:
         """``dL/dφ (L·k,)`` from the transition matrix ``t (d, d)`` at the layer's output."""
@@ -413,7 +406,7 @@ class Prefix:
 
 
 @dataclass(frozen=True)
-class Program:
+class SweepPlan:
     """Everything `run` needs; built once by `statevector.StatevectorCircuit`."""
 
     n: int
@@ -428,12 +421,12 @@ class Program:
     zero: torch.Tensor  # (2^n, 1): |0…0>, the state when there is no prefix
 
 
-def run(program: Program, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+def run(program: SweepPlan, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """``x: (batch, n_inputs)``, ``w: (n_weights,)`` -> ``(batch, n_observables)``, one autograd node."""
     return _Statevector.apply(x, w, program)[0]
 
 
-def _forward(p: Program, x: torch.Tensor, w: torch.Tensor):
+def _forward(p: SweepPlan, x: torch.Tensor, w: torch.Tensor):
     """The expectation values, the final state and the tape the reverse sweep reads (in push order)."""
     batch, tape = x.shape[0], []
     csb = None if p.batched is None else p.batched.cos_sin(x, w)  # (batch, 2, m): cos φ, sin φ
@@ -503,7 +496,7 @@ def _unapply(step, s: torch.Tensor, matrix: torch.Tensor | None) -> torch.Tensor
     return step.where.apply(matrix.mH, s)
 
 
-def _backward(p: Program, psi: torch.Tensor, tape: list, grad: torch.Tensor):
+def _backward(p: SweepPlan, psi: torch.Tensor, tape: list, grad: torch.Tensor):
     """``dL/dφ`` of the batched and of the weight angles (each a list of pieces in order), by the adjoint sweep."""
     lam = p.tables.costate(psi, grad)  # (2^n, batch)
     d_batched, d_weights = {}, {}
@@ -533,7 +526,7 @@ def _backward(p: Program, psi: torch.Tensor, tape: list, grad: torch.Tensor):
     return [d_batched[k] for k in sorted(d_batched)], [d_weights[k] for k in sorted(d_weights)]
 
 
-def _input_grads(p: Program, d_batched: list, d_weights: list, x: torch.Tensor, w: torch.Tensor, x_needed: bool):
+def _input_grads(p: SweepPlan, d_batched: list, d_weights: list, x: torch.Tensor, w: torch.Tensor, x_needed: bool):
     """``dL/dx`` (None unless ``x_needed``) and ``dL/dw`` from the angles' gradients: one GEMM each."""
     gx = gw = None
     if d_batched:
@@ -578,7 +571,7 @@ class _Statevector(torch.autograd.Function):
         return gx, gw, None
 
 
-def gradients(program: Program, x: torch.Tensor, w: torch.Tensor, grad: torch.Tensor, x_needed: bool):
+def gradients(program: SweepPlan, x: torch.Tensor, w: torch.Tensor, grad: torch.Tensor, x_needed: bool):
     """``dL/dx`` (None unless ``x_needed``) and ``dL/dw`` by a forward and the adjoint sweep, in plain torch.
 
     Under ``create_graph`` autograd records it, which is how a double backward (a WGAN-GP

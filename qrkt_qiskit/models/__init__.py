@@ -2,7 +2,7 @@
 
 from .attention import Attention
 from .blocks import ODE_METHODS, ODEBlock, TransformerLayer
-from .gan import GAN_PRESETS, GANConfig, Generator, discriminator, gan_config, gan_summary
+from .gan import GAN_PRESETS, GANConfig, Generator, discriminator, gan_config
 from .mlp import MLP
 from .quantum import QuantumSpec, feature_map, quantum_mlp
 from .text import TEXT_PRESETS, TextConfig, TextTransformer, text_config, text_model
@@ -11,4 +11,4 @@ from .vit import VIT_PRESETS, ViTConfig, VisionTransformer, vision_model, vit_co
 __all__ = ["MLP", "ODE_METHODS", "TEXT_PRESETS", "VIT_PRESETS", "Attention", "ODEBlock", "QuantumSpec", "TextConfig",
            "TextTransformer", "TransformerLayer", "ViTConfig", "VisionTransformer", "feature_map", "quantum_mlp",
            "text_config", "text_model", "vision_model", "vit_config"]
-__all__ += ["GAN_PRESETS", "GANConfig", "Generator", "discriminator", "gan_config", "gan_summary"]
+__all__ += ["GAN_PRESETS", "GANConfig", "Generator", "discriminator", "gan_config"]

@@ -12,12 +12,12 @@ import dataclasses
 import torch
 from torch import nn
 
-from ..catalog import ODE_METHODS
+from ..catalog import ARCHS, ODE_METHODS
 from .attention import Attention
 from .mlp import MLP
 from .quantum import QuantumSpec
 
-__all__ = ["ODE_METHODS", "ODEBlock", "TransformerLayer", "check_block", "make_block"]
+__all__ = ["ODE_METHODS", "ODEBlock", "TransformerLayer", "check_arch", "check_block", "make_block"]
 
 # Butcher tableaux (a: stage inputs as multiples of earlier F's, b: the update's weights).
 # rk4_enh is the thesis' "enhanced" RK4: every stage steps a full F from the last, and the
@@ -118,6 +118,14 @@ def check_block(ode: str, norm: str = "pre") -> None:
         raise ValueError(f"unknown ode {ode!r}; choose one of: {', '.join(ODE_METHODS + ('none',))}")
     if norm not in NORMS:
         raise ValueError(f"unknown norm {norm!r}; choose one of: {', '.join(NORMS)}")
+
+
+def check_arch(c) -> None:
+    """One sentence for a vision or text config whose ``arch``, ``ode``, ``encoders`` or ``decoders`` do not fit."""
+    if c.arch not in ARCHS:
+        raise ValueError(f"unknown arch {c.arch!r}; choose one of: {', '.join(ARCHS)}")
+    if c.arch == "thesis" and (c.ode == "none" or c.encoders < 0 or c.decoders < 1):
+        raise ValueError("the thesis arch needs a Runge-Kutta ode, encoders >= 0 and decoders >= 1")
 
 
 def make_block(dim: int, *, ode: str, heads: int, mlp_dim: int, norm: str = "pre", quantum: QuantumSpec | None = None,

@@ -13,11 +13,12 @@ import torch
 from torch import nn
 
 from ..catalog import TEXT_PRESET_NAMES
-from .blocks import check_block, from_preset, make_blocks
+from .blocks import check_arch, check_block, from_preset, make_blocks
+from .inputs import check_ids, masked_mean
 from .quantum import QuantumSpec
-from .vit import check_arch
+from .thesis import ThesisText
 
-__all__ = ["TEXT_PRESETS", "TextConfig", "TextTransformer", "check_ids", "masked_mean", "text_config", "text_model"]
+__all__ = ["TEXT_PRESETS", "TextConfig", "TextTransformer", "text_config", "text_model"]
 
 
 @dataclass(frozen=True)
@@ -66,23 +67,7 @@ def text_config(preset: str, *, quantum: QuantumSpec | None = None, **overrides)
 
 def text_model(config: TextConfig) -> nn.Module:
     """The model of ``config``: a `TextTransformer`, or for ``arch="thesis"`` a `thesis.ThesisText`."""
-    if config.arch == "thesis":
-        from .thesis import ThesisText
-
-        return ThesisText(config)
-    return TextTransformer(config)
-
-
-def check_ids(ids: torch.Tensor, c: TextConfig) -> None:
-    """One sentence for token ids a text model of ``c`` cannot read."""
-    if ids.dim() != 2 or ids.shape[1] > c.max_length:
-        raise ValueError(f"expected token ids of shape (B, T) with T <= {c.max_length}, got {tuple(ids.shape)}")
-
-
-def masked_mean(x: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
-    """``(B, T, dim)`` -> ``(B, dim)``: the mean over the tokens that are not padding."""
-    x = x.masked_fill(padding.unsqueeze(-1), 0.0)
-    return x.sum(dim=1) / (~padding).sum(dim=1, keepdim=True).clamp_min(1)
+    return ThesisText(config) if config.arch == "thesis" else TextTransformer(config)
 
 
 class TextTransformer(nn.Module):

@@ -18,10 +18,9 @@ from torch import nn
 
 from .attention import Attention
 from .blocks import ODEBlock, TransformerLayer
+from .inputs import check_ids, masked_mean, patchify
 from .mlp import MLP
 from .quantum import feature_map
-from .text import check_ids, masked_mean
-from .vit import patchify
 
 __all__ = ["CrossAttention", "DecoderBlock", "ThesisText", "ThesisViT"]
 

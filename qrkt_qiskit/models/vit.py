@@ -10,21 +10,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..catalog import ARCHS, VIT_PRESET_NAMES
-from .blocks import check_block, from_preset, make_blocks
+from ..catalog import VIT_PRESET_NAMES
+from .blocks import check_arch, check_block, from_preset, make_blocks
+from .inputs import patchify
 from .quantum import QuantumSpec
+from .thesis import ThesisViT
 
-__all__ = ["ARCHS", "VIT_PRESETS", "ViTConfig", "VisionTransformer", "check_arch", "patchify", "vision_model", "vit_config"]
+__all__ = ["VIT_PRESETS", "ViTConfig", "VisionTransformer", "vision_model", "vit_config"]
 
 POOLS = ("cls", "mean")
-
-
-def check_arch(c) -> None:
-    """One sentence for a vision or text config whose ``arch``, ``ode``, ``encoders`` or ``decoders`` do not fit."""
-    if c.arch not in ARCHS:
-        raise ValueError(f"unknown arch {c.arch!r}; choose one of: {', '.join(ARCHS)}")
-    if c.arch == "thesis" and (c.ode == "none" or c.encoders < 0 or c.decoders < 1):
-        raise ValueError("the thesis arch needs a Runge-Kutta ode, encoders >= 0 and decoders >= 1")
 
 
 @dataclass(frozen=True)
@@ -80,23 +74,9 @@ def vit_config(preset: str, *, quantum: QuantumSpec | None = None, **overrides) 
     return from_preset(VIT_PRESETS, preset, quantum=quantum, **overrides)
 
 
-def patchify(images: torch.Tensor, c: ViTConfig) -> torch.Tensor:
-    """``(B, C, H, W) -> (B, n_patches, C·p·p)``, patches in row-major order."""
-    if images.dim() != 4 or tuple(images.shape[1:]) != (c.channels, c.image_size, c.image_size):
-        raise ValueError(f"expected images of shape (B, {c.channels}, {c.image_size}, {c.image_size}), "
-                         f"got {tuple(images.shape)}")
-    b, p, g = images.shape[0], c.patch_size, c.image_size // c.patch_size
-    x = images.reshape(b, c.channels, g, p, g, p).permute(0, 2, 4, 1, 3, 5)  # (B, g, g, C, p, p)
-    return x.reshape(b, g * g, c.channels * p * p)
-
-
 def vision_model(config: ViTConfig) -> nn.Module:
     """The model of ``config``: a `VisionTransformer`, or for ``arch="thesis"`` a `thesis.ThesisViT`."""
-    if config.arch == "thesis":
-        from .thesis import ThesisViT
-
-        return ThesisViT(config)
-    return VisionTransformer(config)
+    return ThesisViT(config) if config.arch == "thesis" else VisionTransformer(config)
 
 
 class VisionTransformer(nn.Module):

@@ -13,7 +13,7 @@ from torch import nn
 from ..layers import QuantumLayer
 from ..output import figure, markdown_table, save_figure, write_csv, write_text
 from ..resources import resource_report
-from .run import expect_kind
+from .stored import expect_kind
 from .runs import example_input
 
 __all__ = ["RESULT_COLUMNS", "EVALUATIONS", "append_evaluation", "read_summary", "results_table", "write_history",

@@ -13,7 +13,7 @@ from ..output import atomic_path
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import TrainConfig
 from .distributed import World
-from .run import read_stored_config
+from .stored import read_stored_config
 
 __all__ = ["TOKENIZER", "build_model", "example_input", "load_data", "load_model", "read_config", "use_training_noise"]
 

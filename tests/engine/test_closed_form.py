@@ -8,7 +8,7 @@ from qiskit.circuit import ParameterVector, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 from qiskit_aer.primitives import EstimatorV2 as AerEstimator
 
-from qrkt_qiskit import ANSATZ_NAMES, Ansatz, UnsupportedCircuitError, compile, make_ansatz
+from qrkt_qiskit import ANSATZ_NAMES, Ansatz, UnsupportedCircuitError, compile_ansatz, make_ansatz
 from qrkt_qiskit.layers import QuantumLayer
 
 from ..conftest import bindings, reference
@@ -38,9 +38,9 @@ def aer_reference(ansatz, x, w, method="statevector"):
     ("qrkt", 1, "closed-form"), ("basic", 1, "closed-form"), ("qrkt", 2, "statevector"), ("basic", 3, "statevector"),
 ])
 def test_the_strategy_is_chosen_automatically_and_shown(name, layers, strategy):
-    prog = compile(make_ansatz(name, 5, layers))
-    assert prog.strategy == strategy
-    assert f"strategy={strategy!r}" in repr(prog)
+    prog = compile_ansatz(make_ansatz(name, 5, layers))
+    assert prog.simulator(1) == {"closed-form": "closed-form", "statevector": "kernel"}[strategy]
+    assert ("method='auto' runs closed-form:" in repr(prog)) == (strategy == "closed-form")
 
 
 @pytest.mark.parametrize("name", ANSATZ_NAMES)
@@ -52,14 +52,14 @@ def test_shipped_one_layer_ansatze_match_statevector(name, n, device):
     observables = list(base.observables) + [SparsePauliOp(labels, rng.normal(size=3))]
     ansatz = Ansatz(base.circuit, base.inputs, base.weights, observables)
     x, w = samples(ansatz)
-    prog = compile(ansatz, torch.float64, device, strategy="closed-form")
+    prog = compile_ansatz(ansatz, torch.float64, device, method="closed-form")
     out = prog(x.to(device), w.to(device)).cpu().numpy()
     assert np.abs(out - reference(ansatz, x.numpy(), w.numpy())).max() <= 1e-10
 
 
 @given(product_then_clifford())
 def test_random_product_circuits_with_clifford_tails_match_statevector(ansatz):
-    prog = compile(ansatz, torch.float64, strategy="closed-form")
+    prog = compile_ansatz(ansatz, torch.float64, method="closed-form")
     x, w = samples(ansatz)
     out = prog(x, w).numpy()
     assert np.abs(out - reference(ansatz, x.numpy(), w.numpy())).max() <= 1e-10
@@ -70,7 +70,7 @@ def test_random_product_circuits_with_clifford_tails_match_statevector(ansatz):
 def test_closed_form_gradients_match_finite_differences(ansatz):
     assume(ansatz.n_inputs + ansatz.n_weights > 0)
     x, w = samples(ansatz, batch=2)
-    prog = compile(ansatz, torch.float64, strategy="closed-form")
+    prog = compile_ansatz(ansatz, torch.float64, method="closed-form")
     assert torch.autograd.gradcheck(prog, (x.requires_grad_(), w.requires_grad_()), eps=1e-6, atol=1e-7)
 
 
@@ -78,7 +78,7 @@ def test_closed_form_gradients_match_finite_differences(ansatz):
 def test_closed_form_matches_aer_statevector_at_20_qubits(n):
     ansatz = make_ansatz("qrkt", n)
     x, w = samples(ansatz, batch=2)
-    out = compile(ansatz, torch.float64)(x, w).numpy()
+    out = compile_ansatz(ansatz, torch.float64)(x, w).numpy()
     assert np.abs(out - aer_reference(ansatz, x.numpy(), w.numpy())).max() <= 1e-10
 
 
@@ -105,19 +105,19 @@ def _entangled_then(build):
 ])
 def test_where_the_pass_must_not_apply_the_statevector_path_is_taken(build, culprit):
     ansatz = _entangled_then(build)
-    prog = compile(ansatz, torch.float64)
-    assert prog.strategy == "statevector"
+    prog = compile_ansatz(ansatz, torch.float64)
+    assert prog.simulator(1) != "closed-form"
     x, w = samples(ansatz)
     assert np.abs(prog(x, w).numpy() - reference(ansatz, x.numpy(), w.numpy())).max() <= 1e-10
     with pytest.raises(UnsupportedCircuitError, match=r"the closed form needs single-qubit gates followed by "
                                                       r"Clifford gates only, but " + culprit):
-        compile(ansatz, strategy="closed-form")
+        compile_ansatz(ansatz, method="closed-form")
 
 
 def test_a_clifford_rotation_inside_the_tail_is_absorbed():
     ansatz = _entangled_then(lambda qc: qc.rz(np.pi / 2, 1))
-    prog = compile(ansatz, torch.float64)
-    assert prog.strategy == "closed-form"
+    prog = compile_ansatz(ansatz, torch.float64)
+    assert prog.simulator(1) == "closed-form"
     x, w = samples(ansatz)
     assert np.abs(prog(x, w).numpy() - reference(ansatz, x.numpy(), w.numpy())).max() <= 1e-10
 
@@ -125,14 +125,15 @@ def test_a_clifford_rotation_inside_the_tail_is_absorbed():
 def test_both_strategies_agree_when_both_apply():
     ansatz = make_ansatz("qrkt", 7)
     x, w = samples(ansatz, batch=5)
-    closed = compile(ansatz, torch.float64, strategy="closed-form")(x, w)
-    statevector = compile(ansatz, torch.float64, strategy="statevector")(x, w)
+    closed = compile_ansatz(ansatz, torch.float64, method="closed-form")(x, w)
+    statevector = compile_ansatz(ansatz, torch.float64, method="statevector")(x, w)
     assert torch.allclose(closed, statevector, atol=1e-12)
 
 
-def test_unknown_strategy_is_named():
-    with pytest.raises(ValueError, match="unknown strategy 'mps'; choose one of: auto, closed-form, statevector"):
-        compile(make_ansatz("qrkt", 2), strategy="mps")
+def test_unknown_method_is_named():
+    with pytest.raises(ValueError, match="^unknown method 'mps'; choose one of: auto, closed-form, statevector, sweep, "
+                                         "kernel, density-matrix$"):
+        compile_ansatz(make_ansatz("qrkt", 2), method="mps")
 
 
 def test_a_384_qubit_layer_runs_forward_and_backward_and_matches_aer_mps():
@@ -161,8 +162,8 @@ def _stages(program, x, w, k=4):
 @pytest.mark.parametrize("n", [3, 6])
 def test_weight_terms_reused_across_stages_give_the_uncached_gradient(n):
     ansatz = make_ansatz("qrkt", n, 1)
-    cached = compile(ansatz, dtype=torch.float64, strategy="closed-form")
-    reference = compile(ansatz, dtype=torch.float64, strategy="statevector")
+    cached = compile_ansatz(ansatz, dtype=torch.float64, method="closed-form")
+    reference = compile_ansatz(ansatz, dtype=torch.float64, method="statevector")
     torch.manual_seed(0)
     x = torch.rand(5, n, dtype=torch.float64, requires_grad=True)
     w = torch.rand(n, dtype=torch.float64, requires_grad=True)
@@ -175,8 +176,8 @@ def test_weight_terms_reused_across_stages_give_the_uncached_gradient(n):
 
 def test_weight_terms_follow_every_way_the_weights_change():
     ansatz = make_ansatz("qrkt", 4, 1)
-    program = compile(ansatz, dtype=torch.float64, strategy="closed-form")
-    reference = compile(ansatz, dtype=torch.float64, strategy="statevector")
+    program = compile_ansatz(ansatz, dtype=torch.float64, method="closed-form")
+    reference = compile_ansatz(ansatz, dtype=torch.float64, method="statevector")
     x = torch.rand(3, 4, dtype=torch.float64)
     w = torch.nn.Parameter(torch.rand(4, dtype=torch.float64))
     optimizer = torch.optim.SGD([w], lr=0.5)
@@ -204,7 +205,7 @@ def test_weight_terms_follow_every_way_the_weights_change():
 @pytest.mark.parametrize("n", [1, 3, 5])
 def test_second_derivatives_for_gradient_penalties(strategy, n):
     """A WGAN-GP critic differentiates its gradient: the hand-written backwards must be differentiable."""
-    program = compile(make_ansatz("qrkt", n, 1), dtype=torch.float64, strategy=strategy)
+    program = compile_ansatz(make_ansatz("qrkt", n, 1), dtype=torch.float64, method=strategy)
     x = torch.rand(3, n, dtype=torch.float64, requires_grad=True)
     w = torch.rand(n, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradgradcheck(lambda x, w: program(x, w), (x, w))
@@ -216,7 +217,7 @@ def test_closed_form_second_derivatives_on_random_product_circuits(ansatz):
     """Weight rotations before and after the input layer, scaled and offset angles: gradgrad by hand-written backwards."""
     assume(ansatz.n_inputs > 0 and ansatz.n_weights > 0)
     x, w = samples(ansatz, batch=2)
-    prog = compile(ansatz, torch.float64, strategy="closed-form")
+    prog = compile_ansatz(ansatz, torch.float64, method="closed-form")
     assert torch.autograd.gradgradcheck(prog, (x.requires_grad_(), w.requires_grad_()), eps=1e-6, atol=1e-6)
 
 
@@ -236,7 +237,7 @@ def test_constant_gates_between_weight_rotations():
     qc.cx(0, 1)
     qc.cx(1, 2)
     ansatz = Ansatz(qc, list(x), list(w), [SparsePauliOp(["ZZI", "XIY", "IZX"], [1.0, 0.5, -0.25])])
-    prog = compile(ansatz, torch.float64, strategy="closed-form")
+    prog = compile_ansatz(ansatz, torch.float64, method="closed-form")
     assert prog._program._input_layer is not None
     xs, ws = samples(ansatz, batch=4)
     assert np.abs(prog(xs, ws).numpy() - reference(ansatz, xs.numpy(), ws.numpy())).max() <= 1e-10
@@ -251,10 +252,10 @@ def test_narrow_and_wide_batch_routes_agree(ansatz):
     from qrkt_qiskit.engine import pauli_products
 
     x, w = samples(ansatz, batch=3)
-    dense = compile(ansatz, torch.float64, strategy="closed-form")
+    dense = compile_ansatz(ansatz, torch.float64, method="closed-form")
     limit, pauli_products.DENSE_MAX_QUBITS = pauli_products.DENSE_MAX_QUBITS, 0
     try:
-        gather = compile(ansatz, torch.float64, strategy="closed-form")
+        gather = compile_ansatz(ansatz, torch.float64, method="closed-form")
     finally:
         pauli_products.DENSE_MAX_QUBITS = limit
     assert dense._program._slots.dense and not gather._program._slots.dense
@@ -273,7 +274,7 @@ def test_the_wide_route_is_twice_differentiable(ansatz_name):
     from qrkt_qiskit.engine import pauli_products
 
     n = pauli_products.DENSE_MAX_QUBITS + 2
-    prog = compile(make_ansatz(ansatz_name, n, 1), dtype=torch.float64, strategy="closed-form")
+    prog = compile_ansatz(make_ansatz(ansatz_name, n, 1), dtype=torch.float64, method="closed-form")
     slots = prog._program._slots
     assert not slots.dense and (slots.pairs is not None) == (ansatz_name == "qrkt")
     x = torch.rand(2, n, dtype=torch.float64, requires_grad=True)

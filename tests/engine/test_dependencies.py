@@ -7,14 +7,14 @@ from hypothesis import strategies as st
 from qiskit.circuit import ParameterVector, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 
-from qrkt_qiskit import Ansatz, compile, make_ansatz
+from qrkt_qiskit import Ansatz, compile_ansatz, make_ansatz
 from qrkt_qiskit.engine import dependencies
 from tests.strategies import CLIFFORD_2Q, product_then_clifford, random_ansatze
 
 
 def _jacobian(ansatz: Ansatz, seed: int) -> np.ndarray:
     """d output / d input ``(outputs, inputs)`` at random inputs and weights, float64."""
-    prog = compile(ansatz, torch.float64)
+    prog = compile_ansatz(ansatz, torch.float64)
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(ansatz.n_inputs, generator=g, dtype=torch.float64) * 6 - 3
     w = torch.rand(ansatz.n_weights, generator=g, dtype=torch.float64) * 6 - 3

@@ -11,7 +11,7 @@ from qiskit.circuit import Parameter, ParameterVector, QuantumCircuit
 from qiskit.circuit.library import pauli_feature_map, real_amplitudes, zz_feature_map
 from qiskit.quantum_info import Statevector
 
-from qrkt_qiskit import Ansatz, QuantumLayer, UnsupportedCircuitError, compile
+from qrkt_qiskit import Ansatz, QuantumLayer, UnsupportedCircuitError, compile_ansatz
 from qrkt_qiskit.backends import noisy_program
 from qrkt_qiskit.backends.profiles import get_profile
 
@@ -56,13 +56,13 @@ def test_expressions_match_statevector(name, strategy):
     torch.manual_seed(0)
     x, w = torch.rand(5, ansatz.n_inputs, dtype=torch.float64) * 3, torch.rand(ansatz.n_weights, dtype=torch.float64) * 3
     for dtype, tol in ((torch.float64, 1e-10), (torch.float32, 1e-5)):
-        out = compile(ansatz, dtype, strategy=strategy)(x.to(dtype), w.to(dtype))
+        out = compile_ansatz(ansatz, dtype, method=strategy)(x.to(dtype), w.to(dtype))
         np.testing.assert_allclose(out.double().numpy(), _reference(ansatz, x, w), atol=tol)
 
 
 def test_re_uploading_takes_the_closed_form_and_says_what_torch_computes():
-    prog = compile(_reuploading())
-    assert prog.strategy == "closed-form"
+    prog = compile_ansatz(_reuploading())
+    assert prog.simulator(1) == "closed-form"
     assert "6 angle expression(s) computed by torch" in repr(prog)  # s_q·x_q and w0·w1 + sin(x_q) per qubit
 
 
@@ -70,7 +70,7 @@ def test_re_uploading_takes_the_closed_form_and_says_what_torch_computes():
 @pytest.mark.parametrize("strategy", ["auto", "statevector"])
 def test_expressions_are_twice_differentiable(name, strategy):
     ansatz = ANSATZE[name]()
-    prog = compile(ansatz, torch.float64, strategy=strategy)
+    prog = compile_ansatz(ansatz, torch.float64, method=strategy)
     torch.manual_seed(1)
     x = torch.rand(3, ansatz.n_inputs, dtype=torch.float64, requires_grad=True)
     w = torch.rand(ansatz.n_weights, dtype=torch.float64, requires_grad=True)
@@ -107,4 +107,4 @@ def test_an_angle_that_is_a_single_parameter_expression_stays_affine():
     qc = QuantumCircuit(1)
     qc.rx(2 * x + 0.5, 0)
     qc.rz(w, 0)
-    assert "computed by torch" not in repr(compile(Ansatz(qc, [x], [w])))
+    assert "computed by torch" not in repr(compile_ansatz(Ansatz(qc, [x], [w])))

@@ -1,5 +1,6 @@
-"""The compiled CPU kernel (`engine.fused`) against the torch sweep (``compile(..., kernel=False)``) and
-Qiskit's `Statevector`, at 1-14 qubits, in float32 and float64, on one thread and two, in one tile and several."""
+"""The numba kernel (`engine.fused`, ``method="kernel"``) against the torch sweep (``method="sweep"``) and Qiskit's
+`Statevector`, at 1-14 qubits, in float32 and float64, on one thread and two, in one tile and several; and the
+dispatch between the two (`engine.dispatch`)."""
 
 import numpy as np
 import pytest
@@ -10,9 +11,10 @@ from qiskit.circuit import ParameterVector, QuantumCircuit
 from qiskit.circuit.library import UnitaryGate
 from qiskit.quantum_info import SparsePauliOp, random_unitary
 
-from qrkt_qiskit import ANSATZ_NAMES, Ansatz, compile, make_ansatz
-from qrkt_qiskit.engine.fused import MIN_TILE, PARALLEL_AMPLITUDES, kernel_supports
-from qrkt_qiskit.engine.fused_kernels import monomial_swaps
+from qrkt_qiskit import ANSATZ_NAMES, Ansatz, compile_ansatz, make_ansatz
+from qrkt_qiskit.engine import dispatch
+from qrkt_qiskit.engine.fused import MIN_TILE, PARALLEL_AMPLITUDES
+from qrkt_qiskit.engine.fused_kernels import DENSE, MONOMIAL, monomial_swaps
 
 from ..conftest import reference
 from ..strategies import random_ansatze
@@ -25,20 +27,24 @@ def samples(ansatz, batch=5, seed=0, dtype=torch.float64):
     return x.to(dtype).requires_grad_(), w.to(dtype).requires_grad_()
 
 
+def node(out: torch.Tensor) -> str:
+    """The autograd node that computed ``out`` (under the compiled circuit's reshape)."""
+    return out.grad_fn.next_functions[0][0].name()
+
+
 def outputs_and_grads(prog, x, w):
     """Outputs and the gradients of ``Σ out²`` (float64 copies), and the autograd node that ran."""
     out = prog(x, w)
-    node = out.grad_fn.next_functions[0][0].name()  # under the compiled circuit's reshape
     gx, gw = torch.autograd.grad(out.square().sum(), (x, w), allow_unused=True, materialize_grads=True)
-    return [t.detach().double() for t in (out, gx, gw)], node
+    return [t.detach().double() for t in (out, gx, gw)], node(out)
 
 
 def both_paths(ansatz, dtype=torch.float64, batch=5):
     """`outputs_and_grads` by the kernel and by the torch sweep, on the same samples."""
     x, w = samples(ansatz, batch, dtype=dtype)
-    kernel, node = outputs_and_grads(compile(ansatz, dtype, strategy="statevector"), x, w)
-    sweep, sweep_node = outputs_and_grads(compile(ansatz, dtype, strategy="statevector", kernel=False), x, w)
-    assert (node, sweep_node) == ("_FusedBackward", "_StatevectorBackward")
+    kernel, kernel_node = outputs_and_grads(compile_ansatz(ansatz, dtype, method="kernel"), x, w)
+    sweep, sweep_node = outputs_and_grads(compile_ansatz(ansatz, dtype, method="sweep"), x, w)
+    assert (kernel_node, sweep_node) == ("_FusedBackward", "_StatevectorBackward")
     return kernel, sweep
 
 
@@ -120,19 +126,19 @@ def test_reuploading_circuits_match_statevector_and_the_sweep(n, layers, seed, d
     ansatz = reuploading(n, layers, seed)
     kernel, sweep = both_paths(ansatz, dtype, batch=2)
     assert_close(kernel, sweep, ansatz, dtype)
-    out = kernel[0]
     x, w = samples(ansatz, 2)
     tol = 1e-10 if dtype == torch.float64 else 2e-5
-    assert np.abs(out.numpy() - reference(ansatz, x.detach().numpy(), w.detach().numpy())).max() < tol * n
+    assert np.abs(kernel[0].numpy() - reference(ansatz, x.detach().numpy(), w.detach().numpy())).max() < tol * n
 
 
 def test_every_gate_kind_matches_statevector_and_the_sweep():
     ansatz = mixed_circuit()
     assert_agree(ansatz)
     x, w = samples(ansatz)
-    out = compile(ansatz, torch.float64)(x, w)
+    prog = compile_ansatz(ansatz, torch.float64, method="kernel")
+    out = prog(x, w)
     assert np.abs(out.detach().numpy() - reference(ansatz, x.detach().numpy(), w.detach().numpy())).max() < 1e-10
-    assert torch.autograd.gradcheck(compile(ansatz, torch.float64), samples(ansatz, batch=2))
+    assert torch.autograd.gradcheck(prog, samples(ansatz, batch=2))
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -148,7 +154,7 @@ def test_threads_and_tiles_give_the_same_numbers(threads, n, batch):
     if n > 10:
         return
     x, w = samples(ansatz, batch)
-    prog = compile(ansatz, torch.float64, strategy="statevector")
+    prog = compile_ansatz(ansatz, torch.float64, method="kernel")
     (out, gx, _), _ = outputs_and_grads(prog, x, w)
     for b in (0, batch // 2, batch // 2 + 1, batch - 1):  # either side of the tiles' seam, and the ends
         (row, row_gx, _), _ = outputs_and_grads(prog, x[b:b + 1].detach().clone().requires_grad_(), w)
@@ -158,33 +164,72 @@ def test_threads_and_tiles_give_the_same_numbers(threads, n, batch):
 def test_double_backward_goes_through_the_torch_sweep():
     """A WGAN-GP critic differentiates the gradient: the kernel's node hands that to the sweep, recorded."""
     ansatz = mixed_circuit()
-    prog = compile(ansatz, torch.float64)
+    prog = compile_ansatz(ansatz, torch.float64, method="kernel")
     assert torch.autograd.gradgradcheck(prog, samples(ansatz, batch=2), eps=1e-6, atol=1e-6)
-
-
-def test_the_kernel_is_chosen_on_the_cpu_and_switched_off_by_name():
-    """``kernel=False`` picks the torch sweep (as CUDA and tracing do); both say so in ``repr``."""
-    ansatz = make_ansatz("qrkt", 4, 2)
-    x, w = samples(ansatz, batch=8)
-    on, off = compile(ansatz, torch.float64), compile(ansatz, torch.float64, kernel=False)
-    assert "compiled CPU kernel" in repr(on) and "compiled CPU kernel" not in repr(off)
-    (a, *_), node = outputs_and_grads(on, x, w)
-    (b, *_), sweep_node = outputs_and_grads(off, x, w)
-    assert (node, sweep_node) == ("_FusedBackward", "_StatevectorBackward")
-    torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
-    assert kernel_supports(torch.device("cpu")) and not kernel_supports(torch.device("cuda"))
 
 
 def test_torch_func_runs_the_torch_sweep():
     """The ``torch.func`` transforms cannot see inside a numba call: under them the kernel steps aside."""
     ansatz = make_ansatz("qrkt", 3, 2)
-    prog = compile(ansatz, torch.float64, strategy="statevector")
+    prog = compile_ansatz(ansatz, torch.float64, method="kernel")
     x, w = samples(ansatz, batch=3)
     jac = torch.func.vmap(torch.func.jacrev(lambda xi: prog(xi, w.detach())))(x.detach())
     assert jac.shape == (3, ansatz.n_observables, ansatz.n_inputs)
     xi = x[0].detach().requires_grad_()
     (gx,) = torch.autograd.grad(prog(xi, w.detach())[1], xi)
     torch.testing.assert_close(jac[0, 1], gx, atol=1e-10, rtol=0)
+
+
+def test_weight_only_calls_above_the_kernels_size_run_the_torch_sweep():
+    """Inputs read before the entanglers only: the kernel for small calls, the sweep's GEMMs for large ones and
+    above `dispatch.KERNEL_MAX_QUBITS`; the same call gives the same numbers on either side."""
+    ansatz = make_ansatz("qrkt", 4, 2)
+    prog = compile_ansatz(ansatz, torch.float64, method="statevector")
+    x, w = samples(ansatz, batch=8)
+    large_batch = dispatch.KERNEL_MAX_AMPLITUDES // 2**4 + 1
+    assert (prog.simulator(8), prog.simulator(large_batch)) == ("kernel", "sweep")
+    small = prog(x, w)
+    assert node(small) == "_FusedBackward"
+    large = prog(x.repeat(large_batch // 8 + 1, 1), w)
+    assert node(large) == "_StatevectorBackward"
+    torch.testing.assert_close(small, large[:8], atol=1e-12, rtol=0)
+    wide = compile_ansatz(make_ansatz("qrkt", dispatch.KERNEL_MAX_QUBITS + 1, 2), torch.float32)
+    assert wide.simulator(1) == "sweep" and "method='auto' runs sweep:" in repr(wide)
+
+
+def test_reuploading_circuits_run_the_kernel_at_every_width_and_batch():
+    wide = compile_ansatz(reuploading(dispatch.KERNEL_MAX_QUBITS + 2, 2, seed=0), torch.float32)
+    assert wide.facts.reuploads and (wide.simulator(1), wide.simulator(1 << 20)) == ("kernel", "kernel")
+    assert "method='auto' runs kernel:" in repr(wide)
+    assert not compile_ansatz(make_ansatz("qrkt", 12, 2)).facts.reuploads
+
+
+def test_the_method_forces_a_simulator_and_repr_shows_the_choice():
+    ansatz = make_ansatz("qrkt", 4, 2)
+    x, w = samples(ansatz, batch=3)
+    assert node(compile_ansatz(ansatz, torch.float64, method="sweep")(x, w)) == "_StatevectorBackward"
+    forced = compile_ansatz(ansatz, torch.float64, method="kernel")
+    assert forced.simulator(1 << 20) == "kernel" and "method='kernel' runs kernel:" in repr(forced)
+    assert "kernel up to 131072 amplitudes (batch · 2^n), sweep above" in repr(compile_ansatz(ansatz, torch.float64))
+    wide = compile_ansatz(make_ansatz("qrkt", dispatch.KERNEL_MAX_QUBITS + 1, 2), torch.float32, method="kernel")
+    assert wide.simulator(1 << 20) == "kernel"
+
+
+def test_the_kernel_is_refused_off_the_cpu():
+    with pytest.raises(ValueError, match=r"^method 'kernel' runs on the CPU, but this circuit is compiled for cuda; "
+                                         r"use method='sweep'$"):
+        compile_ansatz(make_ansatz("qrkt", 3, 2), device="cuda", method="kernel")
+
+
+@pytest.mark.parametrize("gate, qubits, kind", [("x", [0], DENSE), ("h", [0], DENSE), ("cx", [0, 1], MONOMIAL),
+                                                ("cz", [0, 1], MONOMIAL), ("swap", [0, 1], MONOMIAL)])
+def test_permutation_and_phase_gates_are_applied_as_such(gate, qubits, kind):
+    """Multi-qubit permutation-and-phase gates as row swaps; a one-qubit gate joins its qubit's run of 2×2s."""
+    qc = QuantumCircuit(2)
+    getattr(qc, gate)(*qubits)
+    kernel = compile_ansatz(Ansatz(qc, [], [], observables=[SparsePauliOp("ZZ")]), torch.float64,
+                            method="kernel")._program._kernel
+    assert list(kernel.kind) == [kind]
 
 
 @pytest.mark.parametrize("columns", [[0, 3, 2, 1], [0, 1, 3, 2], [1, 0, 3, 2], [2, 0, 1, 3], [0, 1, 2, 3]])

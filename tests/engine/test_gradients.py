@@ -7,7 +7,7 @@ from hypothesis import assume, given, settings
 from qiskit.primitives import StatevectorEstimator
 from qiskit_machine_learning.gradients import ParamShiftEstimatorGradient
 
-from qrkt_qiskit import ANSATZ_NAMES, compile, make_ansatz
+from qrkt_qiskit import ANSATZ_NAMES, compile_ansatz, make_ansatz
 
 from ..strategies import random_ansatze
 
@@ -23,7 +23,7 @@ def inputs(ansatz, batch=2, seed=0):
 @pytest.mark.parametrize("n, layers", [(1, 1), (2, 2), (3, 1), (4, 2)])
 def test_gradients_match_central_finite_differences(name, n, layers, device):
     ansatz = make_ansatz(name, n, layers)
-    prog = compile(ansatz, torch.float64, device)
+    prog = compile_ansatz(ansatz, torch.float64, device)
     x, w = inputs(ansatz)
     assert torch.autograd.gradcheck(prog, (x.detach().to(device).requires_grad_(),
                                            w.detach().to(device).requires_grad_()), eps=1e-6, atol=1e-7)
@@ -33,7 +33,7 @@ def test_gradients_match_central_finite_differences(name, n, layers, device):
 @given(random_ansatze(max_qubits=4, max_gates=10))
 def test_random_circuit_gradients_match_finite_differences(ansatz):
     assume(ansatz.n_inputs + ansatz.n_weights > 0)
-    prog = compile(ansatz, torch.float64)
+    prog = compile_ansatz(ansatz, torch.float64)
     assert torch.autograd.gradcheck(prog, inputs(ansatz), eps=1e-6, atol=1e-7)
 
 
@@ -41,7 +41,7 @@ def test_random_circuit_gradients_match_finite_differences(ansatz):
 def test_gradients_match_qiskit_parameter_shift(name):
     ansatz = make_ansatz(name, 3, layers=2)
     x, w = inputs(ansatz, batch=1)
-    jac_x, jac_w = torch.autograd.functional.jacobian(compile(ansatz, torch.float64), (x, w))
+    jac_x, jac_w = torch.autograd.functional.jacobian(compile_ansatz(ansatz, torch.float64), (x, w))
     ours = torch.cat([jac_x[0, :, 0], jac_w[0]], dim=1).numpy()  # (n_obs, n_inputs + n_weights)
 
     params = list(ansatz.circuit.parameters)  # Qiskit binds values in this order
@@ -61,7 +61,7 @@ def test_complex64_gradients_are_close_to_complex128():
     grads = []
     for dtype in (torch.float32, torch.float64):
         xd, wd = x.detach().to(dtype).requires_grad_(), w.detach().to(dtype).requires_grad_()
-        compile(ansatz, dtype)(xd, wd).square().sum().backward()
+        compile_ansatz(ansatz, dtype)(xd, wd).square().sum().backward()
         grads.append((xd.grad.double(), wd.grad.double()))
     assert torch.allclose(grads[0][0], grads[1][0], atol=1e-5)
     assert torch.allclose(grads[0][1], grads[1][1], atol=1e-4)
@@ -72,7 +72,7 @@ def test_complex64_gradients_are_close_to_complex128():
 def test_statevector_second_derivatives_match_finite_differences(name, n, layers, device):
     """The adjoint reverse pass is itself differentiable (a WGAN-GP critic differentiates its gradient)."""
     ansatz = make_ansatz(name, n, layers)
-    prog = compile(ansatz, torch.float64, device, strategy="statevector")
+    prog = compile_ansatz(ansatz, torch.float64, device, method="statevector")
     x, w = (t.detach().to(device).requires_grad_() for t in inputs(ansatz))
     assert torch.autograd.gradgradcheck(prog, (x, w), eps=1e-6, atol=1e-6)
 
@@ -81,5 +81,5 @@ def test_statevector_second_derivatives_match_finite_differences(name, n, layers
 @given(random_ansatze(max_qubits=4, max_gates=10))
 def test_random_circuit_second_derivatives_match_finite_differences(ansatz):
     assume(ansatz.n_inputs + ansatz.n_weights > 0)
-    prog = compile(ansatz, torch.float64, strategy="statevector")
+    prog = compile_ansatz(ansatz, torch.float64, method="statevector")
     assert torch.autograd.gradgradcheck(prog, inputs(ansatz), eps=1e-6, atol=1e-6)

@@ -7,6 +7,7 @@ probabilities and density matrices) with readout confusion applied by hand, and
 """
 
 import copy
+import dataclasses
 import functools
 import itertools
 import re
@@ -26,10 +27,9 @@ from qiskit_aer.noise.device import basic_device_gate_errors, basic_device_reado
 from qiskit_aer.primitives import EstimatorV2 as AerEstimator
 from qiskit_ibm_runtime import fake_provider
 
-from qrkt_qiskit import Ansatz, compile, make_ansatz
-from qrkt_qiskit.engine import UnsupportedCircuitError
-from qrkt_qiskit.engine import noisy
-from qrkt_qiskit.engine.noisy import MAX_ACTIVE_QUBITS, DeviceNoise, NoisyCircuit, readout_observables
+from qrkt_qiskit import Ansatz, compile_ansatz, make_ansatz
+from qrkt_qiskit.backends.device_noise import device_noise as from_noise_model
+from qrkt_qiskit.engine import MAX_ACTIVE_QUBITS, DeviceNoise, UnsupportedCircuitError, noisy, readout_observables
 
 from ..strategies import pauli_sums, random_ansatze
 
@@ -108,7 +108,7 @@ def device_noise(name):
         if op_name in dev.operation_names:
             for qargs in dev.target[op_name]:
                 covering.append(dev.target.operation_from_name(op_name), list(qargs))
-    return DeviceNoise.from_noise_model(noise_model(name), covering)
+    return from_noise_model(noise_model(name), covering)
 
 
 def aer_exact(dev, nm, isa, observables, values):
@@ -116,9 +116,17 @@ def aer_exact(dev, nm, isa, observables, values):
     return estimate(AerEstimator.from_backend(sim, options={"default_precision": 0.0}), isa, observables, values)
 
 
+def noisy_circuit(ansatz, isa, observables, noise, *, readout_error=True, dtype=F64, device="cpu", name="device",
+                  **kw):
+    """``ansatz`` transpiled to ``isa`` (observables laid out) through the engine's front door, with ``noise``."""
+    noise = DeviceNoise(device=name) if noise is None else dataclasses.replace(noise, device=name)
+    if not readout_error:
+        noise = dataclasses.replace(noise, readout={})
+    return compile_ansatz(Ansatz(isa, ansatz.inputs, ansatz.weights, observables), dtype, device, noise=noise, **kw)
+
+
 def program(ansatz, isa, observables, nm, **kw):
-    noise = None if nm is None else DeviceNoise.from_noise_model(nm, isa)
-    return NoisyCircuit(ansatz, isa, observables, noise, **({"dtype": F64} | kw))
+    return noisy_circuit(ansatz, isa, observables, None if nm is None else from_noise_model(nm, isa), **kw)
 
 
 def native(prog, x, w, device="cpu"):
@@ -192,7 +200,7 @@ def test_shipped_ansatze_match_aer_density_matrix(fake_name, n, name, device):
         ansatz = make_ansatz(name, n, layers)
         isa, observables = transpile(ansatz, dev)
         x, w = random_xw(ansatz, seed=n + layers)
-        prog = NoisyCircuit(ansatz, isa, observables, device_noise(fake_name), readout_error=False, dtype=F64,
+        prog = noisy_circuit(ansatz, isa, observables, device_noise(fake_name), readout_error=False, dtype=F64,
                             device=device)
         ref = aer_exact(dev, nm, isa, observables, isa_values(ansatz, isa, x, w))
         assert np.abs(native(prog, x, w, device) - ref).max() <= 1e-6
@@ -256,10 +264,10 @@ def test_readout_error_matches_aer_probabilities_through_the_assignment_matrices
                 total += c.real * parity_expectation(probs, [measured.index(q) for q in np.flatnonzero(p.z)])
             row.append(total)
         ref.append(row)
-    prog = NoisyCircuit(ansatz, isa, observables, device_noise(fake_name), readout_error=True, dtype=F64)
+    prog = noisy_circuit(ansatz, isa, observables, device_noise(fake_name), readout_error=True, dtype=F64)
     assert np.abs(native(prog, x, w) - np.array(ref)).max() <= 1e-6
     # and the readout error is really there: without it the values differ
-    ideal = NoisyCircuit(ansatz, isa, observables, device_noise(fake_name), readout_error=False, dtype=F64)
+    ideal = noisy_circuit(ansatz, isa, observables, device_noise(fake_name), readout_error=False, dtype=F64)
     assert np.abs(native(ideal, x, w) - ref).max() > 1e-3
 
 
@@ -398,17 +406,17 @@ def test_without_noise_it_is_the_exact_engine(fake_name, name, n, layers):
     ansatz = make_ansatz(name, n, layers)
     isa, observables = transpile(ansatz, fake(fake_name))
     x, w = random_xw(ansatz, seed=1)
-    exact = compile(ansatz, dtype=F64)(torch.tensor(x), torch.tensor(w)).numpy()
-    for noise in (None, DeviceNoise.from_noise_model(NoiseModel(), isa)):
+    exact = compile_ansatz(ansatz, dtype=F64)(torch.tensor(x), torch.tensor(w)).numpy()
+    for noise in (None, from_noise_model(NoiseModel(), isa)):
         for readout_error in (True, False):
-            prog = NoisyCircuit(ansatz, isa, observables, noise, readout_error=readout_error, dtype=F64)
+            prog = noisy_circuit(ansatz, isa, observables, noise, readout_error=readout_error, dtype=F64)
             assert np.abs(native(prog, x, w) - exact).max() <= 1e-6
 
 
 def test_device_wide_noise_holds_what_each_circuit_uses():
     ansatz = make_ansatz("basic", 3, 2)
     isa, _ = transpile(ansatz, fake("nairobi"))
-    mine, per_circuit = device_noise("nairobi"), DeviceNoise.from_noise_model(noise_model("nairobi"), isa)
+    mine, per_circuit = device_noise("nairobi"), from_noise_model(noise_model("nairobi"), isa)
     assert per_circuit.errors and set(per_circuit.errors) <= set(mine.errors)
     assert all(np.array_equal(mine.errors[k], v) for k, v in per_circuit.errors.items())
     assert all(np.array_equal(mine.readout[q], v) for q, v in per_circuit.readout.items())
@@ -418,8 +426,8 @@ def test_scaled_noise_model_at_one_is_the_backends():
     dev = fake("lagos")
     ansatz = make_ansatz("qrkt", 4, 1)
     isa, _ = transpile(ansatz, dev)
-    mine = DeviceNoise.from_noise_model(scaled_noise_model("lagos", 1.0), isa)
-    aers = DeviceNoise.from_noise_model(noise_model("lagos"), isa)
+    mine = from_noise_model(scaled_noise_model("lagos", 1.0), isa)
+    aers = from_noise_model(noise_model("lagos"), isa)
     assert mine.errors.keys() == aers.errors.keys() and mine.readout.keys() == aers.readout.keys()
     assert all(np.allclose(mine.errors[k], aers.errors[k], atol=1e-12) for k in aers.errors)
     assert all(np.allclose(mine.readout[q], aers.readout[q]) for q in aers.readout)
@@ -430,13 +438,13 @@ def test_error_grows_with_noise_strength():
     ansatz = make_ansatz("qrkt", 4, 2)
     isa, observables = transpile(ansatz, dev)
     x, w = random_xw(ansatz, batch=8, seed=6)
-    exact = compile(ansatz, dtype=F64)(torch.tensor(x), torch.tensor(w)).numpy()
+    exact = compile_ansatz(ansatz, dtype=F64)(torch.tensor(x), torch.tensor(w)).numpy()
     errors = {False: [], True: []}
     for factor in (0.25, 0.5, 1.0, 2.0):
         nm = scaled_noise_model("manila", factor)
-        noise = DeviceNoise.from_noise_model(nm, isa)
+        noise = from_noise_model(nm, isa)
         for readout_error, found in errors.items():
-            out = native(NoisyCircuit(ansatz, isa, observables, noise, readout_error=readout_error, dtype=F64), x, w)
+            out = native(noisy_circuit(ansatz, isa, observables, noise, readout_error=readout_error, dtype=F64), x, w)
             found.append(np.abs(out - exact).mean())
             if factor == 2.0 and not readout_error:  # the scaled model is still simulated exactly
                 ref = aer_exact(dev, nm, isa, observables, isa_values(ansatz, isa, x, w))
@@ -503,10 +511,10 @@ def test_leading_batch_dimensions_and_empty_batches(shots):
     x = torch.rand(2, 3, 3, dtype=F64, generator=torch.Generator().manual_seed(0))
     w = torch.rand(3, dtype=F64, generator=torch.Generator().manual_seed(1))
 
-    noise = DeviceNoise.from_noise_model(noise_model("manila"), isa)
+    noise = from_noise_model(noise_model("manila"), isa)
 
     def prog():
-        return NoisyCircuit(ansatz, isa, observables, noise, shots=shots, seed=5, dtype=F64)
+        return noisy_circuit(ansatz, isa, observables, noise, shots=shots, seed=5, dtype=F64)
 
     out = prog()(x, w)
     assert out.shape == (2, 3, 3)
@@ -547,7 +555,7 @@ def test_chunked_batches_equal_one_chunk(monkeypatch):
     prog = program(ansatz, isa, observables, noise_model("nairobi"))
     x, w = (torch.tensor(a) for a in random_xw(ansatz, batch=7, seed=2))
     whole = prog(x, w)
-    monkeypatch.setattr(noisy, "_CHUNK_ELEMENTS", 2 * 4**prog.k)  # two samples per chunk
+    monkeypatch.setattr(noisy, "_CHUNK_ELEMENTS", 2 * 4**prog._program.plan.k)  # two samples per chunk
     assert torch.allclose(prog(x, w), whole, atol=1e-12, rtol=0)
 
 
@@ -561,7 +569,7 @@ def test_refuses_more_active_qubits_than_it_simulates():
                        match=rf"^the circuit uses {len(used)} qubits of fake_guadalupe after transpilation, more than "
                              rf"the {MAX_ACTIVE_QUBITS} the noisy engine simulates \(a density matrix of "
                              rf"4\^{len(used)} entries per sample\)"):
-        NoisyCircuit(ansatz, isa, observables, None, readout_error=False, name="fake_guadalupe")
+        noisy_circuit(ansatz, isa, observables, None, readout_error=False, name="fake_guadalupe")
 
 
 def small_isa():
@@ -590,10 +598,10 @@ def test_refuses_inputs_and_weights_of_another_dtype():
     ansatz, isa, observables = small_isa()
     prog = program(ansatz, isa, observables, noise_model("manila"))
     x, w = torch.zeros(1, 2, dtype=F64), torch.zeros(2, dtype=F64)
-    with pytest.raises(TypeError, match=r"^inputs have dtype torch.float32 but the noisy program was built for "
+    with pytest.raises(TypeError, match=r"^inputs have dtype torch.float32 but the circuit was compiled for "
                                         r"torch.float64$"):
         prog(x.float(), w)
-    with pytest.raises(TypeError, match=r"^weights have dtype torch.float32 but the noisy program was built for "
+    with pytest.raises(TypeError, match=r"^weights have dtype torch.float32 but the circuit was compiled for "
                                         r"torch.float64$"):
         prog(x, w.float())
     with pytest.raises(ValueError, match=r"^dtype must be torch.float32 or torch.float64, got torch.float16$"):
@@ -606,7 +614,7 @@ def test_refuses_an_angle_in_two_parameters():
     qc.rz(x[0] + w[0], 0)
     ansatz = Ansatz(qc, x, w)
     with pytest.raises(UnsupportedCircuitError, match=r"^gate 'rz' on qubits \[0\] has angle .* in 2 parameters"):
-        NoisyCircuit(ansatz, qc, ansatz.observables, None, dtype=F64)
+        noisy_circuit(ansatz, qc, ansatz.observables, None, dtype=F64)
 
 
 def test_refuses_noise_it_does_not_model():
@@ -614,8 +622,8 @@ def test_refuses_noise_it_does_not_model():
     on_measure = NoiseModel()
     on_measure.add_quantum_error(depolarizing_error(0.01, 1), "measure", [0])
     with pytest.raises(UnsupportedCircuitError, match=r"^the noise model has quantum errors on measurements"):
-        DeviceNoise.from_noise_model(on_measure, isa)
+        from_noise_model(on_measure, isa)
     correlated = NoiseModel()
     correlated.add_readout_error(ReadoutError(np.full((4, 4), 0.25)), [0, 1])
     with pytest.raises(UnsupportedCircuitError, match=r"^the noise model has correlated multi-qubit readout errors"):
-        DeviceNoise.from_noise_model(correlated, isa)
+        from_noise_model(correlated, isa)

@@ -4,7 +4,8 @@ import pytest
 import torch
 from qiskit.circuit import Gate, Parameter, QuantumCircuit
 
-from qrkt_qiskit import Ansatz, UnsupportedCircuitError, compile, make_ansatz
+from qrkt_qiskit import Ansatz, UnsupportedCircuitError, compile_ansatz, make_ansatz
+from qrkt_qiskit.engine import DeviceNoise
 
 
 def ansatz_with(build, n=2):
@@ -28,7 +29,7 @@ def ansatz_with(build, n=2):
 )
 def test_unsupported_circuits_are_refused_at_compile_time(build, message):
     with pytest.raises(UnsupportedCircuitError, match=message):
-        compile(ansatz_with(build))
+        compile_ansatz(ansatz_with(build))
 
 
 def test_conditional_blocks_are_refused():
@@ -36,7 +37,7 @@ def test_conditional_blocks_are_refused():
     with qc.if_test((qc.clbits[0], 1)):
         qc.x(0)
     with pytest.raises(UnsupportedCircuitError, match=r"classically conditioned block \('if_else' on qubits \[0\]\)"):
-        compile(Ansatz(qc, [], []))
+        compile_ansatz(Ansatz(qc, [], []))
 
 
 def test_too_wide_a_statevector_is_refused_before_any_work():
@@ -47,7 +48,7 @@ def test_too_wide_a_statevector_is_refused_before_any_work():
     with pytest.raises(UnsupportedCircuitError,
                        match=r"a 50-qubit statevector with its 50 observable\(s\) needs [\d.]+ PiB \(torch.complex64\), "
                              r"more than the .* of memory on cpu; use fewer qubits per circuit"):
-        compile(Ansatz(qc, [], []))
+        compile_ansatz(Ansatz(qc, [], []))
 
 
 def test_the_memory_check_counts_the_observable_tables_and_the_batch(monkeypatch):
@@ -60,10 +61,10 @@ def test_the_memory_check_counts_the_observable_tables_and_the_batch(monkeypatch
     start = time.perf_counter()
     with pytest.raises(UnsupportedCircuitError, match=r"a 27-qubit statevector with its 27 observable\(s\) needs "
                                                       r"[\d.]+ GiB \(torch.complex64\), more than the"):
-        compile(make_ansatz("qrkt", 27, 2))
+        compile_ansatz(make_ansatz("qrkt", 27, 2))
     assert time.perf_counter() - start < 5  # refused before allocating anything
     monkeypatch.setattr(statevector, "_memory", lambda device: 64 * 2**20)
-    program = compile(make_ansatz("qrkt", 16, 2))
+    program = compile_ansatz(make_ansatz("qrkt", 16, 2))
     program(torch.rand(2, 16), torch.rand(32))
     with pytest.raises(UnsupportedCircuitError, match=r"^a batch of 100 16-qubit statevectors needs 150.0 MiB "
                                                       r"\(torch.complex64\), more than the 64.0 MiB of memory on cpu; "
@@ -72,22 +73,34 @@ def test_the_memory_check_counts_the_observable_tables_and_the_batch(monkeypatch
 
 
 def test_compile_rejects_what_is_not_an_ansatz_or_a_real_dtype():
-    with pytest.raises(TypeError, match=r"compile expects an Ansatz \(see qrkt_qiskit.make_ansatz\), got QuantumCircuit"):
-        compile(QuantumCircuit(1))
+    with pytest.raises(TypeError, match=r"compile_ansatz expects an Ansatz \(see qrkt_qiskit.make_ansatz\), got QuantumCircuit"):
+        compile_ansatz(QuantumCircuit(1))
     with pytest.raises(ValueError, match=r"dtype must be torch.float32 or torch.float64, got torch.float16"):
-        compile(make_ansatz("qrkt", 2), dtype=torch.float16)
+        compile_ansatz(make_ansatz("qrkt", 2), dtype=torch.float16)
+
+
+def test_compile_names_options_that_do_not_go_together():
+    ansatz = make_ansatz("qrkt", 2)
+    with pytest.raises(ValueError, match=r"^shots= samples a device's measurements, so it needs noise= \(DeviceNoise\(\) "
+                                         r"for ideal gates\)$"):
+        compile_ansatz(ansatz, shots=100)
+    with pytest.raises(ValueError, match=r"^method 'sweep' simulates no noise; a circuit compiled with noise= runs as "
+                                         r"method='density-matrix' \(or 'auto'\)$"):
+        compile_ansatz(ansatz, method="sweep", noise=DeviceNoise())
+    with pytest.raises(ValueError, match=r"^block_qubits must be an integer from 0 to 10, got 11$"):
+        compile_ansatz(ansatz, block_qubits=11)
 
 
 @pytest.fixture
 def prog():
-    return compile(make_ansatz("qrkt", 3, layers=2))
+    return compile_ansatz(make_ansatz("qrkt", 3, layers=2))
 
 
 def test_call_errors_name_the_bad_value(prog):
     x, w = torch.zeros(4, 3), torch.zeros(6)
-    with pytest.raises(ValueError, match=r"inputs must have shape \(\.\.\., 3\) for this 3-qubit circuit, got \(4, 5\)"):
+    with pytest.raises(ValueError, match=r"inputs must have shape \(\.\.\., 3\) for this circuit's 3 inputs, got \(4, 5\)"):
         prog(torch.zeros(4, 5), w)
-    with pytest.raises(ValueError, match=r"weights must have shape \(6,\), got \(3,\)"):
+    with pytest.raises(ValueError, match=r"^weight has shape \(3,\), but this circuit has 6 weights$"):
         prog(x, torch.zeros(3))
     with pytest.raises(ValueError, match="inputs contain NaN or infinite values; every angle must be finite"):
         prog(torch.full((4, 3), float("nan")), w)
@@ -108,7 +121,7 @@ def test_device_mismatch_is_named(prog):
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
 @pytest.mark.parametrize("where", [0, 7, -1])
 def test_all_finite_finds_one_bad_value_anywhere(bad, where):
-    from qrkt_qiskit.engine.compiler import all_finite
+    from qrkt_qiskit.engine.validation import all_finite
 
     x = torch.randn(5, 4) * 1e30  # huge but finite: no sum that overflows is involved
     assert all_finite(x) and all_finite(torch.empty(0, 4))

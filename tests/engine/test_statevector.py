@@ -9,7 +9,7 @@ from qiskit.circuit import ParameterVector, QuantumCircuit
 from qiskit.circuit.library import UnitaryGate
 from qiskit.quantum_info import SparsePauliOp, random_unitary
 
-from qrkt_qiskit import ANSATZ_NAMES, Ansatz, compile, make_ansatz
+from qrkt_qiskit import ANSATZ_NAMES, Ansatz, compile_ansatz, make_ansatz
 
 from ..conftest import reference
 from ..strategies import pauli_sums, random_ansatze
@@ -21,7 +21,7 @@ def run(ansatz, dtype, device, batch=3, seed=0, **kw):
     g = torch.Generator().manual_seed(seed)
     x = (torch.rand(batch, ansatz.n_inputs, generator=g, dtype=torch.float64) - 0.5) * 2 * np.pi
     w = (torch.rand(ansatz.n_weights, generator=g, dtype=torch.float64) - 0.5) * 2 * np.pi
-    out = compile(ansatz, dtype, device, **kw)(x.to(device, dtype), w.to(device, dtype))
+    out = compile_ansatz(ansatz, dtype, device, **kw)(x.to(device, dtype), w.to(device, dtype))
     return out.double().cpu().numpy(), reference(ansatz, x.numpy(), w.numpy())
 
 
@@ -30,20 +30,20 @@ def run(ansatz, dtype, device, batch=3, seed=0, **kw):
 @pytest.mark.parametrize("n", range(1, 11))
 def test_shipped_ansatze_match_statevector(name, n, dtype, device):
     for layers, strategy in [(1, "auto"), (1, "statevector"), (2, "auto")]:
-        out, ref = run(make_ansatz(name, n, layers), dtype, device, strategy=strategy)
+        out, ref = run(make_ansatz(name, n, layers), dtype, device, method=strategy)
         assert np.abs(out - ref).max() <= TOLERANCE[dtype]
 
 
-@pytest.mark.parametrize("fuse", [True, False])
+@pytest.mark.parametrize("block_qubits", [10, 0])
 @pytest.mark.parametrize("n", [3, 5])
-def test_fused_and_unfused_plans_agree_with_statevector(n, fuse, device):
-    out, ref = run(make_ansatz("qrkt", n, 3), torch.float64, device, fuse=fuse)
+def test_wide_blocks_and_no_blocks_agree_with_statevector(n, block_qubits, device):
+    out, ref = run(make_ansatz("qrkt", n, 3), torch.float64, device, method="sweep", block_qubits=block_qubits)
     assert np.abs(out - ref).max() <= 1e-10
 
 
-@given(random_ansatze(), st.sampled_from([torch.float32, torch.float64]), st.sampled_from([None, True, False]))
-def test_random_circuits_and_pauli_sums_match_statevector(ansatz, dtype, fuse):
-    out, ref = run(ansatz, dtype, "cpu", fuse=fuse)
+@given(random_ansatze(), st.sampled_from([torch.float32, torch.float64]), st.sampled_from([6, 10, 0]))
+def test_random_circuits_and_pauli_sums_match_statevector(ansatz, dtype, block_qubits):
+    out, ref = run(ansatz, dtype, "cpu", method="sweep", block_qubits=block_qubits)
     scale = max(1.0, sum(np.abs(o.coeffs).sum() for o in ansatz.observables))
     assert np.abs(out - ref).max() <= TOLERANCE[dtype] * scale
 
@@ -63,7 +63,7 @@ def test_qubit_order_is_qiskits():
     x = ParameterVector("x", 1)
     qc.rx(x[0], 0)
     observables = [SparsePauliOp("IZ"), SparsePauliOp("ZI"), SparsePauliOp("ZZ")]
-    out = compile(Ansatz(qc, x, [], observables), torch.float64)(torch.tensor([[np.pi]], dtype=torch.float64),
+    out = compile_ansatz(Ansatz(qc, x, [], observables), torch.float64)(torch.tensor([[np.pi]], dtype=torch.float64),
                                                                   torch.zeros(0, dtype=torch.float64))
     assert out[0].tolist() == pytest.approx([-1.0, 1.0, -1.0], abs=1e-12)
 
@@ -82,7 +82,7 @@ def test_gates_known_only_by_matrix_or_definition_are_lowered():
 
 def test_leading_batch_dimensions_are_kept():
     ansatz = make_ansatz("qrkt", 3)
-    prog = compile(ansatz, torch.float64)
+    prog = compile_ansatz(ansatz, torch.float64)
     x, w = torch.rand(2, 4, 3, dtype=torch.float64), torch.rand(3, dtype=torch.float64)
     out = prog(x, w)
     assert out.shape == (2, 4, 3)

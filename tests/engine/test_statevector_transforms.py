@@ -5,15 +5,15 @@ import torch
 from hypothesis import assume, given, settings
 from torch.func import grad, jacrev, vmap
 
-from qrkt_qiskit import compile, make_ansatz
+from qrkt_qiskit import compile_ansatz, make_ansatz
 
 from ..strategies import random_ansatze
 
 
 def program(ansatz):
     """The statevector program without the call-time checks that read values (they cannot run under vmap)."""
-    prog = compile(ansatz, torch.float64, strategy="statevector")
-    return lambda x, w: prog(x, w, validate=False)
+    prog = compile_ansatz(ansatz, torch.float64, method="statevector")
+    return lambda x, w: prog(x, w)
 
 
 def samples(ansatz, batch=4, seed=0):
@@ -83,12 +83,12 @@ def test_inductor_gradients_match_eager_inside_a_model(name, layers):
     """
     torch.manual_seed(0)
     ansatz = make_ansatz(name, 4, layers)
-    prog = compile(ansatz, torch.float32, strategy="statevector")
+    prog = compile_ansatz(ansatz, torch.float32, method="statevector")
     linear, w = torch.nn.Linear(3, 4), torch.nn.Parameter(torch.rand(ansatz.n_weights) * 6)
     x = torch.rand(16, 3)
 
     def loss(x):
-        return prog(linear(x), w, validate=False).square().sum()
+        return prog(linear(x), w).square().sum()
 
     grads = []
     for fn in (loss, torch.compile(loss)):

@@ -109,3 +109,16 @@ def test_the_installed_inception_network_gives_2048_pool3_features():
 def test_inception_score_without_its_weights_says_what_is_missing():
     with pytest.raises(FeatureNetworkError, match=r"the Inception Score needs torch-fidelity and its Inception weights"):
         inception_score(torch.zeros(2, 1, 8, 8))
+
+
+def test_the_floor_is_real_against_real_at_the_same_counts_and_computed_once(tmp_path):
+    torch.manual_seed(3)
+    real, others = torch.rand(300, 1, 8, 8) * 2 - 1, torch.rand(100, 1, 8, 8) * 2 - 1
+    fid = FID(tiny_features(), real, cache_dir=tmp_path)
+    floor = fid.floor(others)
+    assert (floor.n_real, floor.n_fake) == (300, 100) and 0 < floor.fid < fid.score(others * 0.2).fid
+    assert floor.fid == pytest.approx(fid.score(others).fid)  # what a generator drawing real images scores
+    again = FID(tiny_features(), real, cache_dir=tmp_path)
+    again.metric.update = None  # the floor comes from the cache: the network sees no image
+    assert again.floor(others) == floor
+    assert len(list(tmp_path.glob("fid-floor-*.json"))) == 1

@@ -1,9 +1,9 @@
-"""Gate kernels on ``(batch, 2^n)`` rows: the noisy engine's, and the statevector plan's compile-time tools.
+"""Operations on state rows ``(batch, 2^n)``: applying a gate, Kronecker products, permutation gates.
 
 Qubit q is bit q of the basis-state index (Qiskit's little-endian order); viewed as a
 ``(batch, 2, ..., 2)`` tensor it is axis ``n - q``. `statevector` embeds gates into its
-blocks with `apply` and turns permutation-and-phase gates into `Permutation`s; its run
-time is `sweep`.
+blocks with `apply` and turns permutation-and-phase gates into `Permutation`s; the noisy
+engine applies its Pauli transfer matrices with `apply` (a Pauli digit is two bits).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch
 
 from .lowering import Op
 
-__all__ = ["Permutation", "apply", "is_monomial", "kron", "monomial_columns", "permutation"]
+__all__ = ["Permutation", "apply", "is_monomial", "kron_matrices", "kron_states", "monomial_columns", "permutation"]
 
 
 @dataclass
@@ -36,12 +36,28 @@ class Permutation:
         self.inverse = torch.argsort(self.source)
 
 
-def kron(psi: torch.Tensor) -> torch.Tensor:
-    """``(batch, n, 2)`` product state -> ``(batch, 2^n)``, qubit 0 the lowest bit."""
+def kron_states(psi: torch.Tensor) -> torch.Tensor:
+    """``(batch, n, d)`` product state -> ``(batch, d^n)``, qubit 0 the fastest index."""
     state = psi[:, -1]
     for q in range(psi.shape[1] - 2, -1, -1):
         state = (state.unsqueeze(-1) * psi[:, q].unsqueeze(-2)).flatten(1)
     return state
+
+
+def kron_matrices(ms) -> torch.Tensor:
+    """``ms[-1] ⊗ … ⊗ ms[0]`` of square matrices ``(..., d, d)`` (batched alike), ``ms[0]`` the fastest index.
+
+    Unbatched pairs take `torch.kron` (one call per qubit beats a gather of all the factors).
+    """
+    out = ms[-1]
+    for m in reversed(ms[:-1]):
+        if out.dim() == 2 and m.dim() == 2:
+            out = torch.kron(out, m)
+            continue
+        a, b = out.shape[-1], m.shape[-1]
+        batch = torch.broadcast_shapes(out.shape[:-2], m.shape[:-2])
+        out = (out[..., :, None, :, None] * m[..., None, :, None, :]).reshape(*batch, a * b, a * b)
+    return out
 
 
 def apply(state: torch.Tensor, matrix: torch.Tensor, qubits: tuple[int, ...], n: int) -> torch.Tensor:

@@ -1,0 +1,8 @@
+"""What the command-line tests share: one trained rk1 run (the session's `rk1_run`, trained once)."""
+
+import pytest
+
+
+@pytest.fixture
+def run_dir(rk1_run):
+    return rk1_run
