@@ -41,9 +41,55 @@ def forward(k0, k1, x, w, kind, width, offsets, qubits, sorted_qubits, mats_re, 
             n, z_table, flips, x_re, x_im, tile, out, state):
     """Tiles ``k0 … k1-1`` from ``|0…0>`` through the gates; expectations into ``out``, final planes into
     ``state`` (``(2, 2^n, batch)``, or ``(2, 0, 0)``: not kept)."""
+    batch = x.shape[0]
+    dim = 1 << n
+    dtype = out.dtype
+    dd = _scratch(width)
+    keep = state.shape[1] > 0
     for k in range(k0, k1):
-        _forward_tile(k, x, w, kind, width, offsets, qubits, sorted_qubits, mats_re, mats_im, perm, source, scale,
-                      offset, n, z_table, flips, x_re, x_im, tile, out, state)
+        b0 = k * tile
+        T = min(tile, batch - b0)
+        r, i_ = np.zeros((dim, T), dtype), np.zeros((dim, T), dtype)
+        m_re, m_im = np.empty((dd, T), dtype), np.empty((dd, T), dtype)
+        dm_re, dm_im = np.empty((dd, T), dtype), np.empty((dd, T), dtype)
+        acc_re, acc_im = np.empty((dd, T), dtype), np.empty((dd, T), dtype)
+        p_re, p_im = np.empty((n, 4, T), dtype), np.empty((n, 4, T), dtype)  # the pending run of each qubit
+        p_ps, p_on = np.zeros(n, np.bool_), np.zeros(n, np.bool_)
+        for t in range(T):
+            r[0, t] = 1.0
+        for g in range(kind.shape[0]):
+            qo = offsets[g, 0]
+            if width[g] == 1:
+                q = qubits[qo]
+                ps = gate_matrix(g, x, w, b0, T, kind, width, offsets, mats_re, mats_im, source, scale, offset,
+                                 m_re, m_im, dm_re, dm_im)
+                if p_on[q]:
+                    p_ps[q] = compose_1q(m_re, m_im, ps, p_re[q], p_im[q], p_ps[q], T, p_re[q], p_im[q])
+                else:
+                    for e in range(4):
+                        for t in range(T if ps else 1):
+                            p_re[q, e, t] = m_re[e, t]
+                            p_im[q, e, t] = m_im[e, t]
+                    p_ps[q], p_on[q] = ps, True
+                continue
+            for j in range(qo, qo + width[g]):
+                q = qubits[j]
+                if p_on[q]:
+                    apply_1q(r, i_, n, q, p_re[q], p_im[q], p_ps[q])
+                    p_on[q] = False
+            per_sample = gate_matrix(g, x, w, b0, T, kind, width, offsets, mats_re, mats_im, source, scale, offset,
+                                     m_re, m_im, dm_re, dm_im)
+            apply(g, r, i_, n, kind, width, offsets, qubits, sorted_qubits, mats_re, mats_im, perm,
+                  m_re, m_im, per_sample, acc_re, acc_im, 1.0)
+        for q in range(n):
+            if p_on[q]:
+                apply_1q(r, i_, n, q, p_re[q], p_im[q], p_ps[q])
+        expectations(r, i_, z_table, flips, x_re, x_im, out, b0)
+        if keep:
+            for j in range(dim):
+                for t in range(T):
+                    state[0, j, b0 + t] = r[j, t]
+                    state[1, j, b0 + t] = i_[j, t]
 
 
 @jit
@@ -51,138 +97,73 @@ def backward(k0, k1, x, w, kind, width, offsets, qubits, sorted_qubits, mats_re,
              n, z_table, flips, x_re, x_im, tile, first_parametric, state, grad, gx, gw):
     """The adjoint sweep of tiles ``k0 … k1-1``: ``dL/dφ`` at each parametric gate, into ``gx`` and tile ``k``'s
     row ``gw[k]``."""
-    for k in range(k0, k1):
-        _backward_tile(k, x, w, kind, width, offsets, qubits, sorted_qubits, mats_re, mats_im, perm, source, scale,
-                       offset, n, z_table, flips, x_re, x_im, tile, first_parametric, state, grad, gx, gw)
-
-
-@jit
-def _forward_tile(k, x, w, kind, width, offsets, qubits, sorted_qubits, mats_re, mats_im, perm, source, scale, offset,
-                  n, z_table, flips, x_re, x_im, tile, out, state):
-    """`forward` of tile ``k``."""
-    batch = x.shape[0]
-    dim = 1 << n
-    dtype = out.dtype
-    dd = 1 << (2 * max(1, width.max())) if width.shape[0] else 4
-    keep = state.shape[1] > 0
-    b0 = k * tile
-    T = min(tile, batch - b0)
-    r, i_ = np.zeros((dim, T), dtype), np.zeros((dim, T), dtype)
-    m_re, m_im = np.empty((dd, T), dtype), np.empty((dd, T), dtype)
-    dm_re, dm_im = np.empty((dd, T), dtype), np.empty((dd, T), dtype)
-    acc_re, acc_im = np.empty((dd, T), dtype), np.empty((dd, T), dtype)
-    p_re, p_im = np.empty((n, 4, T), dtype), np.empty((n, 4, T), dtype)  # the pending run of each qubit
-    p_ps, p_on = np.zeros(n, np.bool_), np.zeros(n, np.bool_)
-    r[0, :] = 1.0
-    for g in range(kind.shape[0]):
-        qo = offsets[g, 0]
-        if width[g] == 1:
-            q = qubits[qo]
-            ps = gate_matrix(g, x, w, b0, T, kind, width, offsets, mats_re, mats_im, source, scale, offset,
-                             m_re, m_im, dm_re, dm_im)
-            if p_on[q]:
-                p_ps[q] = compose_1q(m_re, m_im, ps, p_re[q], p_im[q], p_ps[q], T, p_re[q], p_im[q])
-            else:
-                p_re[q, :, :] = m_re[:4, :]
-                p_im[q, :, :] = m_im[:4, :]
-                p_ps[q], p_on[q] = ps, True
-            continue
-        for j in range(qo, qo + width[g]):
-            q = qubits[j]
-            if p_on[q]:
-                apply_1q(r, i_, n, q, p_re[q], p_im[q], p_ps[q])
-                p_on[q] = False
-        per_sample = False
-        if kind[g] != MONOMIAL:
-            per_sample = gate_matrix(g, x, w, b0, T, kind, width, offsets, mats_re, mats_im, source, scale,
-                                     offset, m_re, m_im, dm_re, dm_im)
-        apply(g, r, i_, n, kind, width, offsets, qubits, sorted_qubits, mats_re, mats_im, perm,
-              m_re, m_im, per_sample, acc_re, acc_im, False)
-    for q in range(n):
-        if p_on[q]:
-            apply_1q(r, i_, n, q, p_re[q], p_im[q], p_ps[q])
-    expectations(r, i_, z_table, flips, x_re, x_im, out, b0)
-    if keep:
-        for j in range(dim):
-            for t in range(T):
-                state[0, j, b0 + t] = r[j, t]
-                state[1, j, b0 + t] = i_[j, t]
-
-
-@jit
-def _backward_tile(k, x, w, kind, width, offsets, qubits, sorted_qubits, mats_re, mats_im, perm, source, scale,
-                   offset, n, z_table, flips, x_re, x_im, tile, first_parametric, state, grad, gx, gw):
-    """`backward` of tile ``k``."""
     batch, nx = x.shape
     dim = 1 << n
     dtype = state.dtype
-    dd = 1 << (2 * max(1, width.max())) if width.shape[0] else 4
-    b0 = k * tile
-    T = min(tile, batch - b0)
-    r, i_ = np.empty((dim, T), dtype), np.empty((dim, T), dtype)
-    lr, li = np.empty((dim, T), dtype), np.empty((dim, T), dtype)
-    m_re, m_im = np.empty((dd, T), dtype), np.empty((dd, T), dtype)
-    dm_re, dm_im = np.empty((dd, T), dtype), np.empty((dd, T), dtype)
-    acc_re, acc_im = np.empty((dd, T), dtype), np.empty((dd, T), dtype)
-    c_re, c_im = np.empty((n, CHAIN, 4, T), dtype), np.empty((n, CHAIN, 4, T), dtype)  # pending runs
-    cd_re, cd_im = np.empty((n, CHAIN, 4, T), dtype), np.empty((n, CHAIN, 4, T), dtype)
-    c_ps, c_param = np.zeros((n, CHAIN), np.bool_), np.zeros((n, CHAIN), np.bool_)
-    c_gate, c_len = np.zeros((n, CHAIN), np.int64), np.zeros(n, np.int64)
-    dphi = np.empty((CHAIN, T), dtype)
-    for j in range(dim):
-        for t in range(T):
-            r[j, t] = state[0, j, b0 + t]
-            i_[j, t] = state[1, j, b0 + t]
-    costate(r, i_, z_table, flips, x_re, x_im, grad, b0, lr, li)
-    for g in range(kind.shape[0] - 1, first_parametric - 1, -1):
-        qo, kw = offsets[g, 0], width[g]
-        if kw == 1:
-            q = qubits[qo]
-            c = c_len[q]
-            c_ps[q, c] = gate_matrix(g, x, w, b0, T, kind, width, offsets, mats_re, mats_im, source, scale,
-                                     offset, c_re[q, c], c_im[q, c], cd_re[q, c], cd_im[q, c])
-            c_param[q, c], c_gate[q, c] = kind[g] == PARAMETRIC, g
-            c_len[q] = c + 1
-            if c + 1 == CHAIN:
-                _flush(r, i_, lr, li, n, q, c_len, c_re, c_im, cd_re, cd_im, c_ps, c_param, c_gate, dphi,
-                       source, scale, nx, b0, gx, gw[k])
-            continue
-        for j in range(qo, qo + kw):
-            if c_len[qubits[j]] > 0:
-                _flush(r, i_, lr, li, n, qubits[j], c_len, c_re, c_im, cd_re, cd_im, c_ps, c_param, c_gate,
-                       dphi, source, scale, nx, b0, gx, gw[k])
-        parametric = kind[g] == PARAMETRIC
-        per_sample = False
-        if kind[g] != MONOMIAL:
-            per_sample = gate_matrix(g, x, w, b0, T, kind, width, offsets, mats_re, mats_im, source, scale,
-                                     offset, m_re, m_im, dm_re, dm_im)
-        apply(g, r, i_, n, kind, width, offsets, qubits, sorted_qubits, mats_re, mats_im, perm,
-              m_re, m_im, per_sample, acc_re, acc_im, True)
-        if parametric:
-            if not per_sample:
-                broadcast(1 << (2 * kw), T, dm_re, dm_im)
-            dphi[0, :] = 0.0
-            angle_grad(r, i_, lr, li, n, qubits[qo:qo + kw], sorted_qubits[qo:qo + kw], dm_re, dm_im, dphi[0])
-            _add_grad(g, dphi[0], source, scale, nx, b0, gx, gw[k])
-        if g > first_parametric:  # an earlier parametric gate reads λ
-            apply(g, lr, li, n, kind, width, offsets, qubits, sorted_qubits, mats_re, mats_im, perm,
-                  m_re, m_im, per_sample, acc_re, acc_im, True)
-    for q in range(n):
-        if c_len[q] > 0:
-            _flush(r, i_, lr, li, n, q, c_len, c_re, c_im, cd_re, cd_im, c_ps, c_param, c_gate, dphi,
-                   source, scale, nx, b0, gx, gw[k])
+    dd = _scratch(width)
+    for k in range(k0, k1):
+        b0 = k * tile
+        T = min(tile, batch - b0)
+        r, i_ = np.empty((dim, T), dtype), np.empty((dim, T), dtype)
+        lr, li = np.empty((dim, T), dtype), np.empty((dim, T), dtype)
+        m_re, m_im = np.empty((dd, T), dtype), np.empty((dd, T), dtype)
+        dm_re, dm_im = np.empty((dd, T), dtype), np.empty((dd, T), dtype)
+        acc_re, acc_im = np.empty((dd, T), dtype), np.empty((dd, T), dtype)
+        c_re, c_im = np.empty((n, CHAIN, 4, T), dtype), np.empty((n, CHAIN, 4, T), dtype)  # pending runs
+        cd_re, cd_im = np.empty((n, CHAIN, 4, T), dtype), np.empty((n, CHAIN, 4, T), dtype)
+        c_ps, c_param = np.zeros((n, CHAIN), np.bool_), np.zeros((n, CHAIN), np.bool_)
+        c_gate, c_len = np.zeros((n, CHAIN), np.int64), np.zeros(n, np.int64)
+        dphi = np.empty((CHAIN, T), dtype)
+        for j in range(dim):
+            for t in range(T):
+                r[j, t] = state[0, j, b0 + t]
+                i_[j, t] = state[1, j, b0 + t]
+        costate(r, i_, z_table, flips, x_re, x_im, grad, b0, lr, li)
+        for g in range(kind.shape[0] - 1, first_parametric - 1, -1):
+            qo, kw = offsets[g, 0], width[g]
+            if kw == 1:
+                q = qubits[qo]
+                c = c_len[q]
+                c_ps[q, c] = gate_matrix(g, x, w, b0, T, kind, width, offsets, mats_re, mats_im, source, scale,
+                                         offset, c_re[q, c], c_im[q, c], cd_re[q, c], cd_im[q, c])
+                c_param[q, c], c_gate[q, c] = kind[g] == PARAMETRIC, g
+                c_len[q] = c + 1
+                if c + 1 == CHAIN:
+                    chain_adjoint(r, i_, lr, li, n, q, c_len, c_re, c_im, cd_re, cd_im, c_ps, c_param, c_gate, dphi,
+                                  source, scale, nx, b0, gx, gw[k])
+                continue
+            for j in range(qo, qo + kw):
+                if c_len[qubits[j]] > 0:
+                    chain_adjoint(r, i_, lr, li, n, qubits[j], c_len, c_re, c_im, cd_re, cd_im, c_ps, c_param,
+                                  c_gate, dphi, source, scale, nx, b0, gx, gw[k])
+            parametric = kind[g] == PARAMETRIC
+            per_sample = gate_matrix(g, x, w, b0, T, kind, width, offsets, mats_re, mats_im, source, scale, offset,
+                                     m_re, m_im, dm_re, dm_im)
+            apply(g, r, i_, n, kind, width, offsets, qubits, sorted_qubits, mats_re, mats_im, perm,
+                  m_re, m_im, per_sample, acc_re, acc_im, -1.0)
+            if parametric:
+                if not per_sample:
+                    broadcast(1 << (2 * kw), T, dm_re, dm_im)
+                for t in range(T):
+                    dphi[0, t] = 0.0
+                angle_grad(r, i_, lr, li, n, qubits[qo:qo + kw], sorted_qubits[qo:qo + kw], dm_re, dm_im, dphi[0])
+                _add_grad(g, dphi[0], source, scale, nx, b0, gx, gw[k])
+            if g > first_parametric:  # an earlier parametric gate reads λ
+                apply(g, lr, li, n, kind, width, offsets, qubits, sorted_qubits, mats_re, mats_im, perm,
+                      m_re, m_im, per_sample, acc_re, acc_im, -1.0)
+        for q in range(n):
+            if c_len[q] > 0:
+                chain_adjoint(r, i_, lr, li, n, q, c_len, c_re, c_im, cd_re, cd_im, c_ps, c_param, c_gate, dphi,
+                              source, scale, nx, b0, gx, gw[k])
 
 
 @jit
-def _flush(r, i_, lr, li, n, q, c_len, c_re, c_im, cd_re, cd_im, c_ps, c_param, c_gate, dphi, source, scale,
-           nx, b0, gx, gw_row):
-    """Un-apply qubit ``q``'s pending run of one-qubit gates and add its angles' gradients."""
-    length = c_len[q]
-    chain_adjoint(r, i_, lr, li, n, q, length, c_re[q], c_im[q], cd_re[q], cd_im[q], c_ps[q], c_param[q], dphi)
-    for c in range(length):
-        if c_param[q, c]:
-            _add_grad(c_gate[q, c], dphi[c], source, scale, nx, b0, gx, gw_row)
-    c_len[q] = 0
+def _scratch(width):
+    """Entries of the largest gate's matrix, ``d·d`` (4 at least): the size of the per-gate scratch."""
+    k = 1
+    for g in range(width.shape[0]):
+        k = max(k, width[g])
+    return 1 << (2 * k)
 
 
 @jit
@@ -229,8 +210,10 @@ def gate_matrix(g, x, w, b0, T, kind, width, offsets, mats_re, mats_im, source, 
     """Gate ``g``'s matrix into ``m (d·d, T)`` and, if parametric, ``dG/dφ`` into ``dm``.
 
     Returns whether it differs between samples (its angle reads an input); if not, only
-    column 0 is written.
+    column 0 is written. A monomial gate writes nothing (`apply` reads its table).
     """
+    if kind[g] == MONOMIAL:
+        return False
     dd = 1 << (2 * width[g])
     mo = offsets[g, 1]
     if kind[g] != PARAMETRIC:
@@ -309,18 +292,21 @@ def apply_1q(re, im, n, q, m_re, m_im, per_sample):
 
 
 @jit
-def chain_adjoint(re, im, l_re, l_im, n, q, length, c_re, c_im, cd_re, cd_im, c_ps, c_param, dphi):
-    """Un-apply a run of one-qubit gates ``U = G_L … G_1`` on qubit ``q`` from ``ψ`` and ``λ`` and set each
-    parametric gate's ``dphi[c, t] = Re <λ_t| dG ψ_t>`` at its output, in three passes over the state
-    whatever the run's length.
+def chain_adjoint(re, im, l_re, l_im, n, q, c_len, c_re, c_im, cd_re, cd_im, c_ps, c_param, c_gate, dphi, source,
+                  scale, nx, b0, gx, gw_row):
+    """Un-apply qubit ``q``'s pending run of one-qubit gates ``U = G_L … G_1`` from ``ψ`` and ``λ`` and add
+    each parametric gate's ``dL/dφ = Re <λ_t| dG ψ_t>`` at its output (`_add_grad`), in three passes over
+    the state whatever the run's length; the run is then empty.
 
-    Entry ``c < length`` of ``c (L, 4, T)`` / ``cd`` is the run's ``c``-th gate from the end:
-    its matrix and derivative, per sample where ``c_ps[c]``, else in column 0. One pass reads
-    the run's transition matrix ``X[a, b] = Σ conj(λ_a) ψ_b`` (summed over the other qubits, at
-    the run's output); with ``V`` the gates after gate ``c``, ``dphi = Re Σ_ab K[a, b] X[a, b]``,
-    ``K = V dG G† V†``, 2×2 algebra per sample; then ``U†`` is applied to ``ψ`` and ``λ``.
+    Entry ``c < L`` of ``c[q] (CHAIN, 4, T)`` / ``cd[q]`` is the run's ``c``-th gate from the
+    end (gate ``c_gate[q, c]``): its matrix and derivative, per sample where ``c_ps[q, c]``,
+    else in column 0. One pass reads the run's transition matrix ``X[a, b] = Σ conj(λ_a) ψ_b``
+    (summed over the other qubits, at the run's output); with ``V`` the gates after gate ``c``,
+    ``dφ = Re Σ_ab K[a, b] X[a, b]``, ``K = V dG G† V†``, 2×2 algebra per sample (complex128);
+    then ``U†`` is applied to ``ψ`` and ``λ``.
     """
     T = re.shape[1]
+    length = c_len[q]
     low = (1 << q) - 1
     x = np.zeros((8, T), re.dtype)  # re, im of X[0,0], X[0,1], X[1,0], X[1,1]
     for i in range(1 << (n - 1)):
@@ -330,20 +316,17 @@ def chain_adjoint(re, im, l_re, l_im, n, q, length, c_re, c_im, cd_re, cd_im, c_
         _transition(l_re[i0], l_im[i0], re[i1], im[i1], x[2], x[3])
         _transition(l_re[i1], l_im[i1], re[i0], im[i0], x[4], x[5])
         _transition(l_re[i1], l_im[i1], re[i1], im[i1], x[6], x[7])
-    any_ps = False
-    for c in range(length):
-        any_ps = any_ps or c_ps[c]
+    any_ps = c_ps[q, 0]  # not False then updated: numba would also compile apply_1q for the constant
+    for c in range(1, length):
+        any_ps = any_ps or c_ps[q, c]
     u_re, u_im = np.empty((4, T), re.dtype), np.empty((4, T), re.dtype)  # U† per sample
     for t in range(T):
         v = (1.0 + 0j, 0j, 0j, 1.0 + 0j)  # the gates after gate c, as (V00, V01, V10, V11)
         for c in range(length):
-            e = t if c_ps[c] else 0
-            g = (complex(c_re[c, 0, e], c_im[c, 0, e]), complex(c_re[c, 1, e], c_im[c, 1, e]),
-                 complex(c_re[c, 2, e], c_im[c, 2, e]), complex(c_re[c, 3, e], c_im[c, 3, e]))
-            if c_param[c]:
-                dg = (complex(cd_re[c, 0, e], cd_im[c, 0, e]), complex(cd_re[c, 1, e], cd_im[c, 1, e]),
-                      complex(cd_re[c, 2, e], cd_im[c, 2, e]), complex(cd_re[c, 3, e], cd_im[c, 3, e]))
-                k = _mul2(_mul2(v, _mul2(dg, _dagger(g))), _dagger(v))
+            e = t if c_ps[q, c] else 0
+            g = _entries(c_re[q, c], c_im[q, c], e)
+            if c_param[q, c]:
+                k = _mul2(_mul2(v, _mul2(_entries(cd_re[q, c], cd_im[q, c], e), _dagger(g))), _dagger(v))
                 total = 0.0
                 for a in range(4):
                     total += k[a].real * x[2 * a, t] - k[a].imag * x[2 * a + 1, t]
@@ -355,6 +338,19 @@ def chain_adjoint(re, im, l_re, l_im, n, q, length, c_re, c_im, cd_re, cd_im, c_
                 u_re[a, t], u_im[a, t] = ud[a].real, ud[a].imag
     apply_1q(re, im, n, q, u_re, u_im, any_ps)
     apply_1q(l_re, l_im, n, q, u_re, u_im, any_ps)
+    for c in range(length):
+        if c_param[q, c]:
+            _add_grad(c_gate[q, c], dphi[c], source, scale, nx, b0, gx, gw_row)
+    c_len[q] = 0
+
+
+@jit
+def _entries(m_re, m_im, e):
+    """Column ``e`` of a 2×2 matrix ``m (4, T)`` as four complex128 entries."""
+    return (complex(np.float64(m_re[0, e]), np.float64(m_im[0, e])),
+            complex(np.float64(m_re[1, e]), np.float64(m_im[1, e])),
+            complex(np.float64(m_re[2, e]), np.float64(m_im[2, e])),
+            complex(np.float64(m_re[3, e]), np.float64(m_im[3, e])))
 
 
 @jit
@@ -402,8 +398,10 @@ def apply_dense(re, im, n, qubits, sorted_qubits, m_re, m_im, acc_re, acc_im):
                     ar[t] += mr[t] * sr[t] - mi[t] * si[t]
                     ai[t] += mr[t] * si[t] + mi[t] * sr[t]
         for a in range(d):
-            re[idx[a]] = acc_re[a]
-            im[idx[a]] = acc_im[a]
+            tr, ti, sr, si = re[idx[a]], im[idx[a]], acc_re[a], acc_im[a]
+            for t in range(T):
+                tr[t] = sr[t]
+                ti[t] = si[t]
 
 
 @jit
@@ -468,8 +466,10 @@ def monomial_swaps(columns: np.ndarray) -> list[int]:
 
 @jit
 def apply(g, re, im, n, kind, width, offsets, qubits, sorted_qubits, mats_re, mats_im, perm, m_re, m_im,
-          per_sample, acc_re, acc_im, inverse):
-    """Gate ``g`` with its matrix ``m`` (`gate_matrix`; unused if monomial) or, with ``inverse``, ``G†``."""
+          per_sample, acc_re, acc_im, sign):
+    """Gate ``g`` with its matrix ``m`` (`gate_matrix`; unused if monomial), or ``G†`` for ``sign = -1.0``
+    (a float, not a bool: numba would compile a bool constant's two values as two functions)."""
+    inverse = sign < 0
     k = width[g]
     qo, mo, po = offsets[g, 0], offsets[g, 1], offsets[g, 2]
     qs, sq = qubits[qo:qo + k], sorted_qubits[qo:qo + k]
