@@ -20,6 +20,12 @@ so do their gradients: ``<λ|dG ψ>`` is unchanged by a unitary on other qubits 
 A tile's state is kept as real and imaginary planes ``(2^n, T)``, samples innermost, so
 that every loop over a row vectorises over the tile's samples. A gate's matrix is either
 shared by the tile (only column 0 of its ``(d·d, T)`` buffer is written) or one per sample.
+
+Written for a short first call (numba compiles on it, per precision, then caches): numba
+optimises every caller's module again with all its callees linked in, so the call tree is
+kept shallow (no wrapper around the tile loop); array-to-array slice assignments are loops
+(their broadcast error pulls string formatting into the compile); and no argument is a
+bool constant (numba compiles a function once more for each constant it is called with).
 """
 
 from __future__ import annotations
