@@ -44,7 +44,7 @@ def compile_ansatz(ansatz: Ansatz, dtype: torch.dtype = torch.float32, device="c
         device: where the program runs (``"cpu"``, ``"cuda"``, a ``torch.device``).
         method: the simulator (`dispatch`): ``"auto"`` (the closed form wherever it
             applies, else the statevector; the density matrix with ``noise``),
-            ``"closed-form"``, ``"statevector"`` (the kernel or the sweep by call size),
+            ``"closed-form"``, ``"statevector"`` (the kernel or the sweep, by `dispatch`'s rule),
             ``"sweep"``, ``"kernel"`` or ``"density-matrix"``.
         noise: a device's noise (`DeviceNoise`), simulated as a density matrix; ``None``: none.
         shots: with ``noise``, binomial samples of each measured term instead of exact
@@ -118,20 +118,20 @@ class CompiledCircuit:
         if method == "closed-form" and plan.closed_form is None:
             plan.refuse_closed_form()
         self._derived = plan.derived
-        first = dispatch.choose(method, self.facts, 1, False)  # the smallest call's simulator
-        if first == "closed-form":
+        chosen = dispatch.choose(method, self.facts, False)
+        if chosen == "closed-form":
             self._program = BlochCircuit(*plan.closed_form, **shape, dtype=dtype, device=device)
             self._simulators = {"closed-form": self._program}
             return
         self._program = StatevectorCircuit(plan.ops, plan.observables, **shape, dtype=dtype, device=device,
-                                           block_qubits=block_qubits, with_kernel=first == "kernel")
+                                           block_qubits=block_qubits, with_kernel=chosen == "kernel")
         self._simulators = {"sweep": self._program.sweep}
         if self._program.has_kernel:
             self._simulators["kernel"] = self._program.kernel
 
-    def simulator(self, batch: int) -> str:
-        """The simulator that runs a call of ``batch`` samples (`dispatch.choose`)."""
-        return dispatch.choose(self.method, self.facts, batch, is_tracing())
+    def simulator(self) -> str:
+        """The simulator that runs a call now (`dispatch.choose`; the sweep under tracing where it would be the kernel)."""
+        return dispatch.choose(self.method, self.facts, is_tracing())
 
     def __call__(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """Expectation values ``(..., n_observables)`` for ``x: (..., n_inputs)``, ``w: (n_weights,)``."""
@@ -143,7 +143,7 @@ class CompiledCircuit:
         x = x.reshape(lead.numel(), self.ansatz.n_inputs)
         if self._derived is not None:
             x = torch.cat([x, self._derived(x, w)], dim=1)
-        return self._simulators[self.simulator(x.shape[0])](x, w).reshape(*lead, -1)
+        return self._simulators[self.simulator()](x, w).reshape(*lead, -1)
 
     def describe(self) -> str:
         """The simulator choice and the plan, in one line."""

@@ -11,14 +11,18 @@ The engine has four simulators of one circuit, all exact (docs/engine.md has the
 
 ``method`` forces one (as nanoGPT's ``flash`` and timm's ``fused_attn`` name their fast
 paths); ``"auto"`` picks the fastest that applies, and ``"statevector"`` the faster of the
-sweep and the kernel for each call. Which of those two is faster depends on what the gates
-after the first entangler read (kernel ÷ sweep time, interleaved, docs/benchmarks.md):
+sweep and the kernel. Which of those two is faster depends on what the gates after the
+first entangler read and on the width (sweep ÷ kernel time, float32, interleaved,
+benchmarks/kernel_vs_sweep.py, docs/benchmarks.md):
 
-* inputs (*re-uploading*: a per-sample gate after an entangler, which the sweep applies as
-  several tensor ops over the whole state): the kernel, at every width and batch;
-* weights only (the sweep multiplies them into 64×64 blocks, one GEMM each): the kernel
-  up to `KERNEL_MAX_QUBITS` qubits and `KERNEL_MAX_AMPLITUDES` amplitudes per call
-  (batch · 2^n), where the sweep's cost is dispatch; the sweep above.
+* inputs (*re-uploading*: a per-sample gate on an entangled state, which the sweep applies
+  as several tensor ops over the whole state): the kernel, at every width and batch
+  (5-200× the sweep forward+backward at 4-12 qubits);
+* weights only (the sweep multiplies them into 64×64 blocks, one GEMM each): the kernel up
+  to `KERNEL_MAX_QUBITS` qubits, at any batch (1.0-45× the sweep forward+backward at 4-10
+  qubits, batch 16-1024), the sweep above (at 12 qubits, batch 16, the kernel's tiles are
+  too narrow to vectorise well: 0.6-0.8× forward+backward; at batch 64-1024 the two are
+  within noise on ``ring-ry``).
 """
 
 from __future__ import annotations
@@ -27,14 +31,12 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["KERNEL_MAX_AMPLITUDES", "KERNEL_MAX_QUBITS", "METHODS", "Facts", "check_method", "choose", "describe"]
+__all__ = ["KERNEL_MAX_QUBITS", "METHODS", "Facts", "check_method", "choose", "describe"]
 
 METHODS = ("auto", "closed-form", "statevector", "sweep", "kernel", "density-matrix")
-# Without re-uploading, "auto" runs calls up to this width and this many amplitudes (batch · 2^n)
-# as the kernel, larger ones as the sweep, whose block GEMMs are faster there (docs/benchmarks.md).
-KERNEL_MAX_QUBITS = 8
-KERNEL_MAX_AMPLITUDES = 1 << 17
-
+# Without re-uploading, "auto" runs circuits up to this width as the kernel, wider ones as the
+# sweep, whose block GEMMs are as fast or faster there (docs/benchmarks.md).
+KERNEL_MAX_QUBITS = 10
 
 @dataclass(frozen=True)
 class Facts:
@@ -72,8 +74,8 @@ def check_method(method: str, facts: Facts) -> None:
                          "use method='sweep'")
 
 
-def choose(method: str, facts: Facts, batch: int, tracing: bool) -> str:
-    """The simulator that runs a call of ``batch`` samples under ``method``, of the circuit ``facts`` describe.
+def choose(method: str, facts: Facts, tracing: bool) -> str:
+    """The simulator that runs a call under ``method``, of the circuit ``facts`` describe.
 
     The kernel cannot be traced (``torch.compile``, ``torch.func``, ``torch.export``), so a
     traced call takes the sweep even when ``method="kernel"``; its backward takes the sweep
@@ -85,15 +87,12 @@ def choose(method: str, facts: Facts, batch: int, tracing: bool) -> str:
         return "closed-form"
     if method == "sweep" or tracing or not facts.kernel_fits:
         return "sweep"
-    if method == "kernel" or facts.reuploads or (
-            facts.n_qubits <= KERNEL_MAX_QUBITS and batch * 2**facts.n_qubits <= KERNEL_MAX_AMPLITUDES):
+    if method == "kernel" or facts.reuploads or facts.n_qubits <= KERNEL_MAX_QUBITS:
         return "kernel"
     return "sweep"
 
 
 def describe(method: str, facts: Facts) -> str:
-    """`choose` in words, for ``repr``: which simulator runs which call."""
-    small, large = choose(method, facts, 1, False), choose(method, facts, 1 << 62, False)
-    if small == large:
-        return small
-    return f"kernel up to {KERNEL_MAX_AMPLITUDES} amplitudes (batch · 2^n), sweep above and when traced"
+    """`choose` in words, for ``repr``: which simulator runs the calls."""
+    chosen = choose(method, facts, False)
+    return f"{chosen}, sweep when traced" if chosen == "kernel" else chosen

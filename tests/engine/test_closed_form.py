@@ -39,7 +39,7 @@ def aer_reference(ansatz, x, w, method="statevector"):
 ])
 def test_the_strategy_is_chosen_automatically_and_shown(name, layers, strategy):
     prog = compile_ansatz(make_ansatz(name, 5, layers))
-    assert prog.simulator(1) == {"closed-form": "closed-form", "statevector": "kernel"}[strategy]
+    assert prog.simulator() == {"closed-form": "closed-form", "statevector": "kernel"}[strategy]
     assert ("method='auto' runs closed-form:" in repr(prog)) == (strategy == "closed-form")
 
 
@@ -106,7 +106,7 @@ def _entangled_then(build):
 def test_where_the_pass_must_not_apply_the_statevector_path_is_taken(build, culprit):
     ansatz = _entangled_then(build)
     prog = compile_ansatz(ansatz, torch.float64)
-    assert prog.simulator(1) != "closed-form"
+    assert prog.simulator() != "closed-form"
     x, w = samples(ansatz)
     assert np.abs(prog(x, w).numpy() - reference(ansatz, x.numpy(), w.numpy())).max() <= 1e-10
     with pytest.raises(UnsupportedCircuitError, match=r"the closed form needs single-qubit gates followed by "
@@ -117,7 +117,7 @@ def test_where_the_pass_must_not_apply_the_statevector_path_is_taken(build, culp
 def test_a_clifford_rotation_inside_the_tail_is_absorbed():
     ansatz = _entangled_then(lambda qc: qc.rz(np.pi / 2, 1))
     prog = compile_ansatz(ansatz, torch.float64)
-    assert prog.simulator(1) == "closed-form"
+    assert prog.simulator() == "closed-form"
     x, w = samples(ansatz)
     assert np.abs(prog(x, w).numpy() - reference(ansatz, x.numpy(), w.numpy())).max() <= 1e-10
 

@@ -62,7 +62,7 @@ def test_expressions_match_statevector(name, strategy):
 
 def test_re_uploading_takes_the_closed_form_and_says_what_torch_computes():
     prog = compile_ansatz(_reuploading())
-    assert prog.simulator(1) == "closed-form"
+    assert prog.simulator() == "closed-form"
     assert "6 angle expression(s) computed by torch" in repr(prog)  # s_q·x_q and w0·w1 + sin(x_q) per qubit
 
 

@@ -141,8 +141,7 @@ def test_every_gate_kind_matches_statevector_and_the_sweep():
     assert torch.autograd.gradcheck(prog, samples(ansatz, batch=2))
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("n, batch", [(10, 65), (14, MIN_TILE + 3)])
+@pytest.mark.parametrize("threads, n, batch", [(1, 10, 65), (2, 10, 65), (1, 14, MIN_TILE + 3)])
 def test_threads_and_tiles_give_the_same_numbers(threads, n, batch):
     """Two threads split a batch of more than `PARALLEL_AMPLITUDES` into two tiles, the last one short; at
     14 qubits a tile holds `MIN_TILE` samples, so one thread runs two tiles too: against the sweep, and at
@@ -180,39 +179,31 @@ def test_torch_func_runs_the_torch_sweep():
     torch.testing.assert_close(jac[0, 1], gx, atol=1e-10, rtol=0)
 
 
-def test_weight_only_calls_above_the_kernels_size_run_the_torch_sweep():
-    """Inputs read before the entanglers only: the kernel for small calls, the sweep's GEMMs for large ones and
-    above `dispatch.KERNEL_MAX_QUBITS`; the same call gives the same numbers on either side."""
-    ansatz = make_ansatz("qrkt", 4, 2)
-    prog = compile_ansatz(ansatz, torch.float64, method="statevector")
-    x, w = samples(ansatz, batch=8)
-    large_batch = dispatch.KERNEL_MAX_AMPLITUDES // 2**4 + 1
-    assert (prog.simulator(8), prog.simulator(large_batch)) == ("kernel", "sweep")
-    small = prog(x, w)
-    assert node(small) == "_FusedBackward"
-    large = prog(x.repeat(large_batch // 8 + 1, 1), w)
-    assert node(large) == "_StatevectorBackward"
-    torch.testing.assert_close(small, large[:8], atol=1e-12, rtol=0)
+def test_weight_only_circuits_above_the_kernels_width_run_the_torch_sweep():
+    """Inputs read before the entanglers only: the kernel up to `dispatch.KERNEL_MAX_QUBITS`, the sweep's GEMMs above."""
+    narrow = compile_ansatz(make_ansatz("qrkt", dispatch.KERNEL_MAX_QUBITS, 2), torch.float32, method="statevector")
     wide = compile_ansatz(make_ansatz("qrkt", dispatch.KERNEL_MAX_QUBITS + 1, 2), torch.float32)
-    assert wide.simulator(1) == "sweep" and "method='auto' runs sweep:" in repr(wide)
+    assert not narrow.facts.reuploads and not wide.facts.reuploads
+    assert (narrow.simulator(), wide.simulator()) == ("kernel", "sweep")
+    assert "method='statevector' runs kernel, sweep when traced:" in repr(narrow)
+    assert "method='auto' runs sweep:" in repr(wide)
+    x, w = samples(make_ansatz("qrkt", 4, 2), batch=3)
+    assert node(compile_ansatz(make_ansatz("qrkt", 4, 2), torch.float64)(x, w)) == "_FusedBackward"
 
 
-def test_reuploading_circuits_run_the_kernel_at_every_width_and_batch():
+def test_reuploading_circuits_run_the_kernel_at_every_width():
     wide = compile_ansatz(reuploading(dispatch.KERNEL_MAX_QUBITS + 2, 2, seed=0), torch.float32)
-    assert wide.facts.reuploads and (wide.simulator(1), wide.simulator(1 << 20)) == ("kernel", "kernel")
-    assert "method='auto' runs kernel:" in repr(wide)
-    assert not compile_ansatz(make_ansatz("qrkt", 12, 2)).facts.reuploads
+    assert wide.facts.reuploads and wide.simulator() == "kernel"
+    assert "method='auto' runs kernel, sweep when traced:" in repr(wide)
 
 
 def test_the_method_forces_a_simulator_and_repr_shows_the_choice():
     ansatz = make_ansatz("qrkt", 4, 2)
     x, w = samples(ansatz, batch=3)
     assert node(compile_ansatz(ansatz, torch.float64, method="sweep")(x, w)) == "_StatevectorBackward"
-    forced = compile_ansatz(ansatz, torch.float64, method="kernel")
-    assert forced.simulator(1 << 20) == "kernel" and "method='kernel' runs kernel:" in repr(forced)
-    assert "kernel up to 131072 amplitudes (batch · 2^n), sweep above" in repr(compile_ansatz(ansatz, torch.float64))
+    assert "method='sweep' runs sweep:" in repr(compile_ansatz(ansatz, torch.float64, method="sweep"))
     wide = compile_ansatz(make_ansatz("qrkt", dispatch.KERNEL_MAX_QUBITS + 1, 2), torch.float32, method="kernel")
-    assert wide.simulator(1 << 20) == "kernel"
+    assert wide.simulator() == "kernel" and "method='kernel' runs kernel, sweep when traced:" in repr(wide)
 
 
 def test_the_kernel_is_refused_off_the_cpu():

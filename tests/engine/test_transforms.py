@@ -17,7 +17,7 @@ STRATEGIES = {"closed-form": 1, "statevector": 2}  # the strategy -> layers of t
 def _layer(strategy: str, n: int = 4, dtype=torch.float64) -> QuantumLayer:
     torch.manual_seed(0)
     layer = QuantumLayer(n, layers=STRATEGIES[strategy]).to(dtype)
-    assert (layer._exact_program().simulator(1) == "closed-form") == (strategy == "closed-form")
+    assert (layer._exact_program().simulator() == "closed-form") == (strategy == "closed-form")
     return layer
 
 
