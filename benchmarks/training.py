@@ -22,6 +22,14 @@ the normal initialisation, the output scale, ``basic``, two circuit layers, and 
     python benchmarks/training.py [--steps 200] [--threads 2] [--circuit-layers 2] [--data-root ../shared/data]
     python benchmarks/training.py --imdb [--steps 20] [--threads 2]
     python benchmarks/training.py --options [--steps 50] [--threads 1]
+    python benchmarks/training.py --kernel-vs-sweep [--steps 30] [--threads 1]
+
+``--kernel-vs-sweep`` times whole steps (forward, backward, AdamW) of MNIST models whose
+circuits run the statevector (``--circuit-layers 2``, ``--ansatz qrkt-reupload``) with every
+circuit compiled as ``method="kernel"`` and as ``method="sweep"``, interleaved with the
+classical step, and prints the ratios (issue 34; `engine.dispatch` picks the kernel for
+these calls). The layers compile with ``method="auto"``; this benchmark alone swaps each
+layer's exact program for a forced one (`force_method`).
 """
 
 import argparse
@@ -31,6 +39,7 @@ import time
 
 import torch
 
+from qrkt_qiskit import QuantumLayer, compile_ansatz
 from qrkt_qiskit.training import TrainConfig, train, train_step
 from qrkt_qiskit.training.runs import build_model
 from qrkt_qiskit.training.schedule import warmup_cosine
@@ -51,10 +60,21 @@ OPTIONS = {  # the digits screen's arms (docs/runs/digits_screen.sh), as TrainCo
 }
 
 
-def step_timer(config: TrainConfig):
-    """A function that runs one timed training step of ``config``'s model and returns its seconds."""
+def force_method(model: torch.nn.Module, method: str) -> None:
+    """Every `QuantumLayer` of ``model`` runs its exact program compiled with ``method`` (a benchmark's switch)."""
+    for layer in model.modules():
+        if isinstance(layer, QuantumLayer):
+            w = layer.weight
+            layer._exact[(w.dtype, w.device)] = compile_ansatz(layer.ansatz, w.dtype, w.device, method=method)
+
+
+def step_timer(config: TrainConfig, method: str | None = None):
+    """A function that runs one timed training step of ``config``'s model (its circuits compiled with
+    ``method``, if given) and returns its seconds."""
     torch.manual_seed(0)
     model = build_model(config)
+    if method is not None:
+        force_method(model, method)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
     scheduler = warmup_cosine(optimizer, 5000, 54_000)
     if config.is_text:  # random ids of full length: IMDb's 512-token batches (one long review pads the rest)
@@ -70,9 +90,10 @@ def step_timer(config: TrainConfig):
     return step
 
 
-def seconds_per_step(configs: list[TrainConfig], steps: int, warmup: int = 20) -> list[float]:
-    """Median step time of each config; their steps interleave, so a busy machine slows all alike."""
-    timers = [step_timer(config) for config in configs]
+def seconds_per_step(configs: list[TrainConfig], steps: int, warmup: int = 20, methods=None) -> list[float]:
+    """Median step time of each config (its circuits compiled with ``methods[i]``, if given); their steps
+    interleave, so a busy machine slows all alike."""
+    timers = [step_timer(config, method) for config, method in zip(configs, methods or [None] * len(configs))]
     times = [[] for _ in configs]
     for i in range(warmup + steps):
         for timer, kept in zip(timers, times):
@@ -91,8 +112,12 @@ def main() -> None:
     parser.add_argument("--circuit-layers", type=int, default=1, metavar="L",
                         help="variational layers per circuit (default 1: the closed form; 2 or more: the statevector path)")
     parser.add_argument("--options", action="store_true", help="time the circuit options against the classical step")
+    parser.add_argument("--kernel-vs-sweep", action="store_true",
+                        help="time statevector models' steps with the numba kernel and with the torch sweep")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.kernel_vs_sweep:
+        return kernel_vs_sweep(args.steps)
     if args.imdb:
         return imdb(args.steps)
     if args.options:
@@ -126,6 +151,22 @@ def options(steps: int) -> None:
     for name, config in configs.items():
         parameters = sum(p.numel() for p in build_model(config).parameters())
         print(f"| {name} | {parameters:,} | {step[name] * 1e3:.1f} | {step[name] / step['classical']:.2f} |")
+
+
+def kernel_vs_sweep(steps: int) -> None:
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; MNIST model, 3 rk4_enh blocks, batch {BATCH}; "
+          f"medians of {steps} interleaved steps (forward, backward, AdamW)")
+    arms = {"classical": (TrainConfig(dataset="mnist", quantum=False), None)}
+    for name, fields in (("--circuit-layers 2", dict(circuit_layers=2)),
+                         ("--ansatz qrkt-reupload", dict(ansatz="qrkt-reupload", weight_init="normal"))):
+        for method in ("kernel", "sweep"):
+            arms[f"{name}, {method}"] = (TrainConfig(dataset="mnist", **fields), method)
+    step = dict(zip(arms, seconds_per_step([c for c, _ in arms.values()], steps, warmup=5,
+                                           methods=[m for _, m in arms.values()])))
+    print("| model | ms/step | ÷ classical | sweep ÷ kernel |\n|---|---:|---:|---:|")
+    for name in arms:
+        ratio = f"{step[name.replace('kernel', 'sweep')] / step[name]:.2f}" if name.endswith("kernel") else ""
+        print(f"| {name} | {step[name] * 1e3:.1f} | {step[name] / step['classical']:.2f} | {ratio} |")
 
 
 def imdb(steps: int) -> None:
