@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from contextvars import ContextVar
 
 import torch
 import torch.nn.functional as F
@@ -22,10 +23,16 @@ from .circuits import Ansatz, make_ansatz
 from .engine import UnsupportedCircuitError, compile_ansatz
 from .placement import Placement
 
-__all__ = ["INITS", "QuantumLayer", "QuantumLinear", "backends_kept", "quantum_layers", "running_natively", "to_backend"]
+__all__ = ["INITS", "QuantumLayer", "QuantumLinear", "backends_kept", "placements", "quantum_layers", "restore_placements",
+           "running_natively", "shot_sampling", "to_backend"]
 
 
 INITS = CIRCUIT_INITS  # how a layer's weights start (see QuantumLayer)
+
+# Set by finite-shot training (qrkt_qiskit.training.noise) for one step: a function from a layer's
+# outputs to what a device's shots would return; layers in training mode apply it before any
+# normalisation, as a device measures before anything classical runs.
+shot_sampling: ContextVar = ContextVar("qrkt_shot_sampling", default=None)
 
 
 class QuantumLayer(nn.Module):
@@ -241,6 +248,8 @@ class QuantumLayer(nn.Module):
         """
         out = (self._exact_program()(x, self.weight) if self._placement is None
                else self._placement.run(self, x, self.weight))
+        if self.training and (sample := shot_sampling.get()) is not None:
+            out = sample(out)
         if self.output_map is not None:
             scale, shift = self.output_map
             row, self._output_calls = self._output_calls % len(scale), self._output_calls + 1
@@ -391,13 +400,26 @@ def backends_kept(model: nn.Module):
     Open connections and compiled programs of the original backends are kept, so a study
     can switch the model around inside and leave it as it found it.
     """
-    layers = quantum_layers(model)
-    saved = [layer._placement for layer in layers]
+    saved = placements(model)
     try:
         yield model
     finally:
-        for layer, placement in zip(layers, saved):
-            layer._placement = placement
+        restore_placements(model, saved)
+
+
+def placements(model: nn.Module) -> tuple:
+    """Where every quantum layer of ``model`` runs now, with what was built for it, for `restore_placements`.
+
+    Training across several devices builds each device's programs once and switches between
+    them per step with these two functions, rebuilding nothing.
+    """
+    return tuple(layer._placement for layer in quantum_layers(model))
+
+
+def restore_placements(model: nn.Module, saved: tuple) -> None:
+    """Put every quantum layer of ``model`` back where `placements` found it."""
+    for layer, placement in zip(quantum_layers(model), saved, strict=True):
+        layer._placement = placement
 
 
 @contextlib.contextmanager
