@@ -31,6 +31,7 @@ COMMANDS = {
     "search": ("search", "random search of the classical baseline's hyperparameters (Optuna)"),
     "evaluate": ("evaluate", "evaluate a trained run on any backend"),
     "results": ("evaluate", "compare finished runs in the thesis' table"),
+    "calibrate": ("calibrate", "fit a trained run's quantum outputs to a target device from a few training images"),
     "noise-study": ("noise_study", "accuracy of a trained run across backends, shots and noise scales"),
     "backends": ("backends", "list backend profiles and whether each can run here"),
     "resources": ("resources", "hardware cost of a model: circuits, qubits, depth, shots, jobs"),

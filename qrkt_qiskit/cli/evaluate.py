@@ -51,6 +51,9 @@ def add_parser(sub) -> None:
                        "runtime or native (ibm)")
     extra.add_argument("--exact", action="store_true", help="exact expectation values instead of shots")
     extra.add_argument("--backends-dir", type=Path, metavar="DIR", help="one more directory of profile TOML files")
+    extra.add_argument("--calibration", type=Path, metavar="FILE",
+                       help="apply a calibration `qrkt calibrate` fitted on this backend: per-output maps instead of "
+                       "batch statistics, so --batch-size 1 evaluates one image at a time")
     p.set_defaults(func=run_evaluate)
     r = sub.add_parser("results", help=summary("results"), description=RESULTS,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -81,6 +84,10 @@ def run_evaluate(args) -> None:
         overrides["simulator"] = args.simulator
     if config.quantum or args.backend != "native" or overrides:  # a classical model is refused in one sentence
         to_backend(model, args.backend, backends_dir=args.backends_dir, **overrides)
+    if args.calibration is not None:
+        from ..calibration import Calibration
+
+        Calibration.load(args.calibration).apply(model)
     data = load_data(config, args.run_dir)
     x, y = data.split(args.split)
     if args.limit is not None:
@@ -105,6 +112,8 @@ def run_evaluate(args) -> None:
            "options": " ".join(f"{k}={v}" for k, v in overrides.items() if k not in OVERRIDES + ("simulator",)),
            "split": args.split, "checkpoint": args.checkpoint, "images": len(y),
            **{k: round(v, 6) for k, v in metrics.items()}, "seconds": round(time.perf_counter() - start, 2)}
+    if args.calibration is not None:
+        row["calibration"] = str(args.calibration)
     if hardware is not None:
         row.update(jobs_sent=record.sent, jobs_reused=record.reused, estimated_qpu_seconds=round(estimate.qpu_seconds, 1))
     print("  ".join(f"{k}={v}" for k, v in row.items() if v != ""), flush=True)  # first: a failed write loses nothing
