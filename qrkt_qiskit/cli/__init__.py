@@ -33,6 +33,7 @@ COMMANDS = {
     "results": ("evaluate", "compare finished runs in the thesis' table"),
     "calibrate": ("calibrate", "fit a trained run's quantum outputs to a target device from a few training images"),
     "noise-study": ("noise_study", "accuracy of a trained run across backends, shots and noise scales"),
+    "deploy-plan": ("deploy_plan", "predicted accuracy per QPU minute on a device, and the plan within a budget"),
     "backends": ("backends", "list backend profiles and whether each can run here"),
     "resources": ("resources", "hardware cost of a model: circuits, qubits, depth, shots, jobs"),
     "gan": ("gan", "train QRKT-GAN or TransGAN, score them by FID"),
