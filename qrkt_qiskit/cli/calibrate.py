@@ -114,8 +114,9 @@ def device_overrides(args) -> dict:
 def _file_stem(args, overrides: dict) -> str:
     """``<backend>-<settings>-k<K>``: the settings given on the command line, in a name a shell needs no quotes for."""
     short = {"shots": lambda v: "exact" if v is None else f"{v}shots", "noise_scale": lambda v: f"ns{v:g}",
-             "resilience_level": lambda v: f"rl{v}", "seed": lambda v: f"seed{v}"}
-    parts = [args.backend] + [short[k](overrides[k]) if k in short else f"{k}{overrides[k]}" for k in sorted(overrides)]
+             "resilience_level": lambda v: f"rl{v}", "seed": lambda v: f"seed{v}", "simulator": str}
+    keys = [k for k in short if k in overrides] + sorted(set(overrides) - set(short))
+    parts = [args.backend] + [short[k](overrides[k]) if k in short else f"{k}{overrides[k]}" for k in keys]
     parts.append(f"k{args.samples}")
     if args.sample_seed:
         parts.append(f"s{args.sample_seed}")
