@@ -55,8 +55,8 @@ def _digits_classifier():
     x, y = torch.tensor(data.data, dtype=torch.float32) / 16, torch.tensor(data.target)
     model = nn.Sequential(nn.Linear(64, 6), QuantumLayer(6), nn.Linear(6, 6), QuantumLayer(6), nn.Linear(6, 10))
     optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
-    for _ in range(60):
-        loss = F.cross_entropy(model(x[:600]), y[:600])
+    for _ in range(40):
+        loss = F.cross_entropy(model(x[:300]), y[:300])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -76,8 +76,8 @@ def test_calibration_recovers_accuracy_on_a_device_with_large_readout_error():
     noisy = accuracy()
     fit_calibration(model, x[:16]).apply(model)  # 16 training images
     calibrated = accuracy()
-    assert noisy < exact - 0.1  # measured: 81.4 % exact, 62.0 % on fake-lagos
-    assert calibrated > exact - 0.03  # measured: 81.6 %
+    assert noisy < exact - 0.1  # measured: 71.3 % exact, 53.1 % on fake-lagos
+    assert calibrated > exact - 0.03  # measured: 71.3 %
 
 
 @torch.no_grad()
