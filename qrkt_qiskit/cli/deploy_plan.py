@@ -81,12 +81,11 @@ def run(args) -> None:
         raise CommandError(f"--budget-qpu-minutes must be positive, got {args.budget_qpu_minutes:g}")
     if args.noise_scale < 0:
         raise CommandError(f"--noise-scale must be at least 0, got {args.noise_scale:g}")
-    import torch
-
     from ..deploy import deploy_plan, front_table, write_report
     from ..layers import quantum_layers
     from ..training import load_model
     from ..training.runs import load_data
+    from .noise_study import calibration_images
 
     config, model = load_model(args.run_dir, args.checkpoint)
     if not config.quantum:
@@ -98,15 +97,8 @@ def run(args) -> None:
     data = load_data(config, args.run_dir)
     x, y = data.split(args.split)
     x, y = x[: args.limit], y[: args.limit]
-    calibration = None
-    if not args.no_calibration:
-        train_x, _ = data.split("train")
-        if args.calibration_samples > len(train_x):
-            raise CommandError(f"--calibration-samples {args.calibration_samples} exceeds the {len(train_x)} training "
-                               "images")
-        # the images `qrkt calibrate --samples K` draws (its --sample-seed 0), so a device calibration matches
-        calibration = train_x[torch.randperm(len(train_x), generator=torch.Generator().manual_seed(0))
-                              [: args.calibration_samples]]
+    calibration = calibration_images(data, None if args.no_calibration else args.calibration_samples,
+                                     "--calibration-samples")
     out = args.out or args.run_dir / "deploy-plan" / (args.backend + ("" if args.noise_scale == 1
                                                                       else f"-ns{args.noise_scale:g}"))
     start = time.perf_counter()
