@@ -171,8 +171,8 @@ class TrainConfig:
                                      "exact value's gradient (straight-through); validation, test and evaluation "
                                      "stay exact", group="noise", metavar="N", default_help="exact values")
     resilience_level: int = option(0, "with --noise: train through what Runtime's Estimator returns at this "
-                                   "resilience level (0 none, 1 TREX, 2 TREX and ZNE; docs/noise.md)", group="noise",
-                                   metavar="L")
+                                   "resilience level (0 none, 1 TREX, 2 TREX and ZNE; docs/noise.md); not with "
+                                   "--train-shots", group="noise", metavar="L")
     post_norm: bool = option(False, "normalise every circuit's outputs over the batch (QuantumNAT's post-measurement "
                              "normalisation), which undoes most of the shrinking and shifting noise causes", group="noise")
     recipe: str | None = option(None, "fills in --epochs, --batch-size, --lr and --warmup-steps where not given: "

@@ -162,8 +162,8 @@ def _digits():
 def test_training_across_devices_and_shots_beats_exact_training_on_a_device_it_never_saw_as_aer_simulates_it():
     """Same model, initial weights, data and recipe; one trained through fake-nairobi and fake-manila at noise
     scales 1 and 2 with 128 shots, judged on fake-lagos at noise scale 1.4, a stand-in for hardware harsher than
-    its snapshot (one of the layout's qubits then reads with 49 % readout error; at scale 1 both models score
-    alike there, within one test image)."""
+    its snapshot (one of the layout's qubits then reads with 49 % readout error; at scale 1 the two score alike
+    there, 77.3 % and 77.7 % natively)."""
     x, y, train_idx, test_idx = _digits()
 
     def fitted(noise_options):
