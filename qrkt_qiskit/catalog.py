@@ -15,5 +15,5 @@ ANSATZ_NAMES = ("qrkt", "qrkt-2n", "qrkt-reupload", "basic")  # qrkt_qiskit.circ
 CIRCUIT_INITS = ("uniform", "normal")  # how a circuit's weights start: qrkt_qiskit.layers.QuantumLayer
 ODE_METHODS = ("rk1", "rk2", "rk3", "rk4", "rk4_enh")  # qrkt_qiskit.models.blocks' Butcher tableaux
 ARCHS = ("shared", "thesis")  # qrkt_qiskit.models.blocks.check_arch
-VIT_PRESET_NAMES = ("mnist", "mnist-1block", "cifar10", "digits")  # qrkt_qiskit.models.vit.VIT_PRESETS
+VIT_PRESET_NAMES = ("mnist", "mnist-1block", "cifar10", "digits", "digits-lean")  # qrkt_qiskit.models.vit.VIT_PRESETS
 TEXT_PRESET_NAMES = ("imdb", "imdb-quantum")  # qrkt_qiskit.models.text.TEXT_PRESETS

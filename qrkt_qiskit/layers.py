@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from contextvars import ContextVar
 
 import torch
 import torch.nn.functional as F
@@ -22,10 +23,16 @@ from .circuits import Ansatz, make_ansatz
 from .engine import UnsupportedCircuitError, compile_ansatz
 from .placement import Placement
 
-__all__ = ["INITS", "QuantumLayer", "QuantumLinear", "backends_kept", "quantum_layers", "running_natively", "to_backend"]
+__all__ = ["INITS", "QuantumLayer", "QuantumLinear", "backends_kept", "placements", "quantum_layers", "restore_placements",
+           "running_natively", "shot_sampling", "to_backend"]
 
 
 INITS = CIRCUIT_INITS  # how a layer's weights start (see QuantumLayer)
+
+# Set by finite-shot training (qrkt_qiskit.training.noise) for one step: a function from a layer's
+# outputs to what a device's shots would return; layers in training mode apply it before any
+# normalisation, as a device measures before anything classical runs.
+shot_sampling: ContextVar = ContextVar("qrkt_shot_sampling", default=None)
 
 
 class QuantumLayer(nn.Module):
@@ -80,6 +87,8 @@ class QuantumLayer(nn.Module):
         else:
             self.load_state_dict({"weight": torch.as_tensor(initial_weights, dtype=self.weight.dtype)})
         self.post_norm = post_norm
+        self.output_map: tuple[torch.Tensor, torch.Tensor] | None = None  # see set_output_map; not in state_dict
+        self._output_calls = 0  # calls since the forward pass began (set_output_map's row)
         self._exact: dict = {}  # (dtype, device) -> the exact engine program
         self._placement: Placement | None = None  # None: the exact native engine
         if backend != "native":
@@ -134,6 +143,35 @@ class QuantumLayer(nn.Module):
             if profile.kind == "fake":
                 backends.noise_model(profile)
         self._placement = placement
+
+    def set_output_map(self, scale: torch.Tensor | None, shift: torch.Tensor | None = None) -> None:
+        """From now on, the ``i``-th call of a forward pass returns ``circuit(x) * scale[i] + shift[i]``.
+
+        ``scale`` and ``shift`` are ``(calls, n_outputs)``: one row per call of this layer in
+        one forward pass (an ODE block calls its layers once per stage); call ``calls + j``
+        reuses row ``j``, and `restart_output_map` marks a new pass. With ``post_norm`` the
+        map replaces the batch statistics, so one sample alone can be evaluated.
+        `qrkt_qiskit.calibration` fits such maps on a device. ``None`` removes the map. It is
+        not part of ``state_dict``: checkpoints are the same with or without one.
+
+        Raises:
+            ValueError: if ``scale`` and ``shift`` are not both ``(calls, n_outputs)`` and finite.
+        """
+        if scale is None:
+            self.output_map = None
+            return
+        scale, shift = torch.as_tensor(scale), torch.as_tensor(shift)
+        if scale.dim() != 2 or scale.shape[1] != self.n_outputs or shift.shape != scale.shape:
+            raise ValueError(f"an output map of this {self.n_outputs}-output layer needs scale and shift of shape "
+                             f"(calls, {self.n_outputs}), got {tuple(scale.shape)} and {tuple(shift.shape)}")
+        if not (torch.isfinite(scale).all() and torch.isfinite(shift).all()):
+            raise ValueError("an output map's scale and shift must be finite")
+        self.output_map = (scale, shift)
+        self.restart_output_map()
+
+    def restart_output_map(self) -> None:
+        """The next call is the first of a forward pass (row 0 of the output map)."""
+        self._output_calls = 0
 
     def _prepare(self) -> None:
         """Build the programs for the weight's dtype and device now, never inside ``forward``.
@@ -210,6 +248,12 @@ class QuantumLayer(nn.Module):
         """
         out = (self._exact_program()(x, self.weight) if self._placement is None
                else self._placement.run(self, x, self.weight))
+        if self.training and (sample := shot_sampling.get()) is not None:
+            out = sample(out)
+        if self.output_map is not None:
+            scale, shift = self.output_map
+            row, self._output_calls = self._output_calls % len(scale), self._output_calls + 1
+            return out * scale[row].to(out) + shift[row].to(out)
         return _post_norm(out) if self.post_norm else out
 
     def _exact_program(self):
@@ -224,7 +268,8 @@ class QuantumLayer(nn.Module):
         text = f"ansatz={a.circuit.name!r}, n_qubits={a.n_qubits}, n_weights={a.n_weights}, backend={self.backend!r}"
         if self.simulator is not None:
             text += f", simulator={self.simulator!r}"
-        return text + (", post_norm=True" if self.post_norm else "")
+        text += ", post_norm=True" if self.post_norm else ""
+        return text + (f", output_map={len(self.output_map[0])} call(s)" if self.output_map is not None else "")
 
 
 def _post_norm(out: torch.Tensor) -> torch.Tensor:
@@ -355,13 +400,26 @@ def backends_kept(model: nn.Module):
     Open connections and compiled programs of the original backends are kept, so a study
     can switch the model around inside and leave it as it found it.
     """
-    layers = quantum_layers(model)
-    saved = [layer._placement for layer in layers]
+    saved = placements(model)
     try:
         yield model
     finally:
-        for layer, placement in zip(layers, saved):
-            layer._placement = placement
+        restore_placements(model, saved)
+
+
+def placements(model: nn.Module) -> tuple:
+    """Where every quantum layer of ``model`` runs now, with what was built for it, for `restore_placements`.
+
+    Training across several devices builds each device's programs once and switches between
+    them per step with these two functions, rebuilding nothing.
+    """
+    return tuple(layer._placement for layer in quantum_layers(model))
+
+
+def restore_placements(model: nn.Module, saved: tuple) -> None:
+    """Put every quantum layer of ``model`` back where `placements` found it."""
+    for layer, placement in zip(quantum_layers(model), saved, strict=True):
+        layer._placement = placement
 
 
 @contextlib.contextmanager

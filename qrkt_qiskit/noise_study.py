@@ -7,6 +7,7 @@ table goes to a CSV and a markdown file, the curves to a PNG, all in ``out_dir``
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +26,8 @@ from .output import ProgressBar, figure, markdown_table, save_figure, write_csv,
 
 __all__ = ["NoiseStudyRow", "accuracy", "noise_study"]
 
+_DEVICES = ("fake", "ibm")  # the kinds with a device, hence with Runtime's resilience levels
+
 
 def accuracy(outputs: torch.Tensor, targets: torch.Tensor) -> float:
     """Top-1 accuracy of logits ``(N, classes)`` against integer labels ``(N,)``."""
@@ -33,14 +36,17 @@ def accuracy(outputs: torch.Tensor, targets: torch.Tensor) -> float:
 
 @dataclass(frozen=True)
 class NoiseStudyRow:
-    """One evaluation: a backend at a shot count and noise scale.
+    """One evaluation: a backend at a shot count and noise scale, with or without a calibration.
 
     Attributes:
         backend, kind: the profile evaluated (``native`` is the exact reference).
         simulator: who ran a device profile (``native``, ``aer``, ``runtime``; ``None`` otherwise).
         shots: samples per expectation value (``None``: exact).
         noise_scale: the fake device's error-rate factor (``None`` where the kind has none).
-        resilience: an ``ibm`` profile's error-mitigation level (``None`` elsewhere).
+        resilience: the error-mitigation level of an ``ibm`` profile (``None``: Runtime's default)
+            or of a device simulated natively at the levels asked for (``None`` elsewhere).
+        calibration: the images a calibration was fitted on at this row's setting
+            (`qrkt_qiskit.calibration`; ``None``: no calibration); calibration_file: where it is.
         metric: the metric on all samples; delta: metric minus the native reference's.
         output_error: mean absolute difference of the model's outputs from the native ones.
         samples, seconds: how many samples, and the wall time of their evaluation.
@@ -61,6 +67,8 @@ class NoiseStudyRow:
     samples: int
     seconds: float
     aer_check: float | None = None
+    calibration: int | None = None
+    calibration_file: str | None = None
 
 
 def noise_study(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *, backends: Sequence[str],
@@ -68,6 +76,7 @@ def noise_study(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *
                 out_dir: str | Path, metric: Callable[[torch.Tensor, torch.Tensor], float] = accuracy,
                 metric_name: str = "accuracy", batch_size: int = 256, seed: int | None = 1234,
                 resilience_levels: Sequence[int] | None = None, aer_check: int = 0,
+                calibration_inputs: torch.Tensor | None = None, uncalibrated: bool = True,
                 backends_dir: str | Path | None = None, options: dict | None = None) -> list[NoiseStudyRow]:
     """Evaluate ``model`` natively and on every backend × shots × noise scale; write the results.
 
@@ -83,12 +92,20 @@ def noise_study(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *
         batch_size: samples per forward pass (one primitive job per dependency level of its calls).
         seed: sampling seed of every backend (``None``: fresh randomness per row); the layout
             is fixed by each profile's ``layout_seed``, so noise scales differ only in noise.
-        resilience_levels: Runtime error-mitigation levels tried on ``ibm`` profiles (``None``:
-            the profile's own); the table shows mitigated rows beside the raw level 0.
+        resilience_levels: Runtime's error-mitigation levels tried on device profiles: ``ibm``
+            ones through Runtime (or natively with ``simulator="native"``), ``fake-<device>``
+            ones in the native noisy engine, which computes what Runtime's Estimator returns
+            at each level (`backends.mitigation`); ``None``: each profile's own.
         aer_check: for every row the native noisy engine runs, this many random samples are
             also run through Aer (exact values, same device, noise scale and ISA circuits; once
             per device and noise scale, whatever the shots) and the largest output difference
             is recorded (0: no check).
+        calibration_inputs: ``(K, ...)`` images (training images, never ``inputs``): every
+            device row is also evaluated with a calibration fitted on them at that row's
+            setting (`qrkt_qiskit.calibration.fit_calibration`), saved in
+            ``out_dir/calibrations/``; ``None``: no calibrated rows.
+        uncalibrated: whether device rows are also evaluated without a calibration (a model
+            with ``post_norm`` then uses its batch statistics).
         backends_dir: one more directory of user profiles.
         options: profile keys set on every backend of the study (``{"layout_seed": 7}``, …).
 
@@ -106,70 +123,110 @@ def noise_study(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *
     """
     if len(inputs) != len(targets):
         raise ValueError(f"inputs and targets must have the same length, got {len(inputs)} and {len(targets)}")
+    if not uncalibrated and calibration_inputs is None:
+        raise ValueError("uncalibrated=False leaves only calibrated rows, so it needs calibration_inputs")
     plan = _plan(backends, shots, noise_scales, seed, resilience_levels, backends_dir, options or {})
-    layers = quantum_layers(model)
     was_training = model.training
     model.eval()
     rows: list[NoiseStudyRow] = []
+    out_dir = Path(out_dir)
     try:
         with backends_kept(model):  # the model leaves on the backends it came with
             with running_natively(model):
                 reference, seconds = _evaluate(model, inputs, batch_size, "native")
-            ref_metric = metric(reference, targets)
-            rows.append(NoiseStudyRow("native", "native", None, None, None, None, ref_metric, 0.0, 0.0, len(inputs),
-                                      seconds))
+            ref = NoiseStudyRow("native", "native", None, None, None, None, metric(reference, targets), 0.0, 0.0,
+                                len(inputs), seconds)
+            rows.append(ref)
             subset = torch.randperm(len(inputs), generator=torch.Generator().manual_seed(seed or 0))[:aer_check]
             checked: dict = {}
+
+            def row(profile, noise_scale, outputs, seconds, **extra) -> NoiseStudyRow:
+                value = metric(outputs, targets)
+                simulators = "/".join(sorted({str(m.simulator) for m in quantum_layers(model)}))
+                return NoiseStudyRow(profile.name, profile.kind, simulators if registry.simulator(profile) else None,
+                                     profile.shots, noise_scale, _resilience(profile), value, value - ref.metric,
+                                     (outputs - reference).abs().mean().item(), len(inputs), seconds, **extra)
+
             for profile, noise_scale in ProgressBar(plan, desc="noise study", unit="row"):
                 to_backend(model, profile)
                 label = f"{profile.name} ({_describe(profile)})"
-                outputs, seconds = _evaluate(model, inputs, batch_size, label)
-                value = metric(outputs, targets)
-                simulators = {m.simulator for m in layers}
-                check = None
-                # exact vs exact, once per device and noise scale; Aer models fake devices only
-                if aer_check and simulators == {"native"} and profile.kind == "fake":
-                    key = registry.get_profile(profile, shots=None)
-                    if key not in checked:
-                        checked[key] = _aer_check(model, profile, inputs[subset], batch_size, label)
-                    check = checked[key]
-                rows.append(NoiseStudyRow(profile.name, profile.kind, "/".join(sorted(map(str, simulators)))
-                                          if registry.simulator(profile) else None, profile.shots, noise_scale,
-                                          profile.option("resilience_level") if profile.kind == "ibm" else None,
-                                          value, value - ref_metric, (outputs - reference).abs().mean().item(),
-                                          len(inputs), seconds, check))
+                if uncalibrated or profile.kind not in _DEVICES:
+                    check = None
+                    # exact vs exact, once per device and noise scale; Aer models fake devices only
+                    if aer_check and _natively(model) and profile.kind == "fake":
+                        key = registry.get_profile(profile, shots=None)
+                        if key not in checked:
+                            checked[key] = _aer_check(model, profile, inputs[subset], batch_size, label)
+                        check = checked[key]
+                    rows.append(row(profile, noise_scale, *_evaluate(model, inputs, batch_size, label), aer_check=check))
+                if calibration_inputs is not None and profile.kind in _DEVICES:
+                    path = out_dir / "calibrations" / f"{_stem(profile, len(calibration_inputs))}.json"
+                    with _calibrated(model, calibration_inputs, path):
+                        outputs, seconds = _evaluate(model, inputs, batch_size, f"{label}, calibrated")
+                    rows.append(row(profile, noise_scale, outputs, seconds, calibration=len(calibration_inputs),
+                                    calibration_file=str(path)))
     except BaseException as exc:  # a row that fails or is interrupted keeps the rows finished before it
         if not rows:
             raise
-        _write(rows, Path(out_dir), metric_name)
-        kept = f"the {len(rows)} finished row(s) of {len(plan) + 1} are in {out_dir}"
+        _write(rows, out_dir, metric_name)
+        total = 1 + sum(1 if p.kind not in _DEVICES else uncalibrated + (calibration_inputs is not None)
+                        for p, _ in plan)
+        kept = f"the {len(rows)} finished row(s) of {total} are in {out_dir}"
         if isinstance(exc, KeyboardInterrupt):
             raise Interrupted(kept) from exc
         exc.add_note(kept)
         raise
     finally:
         model.train(was_training)
-    _write(rows, Path(out_dir), metric_name)
+    _write(rows, out_dir, metric_name)
     return rows
+
+
+def _natively(model) -> bool:
+    return {m.simulator for m in quantum_layers(model)} == {"native"}
+
+
+@contextlib.contextmanager
+def _calibrated(model, images, path: Path):
+    """Inside, ``model`` runs with a calibration fitted on ``images`` where its layers are now; saved to ``path``."""
+    from .calibration import fit_calibration
+
+    calibration = fit_calibration(model, images)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    calibration.save(path)
+    with calibration.apply(model):
+        yield calibration
+
+
+def _stem(profile, samples: int) -> str:
+    """A calibration file's name: ``fake-lagos-256shots-ns1-rl2-k32``."""
+    parts = [profile.name, "exact" if profile.shots is None else f"{profile.shots}shots"]
+    if profile.option("noise_scale") is not None:
+        parts.append(f"ns{profile.option('noise_scale'):g}")
+    if profile.option("resilience_level") is not None:
+        parts.append(f"rl{profile.option('resilience_level')}")
+    return "-".join([*parts, f"k{samples}"]).replace("/", "_").replace(" ", "_")
 
 
 def _plan(names, shots, noise_scales, seed, resilience_levels, backends_dir, options):
     """Every (profile, noise scale) to evaluate, resolved up front so a typo fails before any work."""
     plan = []
     bases = [registry.get_profile(name, backends_dir=backends_dir, **options) for name in names]
-    if resilience_levels and not any(b.kind == "ibm" for b in bases):
-        raise ValueError("resilience levels apply to ibm profiles only (Qiskit Runtime's error mitigation); "
-                         "add one, e.g. --backends ibm with device = \"fake-lagos\" for local testing")
+    if resilience_levels and not any(b.kind in _DEVICES for b in bases):
+        raise ValueError("resilience levels apply to device profiles only (fake-<device> in the native noisy engine, "
+                         "ibm through Qiskit Runtime or natively); add one, e.g. --backends fake-lagos")
     for base in bases:
         samples = shots if base.kind in ("aer", "fake", "ibm") else [base.shots]
         scales = noise_scales if base.kind == "fake" else [None]
-        levels = resilience_levels if base.kind == "ibm" and resilience_levels else [None]
+        levels = resilience_levels if base.kind in _DEVICES and resilience_levels else [None]
         for s, scale, level in itertools.product(samples, scales, levels):
             overrides = {"shots": s} if base.kind in ("aer", "fake", "ibm") else {}
             if scale is not None:
                 overrides["noise_scale"] = scale
             if level is not None:
                 overrides["resilience_level"] = level
+                if base.kind == "fake" and registry.simulator(base) == "auto":
+                    overrides["simulator"] = "native"  # Runtime's levels are simulated natively, never on Aer
             if seed is not None and base.kind in ("aer", "fake", "ibm"):
                 overrides["seed"] = seed if base.kind != "ibm" else max(seed, 1)  # Runtime ignores seed 0
             profile = registry.get_profile(base, **overrides)
@@ -178,11 +235,16 @@ def _plan(names, shots, noise_scales, seed, resilience_levels, backends_dir, opt
     return plan
 
 
+def _resilience(profile) -> int | None:
+    """The row's resilience level: an ``ibm`` profile's (``None``: Runtime's default), a native device's if set."""
+    return profile.option("resilience_level") if profile.kind in _DEVICES else None
+
+
 def _describe(profile) -> str:
     parts = ["exact" if profile.shots is None else f"{profile.shots} shots"]
     if profile.option("noise_scale") is not None:
         parts.append(f"noise ×{profile.option('noise_scale'):g}")
-    if profile.kind == "ibm":
+    if profile.kind == "ibm" or profile.option("resilience_level") is not None:
         parts.append(f"resilience {profile.option('resilience_level', 1)}")
     return ", ".join(parts)
 
@@ -209,12 +271,12 @@ def _write(rows: list[NoiseStudyRow], out_dir: Path, metric_name: str) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     names = [n if n != "metric" else metric_name for n in (f.name for f in fields(NoiseStudyRow))]
     write_csv([dict(zip(names, asdict(row).values())) for row in rows], out_dir / "noise_study.csv", names)
-    head = ["backend", "kind", "simulator", "shots", "noise scale", "resilience", metric_name, f"Δ {metric_name}",
-            "mean |Δ output|", "samples", "seconds", "max |native − Aer|"]
+    head = ["backend", "kind", "simulator", "shots", "noise scale", "resilience", "calibration", metric_name,
+            f"Δ {metric_name}", "mean |Δ output|", "samples", "seconds", "max |native − Aer|"]
     dash = "—"
     cells = [[r.backend, r.kind, r.simulator or dash, "exact" if r.shots is None else r.shots,
               dash if r.noise_scale is None else f"{r.noise_scale:g}", dash if r.resilience is None else r.resilience,
-              f"{r.metric:.4f}", f"{r.delta:+.4f}", f"{r.output_error:.2e}", r.samples, f"{r.seconds:.2f}",
+              dash if r.calibration is None else f"{r.calibration} images", f"{r.metric:.4f}", f"{r.delta:+.4f}", f"{r.output_error:.2e}", r.samples, f"{r.seconds:.2f}",
               dash if r.aer_check is None else f"{r.aer_check:.1e}"] for r in rows]
     write_text(out_dir / "noise_study.md", markdown_table(head, cells, numeric=len(head) - 3) + "\n")
     _plot(rows, out_dir / "noise_study.png", metric_name)
@@ -226,9 +288,10 @@ def _plot(rows: list[NoiseStudyRow], path: Path, metric_name: str) -> None:
     fig, (by_scale, by_shots) = figure(figsize=(11, 4.5), ncols=2)
     reference = rows[0].metric
     shown = lambda shots: "exact" if shots is None else f"{shots} shots"  # noqa: E731
-    for backend, level in dict.fromkeys((r.backend, r.resilience) for r in rows[1:]):
-        mine = [r for r in rows[1:] if (r.backend, r.resilience) == (backend, level)]
-        name = backend if level is None else f"{backend}, resilience {level}"
+    for backend, level, calibration in dict.fromkeys((r.backend, r.resilience, r.calibration) for r in rows[1:]):
+        mine = [r for r in rows[1:] if (r.backend, r.resilience, r.calibration) == (backend, level, calibration)]
+        name = (backend + ("" if level is None else f", resilience {level}")
+                + ("" if calibration is None else f", calibrated on {calibration}"))
         for shots in dict.fromkeys(r.shots for r in mine if r.noise_scale is not None):
             line = sorted((r.noise_scale, r.metric) for r in mine if r.noise_scale is not None and r.shots == shots)
             by_scale.plot(*zip(*line), marker="o", label=f"{name}, {shown(shots)}")

@@ -1,11 +1,18 @@
 """Shared test helpers: Qiskit's `Statevector` as the independent reference."""
 
+import os
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `pytest -n N` runs N processes: one thread each, or they fight for the cores
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"  # before torch loads; subprocesses inherit it
+
 import numpy as np
 import pytest
 import torch
 from hypothesis import settings
 from qiskit.quantum_info import Statevector
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)  # in case a plugin imported torch before the line above
 settings.register_profile("ci", deadline=None, max_examples=40, derandomize=True)
 settings.load_profile("ci")
 

@@ -136,7 +136,7 @@ def test_train_with_noise_records_it_and_refuses_what_is_not_a_device(tmp_path):
         TrainConfig(noise="fake-manila", noise_scale=-1)
 
 
-def test_noise_study_checks_native_rows_against_aer_and_refuses_resilience_without_ibm(tmp_path):
+def test_noise_study_checks_native_rows_against_aer_and_refuses_resilience_without_a_device(tmp_path):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 3), QuantumLayer(3), nn.Linear(3, 2))
     x, y = torch.rand(12, 4), torch.randint(0, 2, (12,))
@@ -144,8 +144,10 @@ def test_noise_study_checks_native_rows_against_aer_and_refuses_resilience_witho
     assert [r.simulator for r in rows] == [None, "native", "native"]
     assert all(r.aer_check is not None and r.aer_check < 1e-5 for r in rows[1:])
     assert "max |native − Aer|" in (tmp_path / "noise_study.md").read_text()
-    with pytest.raises(ValueError, match=r"^resilience levels apply to ibm profiles only"):
-        noise_study(model, x, y, backends=["fake-manila"], resilience_levels=[0, 1], out_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"^resilience levels apply to device profiles only \(fake-<device> in the "
+                                         r"native noisy engine, ibm through Qiskit Runtime or natively\); add one, "
+                                         r"e\.g\. --backends fake-lagos$"):
+        noise_study(model, x, y, backends=["aer"], resilience_levels=[0, 1], out_dir=tmp_path)
 
 
 def test_noise_study_resilience_levels_on_runtime_local_mode(tmp_path):

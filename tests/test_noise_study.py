@@ -1,6 +1,7 @@
 """noise_study: one model across backends, shots and noise scales, written as CSV, markdown and a plot."""
 
 import csv
+from pathlib import Path
 
 import pytest
 import torch
@@ -80,3 +81,21 @@ def test_a_row_that_is_interrupted_or_fails_keeps_the_rows_finished_before_it(tm
     with open(tmp_path / "study" / "noise_study.csv") as f:
         assert [(r["backend"], r["shots"]) for r in csv.DictReader(f)] == [("native", ""), ("aer", "")]
     assert (tmp_path / "study" / "noise_study.md").read_text().count("\n") == 2 + 2
+
+
+def test_resilience_levels_and_calibration_on_a_native_device_profile(tmp_path):
+    model, inputs, targets = _model_and_data()
+    rows = noise_study(model, inputs, targets, backends=["fake-lagos"], shots=[None], resilience_levels=[0, 1],
+                       calibration_inputs=torch.randn(8, 4), out_dir=tmp_path)
+    assert [(r.simulator, r.resilience, r.calibration) for r in rows[1:]] == [
+        ("native", level, k) for level in (0, 1) for k in (None, 8)]
+    error = {(r.resilience, r.calibration): r.output_error for r in rows[1:]}
+    assert error[1, None] < error[0, None]  # TREX removes most of fake-lagos' readout error
+    assert error[0, 8] < error[0, None]  # so does a calibration
+    calibrated = [r.calibration_file for r in rows if r.calibration]
+    assert calibrated[0] == str(tmp_path / "calibrations" / "fake-lagos-exact-ns1-rl0-k8.json")
+    assert all(Path(f).is_file() for f in calibrated)
+    assert "| 8 images |" in (tmp_path / "noise_study.md").read_text()
+    with pytest.raises(ValueError, match=r"^uncalibrated=False leaves only calibrated rows, so it needs "
+                                         r"calibration_inputs$"):
+        noise_study(model, inputs, targets, backends=["fake-lagos"], uncalibrated=False, out_dir=tmp_path)

@@ -7,7 +7,7 @@ import contextlib
 import time
 from pathlib import Path
 
-from . import summary
+from . import CommandError, summary
 from .options import positive_int
 from .profile_options import add_profile_options, profile_overrides
 
@@ -51,6 +51,12 @@ def add_parser(sub) -> None:
                        "runtime or native (ibm)")
     extra.add_argument("--exact", action="store_true", help="exact expectation values instead of shots")
     extra.add_argument("--backends-dir", type=Path, metavar="DIR", help="one more directory of profile TOML files")
+    extra.add_argument("--calibration", type=Path, metavar="FILE",
+                       help="apply a calibration `qrkt calibrate` fitted on this backend: per-output maps instead of "
+                       "batch statistics, so --batch-size 1 evaluates one image at a time")
+    extra.add_argument("--plan", type=Path, metavar="FILE",
+                       help="run a plan `qrkt deploy-plan` wrote: its backend, shots, resilience level, noise scale, "
+                       "seed and calibration (an option the plan sets is refused with another value)")
     p.set_defaults(func=run_evaluate)
     r = sub.add_parser("results", help=summary("results"), description=RESULTS,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -64,6 +70,8 @@ def run_evaluate(args) -> None:
     from ..training.stored import expect_kind
 
     expect_kind(args.run_dir, "classification")  # a mistaken path is refused before the heavy imports
+    if args.plan is not None:
+        _apply_plan(args)
     from ..backends.journal import journal
     from ..errors import Interrupted
     from ..layers import to_backend
@@ -81,6 +89,10 @@ def run_evaluate(args) -> None:
         overrides["simulator"] = args.simulator
     if config.quantum or args.backend != "native" or overrides:  # a classical model is refused in one sentence
         to_backend(model, args.backend, backends_dir=args.backends_dir, **overrides)
+    if args.calibration is not None:
+        from ..calibration import Calibration
+
+        Calibration.load(args.calibration).apply(model)
     data = load_data(config, args.run_dir)
     x, y = data.split(args.split)
     if args.limit is not None:
@@ -105,10 +117,57 @@ def run_evaluate(args) -> None:
            "options": " ".join(f"{k}={v}" for k, v in overrides.items() if k not in OVERRIDES + ("simulator",)),
            "split": args.split, "checkpoint": args.checkpoint, "images": len(y),
            **{k: round(v, 6) for k, v in metrics.items()}, "seconds": round(time.perf_counter() - start, 2)}
+    if args.calibration is not None:
+        row["calibration"] = str(args.calibration)
+    if args.plan is not None:
+        row["plan"] = str(args.plan)
     if hardware is not None:
         row.update(jobs_sent=record.sent, jobs_reused=record.reused, estimated_qpu_seconds=round(estimate.qpu_seconds, 1))
     print("  ".join(f"{k}={v}" for k, v in row.items() if v != ""), flush=True)  # first: a failed write loses nothing
     append_evaluation(args.run_dir, row)
+
+
+def _apply_plan(args) -> None:
+    """Set ``args``' backend, settings and calibration from ``--plan``; refuse an option given with another value."""
+    from ..deploy.plan_file import PlanFile, checkpoint_digest
+
+    plan = PlanFile.load(args.plan)
+    weights = args.run_dir / f"{args.checkpoint}.pt"
+    if weights.is_file() and checkpoint_digest(weights) != plan.checkpoint_sha256:
+        raise CommandError(f"{args.plan} is a plan for other weights ({plan.run_dir}, checkpoint {plan.checkpoint}), "
+                           f"not {args.run_dir}'s {args.checkpoint} checkpoint; make one for this run with "
+                           f"qrkt deploy-plan {args.run_dir} --backend {plan.backend}")
+    settings = plan.overrides()
+    simulator = settings.pop("simulator", None)
+    calibration = plan.calibration_path(args.plan)
+    given = profile_overrides(args)
+    if args.exact:
+        given["shots"] = "exact"
+    asked = {"--backend": (None if args.backend == "native" else args.backend, plan.backend),
+             "--simulator": (args.simulator, simulator),
+             **{_FLAGS[key]: (given.get(key), value) for key, value in settings.items()}}
+    if args.calibration is not None and calibration is not None:
+        asked["--calibration"] = (args.calibration.resolve(), calibration.resolve())
+    for option, (mine, planned) in asked.items():
+        if mine is not None and planned is not None and mine != planned:
+            raise CommandError(f"{args.plan} sets {option} {planned}, so {option} {mine} contradicts it; drop "
+                               f"{option}, or make another plan with qrkt deploy-plan")
+    if args.calibration is not None and not plan.calibration_samples:
+        raise CommandError(f"{args.plan} plans no calibration, so --calibration contradicts it; drop --calibration, "
+                           "or make another plan with qrkt deploy-plan")
+    if plan.calibration_samples and calibration is None and args.calibration is None:
+        raise CommandError(f"{args.plan} plans a calibration on {plan.calibration_samples} images fitted on the device: "
+                           f"fit it with qrkt calibrate {args.run_dir} --backend {plan.backend} --samples "
+                           f"{plan.calibration_samples} --shots {plan.shots} --resilience-level {plan.resilience_level} "
+                           "and pass its file with --calibration")
+    args.backend, args.simulator = plan.backend, simulator or args.simulator
+    args.calibration = args.calibration or calibration
+    for key, value in settings.items():
+        setattr(args, f"profile_{key}", value)
+
+
+_FLAGS = {"shots": "--shots", "resilience_level": "--resilience-level", "noise_scale": "--noise-scale",
+          "seed": "--seed"}
 
 
 def _on_ibm_hardware(model):

@@ -22,8 +22,11 @@ class _Given(argparse.Action):
         super().__init__(option_strings, dest, nargs=0 if const is not None else nargs, const=const, **kwargs)
 
     def __call__(self, parser, namespace, values, option_string=None):
+        if isinstance(values, list):  # nargs: a config field holds a tuple
+            values = tuple(values)
         setattr(namespace, self.dest, self.const if self.const is not None else values)
-        shown = option_string if self.const is not None else f"{option_string} {values}"
+        shown = (option_string if self.const is not None else
+                 f"{option_string} {' '.join(map(str, values)) if isinstance(values, tuple) else values}")
         setattr(namespace, "given_options", {**getattr(namespace, "given_options", {}), self.dest: shown})
 
 
@@ -94,10 +97,10 @@ def add_config_options(parser: argparse.ArgumentParser, cls, groups: dict[str, s
                 section.add_argument(flag, dest=f.name, action=_Given, const=not f.default, default=f.default,
                                      help=meta["help"])
             continue
-        kind = _TYPES[f.type.replace(" | None", "")]
+        kind = _TYPES[f.type.replace(" | None", "").removeprefix("tuple[").removesuffix(", ...]")]  # nargs: per item
         kwargs = {"dest": f.name, "action": _Given, "type": kind, "default": f.default,
                   "help": meta["help"] + ("" if shown is None else f" (default: {shown})")}
-        for key in ("metavar", "choices"):
+        for key in ("metavar", "choices", "nargs"):
             if key in meta:
                 kwargs[key] = meta[key]
         section.add_argument(flag, **kwargs)

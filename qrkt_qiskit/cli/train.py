@@ -19,7 +19,14 @@ summary.json; a text run also its WordPiece tokenizer.json, trained on the train
 Ctrl-C checkpoints; `--resume` continues to the same weights an uninterrupted run would have
 reached. `--from-search STUDY_DIR` trains the best configuration of a `qrkt search` (the
 thesis protocol: search the classical baseline, then train the quantum model with its best
-configuration). Under `torchrun --nproc_per_node N` the same command trains data-parallel."""
+configuration). Under `torchrun --nproc_per_node N` the same command trains data-parallel.
+
+Noise-aware training (--noise) puts every circuit on a device's noise, simulated exactly in
+the native noisy engine. So that the model does not fit one device, --noise takes several
+devices and --noise-scale several error-rate factors: each step draws one (device, scale)
+pair, from a generator seeded by --seed and saved in last.pt, and validation uses the first
+pair; --train-shots N adds the shot noise of N shots to every circuit output in training
+steps. config.json records what was drawn from, metrics.csv how often each pair was drawn."""
 
 EPILOG = """\
 examples:
@@ -28,6 +35,8 @@ examples:
   qrkt train --dataset mnist --data-root ../shared/data --recipe thesis   # the thesis' MNIST run
   qrkt train --resume --run-dir runs/c         # continue an interrupted run
   qrkt train --noise fake-nairobi --post-norm  # noise-aware: trained through the device's noise
+  qrkt train --noise fake-nairobi fake-brisbane fake-fez --noise-scale 1 2 --train-shots 256
+                                               # across 3 devices x 2 scales, with the shot noise of 256 shots
   qrkt train --dataset imdb --data-root ../shared/data --classical   # thesis RK4_ENH IMDb baseline
   qrkt train --from-search runs/search --quantum --epochs 20        # best searched config, quantum
   torchrun --nproc_per_node 2 -m qrkt_qiskit train --epochs 5

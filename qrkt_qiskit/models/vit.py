@@ -65,6 +65,9 @@ VIT_PRESETS = {
     "mnist-1block": ViTConfig(image_size=28, channels=1, patch_size=14, dim=6, heads=2, mlp_dim=3, blocks=1),
     "cifar10": ViTConfig(image_size=32, channels=3, patch_size=16, dim=12, heads=6, mlp_dim=6, blocks=1),
     "digits": ViTConfig(image_size=8, channels=1, patch_size=4, dim=6, heads=2, mlp_dim=3, blocks=3),
+    # For a device's budget (issue 37): one 8x8 patch and the CLS token, one block; with --ode rk1 an
+    # image costs 10 circuit executions instead of the digits preset's 300 (docs/ibm.md, deployment plans).
+    "digits-lean": ViTConfig(image_size=8, channels=1, patch_size=8, dim=6, heads=2, mlp_dim=3, blocks=1, ode="rk1"),
 }
 assert tuple(VIT_PRESETS) == VIT_PRESET_NAMES, "qrkt_qiskit.catalog lists the vision presets"
 

@@ -71,6 +71,14 @@ def from_data(cls, values, what: str):
     return cls(**values)
 
 
+def _refuse_empty_or_repeated(name: str, values) -> None:
+    if not values:
+        raise ValueError(f"{name} must list at least one value, got none")
+    repeated = sorted({repr(v) for v in values if list(values).count(v) > 1})
+    if repeated:
+        raise ValueError(f"{name} lists {', '.join(repeated)} more than once; give each value once")
+
+
 def _shortened(text: str) -> str:
     return text if len(text) <= _QUOTED else f"{text[:_QUOTED]}... ({len(text):,} characters)"
 
@@ -78,7 +86,7 @@ def _shortened(text: str) -> str:
 def option(default, help: str, **cli):
     """A config field that is also a command-line option: ``help`` and the `qrkt_qiskit.cli.options` keys in metadata.
 
-    Keys: ``group`` (the help section), ``metavar``, ``choices``, ``default_help`` (what the
+    Keys: ``group`` (the help section), ``metavar``, ``choices``, ``nargs`` (for a tuple field), ``default_help`` (what the
     help says the default is, where the value alone would not tell), ``flag`` (the option's
     name, default ``--field-name``; for a bool that defaults to True, the flag that turns it
     off) and ``negative`` (a second flag that sets a bool False, shown as its own option).
@@ -149,10 +157,22 @@ class TrainConfig:
     max_qubits: int | None = option(None, "split maps wider than Q qubits into several circuits", group="model",
                                     metavar="Q", default_help="one circuit per map")
     dropout: float = option(0.0, "dropout in attention and MLP", group="model")
-    noise: str | None = option(None, "train (and validate) through this device's noise: a fake-<device> profile, or "
-                               "ibm for an IBM device's calibration; exact noisy expectation values in the native "
-                               "noisy engine", group="noise", metavar="DEVICE", default_help="noiseless")
-    noise_scale: float = option(1.0, "the device's error rates times S", group="noise", metavar="S")
+    noise: tuple[str, ...] | None = option(
+        None, "train (and validate) through these devices' noise: fake-<device> profiles, or ibm for an IBM device's "
+        "calibration; exact noisy expectation values in the native noisy engine. With several devices (or scales), "
+        "each step draws one (device, scale) pair, uniformly, from a generator seeded by --seed and saved in "
+        "last.pt; validation and test metrics use the first device at the first scale", group="noise",
+        metavar="DEVICE", nargs="+", default_help="noiseless")
+    noise_scale: tuple[float, ...] = option((1.0,), "the devices' error rates times S; several values are drawn "
+                                            "from like devices (each pair's program is built once, before the first "
+                                            "step)", group="noise", metavar="S", nargs="+", default_help="1")
+    train_shots: int | None = option(None, "sample every circuit output in training steps as a device returns N "
+                                     "shots of it (2 Binomial(N, (1 + e)/2)/N - 1 for an expectation e), with the "
+                                     "exact value's gradient (straight-through); validation, test and evaluation "
+                                     "stay exact", group="noise", metavar="N", default_help="exact values")
+    resilience_level: int = option(0, "with --noise: train through what Runtime's Estimator returns at this "
+                                   "resilience level (0 none, 1 TREX, 2 TREX and ZNE; docs/noise.md); not with "
+                                   "--train-shots", group="noise", metavar="L")
     post_norm: bool = option(False, "normalise every circuit's outputs over the batch (QuantumNAT's post-measurement "
                              "normalisation), which undoes most of the shrinking and shifting noise causes", group="noise")
     recipe: str | None = option(None, "fills in --epochs, --batch-size, --lr and --warmup-steps where not given: "
@@ -177,6 +197,7 @@ class TrainConfig:
                              metavar="V")
 
     def __post_init__(self):
+        self._coerce_noise()
         check_numbers(self)
         if self.dataset not in IMAGE_DATASETS + TEXT_DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; "
@@ -199,12 +220,52 @@ class TrainConfig:
         check_device(self.device)
         if self.noise is not None and not self.quantum:
             raise ValueError("noise-aware training needs a quantum model; drop --noise or --classical")
+        if self.train_shots is not None and (isinstance(self.train_shots, bool) or self.train_shots < 1):
+            raise ValueError(f"train_shots must be a whole number of shots of at least 1, got {self.train_shots!r}")
+        if self.train_shots is not None and not self.quantum:
+            raise ValueError("--train-shots samples circuit outputs, so it needs a quantum model; drop --train-shots "
+                             "or --classical")
+        if self.resilience_level not in (0, 1, 2) or isinstance(self.resilience_level, bool):
+            raise ValueError(f"resilience_level must be 0, 1 or 2, got {self.resilience_level!r}")
+        if self.resilience_level and self.noise is None:
+            raise ValueError("--resilience-level mitigates a device's noise, so it needs --noise DEVICE")
+        if self.resilience_level and self.train_shots is not None:
+            raise ValueError("--train-shots samples each output as an unmitigated measurement, while at "
+                             f"--resilience-level {self.resilience_level} a device's shot noise is that of the "
+                             "mitigated estimate; use one of them")
         if self.arch != "shared" and (self.encoders < 0 or self.decoders < 1):
             raise ValueError(f"encoders must be >= 0 and decoders >= 1, got {self.encoders} and {self.decoders}")
         if self.elementwise and self.quantum:
             raise ValueError("--elementwise is the classical control of a quantum model; use it with --classical")
-        if not (math.isfinite(self.noise_scale) and self.noise_scale >= 0):
-            raise ValueError(f"noise_scale must be a finite number >= 0, got {self.noise_scale}")
+
+    def _coerce_noise(self) -> None:
+        """``noise`` and ``noise_scale`` as tuples: one device or scale (a run saved before lists) is a list of one.
+
+        Raises:
+            ValueError: for an empty list, a repeated entry, a device that is not a name, or a
+                scale that is not a finite number >= 0.
+        """
+        devices, scales = self.noise, self.noise_scale
+        if devices is not None:
+            devices = (devices,) if isinstance(devices, str) else devices
+            if not isinstance(devices, (list, tuple)) or not all(isinstance(d, str) and d for d in devices):
+                raise ValueError(f"noise must be a device name or a list of them, got {_shortened(repr(self.noise))}")
+            _refuse_empty_or_repeated("noise", devices)
+            object.__setattr__(self, "noise", tuple(devices))  # frozen: set once, here
+        scales = (scales,) if isinstance(scales, (int, float)) and not isinstance(scales, bool) else scales
+        if not isinstance(scales, (list, tuple)):
+            raise ValueError(f"noise_scale must be a number or a list of them, got {_shortened(repr(scales))}")
+        for s in scales:
+            if isinstance(s, bool) or not isinstance(s, (int, float)) or not (math.isfinite(s) and s >= 0):
+                raise ValueError(f"noise_scale must be a finite number >= 0, got {_shortened(repr(s))}")
+        scales = tuple(float(s) for s in scales)
+        _refuse_empty_or_repeated("noise_scale", scales)
+        object.__setattr__(self, "noise_scale", scales)
+
+    @property
+    def noise_pairs(self) -> tuple[tuple[str, float], ...]:
+        """The (device, scale) pairs a noise-aware run draws from, the first the one it validates on; ``()`` without noise."""
+        return tuple((d, s) for d in self.noise for s in self.noise_scale) if self.noise else ()
 
     def _fill_in_recipe(self) -> None:
         """Name the recipe (the dataset's by default) and take its values where the run gave none.

@@ -1,7 +1,8 @@
 """The classification training loop: `train`, the run machinery (`qrkt_qiskit.training.run`) plus one step.
 
-``last.pt`` carries the model, optimiser, schedule, the epoch's running metrics, torch's RNG
-and the `ClassifierState`; ``best.pt`` the model of the best validation ROC-AUC.
+``last.pt`` carries the model, optimiser, schedule, the epoch's running metrics, torch's RNG, the training
+noise's generators (`TrainingNoise`) and the `ClassifierState`; ``best.pt`` the model of the best validation
+ROC-AUC.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from ..output import ProgressBar
 from .config import TrainConfig
 from .distributed import World
 from .metrics import EpochMetrics
+from .noise import TrainingNoise
 from .report import write_history, write_summary
 from .run import RunDirectory, RunState, epoch_batches, preparing, run_epochs
-from .runs import build_model, load_data, use_training_noise
+from .runs import build_model, load_data
 from .schedule import warmup_cosine
 
 __all__ = ["ClassifierState", "evaluate", "train", "train_step"]
@@ -76,14 +78,13 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
             torch.manual_seed(config.seed)
             status(f"building the {'quantum' if config.quantum else 'classical'} {config.preset} model ({config.ode})")
             model = build_model(config).to(config.device)  # first: a bad model configuration fails before any data work
-            if config.noise is not None:  # noise-aware: every step and every evaluation through the device's noise
-                status(f"preparing {config.noise}'s noise for every circuit")
-                use_training_noise(model, config)
+            # noise-aware: every step through a drawn device's noise, every evaluation through the first's
+            noise = TrainingNoise.from_config(model, config, status)
             tokenizer = config.is_text and not resume
             status(f"loading {config.dataset}" + (f" and training a {config.vocab_size:,}-piece WordPiece tokenizer "
                                                   "on its training split" if tokenizer else ""))
             data = load_data(config, run.path, fresh=not resume, world=world)
-            task = _Classification(config, model, data, world, run, progress)
+            task = _Classification(config, model, data, world, run, progress, noise)
             if resume:
                 ckpt = run.load(map_location=config.device)
                 task.load(ckpt)
@@ -126,8 +127,9 @@ class _Classification:
     """The classifier's `Task`: its model, optimiser, schedule and the epoch's running metrics."""
 
     def __init__(self, config: TrainConfig, model: nn.Module, data: ImageSplits | TextSplits, world: World,
-                 run: RunDirectory, progress: bool):
+                 run: RunDirectory, progress: bool, noise: TrainingNoise):
         self.config, self.model, self.data, self.world, self.run, self.progress = config, model, data, world, run, progress
+        self.noise = noise
         self.device = torch.device(config.device)
         self.net = nn.parallel.DistributedDataParallel(model) if world.size > 1 else model
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -143,13 +145,14 @@ class _Classification:
         idx = self.world.shard(batch)
         x_train, y_train = self.data.train
         x, y = x_train[idx].to(self.device), y_train[idx].to(self.device)
-        logits, loss = train_step(self.net, self.optimizer, self.scheduler, x, y, clip_norm=self.config.clip_norm,
-                                  batch_total=len(batch), world_size=self.world.size)
+        with self.noise.step():
+            logits, loss = train_step(self.net, self.optimizer, self.scheduler, x, y, clip_norm=self.config.clip_norm,
+                                      batch_total=len(batch), world_size=self.world.size)
         self.train_metrics.update(logits, y, loss / self.world.size * len(batch) / max(1, len(idx)))
         return {"loss": loss.item() / self.world.size}
 
     def end_epoch(self) -> dict:
-        row = {"lr": self.optimizer.param_groups[0]["lr"]}
+        row = {"lr": self.optimizer.param_groups[0]["lr"], **self.noise.epoch_draws()}
         row.update({f"train_{k}": v for k, v in self.train_metrics.compute().items()})
         for split in ("val", "test"):
             row.update({f"{split}_{k}": v for k, v in evaluate(self.model, *self.data.split(split),
@@ -168,13 +171,16 @@ class _Classification:
 
     def checkpoint(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "train_metrics": self.train_metrics.state_dict()}
+                "scheduler": self.scheduler.state_dict(), "train_metrics": self.train_metrics.state_dict(),
+                "noise": self.noise.state_dict()}
 
     def load(self, ckpt: dict) -> None:
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
         self.train_metrics.load_state_dict(ckpt["train_metrics"])
+        if "noise" in ckpt:  # a run checkpointed before training noise had a state drew nothing, sampled nothing
+            self.noise.load_state_dict(ckpt["noise"])
 
 
 def _status(message: str) -> None:

@@ -15,7 +15,7 @@ from .config import TrainConfig
 from .distributed import World
 from .stored import read_stored_config
 
-__all__ = ["TOKENIZER", "build_model", "example_input", "load_data", "load_model", "read_config", "use_training_noise"]
+__all__ = ["TOKENIZER", "build_model", "example_input", "load_data", "load_model", "read_config"]
 
 CHECKPOINTS = ("best", "last")
 TOKENIZER = "tokenizer.json"  # a text run's tokenizer, in its run directory
@@ -24,22 +24,6 @@ TOKENIZER = "tokenizer.json"  # a text run's tokenizer, in its run directory
 def build_model(config: TrainConfig) -> nn.Module:
     """The untrained model of ``config``: its text model (`text_model`) for a text dataset, else its vision model (`vision_model`)."""
     return text_model(config.model_config()) if config.is_text else vision_model(config.model_config())
-
-
-def use_training_noise(model: nn.Module, config: TrainConfig) -> nn.Module:
-    """Put ``model``'s circuits on the device noise ``config`` trains for: exact noisy values, native engine.
-
-    Raises:
-        ValueError: if ``config.noise`` is not a device profile (``fake-<device>`` or ``ibm``).
-    """
-    from .. import backends
-    from ..layers import to_backend
-
-    profile = backends.get_profile(config.noise)
-    if profile.kind not in backends.SIMULATORS:
-        raise ValueError(f"--noise needs a device profile (fake-<device>, or ibm for an IBM device's calibration), "
-                         f"got {config.noise!r} of kind {profile.kind!r}")
-    return to_backend(model, profile, simulator="native", shots=None, noise_scale=config.noise_scale)
 
 
 def load_data(config: TrainConfig, run_dir: str | Path | None = None, *, fresh: bool = False,

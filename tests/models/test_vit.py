@@ -62,5 +62,5 @@ def test_patches_are_row_major_and_shape_errors_are_one_sentence():
 def test_config_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         vit_config("digits", **kwargs)
-    with pytest.raises(ValueError, match=r"unknown model 'imagenet'; choose one of: mnist, mnist-1block, cifar10, digits"):
+    with pytest.raises(ValueError, match=r"unknown model 'imagenet'; choose one of: mnist, mnist-1block, cifar10, digits, digits-lean"):
         vit_config("imagenet")
