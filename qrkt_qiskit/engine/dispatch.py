@@ -17,12 +17,12 @@ benchmarks/kernel_vs_sweep.py, docs/benchmarks.md):
 
 * inputs (*re-uploading*: a per-sample gate on an entangled state, which the sweep applies
   as several tensor ops over the whole state): the kernel, at every width and batch
-  (5-200× the sweep forward+backward at 4-12 qubits);
+  (4-200× the sweep forward+backward at 4-12 qubits);
 * weights only (the sweep multiplies them into 64×64 blocks, one GEMM each): the kernel up
   to `KERNEL_MAX_QUBITS` qubits, at any batch (1.0-45× the sweep forward+backward at 4-10
-  qubits, batch 16-1024), the sweep above (at 12 qubits, batch 16, the kernel's tiles are
-  too narrow to vectorise well: 0.6-0.8× forward+backward; at batch 64-1024 the two are
-  within noise on ``ring-ry``).
+  qubits, batch 16-1024), the sweep above: at 12 qubits and batch 16 the kernel's tiles are
+  too narrow to vectorise well (0.6-0.8× forward+backward); at batch 64-1024 the two tie on
+  ``ring-ry`` and the kernel wins on ``qrkt-2`` (1.7-2.7×), so the limit errs toward the sweep.
 """
 
 from __future__ import annotations
