@@ -38,8 +38,8 @@ import torch
 from . import fused_kernels
 from .fused_kernels import CONSTANT_ANGLE, DENSE, MONOMIAL, NO_ANGLE, PARAMETRIC, monomial_swaps
 from .gates import gate_parts
-from .state_ops import is_monomial, monomial_columns
 from .lowering import Op
+from .state_ops import is_monomial, monomial_columns
 from .sweep import SweepPlan, gradients
 
 __all__ = ["MIN_TILE", "PARALLEL_AMPLITUDES", "TILE_AMPLITUDES", "FusedProgram", "run"]
