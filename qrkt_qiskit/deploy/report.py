@@ -34,7 +34,8 @@ def summary(plan: DeploymentPlan) -> str:
         c = plan.chosen
         return text + (f"The plan ({budget}): {c.describe()}: predicted accuracy {c.accuracy:.1%}, "
                        f"{c.minutes:,.1f} QPU-minutes.")
-    return text + (plan.advice or "no setting was evaluated") + "."
+    advice = plan.advice or "no setting was evaluated"
+    return text + advice[0].upper() + advice[1:] + "."
 
 
 def front_table(plan: DeploymentPlan) -> str:
