@@ -189,7 +189,8 @@ def remove_calibration(model: nn.Module) -> nn.Module:
 def fit_calibration(model: nn.Module, images: torch.Tensor, *, indices=None) -> Calibration:
     """Fit every quantum layer's output map from one forward pass of ``images`` on the layers' backend.
 
-    Put the model's quantum layers on the target device first (`qrkt_qiskit.to_backend`);
+    Put the model's quantum layers on the target device first (`qrkt_qiskit.to_backend`; on
+    the exact engine a post-norm layer gets the K images' statistics, any other the identity);
     the pass runs there in eval mode, all ``images`` in one call (off the native engines, one
     job per dependency level, as `qrkt_qiskit.levels.by_level` sends it). Any map already set is removed first; the model
     ends without maps (`Calibration.apply` sets them).
@@ -200,18 +201,18 @@ def fit_calibration(model: nn.Module, images: torch.Tensor, *, indices=None) -> 
         indices: which images of the training split they are, recorded in the calibration.
 
     Raises:
-        ValueError: for a model without quantum layers, layers on the exact engine or on several
-            backends, or fewer than 2 images.
+        ValueError: for a model without quantum layers, layers on several backends, or fewer
+            than 2 images.
     """
     layers = dict(_named_layers(model))
     if not layers:
         raise ValueError(f"{type(model).__name__} has no QuantumLayer to calibrate")
     settings = {name: backend_settings(layer) for name, layer in layers.items()}
     first = next(iter(settings.values()))
-    if first["name"] == "native" or any(s != first for s in settings.values()):
+    if any(s != first for s in settings.values()):
         where = sorted({_where(s) for s in settings.values()})
-        raise ValueError(f"calibration fits a model's quantum layers on one target device, but they run on "
-                         f"{', '.join(where)}; put them there first (to_backend(model, 'fake-lagos'), or --backend)")
+        raise ValueError(f"calibration fits a model's quantum layers on one backend, but they run on "
+                         f"{', '.join(where)}; put them all on the target device first (to_backend(model, 'fake-lagos'))")
     if len(images) < 2:
         raise ValueError(f"calibration fits statistics over several images, so it needs at least 2, got {len(images)}")
     remove_calibration(model)

@@ -283,7 +283,7 @@ def _write(rows: list[NoiseStudyRow], out_dir: Path, metric_name: str) -> None:
 
 
 def _plot(rows: list[NoiseStudyRow], path: Path, metric_name: str) -> None:
-    """Left: metric vs noise scale, one line per backend and shot count.
+    """Left: metric vs noise scale, one line per backend and shot count (where several scales were run).
     Right: metric vs shots, one line per backend and noise scale. Every row appears in both where it can."""
     fig, (by_scale, by_shots) = figure(figsize=(11, 4.5), ncols=2)
     reference = rows[0].metric
@@ -294,7 +294,8 @@ def _plot(rows: list[NoiseStudyRow], path: Path, metric_name: str) -> None:
                 + ("" if calibration is None else f", calibrated on {calibration}"))
         for shots in dict.fromkeys(r.shots for r in mine if r.noise_scale is not None):
             line = sorted((r.noise_scale, r.metric) for r in mine if r.noise_scale is not None and r.shots == shots)
-            by_scale.plot(*zip(*line), marker="o", label=f"{name}, {shown(shots)}")
+            if len(line) > 1:  # one noise scale: the right panel shows the point
+                by_scale.plot(*zip(*line), marker="o", label=f"{name}, {shown(shots)}")
         for scale in dict.fromkeys(r.noise_scale for r in mine):
             line = sorted((r.shots, r.metric) for r in mine if r.shots is not None and r.noise_scale == scale)
             if line:

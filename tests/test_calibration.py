@@ -48,6 +48,20 @@ def test_one_image_at_a_time_equals_the_batch_with_the_fitted_statistics(manila_
         manila_model(images[:1])
 
 
+@torch.no_grad()
+def test_on_the_exact_engine_a_post_norm_layer_gets_the_statistics_and_any_other_the_identity():
+    torch.manual_seed(0)
+    model = nn.Sequential(_Twice(), _Twice(n_in=4, post_norm=False)).eval()
+    images = torch.rand(8, 8)
+    calibration = fit_calibration(model, images)
+    assert calibration.backend["name"] == "native" and calibration.maps["0.circuit"].fitted == "post_norm"
+    assert torch.allclose(calibration.maps["1.circuit"].scale, torch.ones(2, 3, dtype=torch.float64), atol=1e-6)
+    assert torch.allclose(calibration.maps["1.circuit"].shift, torch.zeros(2, 3, dtype=torch.float64), atol=1e-6)
+    batch = model(images)
+    with calibration.apply(model):
+        assert torch.allclose(torch.cat([model(image[None]) for image in images]), batch, atol=1e-5)
+
+
 def _digits_classifier():
     """A small digits model trained exactly here: two 6-qubit layers, so a shrunk output is felt downstream."""
     torch.manual_seed(0)
@@ -127,11 +141,12 @@ def test_fitting_refuses_what_it_cannot_fit():
     torch.manual_seed(0)
     with pytest.raises(ValueError, match=r"^Linear has no QuantumLayer to calibrate$"):
         fit_calibration(nn.Linear(2, 2), torch.rand(4, 2))
-    model = _Twice().eval()
-    with pytest.raises(ValueError, match=r"^calibration fits a model's quantum layers on one target device, but they run "
-                                         r"on native; put them there first \(to_backend\(model, 'fake-lagos'\), or --backend\)$"):
+    model = nn.Sequential(_Twice(), to_backend(nn.Sequential(QuantumLayer(4)), "fake-manila", shots=None)).eval()
+    with pytest.raises(ValueError, match=r"^calibration fits a model's quantum layers on one backend, but they run on "
+                                         r"fake-manila, native; put them all on the target device first "
+                                         r"\(to_backend\(model, 'fake-lagos'\)\)$"):
         fit_calibration(model, torch.rand(4, 8))
-    to_backend(model, "fake-manila", shots=None)
+    model = to_backend(_Twice().eval(), "fake-manila", shots=None)
     with pytest.raises(ValueError, match=r"^calibration fits statistics over several images, so it needs at least 2, got 1$"):
         fit_calibration(model, torch.rand(1, 8))
     idle = nn.ModuleDict({"used": model, "unused": QuantumLayer(3, backend=model.circuit.profile)})

@@ -21,7 +21,7 @@ import threading
 from ..errors import Interrupted, QrktError, os_error_sentence
 from .options import int_at_least
 
-__all__ = ["CommandError", "main"]
+__all__ = ["CommandError", "main", "qrkt_version"]
 
 # Each command, in the order `qrkt --help` lists them: the module qrkt_qiskit.cli.<module> that
 # registers it, and its one-line summary. Only the command being run is built, so `qrkt --help`
@@ -52,7 +52,7 @@ class CommandError(Exception):
 THREADS_ENV = "QRKT_THREADS"
 
 
-def _version() -> str:
+def qrkt_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -83,7 +83,7 @@ def build_parser(commands=None) -> argparse.ArgumentParser:
         "native engine, then run the same weights on Aer, noisy fake IBM devices or IBM hardware.",
         epilog="Run `qrkt COMMAND --help` for the manual of one command.",
     )
-    parser.add_argument("--version", action="version", version=f"qrkt {_version()}")
+    parser.add_argument("--version", action="version", version=f"qrkt {qrkt_version()}")
     parser.add_argument("--threads", type=int_at_least(0, "a number of threads"), metavar="N", default=os.environ.get(THREADS_ENV, "0"),
                         help=f"CPU threads torch may use, for every command (default: ${THREADS_ENV}, else 0: "
                         "torch's own choice, one per core, which measured fastest on a quiet machine). On a "

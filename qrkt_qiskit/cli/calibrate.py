@@ -24,8 +24,12 @@ What is fitted, layer by layer in forward order (a later layer sees calibrated i
 - a --post-norm layer: the K images' mean and standard deviation replace the batch
   statistics, which a model deployed one image at a time does not have.
 Each call of a layer in one forward pass (an ODE block calls its layers once per stage) gets
-its own map. K = 32 to 128 images is enough (docs/noise.md#calibration); the images are K of
-the training split, drawn with --sample-seed, never test images.
+its own map. How many images: a model without --post-norm needs few (measured on the digits
+model: K = 4 already recovers it, 32 is the default), a --post-norm model 128 or more (its
+statistics are estimated from the K images alone: K = 32 lost 8 points); see
+docs/noise.md#calibration. The images are K of the training split, drawn with --sample-seed,
+never test images. With --backend native a --post-norm model gets the K images' statistics
+and so runs one image at a time without a device.
 
 Fit on the device and settings you will run: a calibration applied on another device is
 refused; on the same device with other shots, noise scale or resilience level it is applied

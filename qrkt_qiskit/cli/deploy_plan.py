@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from . import CommandError, _version, summary
+from . import CommandError, qrkt_version, summary
 from .options import finite_float, int_at_least, positive_int
 
 DESCRIPTION = """\
@@ -127,7 +127,7 @@ def _write_plan(plan, args, out: Path, config) -> None:
              plan.noise_scale, args.seed, chosen.calibration, stored, round(chosen.accuracy, 6),
              round(chosen.minutes, 3), plan.images, args.split, args.budget_qpu_minutes,
              str(args.run_dir.resolve()), args.checkpoint,
-             checkpoint_digest(args.run_dir / f"{args.checkpoint}.pt"), _version()).save(path)
+             checkpoint_digest(args.run_dir / f"{args.checkpoint}.pt"), qrkt_version()).save(path)
     print(f"plan written to {path}; run it with: qrkt evaluate {args.run_dir} --plan {path}")
     if on_hardware and chosen.calibration:
         print(f"first fit its calibration on the device: qrkt calibrate {args.run_dir} --backend {profile.name} "

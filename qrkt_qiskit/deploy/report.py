@@ -29,12 +29,13 @@ def summary(plan: DeploymentPlan) -> str:
     scale = "" if plan.noise_scale == 1 else f" at noise scale {plan.noise_scale:g}"
     text = (f"Deployment plan on {plan.backend}{scale}: {len(plan.rows)} settings, {plan.images:,} images, "
             f"{plan.circuits_per_image:,} circuit executions per image; exact accuracy {plan.exact_accuracy:.1%}. ")
-    budget = "no budget" if plan.budget_minutes is None else f"a budget of {plan.budget_minutes:g} QPU-minutes"
+    budget = "no budget" if plan.budget_minutes is None else f"budget {plan.budget_minutes:g} QPU-minutes"
     if plan.chosen is not None:
         c = plan.chosen
-        return text + (f"Plan within {budget}: {c.describe()}: predicted accuracy {c.accuracy:.1%}, "
+        return text + (f"The plan ({budget}): {c.describe()}: predicted accuracy {c.accuracy:.1%}, "
                        f"{c.minutes:,.1f} QPU-minutes.")
-    return text + (plan.advice or "no setting was evaluated") + "."
+    advice = plan.advice or "no setting was evaluated"
+    return text + advice[0].upper() + advice[1:] + "."
 
 
 def front_table(plan: DeploymentPlan) -> str:

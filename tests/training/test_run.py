@@ -42,12 +42,11 @@ def test_a_train_that_fails_before_writing_leaves_no_run_directory(tmp_path, arg
 
 
 def _fill(folder):
-    """Write zeros into ``folder`` until its file system is full."""
-    with open(folder / "filler", "wb") as f:
+    """Write zeros into ``folder`` until its file system is full (unbuffered: closing must not write a last part)."""
+    with open(folder / "filler", "wb", buffering=0) as f:
         try:
             while True:
                 f.write(bytes(1 << 16))
-                f.flush()
         except OSError:
             pass
 
