@@ -2,11 +2,13 @@
 
 import csv
 import json
+import shutil
 
 from qrkt_qiskit.cli import main
 
 
-def test_calibrate_writes_beside_the_checkpoint_and_evaluate_uses_it_one_image_at_a_time(run_dir, capsys):
+def test_calibrate_writes_beside_the_checkpoint_and_evaluate_uses_it_one_image_at_a_time(run_dir, tmp_path, capsys):
+    run_dir = shutil.copytree(run_dir, tmp_path / "run")  # the shared run's evaluations.csv is other tests' too
     assert main(["calibrate", str(run_dir), "--backend", "fake-lagos", "--samples", "4", "--exact"]) == 0
     out = capsys.readouterr().out
     path = run_dir / "calibrations" / "fake-lagos-exact-k4.json"

@@ -40,3 +40,17 @@ def test_sigterm_stops_a_noise_study_in_one_line_keeping_its_finished_rows(run_d
         f" finished row(s) of 41 are in {tmp_path / 's'}")
     with open(tmp_path / "s" / "noise_study.csv") as f:
         assert len(list(csv.DictReader(f))) == int(last.split("the ")[1].split(" ")[0]) >= 2
+
+
+def test_noise_study_with_resilience_levels_and_calibration_on_a_fake_device(run_dir, tmp_path, capsys):
+    out = tmp_path / "study"
+    assert main(["noise-study", str(run_dir), "--backends", "fake-lagos", "--shots", "exact", "--resilience", "0", "1",
+                 "--calibration-samples", "4", "--limit", "6", "--aer-check", "0", "--out", str(out)]) == 0
+    with open(out / "noise_study.csv") as f:
+        rows = [(r["resilience"], r["calibration"]) for r in csv.DictReader(f)][1:]
+    assert rows == [("0", ""), ("0", "4"), ("1", ""), ("1", "4")]
+    assert (out / "calibrations" / "fake-lagos-exact-ns1-rl1-k4.json").is_file()
+    capsys.readouterr()
+    assert main(["noise-study", str(run_dir), "--backends", "fake-lagos", "--calibration-samples", "100000"]) == 2
+    assert capsys.readouterr().err.strip() == ("qrkt noise-study: error: --calibration-samples 100000 exceeds the 1258 "
+                                               "training images")

@@ -112,6 +112,20 @@ def test_sampled_outputs_are_a_devices_shots_with_the_exact_gradient_in_training
     assert trained.mean(0).abs().max() < 1e-5
 
 
+def test_resilience_level_trains_through_runtimes_mitigation_of_each_pair():
+    torch.manual_seed(0)
+    layer = QuantumLayer(2)
+    x = torch.rand(8, 2)
+    TrainingNoise(layer, devices=("fake-manila",), resilience_level=1)
+    mitigated = layer(x)
+    mitigated.sum().backward()
+    assert layer.weight.grad.abs().sum() > 0
+    to_backend(layer, "fake-manila", simulator="native", shots=None, resilience_level=1)
+    assert torch.equal(layer(x), mitigated)
+    to_backend(layer, "fake-manila", simulator="native", shots=None)
+    assert (layer(x) - mitigated).abs().max() > 1e-3  # TREX moved the values
+
+
 @pytest.mark.parametrize("options, message", [
     (dict(noise=()), r"^noise must list at least one value, got none"),
     (dict(noise=("fake-manila", "fake-manila")), r"^noise lists 'fake-manila' more than once; give each value once"),
