@@ -12,7 +12,10 @@ order, so a later layer is fitted on inputs the earlier ones already calibrated:
   matching). A least-squares fit would shrink its slope by the shot noise's share of the
   device values' variance (regression dilution); matching moments does not.
 - a ``post_norm`` layer: the ``K`` samples' mean and standard deviation replace the batch
-  statistics, so the model evaluates one image at a time as it would in a batch.
+  statistics, so the model evaluates one image at a time as it would in a batch; or, given
+  ``reference`` training images, the device values are matched to the exact ones as above
+  and then normalised with the exact engine's statistics on the reference images (free), so a
+  few device images suffice (the K images' own statistics need K >= 128).
 
 `Calibration.apply` sets the maps (`QuantumLayer.set_output_map`); `Calibration.save` and
 `Calibration.load` keep them as JSON beside the checkpoint (``qrkt calibrate``).
@@ -32,7 +35,7 @@ import torch
 from torch import nn
 
 from .engine import compile_ansatz
-from .layers import QuantumLayer
+from .layers import QuantumLayer, running_natively
 from .levels import by_level
 from .output import write_text
 
@@ -67,6 +70,8 @@ class Calibration:
             ``shots`` (``None``: exact values), ``noise_scale``, ``resilience_level``, ``seed``.
         samples: ``K``, the images fitted on.
         indices: which training images, where the caller said.
+        reference: the training images a post-norm layer's statistics were taken from on the
+            exact engine (0: none, the device values' statistics on the ``samples`` images).
         version: the qrkt version that fitted it.
         created: when (UTC, ISO 8601).
     """
@@ -75,6 +80,7 @@ class Calibration:
     backend: dict
     samples: int
     indices: list[int] | None = None
+    reference: int = 0
     version: str = ""
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
@@ -129,12 +135,14 @@ class Calibration:
             if scales:
                 flat = torch.cat([s.flatten() for s in scales])
                 parts.append(f"{len(scales)} layer(s) {kind.replace('_', '-')}, scale {flat.min():.3g} to {flat.max():.3g}")
+        if self.reference:
+            parts.append(f"post-norm statistics of {self.reference} images on the exact engine")
         return f"{self.samples} images on {_where(self.backend)}: " + "; ".join(parts)
 
     def save(self, path: str | Path) -> None:
         """Write this calibration to ``path`` as JSON, atomically (a crash leaves the old file or the new one)."""
         payload = {"format": FORMAT, "backend": self.backend, "samples": self.samples, "indices": self.indices,
-                   "version": self.version, "created": self.created,
+                   "reference": self.reference, "version": self.version, "created": self.created,
                    "maps": {name: {"fitted": m.fitted, "scale": m.scale.tolist(), "shift": m.shift.tolist()}
                             for name, m in self.maps.items()}}
         write_text(path, json.dumps(payload, indent=1) + "\n")
@@ -156,7 +164,7 @@ class Calibration:
                 raise ValueError(f"format {payload.get('format')!r}")
             maps = {name: LayerMap(*_rows(m["scale"], m["shift"]), m["fitted"]) for name, m in payload["maps"].items()}
             return cls(maps, dict(payload["backend"]), int(payload["samples"]), payload.get("indices"),
-                       payload.get("version", ""), payload.get("created", ""))
+                       int(payload.get("reference", 0)), payload.get("version", ""), payload.get("created", ""))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"{path} is not a calibration written by qrkt calibrate (expected format {FORMAT!r}): "
                              f"{exc}") from exc
@@ -186,7 +194,8 @@ def remove_calibration(model: nn.Module) -> nn.Module:
 
 
 @torch.no_grad()
-def fit_calibration(model: nn.Module, images: torch.Tensor, *, indices=None) -> Calibration:
+def fit_calibration(model: nn.Module, images: torch.Tensor, *, indices=None,
+                    reference: torch.Tensor | None = None) -> Calibration:
     """Fit every quantum layer's output map from one forward pass of ``images`` on the layers' backend.
 
     Put the model's quantum layers on the target device first (`qrkt_qiskit.to_backend`; on
@@ -199,6 +208,11 @@ def fit_calibration(model: nn.Module, images: torch.Tensor, *, indices=None) -> 
         model: a trained model with quantum layers, on the target backend.
         images: ``(K, ...)`` model inputs, ``K >= 2`` (training images: never the test set).
         indices: which images of the training split they are, recorded in the calibration.
+        reference: ``(N, ...)`` more training images for a post-norm layer, run on the exact
+            engine only (free): its map becomes the device values matched to the exact ones on
+            ``images`` (as a layer without post-norm), then normalised with the exact engine's
+            statistics on ``reference``, so a few device images suffice. ``None``: the
+            statistics of the device values on ``images``.
 
     Raises:
         ValueError: for a model without quantum layers, layers on several backends, or fewer
@@ -217,6 +231,10 @@ def fit_calibration(model: nn.Module, images: torch.Tensor, *, indices=None) -> 
         raise ValueError(f"calibration fits statistics over several images, so it needs at least 2, got {len(images)}")
     remove_calibration(model)
     post_norm = {name for name, layer in layers.items() if layer.post_norm}
+    normalising = None
+    if reference is not None and post_norm:
+        with running_natively(model):
+            normalising = fit_calibration(model, reference).maps
     names = {id(layer): name for name, layer in layers.items()}
     exact: dict[str, object] = {}
     fits: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
@@ -227,13 +245,17 @@ def fit_calibration(model: nn.Module, images: torch.Tensor, *, indices=None) -> 
 
     def fit_call(layer: QuantumLayer, args: tuple, out: torch.Tensor) -> torch.Tensor:
         name = names[id(layer)]
-        if name in post_norm:
+        if name in post_norm and normalising is None:
             scale, shift = _normalising(out.detach())
         else:
             x = args[0].detach()
             if name not in exact:
                 exact[name] = compile_ansatz(layer.ansatz, dtype=x.dtype, device=x.device)
             scale, shift = _matching_moments(out.detach(), exact[name](x, layer.weight.detach().to(x.dtype)))
+            if name in post_norm:  # then normalised as on the exact engine over the reference images
+                norm = normalising[name]
+                row = len(fits[name]) % len(norm.scale)
+                scale, shift = scale * norm.scale[row], shift * norm.scale[row] + norm.shift[row]
         fits[name].append((scale, shift))
         return out * scale.to(out) + shift.to(out)  # what the calibrated layer returns: later layers see it
 
@@ -255,7 +277,8 @@ def fit_calibration(model: nn.Module, images: torch.Tensor, *, indices=None) -> 
         raise ValueError(f"quantum layer {uncalled[0]!r} was not called on these images, so nothing fits it")
     maps = {name: LayerMap(torch.stack([s for s, _ in rows]), torch.stack([b for _, b in rows]),
                            "post_norm" if name in post_norm else "moments") for name, rows in fits.items()}
-    return Calibration(maps, first, len(images), None if indices is None else [int(i) for i in indices], _version())
+    return Calibration(maps, first, len(images), None if indices is None else [int(i) for i in indices],
+                       0 if normalising is None else len(reference), _version())
 
 
 def backend_settings(layer: QuantumLayer) -> dict:

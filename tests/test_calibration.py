@@ -62,6 +62,24 @@ def test_on_the_exact_engine_a_post_norm_layer_gets_the_statistics_and_any_other
         assert torch.allclose(torch.cat([model(image[None]) for image in images]), batch, atol=1e-5)
 
 
+@torch.no_grad()
+def test_reference_images_give_a_post_norm_layer_the_exact_engines_statistics(manila_model):
+    reference, images = torch.rand(64, 8), torch.rand(4, 8)
+    calibration = fit_calibration(manila_model, images, reference=reference)
+    assert calibration.reference == 64 and "post-norm statistics of 64 images on the exact engine" in calibration.summary()
+    native = _Twice().eval()
+    native.load_state_dict(manila_model.state_dict())
+    on_exact_engine = fit_calibration(native, images, reference=reference)  # there the device match is the identity
+    expected = fit_calibration(native, reference).maps["circuit"]
+    assert torch.allclose(on_exact_engine.maps["circuit"].scale, expected.scale, atol=1e-5)
+    assert torch.allclose(on_exact_engine.maps["circuit"].shift, expected.shift, atol=1e-5)
+    with calibration.apply(manila_model):  # the device's values, matched and normalised: close to the exact engine's
+        device = torch.cat([manila_model(image[None]) for image in reference[:16]])
+    with on_exact_engine.apply(native):
+        exact = native(reference[:16])
+    assert (device - exact).abs().max() < 0.2
+
+
 def _digits_classifier():
     """A small digits model trained exactly here: two 6-qubit layers, so a shrunk output is felt downstream."""
     torch.manual_seed(0)

@@ -24,12 +24,13 @@ What is fitted, layer by layer in forward order (a later layer sees calibrated i
 - a --post-norm layer: the K images' mean and standard deviation replace the batch
   statistics, which a model deployed one image at a time does not have.
 Each call of a layer in one forward pass (an ODE block calls its layers once per stage) gets
-its own map. How many images: a model without --post-norm needs few (measured on the digits
-model: K = 4 already recovers it, 32 is the default), a --post-norm model 128 or more (its
-statistics are estimated from the K images alone: K = 32 lost 8 points); see
-docs/noise.md#calibration. The images are K of the training split, drawn with --sample-seed,
-never test images. With --backend native a --post-norm model gets the K images' statistics
-and so runs one image at a time without a device.
+its own map. How many images: few (measured on the digits model: K = 4 already recovers
+it, 32 is the default). A --post-norm layer's statistics come from --reference N training
+images run on the exact engine (free), the device being matched to it on the K images; with
+--reference 0 they are the K device images' own, which needs K >= 128 (K = 32 lost 8 points;
+docs/noise.md#calibration). The images are K of the training split, drawn with --sample-seed,
+never test images. With --backend native a --post-norm model gets fixed statistics and so
+runs one image at a time without a device.
 
 Fit on the device and settings you will run: a calibration applied on another device is
 refused; on the same device with other shots, noise scale or resilience level it is applied
@@ -53,6 +54,10 @@ def add_parser(sub) -> None:
                    help="training images to fit on (default: 32)")
     p.add_argument("--sample-seed", type=int, metavar="N", default=0,
                    help="which K training images: the first K of a permutation drawn with this seed (default: 0)")
+    p.add_argument("--reference", type=int_at_least(0, "a number of images"), metavar="N", default=1024,
+                   help="a --post-norm model: take its statistics from N training images on the exact engine "
+                   "(free) and match the device to it on the K images; 0: the K images' own statistics on the "
+                   "device (default: 1024, or the whole training split if smaller)")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="(default: best validation AUC)")
     p.add_argument("--output", type=Path, metavar="FILE",
                    help="write the calibration here instead of RUN_DIR/calibrations/")
@@ -75,7 +80,7 @@ def run_calibrate(args) -> None:
 
     from ..backends.journal import journal
     from ..calibration import fit_calibration
-    from ..layers import to_backend
+    from ..layers import quantum_layers, to_backend
     from ..training import load_model
     from ..training.runs import load_data
 
@@ -89,13 +94,17 @@ def run_calibrate(args) -> None:
         raise CommandError(f"--samples {args.samples} exceeds the {len(x)} training images")
     indices = torch.randperm(len(x), generator=torch.Generator().manual_seed(args.sample_seed))[: args.samples]
     images = x[indices]
+    reference = None
+    if args.reference and any(layer.post_norm for layer in quantum_layers(model)):
+        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(args.sample_seed + 1))
+        reference = x[order[: args.reference]]
     hardware = _ibm_profile(model)
     if hardware is not None:
         _check_budget(model, images, hardware)
         with journal(args.run_dir / "ibm-jobs" / f"calibrate-{_file_stem(args, overrides)}"):
-            calibration = fit_calibration(model, images, indices=indices.tolist())
+            calibration = fit_calibration(model, images, indices=indices.tolist(), reference=reference)
     else:
-        calibration = fit_calibration(model, images, indices=indices.tolist())
+        calibration = fit_calibration(model, images, indices=indices.tolist(), reference=reference)
     path = args.output or args.run_dir / "calibrations" / f"{_file_stem(args, overrides)}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     calibration.save(path)
