@@ -81,7 +81,7 @@ def test_deploy_plan_refuses_in_one_sentence(tmp_path):
 
 
 def test_a_plan_file_round_trips_and_refuses_what_is_not_one(tmp_path):
-    plan = PlanFile("fake-lagos", "fake", "lagos", 256, 1, 1.0, 1234, 32, "noise-study/calibrations/c.json", 0.81,
+    plan = PlanFile("fake-lagos", "fake", "lagos", 256, 1, 1.0, 1234, 32, "noise-study/calibrations/c.json", 0.81, 0.83,
                     4.2, 359, "test", 10.0, "/runs/x", "best", "ab" * 32, "0.1.0")
     plan.save(tmp_path / "plan.json")
     loaded = PlanFile.load(tmp_path / "plan.json")

@@ -28,7 +28,9 @@ that fits a budget.
 Writes into RUN_DIR/deploy-plan/<backend>/ (or --out): deploy_plan.csv (every setting),
 deploy_plan.md (the Pareto front: the settings no other beats on both accuracy and time),
 deploy_plan.png (accuracy against QPU minutes), plan.json (the plan: the cheapest setting
-within the budget whose accuracy is within one standard error of the best within it), and
+within the budget whose accuracy is within one standard error of the best within it; its
+accuracy evaluated once more with fresh draws, since the best of many noisy estimates is
+biased upward), and
 noise-study/ (the accuracies, with the calibrations). `qrkt evaluate RUN_DIR --plan
 plan.json` runs the plan. When no setting fits the budget, one sentence says what would."""
 
@@ -64,7 +66,8 @@ def add_parser(sub) -> None:
     p.add_argument("--limit", type=positive_int, metavar="N", help="the split's first N images only (default: all)")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="(default: best validation AUC)")
     p.add_argument("--seed", type=int_at_least(1), default=1234, metavar="N",
-                   help="sampling seed of every setting, kept in the plan (default: 1234)")
+                   help="sampling seed of every setting; the plan is evaluated afresh at N + 1, kept in the plan "
+                   "(default: 1234)")
     p.add_argument("--batch-size", type=positive_int, default=1024, metavar="B",
                    help="images per job batch, as qrkt evaluate sends them (default: 1024)")
     p.add_argument("--out", type=Path, metavar="DIR", help="where the results go (default: RUN_DIR/deploy-plan/<backend>)")
@@ -124,8 +127,8 @@ def _write_plan(plan, args, out: Path, config) -> None:
     stored = None if chosen.calibration_file is None or on_hardware else os.path.relpath(chosen.calibration_file, out)
     path = out / "plan.json"
     PlanFile(profile.name, profile.kind, profile.option("device"), chosen.shots, chosen.resilience_level,
-             plan.noise_scale, args.seed, chosen.calibration, stored, round(chosen.accuracy, 6),
-             round(chosen.minutes, 3), plan.images, args.split, args.budget_qpu_minutes,
+             plan.noise_scale, plan.seed, chosen.calibration, stored, round(plan.confirmed, 6),
+             round(chosen.accuracy, 6), round(chosen.minutes, 3), plan.images, args.split, args.budget_qpu_minutes,
              str(args.run_dir.resolve()), args.checkpoint,
              checkpoint_digest(args.run_dir / f"{args.checkpoint}.pt"), qrkt_version()).save(path)
     print(f"plan written to {path}; run it with: qrkt evaluate {args.run_dir} --plan {path}")

@@ -31,7 +31,9 @@ class PlanFile:
         calibration_samples: images the calibration is fitted on (0: none).
         calibration_file: the calibration fitted in the prediction, relative to the plan
             (``None``: none, or one to fit on the device itself with ``qrkt calibrate``).
-        predicted_accuracy, predicted_qpu_minutes: for ``images`` images of ``split``.
+        predicted_accuracy, predicted_qpu_minutes: for ``images`` images of ``split``; the
+            accuracy is a fresh evaluation at ``seed`` (``qrkt evaluate --plan`` samples the same),
+            ``sweep_accuracy`` the sweep's (biased upward: the best of many noisy estimates).
         budget_qpu_minutes: the budget the plan was chosen within (``None``: none).
         run_dir, checkpoint, checkpoint_sha256: the model the plan is for.
         qrkt_version, created: who wrote it, when (UTC).
@@ -47,6 +49,7 @@ class PlanFile:
     calibration_samples: int
     calibration_file: str | None
     predicted_accuracy: float
+    sweep_accuracy: float
     predicted_qpu_minutes: float
     images: int
     split: str

@@ -32,8 +32,8 @@ def summary(plan: DeploymentPlan) -> str:
     budget = "no budget" if plan.budget_minutes is None else f"budget {plan.budget_minutes:g} QPU-minutes"
     if plan.chosen is not None:
         c = plan.chosen
-        return text + (f"The plan ({budget}): {c.describe()}: predicted accuracy {c.accuracy:.1%}, "
-                       f"{c.minutes:,.1f} QPU-minutes.")
+        return text + (f"The plan ({budget}): {c.describe()}: predicted accuracy {plan.confirmed:.1%} (evaluated "
+                       f"afresh; {c.accuracy:.1%} in the sweep), {c.minutes:,.1f} QPU-minutes.")
     advice = plan.advice or "no setting was evaluated"
     return text + advice[0].upper() + advice[1:] + "."
 

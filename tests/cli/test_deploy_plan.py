@@ -33,11 +33,11 @@ def test_the_plan_runs_through_evaluate_and_scores_what_was_predicted(planned, c
         out / "deploy_plan.md").read_text()
     assert (out / "deploy_plan.png").read_bytes()[:4] == b"\x89PNG" and (out / "noise-study" / "noise_study.csv").is_file()
     plan = json.loads((out / "plan.json").read_text())
-    assert (plan["backend"], plan["images"], plan["calibration_file"], plan["seed"]) == ("fake-nairobi", 12, None, 1234)
+    assert (plan["backend"], plan["images"], plan["calibration_file"], plan["seed"]) == ("fake-nairobi", 12, None, 1235)
     assert main(["evaluate", str(run), "--plan", str(out / "plan.json"), "--limit", "12"]) == 0
     row = _last_evaluation(run)
-    # same settings, seed and batches as predicted: the same draws, the same accuracy
-    assert (row["shots"], row["seed"], float(row["accuracy"])) == (str(plan["shots"]), "1234",
+    # the plan's accuracy was evaluated afresh at seed 1235, as evaluate --plan runs it: the same draws
+    assert (row["shots"], row["seed"], float(row["accuracy"])) == (str(plan["shots"]), "1235",
                                                                     pytest.approx(plan["predicted_accuracy"], abs=1e-6))
     assert row["options"] == f"resilience_level={plan['resilience_level']}" and row["plan"] == str(out / "plan.json")
 
@@ -53,7 +53,8 @@ def test_a_calibrated_plan_applies_its_calibration(run_dir, tmp_path):
     plan.update(calibration_samples=4, calibration_file="noise-study/calibrations/fake-lagos-64shots-ns1-rl0-k4.json")
     (out / "plan.json").write_text(json.dumps({"format": "qrkt-deploy-plan/1", **plan}))
     assert main(["evaluate", str(run_dir), "--plan", str(out / "plan.json"), "--limit", "6"]) == 0
-    assert _last_evaluation(run_dir)["calibration"] == str(out / "plan.json").replace("plan.json", plan["calibration_file"])
+    assert _last_evaluation(run_dir)["calibration"] == str(out / "plan.json").replace("plan.json",
+                                                                                     plan["calibration_file"])
 
 
 def _edited(planned, path, **changes):
