@@ -121,7 +121,7 @@ def test_when_nothing_fits_the_budget_it_says_what_would(run_dir, tmp_path, caps
     assert main(["deploy-plan", str(run_dir), "--backend", "fake-nairobi", "--limit", "4", "--shots", "64",
                  "--resilience", "0", "--no-calibration", "--budget-qpu-minutes", "0.01", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "no setting fits 0.01 QPU-minutes: the cheapest (64 shots, resilience level 0, no calibration) needs " in printed
+    assert "No setting fits 0.01 QPU-minutes: the cheapest (64 shots, resilience level 0, no calibration) needs " in printed
     assert " for 4 images at 25 circuit executions per image, so about " in printed and not (out / "plan.json").exists()
 
 
