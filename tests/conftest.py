@@ -113,3 +113,12 @@ def rk1_run(tmp_path_factory):
     assert main(["train", "--blocks", "1", "--ode", "rk1", "--epochs", "1", "--batch-size", "128",
                  "--no-progress", "--run-dir", str(run)]) == 0
     return run
+
+
+@pytest.fixture
+def rk1_run_copy(rk1_run, tmp_path):
+    """This test's own copy of `rk1_run`: what a command writes into a run (evaluations, calibrations, job records)
+    is not seen by the next test, whichever process (`pytest -n`) or order runs them."""
+    import shutil
+
+    return shutil.copytree(rk1_run, tmp_path / "rk1-run")

@@ -203,8 +203,8 @@ def test_the_too_wide_refusal_on_ibm_advises_what_the_profile_takes():
 
 
 @pytest.fixture
-def run_dir(rk1_run):
-    return rk1_run
+def run_dir(rk1_run_copy):
+    return rk1_run_copy
 
 
 IBM = ["--backend", "ibm", "--device", "fake-nairobi", "--shots", "64", "--seed", "5", "--resilience-level", "0",
