@@ -50,6 +50,8 @@ class Placement:
             else:
                 self.check_not_training(layer, x)
                 out = self.function(self.values(self.ansatz, x, weight)).reshape(*x.shape[:-1], -1)
+            if zeros := self.prepared.zeros:  # measured as the identity (see backends.Prepared)
+                out = out.index_fill(-1, torch.tensor(zeros, device=out.device), 0.0)
         backends.progress.count(circuits=x.shape[:-1].numel())
         return out
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from qiskit.quantum_info import SparsePauliOp
 
 from ..circuits import Ansatz
 from ..engine import CompiledCircuit, DeviceNoise, UnsupportedCircuitError, compile_ansatz, readout_observables
@@ -46,12 +47,17 @@ class Prepared:
         estimator: a V2 estimator over the profile's primitive (shared by every layer on the
             profile, opened by its first job) that merges PUBs and sends them in as few jobs as
             ``batch_size`` and IBM's per-job limits allow (see `BatchingEstimator`).
+        zeros: the outputs that are 0 on every state (each measured qubit reads a coin flip,
+            readout error 1/2); Qiskit's primitives refuse the zero observable ("Empty
+            observable was detected."), so ``observables`` holds the identity there and the
+            caller zeroes these outputs.
     """
 
     circuit: Any
     parameters: tuple
     observables: tuple
     estimator: Any
+    zeros: tuple[int, ...] = ()
 
 
 def prepare(profile: BackendProfile, ansatz: Ansatz) -> Prepared:
@@ -77,7 +83,10 @@ def prepare(profile: BackendProfile, ansatz: Ansatz) -> Prepared:
             if noise is not None:
                 readout = device_noise(noise, circuit).readout
                 observables = tuple(readout_observables(observables, readout))
-    return Prepared(circuit, tuple(parameters), observables, execution.estimator)
+    zeros = tuple(i for i, o in enumerate(observables) if not o.coeffs.any())
+    identity = SparsePauliOp("I" * circuit.num_qubits)
+    observables = tuple(identity if i in zeros else o for i, o in enumerate(observables))
+    return Prepared(circuit, tuple(parameters), observables, execution.estimator, zeros)
 
 
 def noisy_program(profile: BackendProfile, ansatz: Ansatz, *, dtype: torch.dtype = torch.float32,
