@@ -14,9 +14,8 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# one test process per CPU (pytest-xdist), at most 4; `worksteal` keeps a module's tests together
 test: $(STAMP)
-	$(PY) -m pytest -q -n logical --maxprocesses 4 --dist worksteal
+	$(PY) -m pytest -q
 
 demo: $(STAMP)
 	$(PY) examples/vit_demo.py
