@@ -1,6 +1,7 @@
 """Shared test helpers: Qiskit's `Statevector` as the independent reference."""
 
 import os
+import signal
 
 if os.environ.get("PYTEST_XDIST_WORKER"):  # `pytest -n N` runs N processes: one thread each, or they fight for the cores
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"  # before torch loads; subprocesses inherit it
@@ -13,6 +14,9 @@ from qiskit.quantum_info import Statevector
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)  # in case a plugin imported torch before the line above
+    # xdist's workers ignore SIGINT, and an ignored signal stays ignored in every child they
+    # start: a `qrkt` subprocess a test interrupts would never see its Ctrl-C.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 settings.register_profile("ci", deadline=None, max_examples=40, derandomize=True)
 settings.load_profile("ci")
 
