@@ -11,11 +11,15 @@ from qrkt_qiskit.cli import main
 
 @pytest.fixture(scope="module")
 def planned(rk1_run, tmp_path_factory):
-    """A plan without calibration for the first 12 test images on fake-nairobi, and its directory."""
+    """A plan without calibration for the first 12 test images on fake-nairobi, and its directory.
+
+    On a copy of the session's run: `qrkt evaluate --plan` writes into the run, which other tests copy.
+    """
+    run = shutil.copytree(rk1_run, tmp_path_factory.mktemp("run") / "rk1-run")
     out = tmp_path_factory.mktemp("plan") / "fake-nairobi"
-    assert main(["deploy-plan", str(rk1_run), "--backend", "fake-nairobi", "--limit", "12", "--shots", "64", "256",
+    assert main(["deploy-plan", str(run), "--backend", "fake-nairobi", "--limit", "12", "--shots", "64", "256",
                  "--resilience", "0", "1", "--no-calibration", "--out", str(out)]) == 0
-    return rk1_run, out
+    return run, out
 
 
 def _last_evaluation(run_dir):
