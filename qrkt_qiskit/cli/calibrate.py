@@ -7,7 +7,7 @@ from pathlib import Path
 
 from . import CommandError, summary
 from .options import int_at_least
-from .profile_options import add_profile_options, profile_overrides
+from .profile_options import add_profile_options, add_simulation_options, simulation_overrides
 
 CALIBRATE = """\
 Fit, without retraining, an affine map per quantum output of a trained run on a target
@@ -62,12 +62,7 @@ def add_parser(sub) -> None:
     p.add_argument("--output", type=Path, metavar="FILE",
                    help="write the calibration here instead of RUN_DIR/calibrations/")
     add_profile_options(p)
-    extra = p.add_argument_group("simulation")
-    extra.add_argument("--simulator", choices=("auto", "native", "aer", "runtime"),
-                       help="who simulates a device profile's noise: the native noisy engine or Aer (fake-<device>), "
-                       "runtime or native (ibm)")
-    extra.add_argument("--exact", action="store_true", help="exact expectation values instead of shots")
-    extra.add_argument("--backends-dir", type=Path, metavar="DIR", help="one more directory of profile TOML files")
+    add_simulation_options(p)
     p.set_defaults(func=run_calibrate)
 
 
@@ -87,7 +82,7 @@ def run_calibrate(args) -> None:
     config, model = load_model(args.run_dir, args.checkpoint)
     if not config.quantum:
         raise CommandError(f"{args.run_dir} holds a classical model: it has no quantum output to calibrate")
-    overrides = device_overrides(args)
+    overrides = simulation_overrides(args)
     to_backend(model, args.backend, backends_dir=args.backends_dir, **overrides)
     x, _ = load_data(config, args.run_dir).split("train")
     if args.samples > len(x):
@@ -110,18 +105,6 @@ def run_calibrate(args) -> None:
     calibration.save(path)
     print(f"calibration: {calibration.summary()}", flush=True)
     print(f"written to {path}", flush=True)
-
-
-def device_overrides(args) -> dict:
-    """The profile overrides of ``args`` with ``--exact`` and ``--simulator`` folded in (as `qrkt evaluate` reads them)."""
-    overrides = profile_overrides(args)
-    if args.exact:
-        if "shots" in overrides:
-            raise ValueError("--exact and --shots contradict each other; give one")
-        overrides["shots"] = None
-    if args.simulator is not None:
-        overrides["simulator"] = args.simulator
-    return overrides
 
 
 def _file_stem(args, overrides: dict) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import CommandError, summary
 from .options import positive_int
-from .profile_options import add_profile_options, profile_overrides
+from .profile_options import add_profile_options, add_simulation_options, profile_overrides, simulation_overrides
 
 EVALUATE = """\
 Evaluate a trained run on one of its data splits, on any backend: `native` (the engine the
@@ -45,12 +45,7 @@ def add_parser(sub) -> None:
     p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="(default: best validation AUC)")
     p.add_argument("--batch-size", type=positive_int, default=1024, help="images per model call (default: 1024)")
     add_profile_options(p)
-    extra = p.add_argument_group("simulation")
-    extra.add_argument("--simulator", choices=("auto", "native", "aer", "runtime"),
-                       help="who simulates a device profile's noise: the native noisy engine or Aer (fake-<device>), "
-                       "runtime or native (ibm)")
-    extra.add_argument("--exact", action="store_true", help="exact expectation values instead of shots")
-    extra.add_argument("--backends-dir", type=Path, metavar="DIR", help="one more directory of profile TOML files")
+    extra = add_simulation_options(p)
     extra.add_argument("--calibration", type=Path, metavar="FILE",
                        help="apply a calibration `qrkt calibrate` fitted on this backend: per-output maps instead of "
                        "batch statistics, so --batch-size 1 evaluates one image at a time")
@@ -80,13 +75,7 @@ def run_evaluate(args) -> None:
     from ..training.runs import load_data
 
     config, model = load_model(args.run_dir, args.checkpoint)
-    overrides = profile_overrides(args)
-    if args.exact:
-        if "shots" in overrides:
-            raise ValueError("--exact and --shots contradict each other; give one")
-        overrides["shots"] = None
-    if args.simulator is not None:
-        overrides["simulator"] = args.simulator
+    overrides = simulation_overrides(args)
     if config.quantum or args.backend != "native" or overrides:  # a classical model is refused in one sentence
         to_backend(model, args.backend, backends_dir=args.backends_dir, **overrides)
     if args.calibration is not None:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import argparse
 import re
+from pathlib import Path
 
 from .options import finite_float, int_at_least, positive_int
 
-__all__ = ["add_profile_options", "profile_overrides"]
+__all__ = ["add_profile_options", "add_simulation_options", "profile_overrides", "simulation_overrides"]
 
 try:
     import tomllib
@@ -65,6 +66,29 @@ def profile_overrides(args: argparse.Namespace) -> dict:
                  if k.startswith("profile_") and k != "profile_set" and v is not None}
     for key, value in getattr(args, "profile_set", []):
         overrides[key] = value
+    return overrides
+
+
+def add_simulation_options(parser: argparse.ArgumentParser):
+    """Add who simulates a device (``--simulator``), ``--exact`` and ``--backends-dir``; returns their group."""
+    group = parser.add_argument_group("simulation")
+    group.add_argument("--simulator", choices=("auto", "native", "aer", "runtime"),
+                       help="who simulates a device profile's noise: the native noisy engine or Aer (fake-<device>), "
+                       "runtime or native (ibm)")
+    group.add_argument("--exact", action="store_true", help="exact expectation values instead of shots")
+    group.add_argument("--backends-dir", type=Path, metavar="DIR", help="one more directory of profile TOML files")
+    return group
+
+
+def simulation_overrides(args: argparse.Namespace) -> dict:
+    """`profile_overrides` with ``--exact`` (no shots) and ``--simulator`` folded in."""
+    overrides = profile_overrides(args)
+    if args.exact:
+        if "shots" in overrides:
+            raise ValueError("--exact and --shots contradict each other; give one")
+        overrides["shots"] = None
+    if args.simulator is not None:
+        overrides["simulator"] = args.simulator
     return overrides
 
 
